@@ -1,0 +1,124 @@
+/*
+ * config: the one configuration of the suite, a libconfig file plus environment
+ * overrides (the environment wins), turned into one typed struct.
+ *
+ * Every key, its environment variable, type and default sits in one table in
+ * config.c; docs/configuration.md documents the same table.  Loading validates
+ * everything and refuses the file with one actionable message on the first
+ * error; unknown keys only warn.  The caller logs: config_load() returns the
+ * error text and the list of warnings.
+ */
+#ifndef MF_CONFIG_H
+#define MF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "record.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/meta-fuse/meta-fuse.conf"
+#define CONFIG_ENV_PATH	    "META_FUSE_CONFIG"
+
+/* Exit statuses shared by every binary. */
+#define EXIT_CONFIG  1	/* bad configuration or usage: permanent, do not restart */
+#define EXIT_TEMPFAIL 75 /* a runtime failure that a restart may cure (EX_TEMPFAIL) */
+
+enum config_origin {
+	CONFIG_ORIGIN_DEFAULT,
+	CONFIG_ORIGIN_FILE,
+	CONFIG_ORIGIN_ENV,
+	CONFIG_ORIGIN_MAX,
+};
+
+struct config_listen {
+	char *host; /* "0.0.0.0", "::", "127.0.0.1" */
+	uint16_t port;
+};
+
+struct config_program {
+	char *name;
+	char **argv; /* NULL-terminated */
+};
+
+struct rules;
+
+/* Owner: the caller of config_load(); config_free() releases everything. */
+struct config {
+	char *path; /* the file loaded, NULL when none */
+
+	char *runtime_dir;
+	uid_t uid;
+	gid_t gid;
+	char *files_volume;
+	char *source_webdav_url; /* "" = read local files */
+
+	struct {
+		char *meta_core_path;
+		char *redis_url; /* "" = discover the leader */
+		char *prefix;
+		char *separator;
+		uint32_t refresh_interval_ms;
+	} kv;
+
+	struct {
+		bool enabled;
+		char *mount_point;
+		mode_t file_mode;
+		mode_t dir_mode;
+		bool allow_other;
+		uint32_t attr_ttl_ms;
+		uint32_t dir_ttl_ms;
+	} fuse;
+
+	struct {
+		bool enabled;
+		struct config_listen listen;
+		char *base_path;
+		char *username;
+		char *password; /* plain or crypt(3) hash */
+		bool readonly;
+	} webdav;
+
+	struct {
+		bool enabled;
+		struct config_listen listen;
+	} api;
+
+	char *rules_file;      /* NULL when the rules are inline or the defaults */
+	struct rules *rules;   /* compiled; never NULL after a successful load */
+	struct schema schema;  /* properties the rules and the core need */
+
+	struct config_program *programs;
+	size_t program_count;
+
+	/* Warnings found while loading (unknown keys, ignored variables), for the caller to log. */
+	char **warnings;
+	size_t warning_count;
+};
+
+/*
+ * Load path (NULL: $META_FUSE_CONFIG, else CONFIG_DEFAULT_PATH; a missing default
+ * file means "all defaults", a missing named file is an error), apply the
+ * environment, validate, compile the rules.  On error returns -errno and a
+ * one-line message in err ("/etc/x.conf:12: syntax error", "fuse.file_mode:
+ * \"8x4\" is not an octal mode").
+ */
+int config_load(const char *path, struct config **ret, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+/* The path config_load(NULL) would read. */
+const char *config_default_path(void);
+
+/*
+ * Print the effective configuration, one `key = value  # origin` line per key,
+ * secrets masked (check-config).
+ */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Where a key's value came from ("fuse.mount_point"); CONFIG_ORIGIN_MAX if unknown. */
+enum config_origin config_origin_of(const struct config *cfg, const char *key);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * names: turning values into names every client can show, and keeping two files
+ * with the same rendered name apart.
+ *
+ * A safe name is non-empty valid UTF-8 of at most SNAP_NAME_MAX bytes, with no '/',
+ * no '\\', none of <>:"|?* and no control character, not "." or "..", not ending in
+ * a dot or a space, and not a Windows reserved device name (CON, PRN, AUX, NUL,
+ * COM1-9, LPT1-9, with or without an extension).
+ */
+#ifndef MF_NAMES_H
+#define MF_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+bool names_is_safe(const char *name, size_t len);
+
+/*
+ * Append value to out (at *len, capacity cap) with every byte that would change
+ * the path's shape replaced: '/', '\\', <>:"|?*, control characters -> '_' (or a
+ * look-alike, documented in docs/rules.md), invalid UTF-8 -> U+FFFD.  Used while
+ * rendering a template.  Returns 0 or -ENAMETOOLONG.
+ */
+int names_append_value(char *out, size_t *len, size_t cap, const char *value, size_t vlen);
+
+/*
+ * Make one rendered path component safe in place: trailing dots and spaces
+ * removed, "."/".." and empty names replaced, reserved device names altered,
+ * names longer than SNAP_NAME_MAX cut on a UTF-8 boundary keeping the extension.
+ * Returns the new length (>0).
+ */
+size_t names_fix_component(char *name, size_t len);
+
+/*
+ * Write name with " (n)" before its extension ("a.mkv", 2 -> "a (2).mkv") into out,
+ * shortening the stem on a UTF-8 boundary if the result would exceed SNAP_NAME_MAX.
+ * Returns the length or -ENAMETOOLONG if cap is too small.
+ */
+int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,68 @@
+/*
+ * snapshot_writer: serialises an in-memory tree (struct snapshot_build, made by
+ * tree_build() in lib/tree.c or by hand in tests) into vfs.snapshot.
+ *
+ * The writer adds what the tree does not know: the id index, the KV state, the
+ * generation, the checksums.  It writes a temporary file beside the target and
+ * rename()s it into place, so a reader sees the old file or the new one, never a
+ * partial one.  It does not log; it returns -errno.
+ */
+#ifndef MF_SNAPSHOT_WRITER_H
+#define MF_SNAPSHOT_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot_format.h"
+
+/*
+ * The tree in snapshot layout.  Every snap_str indexes strings; strings[0] is
+ * "\0" so that {0, 0} is the empty string.  Nodes are in breadth-first order,
+ * node 0 the root, each directory's children contiguous and sorted by name.
+ * Owner: whoever built it (tree_build() returns one the caller frees with
+ * snapshot_build_free()).
+ */
+struct snapshot_build {
+	struct snap_node *nodes;
+	uint32_t node_count;
+	struct snap_prop *props;
+	uint32_t prop_count;
+	struct snap_rule *rules;
+	uint32_t rule_count;
+	struct snap_category *categories;
+	uint32_t category_count;
+	struct snap_skip *skips;
+	uint32_t skip_count;
+	char *strings;
+	uint64_t strings_size;
+
+	uint64_t files;
+	uint64_t directories;
+	uint64_t total_bytes;
+	uint64_t skipped;
+	uint64_t hidden;
+};
+
+void snapshot_build_free(struct snapshot_build *b);
+
+/* The KV state stamped into a snapshot; strings are copied into the file. */
+struct snapshot_kv_state {
+	bool connected;
+	bool held;		 /* a large removal is held back */
+	uint64_t held_removals;
+	int64_t last_sync_ns;	 /* 0 = never */
+	int64_t error_since_ns;	 /* 0 = no error */
+	const char *error;	 /* NULL or "" when none */
+	const char *leader;	 /* Redis URL without credentials, NULL when unknown */
+};
+
+/*
+ * Write b as generation `generation` to dir/name (normally SNAP_FILE_NAME), through
+ * a temporary file in dir and rename().  Returns 0 or -errno (-EOVERFLOW when the
+ * tree does not fit the format's 32-bit counts and offsets).
+ */
+int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_state *kv,
+		   uint64_t generation, int64_t build_time_ns, const char *dir, const char *name);
+
+#endif
