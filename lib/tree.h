@@ -1,0 +1,48 @@
+/*
+ * tree: records + rules -> the virtual tree, in snapshot layout.
+ *
+ * tree_build() places every record with the rules, makes each rendered name
+ * unique within its directory (" (2)", " (3)"... in hash-id order), creates the
+ * directories, sorts children, assigns stable ids (hash of the virtual path),
+ * dates directories by their newest descendant and counts everything: files,
+ * directories, bytes, files per top-level category, hidden records per rule and
+ * skipped records with their reasons.  No record is dropped silently.
+ *
+ * It reads records and rules and writes only the snapshot_build it returns; the
+ * caller (kvwatch, a test, the benchmark) writes it with snapshot_write().
+ */
+#ifndef MF_TREE_H
+#define MF_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+#include "rules.h"
+#include "snapshot_writer.h"
+
+/* Why a record is not in the tree although no rule hid it (snap_skip reasons). */
+#define TREE_SKIP_NO_FILE_PATH "no filePath"
+#define TREE_SKIP_UNSAFE_PATH  "filePath leaves the files volume"
+#define TREE_SKIP_UNPLACED     "no rule placed it"
+#define TREE_SKIP_BAD_NAME     "rendered path has no usable name"
+
+/*
+ * Build the tree of records[0..count).  Records need not be sorted; the result
+ * does not depend on their order.  Every non-empty schema value of a placed
+ * record is kept as a property (for xattrs and the API).  Returns 0 and a
+ * snapshot_build the caller frees with snapshot_build_free(), or -ENOMEM /
+ * -EOVERFLOW.
+ */
+int tree_build(const struct rules *rules, const struct schema *schema,
+	       const struct record *const *records, size_t count, struct snapshot_build **ret);
+
+/*
+ * A time value of the KV store in nanoseconds since the epoch: whole or fractional
+ * epoch seconds, milliseconds, microseconds or nanoseconds (told apart by
+ * magnitude), or ISO 8601 ("2023-12-29T00:00:00.000Z", "+01:00" offsets).  0 when
+ * unparsable.
+ */
+int64_t tree_parse_time_ns(const char *s, size_t len);
+
+#endif

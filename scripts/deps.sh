@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages meta-fuse needs to build, test and run.
+# Everything comes from Debian's archive; nothing else is downloaded.
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+	libfuse3-dev libhiredis-dev libmicrohttpd-dev libconfig-dev libsystemd-dev
+	libjansson-dev libexpat1-dev libcurl4-gnutls-dev libcmocka-dev
+	# run and test
+	fuse3 redis-server redis-tools attr rsync curl procps psmisc
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: all ${#packages[@]} packages present"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages: ${missing[*]}; run as root (or with sudo)" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y --no-install-recommends "${missing[@]}"

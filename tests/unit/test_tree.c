@@ -1,0 +1,497 @@
+/*
+ * Unit tests of lib/tree.c: placing records, directories, uniqueness of names,
+ * stable ids, directory times, statistics and skipped records, plus a round trip
+ * through the writer and the reader.  Records are built from small tables.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hash.h"
+#include "snapshot.h"
+#include "tree.h"
+
+/* A record as a test writes it: hash id and "key=value" pairs. */
+struct rec_spec {
+	const char *id;
+	const char *props[8];
+};
+
+struct fixture {
+	struct schema schema;
+	struct rules *rules;
+	struct record *records;
+	const struct record **ptrs;
+	size_t count;
+	struct snapshot_build *build;
+};
+
+static const char test_rules[] =
+	"rules = ("
+	" { name = \"hide-samples\"; priority = 90; hide = true;"
+	"   when = { property = \"fileName\"; op = \"contains\"; value = \"sample\"; }; },"
+	" { name = \"flat\"; priority = 50; template = \"/Col/{title}.{extension}\"; },"
+	" { name = \"nested\"; priority = 40; template = \"/Col/{group}/{title}.{extension}\";"
+	"   when = { property = \"group\"; op = \"exists\"; }; },"
+	" { name = \"catch-all\"; priority = 0; template = \"/Other/{fileName}\"; }"
+	");";
+
+static struct rules *compile_rules(struct schema *schema, const char *text)
+{
+	config_t cf;
+	struct rules *rules = NULL;
+	char err[256];
+
+	config_init(&cf);
+	if (config_read_string(&cf, text) != CONFIG_TRUE)
+		fail_msg("test rules do not parse: line %d: %s", config_error_line(&cf),
+			 config_error_text(&cf));
+	if (rules_from_setting(config_lookup(&cf, "rules"), schema, &rules, err, sizeof(err)) < 0)
+		fail_msg("test rules do not compile: %s", err);
+	config_destroy(&cf);
+	return rules;
+}
+
+static void build(struct fixture *f, const struct rec_spec *specs, size_t n)
+{
+	int r;
+
+	f->records = calloc(n, sizeof(*f->records));
+	f->ptrs = calloc(n ? n : 1, sizeof(*f->ptrs));
+	assert_non_null(f->records);
+	for (size_t i = 0; i < n; i++) {
+		struct record *rec = &f->records[i];
+
+		rec->hash_id.ptr = specs[i].id;
+		rec->hash_id.len = (uint32_t)strlen(specs[i].id);
+		rec->values = calloc(f->schema.count, sizeof(*rec->values));
+		for (size_t k = 0; k < 8 && specs[i].props[k] != NULL; k++) {
+			const char *kv = specs[i].props[k], *eq = strchr(kv, '=');
+			int idx = schema_find(&f->schema, kv, (size_t)(eq - kv));
+
+			if (idx < 0)
+				fail_msg("property \"%.*s\" is not in the schema", (int)(eq - kv), kv);
+			rec->values[idx].ptr = eq + 1;
+			rec->values[idx].len = (uint32_t)strlen(eq + 1);
+		}
+		record_derive(rec);
+		f->ptrs[i] = rec;
+	}
+	f->count = n;
+	r = tree_build(f->rules, &f->schema, f->ptrs, n, &f->build);
+	assert_int_equal(r, 0);
+}
+
+static void fixture_reset(struct fixture *f)
+{
+	for (size_t i = 0; i < f->count; i++)
+		free(f->records[i].values);
+	free(f->records);
+	free(f->ptrs);
+	snapshot_build_free(f->build);
+	f->records = NULL;
+	f->ptrs = NULL;
+	f->build = NULL;
+	f->count = 0;
+}
+
+static int setup_test_rules(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_int_equal(schema_init(&f->schema), 0);
+	assert_int_equal(schema_intern(&f->schema, "group", 5) >= 0, 1);
+	f->rules = compile_rules(&f->schema, test_rules);
+	*state = f;
+	return 0;
+}
+
+static int setup_default_rules(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_int_equal(schema_init(&f->schema), 0);
+	if (rules_default(&f->schema, &f->rules, err, sizeof(err)) < 0)
+		fail_msg("default rules: %s", err);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	fixture_reset(f);
+	rules_free(f->rules);
+	schema_free(&f->schema);
+	free(f);
+	return 0;
+}
+
+static const char *str(const struct snapshot_build *b, struct snap_str s)
+{
+	return b->strings + s.off;
+}
+
+/* The node at an absolute path of the build, or NULL: a reader-free walk for tests. */
+static const struct snap_node *find(const struct snapshot_build *b, const char *path)
+{
+	const struct snap_node *n = &b->nodes[0];
+
+	while (*path == '/')
+		path++;
+	while (*path != '\0') {
+		const char *end = strchr(path, '/');
+		size_t len = end ? (size_t)(end - path) : strlen(path);
+		const struct snap_node *next = NULL;
+
+		if (n->type != SNAP_NODE_DIR)
+			return NULL;
+		for (uint32_t i = 0; i < n->child_count; i++) {
+			const struct snap_node *c = &b->nodes[n->first_child + i];
+
+			if (c->name.len == len && memcmp(str(b, c->name), path, len) == 0)
+				next = c;
+		}
+		if (next == NULL)
+			return NULL;
+		n = next;
+		path += len;
+		while (*path == '/')
+			path++;
+	}
+	return n;
+}
+
+static const struct snap_node *must_find(const struct snapshot_build *b, const char *path)
+{
+	const struct snap_node *n = find(b, path);
+
+	if (n == NULL)
+		fail_msg("expected \"%s\" in the tree, not found", path);
+	return n;
+}
+
+static void test_inception_example(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+		{"h1",
+		 {"title=Inception", "year=2010",
+		  "filePath=media1/Movies/Inception (2010)/Inception.mkv", "size=1234",
+		  "mtime=1703808000000"}},
+	};
+	const struct snap_node *n;
+
+	build(f, specs, 1);
+	n = must_find(f->build, "/Movies/Inception (2010)/Inception.mkv");
+	assert_int_equal(n->type, SNAP_NODE_FILE);
+	assert_string_equal(str(f->build, n->source), "media1/Movies/Inception (2010)/Inception.mkv");
+	assert_string_equal(str(f->build, n->hash_id), "h1");
+	assert_int_equal(n->size, 1234);
+	assert_int_equal(n->mtime_ns, 1703808000000LL * 1000000);
+	assert_int_equal(f->build->files, 1);
+	assert_int_equal(f->build->directories, 3); /* /, /Movies, /Movies/Inception (2010) */
+	assert_int_equal(f->build->total_bytes, 1234);
+	assert_int_equal(f->build->category_count, 1);
+	assert_string_equal(str(f->build, f->build->categories[0].name), "Movies");
+	assert_int_equal(f->build->categories[0].files, 1);
+}
+
+static void test_ids_hash_the_path(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+		{"a", {"title=A", "filePath=x/a.mkv"}},
+		{"b", {"title=B", "group=G", "filePath=x/b.mkv"}},
+	};
+	const char *paths[] = {"/Col", "/Col/A.mkv"};
+
+	build(f, specs, 2);
+	assert_int_equal(f->build->nodes[0].id, SNAP_ROOT_ID);
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t want = hash64(paths[i], strlen(paths[i]), 0);
+		const struct snap_node *n = must_find(f->build, paths[i]);
+
+		if (n->id != want)
+			fail_msg("%s: expected id %016llx, got %016llx", paths[i],
+				 (unsigned long long)want, (unsigned long long)n->id);
+	}
+}
+
+static void test_ids_stable_across_builds(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec one[] = {{"a", {"title=A", "filePath=x/a.mkv"}}};
+	const struct rec_spec two[] = {
+		{"z", {"title=Zed", "filePath=x/z.mkv"}},
+		{"a", {"title=A", "filePath=x/a.mkv"}},
+	};
+	uint64_t before;
+
+	build(f, one, 1);
+	before = must_find(f->build, "/Col/A.mkv")->id;
+	fixture_reset(f);
+	build(f, two, 2);
+	assert_int_equal(must_find(f->build, "/Col/A.mkv")->id, before);
+}
+
+static void test_collisions_get_suffixes_in_hash_id_order(void **state)
+{
+	struct fixture *f = *state;
+	/* Same rendered name three times, plus a file already named like the first suffix. */
+	const struct rec_spec specs[] = {
+		{"c", {"title=Same", "filePath=x/3.mkv", "size=3"}},
+		{"a", {"title=Same", "filePath=x/1.mkv", "size=1"}},
+		{"d", {"title=Same (2)", "filePath=x/4.mkv", "size=4"}},
+		{"b", {"title=Same", "filePath=x/2.mkv", "size=2"}},
+	};
+
+	build(f, specs, 4);
+	assert_int_equal(must_find(f->build, "/Col/Same.mkv")->size, 1);
+	/* "Same (2).mkv" belongs to the record that rendered it; "b" moves on to (3). */
+	assert_int_equal(must_find(f->build, "/Col/Same (2).mkv")->size, 4);
+	assert_int_equal(must_find(f->build, "/Col/Same (3).mkv")->size, 2);
+	assert_int_equal(must_find(f->build, "/Col/Same (4).mkv")->size, 3);
+	assert_int_equal(f->build->files, 4);
+}
+
+static void test_collisions_independent_of_input_order(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec fwd[] = {
+		{"a", {"title=S", "filePath=x/1.mkv", "size=1"}},
+		{"b", {"title=S", "filePath=x/2.mkv", "size=2"}},
+	};
+	const struct rec_spec rev[] = {fwd[1], fwd[0]};
+
+	build(f, fwd, 2);
+	assert_int_equal(must_find(f->build, "/Col/S (2).mkv")->size, 2);
+	fixture_reset(f);
+	build(f, rev, 2);
+	assert_int_equal(must_find(f->build, "/Col/S.mkv")->size, 1);
+	assert_int_equal(must_find(f->build, "/Col/S (2).mkv")->size, 2);
+}
+
+static void test_values_never_create_directories(void **state)
+{
+	struct fixture *f = *state;
+	const char rules_text[] =
+		"rules = ( { name = \"r\"; template = \"/Col/{title}\"; } );";
+	const struct rec_spec specs[] = {
+		{"a", {"title=G", "filePath=x/a", "size=1"}},
+		{"b", {"title=G/x", "filePath=x/b", "size=2"}},
+	};
+
+	rules_free(f->rules);
+	f->rules = compile_rules(&f->schema, rules_text);
+	build(f, specs, 2);
+	/* '/' in a value never makes a directory: "G/x" stays one file name beside "G". */
+	assert_int_equal(must_find(f->build, "/Col/G")->type, SNAP_NODE_FILE);
+	assert_null(find(f->build, "/Col/G/x"));
+	assert_int_equal(f->build->files, 2);
+	assert_int_equal(f->build->directories, 2);
+}
+
+static void test_file_and_directory_same_name(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+		{"a", {"title=G", "group=Box", "filePath=x/a.mkv", "size=1"}}, /* /Col/Box/G.mkv */
+		{"b", {"title=Box", "filePath=x/Box", "size=2"}},		/* /Col/Box. */
+	};
+	const char rules_text[] =
+		"rules = ( { name = \"nested\"; priority = 2; template = \"/Col/{group}/{title}.mkv\";"
+		" when = { property = \"group\"; op = \"exists\"; }; },"
+		" { name = \"flat\"; priority = 1; template = \"/Col/{title}\"; } );";
+
+	rules_free(f->rules);
+	f->rules = compile_rules(&f->schema, rules_text);
+	build(f, specs, 2);
+	assert_int_equal(must_find(f->build, "/Col/Box")->type, SNAP_NODE_DIR);
+	assert_int_equal(must_find(f->build, "/Col/Box (2)")->type, SNAP_NODE_FILE);
+	assert_int_equal(must_find(f->build, "/Col/Box (2)")->size, 2);
+}
+
+static void test_skipped_and_hidden_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+		{"nopath", {"title=No path"}},
+		{"dotdot", {"title=Up", "filePath=../etc/passwd"}},
+		{"abs", {"title=Abs", "filePath=/etc/passwd"}},
+		{"inner", {"title=Inner", "filePath=a/../../etc/passwd"}},
+		{"sample", {"title=S", "filePath=x/movie-sample.mkv"}},
+		{"good", {"title=Good", "filePath=x/good.mkv"}},
+	};
+	uint64_t unsafe = 0, nopath = 0;
+
+	build(f, specs, 6);
+	assert_int_equal(f->build->files, 1);
+	assert_int_equal(f->build->hidden, 1);
+	assert_int_equal(f->build->skipped, 4);
+	for (uint32_t i = 0; i < f->build->skip_count; i++) {
+		const struct snap_skip *s = &f->build->skips[i];
+
+		if (strcmp(str(f->build, s->reason), TREE_SKIP_UNSAFE_PATH) == 0)
+			unsafe = s->count;
+		if (strcmp(str(f->build, s->reason), TREE_SKIP_NO_FILE_PATH) == 0) {
+			nopath = s->count;
+			assert_string_equal(str(f->build, s->example), "nopath");
+		}
+	}
+	assert_int_equal(unsafe, 3);
+	assert_int_equal(nopath, 1);
+	assert_int_equal(f->build->rules[0].hidden, 1); /* hide-samples */
+	/* Nothing unsafe reached the tree. */
+	for (uint32_t i = 0; i < f->build->node_count; i++)
+		if (f->build->nodes[i].type == SNAP_NODE_FILE)
+			assert_string_equal(str(f->build, f->build->nodes[i].source), "x/good.mkv");
+}
+
+static void test_directory_times_come_from_content(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+		{"a", {"title=A", "group=G", "filePath=x/a.mkv", "mtime=1000"}},
+		{"b", {"title=B", "group=G", "filePath=x/b.mkv", "mtime=3000"}},
+		{"c", {"title=C", "group=H", "filePath=x/c.mkv", "mtime=2000"}},
+	};
+
+	build(f, specs, 3);
+	/* "flat" outranks "nested": both take the flat rule's path; check the root instead. */
+	assert_int_equal(f->build->nodes[0].mtime_ns, 3000LL * 1000000000);
+	assert_int_equal(must_find(f->build, "/Col")->mtime_ns, 3000LL * 1000000000);
+}
+
+static void test_breadth_first_sorted_layout(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+		{"1", {"title=b", "filePath=x/1"}},  {"2", {"title=a", "filePath=x/2"}},
+		{"3", {"title=B", "filePath=x/3"}},  {"4", {"filePath=y/zz"}},
+		{"5", {"title=é", "filePath=x/5"}},
+	};
+	const struct snapshot_build *b;
+
+	build(f, specs, 5);
+	b = f->build;
+	for (uint32_t i = 0; i < b->node_count; i++) {
+		const struct snap_node *n = &b->nodes[i];
+
+		if (n->type != SNAP_NODE_DIR || n->child_count == 0)
+			continue;
+		assert_true(n->first_child > i);
+		for (uint32_t k = 0; k < n->child_count; k++) {
+			const struct snap_node *c = &b->nodes[n->first_child + k];
+
+			assert_int_equal(c->parent, i);
+			if (k > 0 && strcmp(str(b, b->nodes[n->first_child + k - 1].name),
+					    str(b, c->name)) >= 0)
+				fail_msg("children of node %u not sorted at %u", i, k);
+		}
+	}
+}
+
+static void test_round_trip_through_reader(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+		{"a", {"title=A", "group=G", "filePath=x/a.mkv", "size=10"}},
+		{"b", {"title=B", "filePath=x/b.mkv", "size=20"}},
+	};
+	struct snapshot_kv_state kv = {.connected = true, .leader = "redis://127.0.0.1:6379"};
+	char dir[] = "/tmp/mf-tree-XXXXXX", err[256], path[512];
+	const struct snap_node *n;
+	struct snapshot *s;
+
+	build(f, specs, 2);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(snapshot_write(f->build, &kv, 7, 1, dir, SNAP_FILE_NAME), 0);
+	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_FILE_NAME);
+	if (snapshot_open(path, &s, err, sizeof(err)) < 0)
+		fail_msg("reader refused the writer's snapshot: %s", err);
+	assert_int_equal(snapshot_generation(s), 7);
+	assert_int_equal(snapshot_lookup_path(s, "/Col/B.mkv", &n), 0);
+	assert_int_equal(n->size, 20);
+	assert_string_equal(snapshot_prop(s, n, "title"), "B");
+	assert_ptr_equal(snapshot_lookup_id(s, n->id), n);
+	snapshot_free(s);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_parse_time(void **state)
+{
+	struct {
+		const char *in;
+		int64_t want;
+	} cases[] = {
+		{"1703808000", 1703808000LL * 1000000000},
+		{"1703808000000", 1703808000LL * 1000000000},
+		{"1703808000.5", 1703808000LL * 1000000000 + 500000000},
+		{"1703808000000000", 1703808000LL * 1000000000},
+		{"2023-12-29T00:00:00Z", 1703808000LL * 1000000000},
+		{"2023-12-29T00:00:00.250Z", 1703808000LL * 1000000000 + 250000000},
+		{"2023-12-29T01:00:00+01:00", 1703808000LL * 1000000000},
+		{"2023-12-29 00:00:00", 1703808000LL * 1000000000},
+		{"", 0},
+		{"yesterday", 0},
+		{"12abc", 0},
+		{"2023-13-29T00:00:00Z", 0},
+		{"99999999999999999999999", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int64_t got = tree_parse_time_ns(cases[i].in, strlen(cases[i].in));
+
+		if (got != cases[i].want)
+			fail_msg("\"%s\": expected %lld, got %lld", cases[i].in,
+				 (long long)cases[i].want, (long long)got);
+	}
+}
+
+static void test_empty_input(void **state)
+{
+	struct fixture *f = *state;
+
+	build(f, NULL, 0);
+	assert_int_equal(f->build->node_count, 1);
+	assert_int_equal(f->build->files, 0);
+	assert_int_equal(f->build->directories, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_inception_example, setup_default_rules, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_hash_the_path, setup_test_rules, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_stable_across_builds, setup_test_rules, teardown),
+		cmocka_unit_test_setup_teardown(test_collisions_get_suffixes_in_hash_id_order,
+						setup_test_rules, teardown),
+		cmocka_unit_test_setup_teardown(test_collisions_independent_of_input_order,
+						setup_test_rules, teardown),
+		cmocka_unit_test_setup_teardown(test_values_never_create_directories, setup_test_rules, teardown),
+		cmocka_unit_test_setup_teardown(test_file_and_directory_same_name, setup_test_rules,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_skipped_and_hidden_are_counted, setup_test_rules,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_directory_times_come_from_content,
+						setup_test_rules, teardown),
+		cmocka_unit_test_setup_teardown(test_breadth_first_sorted_layout, setup_test_rules,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_round_trip_through_reader, setup_test_rules,
+						teardown),
+		cmocka_unit_test(test_parse_time),
+		cmocka_unit_test_setup_teardown(test_empty_input, setup_test_rules, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
