@@ -20,10 +20,10 @@
 #include "record.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/meta-fuse/meta-fuse.conf"
-#define CONFIG_ENV_PATH	    "META_FUSE_CONFIG"
+#define CONFIG_ENV_PATH     "META_FUSE_CONFIG"
 
 /* Exit statuses shared by every binary. */
-#define EXIT_CONFIG  1	/* bad configuration or usage: permanent, do not restart */
+#define EXIT_CONFIG   1  /* bad configuration or usage: permanent, do not restart */
 #define EXIT_TEMPFAIL 75 /* a runtime failure that a restart may cure (EX_TEMPFAIL) */
 
 enum config_origin {
@@ -45,6 +45,9 @@ struct config_program {
 
 struct rules;
 
+/* Room for the key table of config.c (checked there at compile time). */
+#define CONFIG_KEYS_MAX 48
+
 /* Owner: the caller of config_load(); config_free() releases everything. */
 struct config {
 	char *path; /* the file loaded, NULL when none */
@@ -61,6 +64,11 @@ struct config {
 		char *prefix;
 		char *separator;
 		uint32_t refresh_interval_ms;
+		uint32_t debounce_ms;            /* coalesce a burst of pub/sub changes */
+		uint32_t hold_threshold_percent; /* a removal of more than this share is held */
+		uint32_t hold_time_ms;           /* ... until it has persisted this long */
+		uint32_t connect_timeout_ms;
+		uint32_t command_timeout_ms;
 	} kv;
 
 	struct {
@@ -71,6 +79,7 @@ struct config {
 		bool allow_other;
 		uint32_t attr_ttl_ms;
 		uint32_t dir_ttl_ms;
+		uint32_t read_ahead_kb;
 	} fuse;
 
 	struct {
@@ -87,9 +96,14 @@ struct config {
 		struct config_listen listen;
 	} api;
 
-	char *rules_file;      /* NULL when the rules are inline or the defaults */
-	struct rules *rules;   /* compiled; never NULL after a successful load */
-	struct schema schema;  /* properties the rules and the core need */
+	struct {
+		char *on_change; /* command run after the tree changed; "" = none */
+		uint32_t debounce_ms;
+	} hooks;
+
+	char *rules_file;     /* NULL when the rules are inline or the defaults */
+	struct rules *rules;  /* compiled; never NULL after a successful load */
+	struct schema schema; /* properties the rules and the core need */
 
 	struct config_program *programs;
 	size_t program_count;
@@ -97,12 +111,22 @@ struct config {
 	/* Warnings found while loading (unknown keys, ignored variables), for the caller to log. */
 	char **warnings;
 	size_t warning_count;
+
+	/*
+	 * Private to config.c: where each key of its table came from, and which of
+	 * its variables were used (bit 0: the key's variable, bit 1: its port one).
+	 */
+	unsigned char origin_[CONFIG_KEYS_MAX];
+	unsigned char env_used_[CONFIG_KEYS_MAX];
+	unsigned char rules_origin_;
+	unsigned char programs_origin_;
 };
 
 /*
  * Load path (NULL: $META_FUSE_CONFIG, else CONFIG_DEFAULT_PATH; a missing default
  * file means "all defaults", a missing named file is an error), apply the
- * environment, validate, compile the rules.  On error returns -errno and a
+ * environment (an empty variable counts as unset), validate, compile the rules
+ * against cfg->schema.  On error returns -errno (-EINVAL for a bad value) and a
  * one-line message in err ("/etc/x.conf:12: syntax error", "fuse.file_mode:
  * \"8x4\" is not an octal mode").
  */
@@ -118,7 +142,16 @@ const char *config_default_path(void);
  */
 void config_print(const struct config *cfg, FILE *out);
 
-/* Where a key's value came from ("fuse.mount_point"); CONFIG_ORIGIN_MAX if unknown. */
+/*
+ * Write "host:port" ("[::]:8080" for IPv6) into buf; returns the length or -ENOSPC
+ * (buf is then truncated).
+ */
+int config_listen_format(const struct config_listen *listen, char *buf, size_t buflen);
+
+/*
+ * Where a key's value came from ("fuse.mount_point"; also "rules", "rules_file" and
+ * "programs"); CONFIG_ORIGIN_MAX if the key is unknown.
+ */
 enum config_origin config_origin_of(const struct config *cfg, const char *key);
 
 #endif

@@ -963,19 +963,6 @@ static void builder_free(struct builder *b)
 	free(b->strings.data);
 }
 
-void snapshot_build_free(struct snapshot_build *sb)
-{
-	if (sb == NULL)
-		return;
-	free(sb->nodes);
-	free(sb->props);
-	free(sb->rules);
-	free(sb->categories);
-	free(sb->skips);
-	free(sb->strings);
-	free(sb);
-}
-
 int tree_build(const struct rules *rules, const struct schema *schema,
 	       const struct record *const *records, size_t count, struct snapshot_build **ret)
 {

@@ -95,7 +95,9 @@ static void generate(struct gen *g, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct record *r = &g->records[i];
 		unsigned kind = (unsigned)(rnd() % 100);
-		uint64_t k = rnd() % (n / 4 + 1);
+		/* Movies are unique; shows have many episodes, as in real libraries. */
+		uint64_t k = kind < 45 ? i : kind < 75 || kind >= 85 ? rnd() % (n / 150 + 1)
+								      : rnd() % (n / 500 + 1);
 		char t[96];
 		int len;
 
@@ -108,8 +110,8 @@ static void generate(struct gen *g, size_t n)
 		r->hash_id.len = (uint32_t)len;
 		g->used += (size_t)len + 1;
 		title(t, sizeof(t), k);
-		put(g, r, "size", "%" PRIu64, rnd() % 4000000000ULL);
-		put(g, r, "mtime", "%" PRIu64, 1600000000000ULL + rnd() % 100000000000ULL);
+		put(g, r, "size", "%" PRIu64, (uint64_t)(rnd() % 4000000000ULL));
+		put(g, r, "mtime", "%" PRIu64, (uint64_t)(1600000000000ULL + rnd() % 100000000000ULL));
 		if (kind < 45) { /* movie */
 			unsigned year = 1950 + (unsigned)(k % 75);
 
