@@ -53,8 +53,10 @@ const struct snap_node *snapshot_lookup_child(const struct snapshot *s,
 					      const struct snap_node *dir, const char *name,
 					      size_t len);
 /*
- * path is absolute and normalised ("/", "/Movies/X"); a trailing '/' is allowed.
- * Returns 0, -ENOENT, -ENOTDIR (a file in the middle) or -ENAMETOOLONG.
+ * path is absolute and normalised ("/", "/Movies/X"); a trailing '/' is allowed and
+ * empty components are skipped ("." and ".." are not resolved: they are not found).
+ * Returns 0, -ENOENT, -ENOTDIR (a file in the middle) or -ENAMETOOLONG (a component
+ * over SNAP_NAME_MAX, a path over SNAP_PATH_MAX bytes).
  */
 int snapshot_lookup_path(const struct snapshot *s, const char *path,
 			 const struct snap_node **ret);
@@ -62,6 +64,7 @@ int snapshot_lookup_path(const struct snapshot *s, const char *path,
 /* The children of dir as one contiguous, name-sorted slice (count 0 for files). */
 const struct snap_node *snapshot_children(const struct snapshot *s, const struct snap_node *dir,
 					  uint32_t *ret_count);
+/* NULL for the root. */
 const struct snap_node *snapshot_parent(const struct snapshot *s, const struct snap_node *node);
 
 /*

@@ -1,1 +1,779 @@
-/* snapshot_reader: being written. */
+/*
+ * snapshot_reader: maps vfs.snapshot read-only and validates all of it before any
+ * caller sees a byte, then answers lookups on the trusted data without further
+ * checks.
+ *
+ * Validation is one pass over the header, one over the nodes and one over the
+ * index, in the order of docs/snapshot-format.md ("What a reader checks"): sizes
+ * and checksums first (they catch truncation and random damage with the clearest
+ * message), then every offset, count and string, then the tree's shape (a tree in
+ * breadth-first order rooted at node 0, names sorted and unique per directory),
+ * then the id index (every node found by its id, so ids are unique).  All arithmetic
+ * on offsets is 64-bit on 32-bit quantities, so nothing here can overflow.
+ *
+ * Lookups: by id through the index (linear probing, which ends at an empty bucket
+ * that validation proved exists); a child by binary search over its directory's
+ * slice; a path by its id (the hash of the path) confirmed through the parents, or
+ * else by walking components.  Nothing here logs; a refusal comes back as -errno
+ * with a one-line reason.  It does not write: a snapshot is immutable.
+ */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hash.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the snapshot is little-endian and read through structs in memory"
+#endif
+
+struct snapshot {
+	const unsigned char *base;
+	size_t size;
+	bool mapped; /* base is our mmap() of size bytes */
+
+	const struct snap_header *hdr;
+	const struct snap_node *nodes;
+	uint32_t node_count;
+	const uint32_t *index;
+	uint32_t index_mask;
+	const struct snap_prop *props;
+	uint32_t prop_count;
+	const struct snap_rule *rules;
+	uint32_t rule_count;
+	const struct snap_category *categories;
+	uint32_t category_count;
+	const struct snap_skip *skips;
+	uint32_t skip_count;
+	const char *strings;
+	uint64_t strings_size;
+};
+
+static int bad(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int bad(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && whylen) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -EBADMSG;
+}
+
+/* NULL when str is a valid string of s, else what is wrong with it. */
+static const char *str_problem(const struct snapshot *s, struct snap_str str)
+{
+	uint64_t end = (uint64_t)str.off + str.len;
+
+	if (end >= s->strings_size)
+		return "out of bounds";
+	if (s->strings[end] != '\0')
+		return "not NUL-terminated";
+	if (str.len && memchr(s->strings + str.off, '\0', str.len))
+		return "contains NUL";
+	return NULL;
+}
+
+/*
+ * A section of count items of size bytes at off: 8-aligned, after the header and
+ * inside the file.  count and size are 32-bit, so their product fits 64 bits.
+ */
+static bool section_ok(const struct snap_header *h, uint64_t size, uint64_t off, uint64_t count,
+                       uint64_t item)
+{
+	uint64_t bytes;
+
+	if (off % 8 || off < h->header_size || off > size)
+		return false;
+	if (__builtin_mul_overflow(count, item, &bytes))
+		return false;
+	return bytes <= size - off;
+}
+
+static int validate_header(struct snapshot *s, char *why, size_t wl)
+{
+	const struct snap_header *h = (const void *)s->base;
+	const size_t csum_off = offsetof(struct snap_header, header_checksum);
+	static const uint64_t zero;
+	struct hash_state st;
+
+	if (s->size < sizeof(*h))
+		return bad(why, wl, "truncated: file is %zu bytes, smaller than a header (%zu)",
+		           s->size, sizeof(*h));
+	if (memcmp(h->magic, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0)
+		return bad(why, wl, "not a snapshot (bad magic)");
+	if (h->version != SNAP_VERSION)
+		return bad(why, wl, "unsupported format version %u (this reader knows %u)",
+		           h->version, SNAP_VERSION);
+	if (h->header_size < sizeof(*h))
+		return bad(why, wl, "header size %u is smaller than %zu", h->header_size,
+		           sizeof(*h));
+	if (h->total_size != s->size) {
+		if (h->total_size > s->size)
+			return bad(why, wl, "truncated: file is %zu bytes, header says %llu",
+			           s->size, (unsigned long long)h->total_size);
+		return bad(why, wl, "file is %zu bytes, header says %llu", s->size,
+		           (unsigned long long)h->total_size);
+	}
+	if (h->header_size > s->size)
+		return bad(why, wl, "header size %u exceeds the file (%zu bytes)", h->header_size,
+		           s->size);
+
+	hash_init(&st, 0);
+	hash_update(&st, s->base, csum_off);
+	hash_update(&st, &zero, sizeof(zero));
+	hash_update(&st, s->base + csum_off + sizeof(zero),
+	            h->header_size - csum_off - sizeof(zero));
+	if (hash_final(&st) != h->header_checksum)
+		return bad(why, wl, "header checksum mismatch");
+	if (hash64(s->base + h->header_size, s->size - h->header_size, 0) != h->body_checksum)
+		return bad(why, wl, "body checksum mismatch");
+
+	if (h->node_size != sizeof(struct snap_node))
+		return bad(why, wl, "node size %u, expected %zu", h->node_size,
+		           sizeof(struct snap_node));
+	if (h->node_count == 0)
+		return bad(why, wl, "no nodes (the root is missing)");
+	if (h->index_buckets == 0 || (h->index_buckets & (h->index_buckets - 1)) ||
+	    h->index_buckets <= h->node_count)
+		return bad(why, wl,
+		           "index has %u buckets for %u nodes (needs a power of two above)",
+		           h->index_buckets, h->node_count);
+
+#define CHECK_SECTION(what, off, count, type)                                                   \
+	if (!section_ok(h, s->size, (off), (count), sizeof(type)))                              \
+		return bad(why, wl, "%s section (offset %llu, %llu x %zu bytes) out of bounds", \
+		           (what), (unsigned long long)(off), (unsigned long long)(count),      \
+		           sizeof(type));
+	CHECK_SECTION("node", h->nodes_off, h->node_count, struct snap_node)
+	CHECK_SECTION("index", h->index_off, h->index_buckets, uint32_t)
+	CHECK_SECTION("property", h->props_off, h->prop_count, struct snap_prop)
+	CHECK_SECTION("rule", h->rules_off, h->rule_count, struct snap_rule)
+	CHECK_SECTION("category", h->categories_off, h->category_count, struct snap_category)
+	CHECK_SECTION("skip", h->skips_off, h->skip_count, struct snap_skip)
+	CHECK_SECTION("string", h->strings_off, h->strings_size, char)
+#undef CHECK_SECTION
+	if (h->strings_size == 0)
+		return bad(why, wl, "string section is empty");
+
+	s->hdr = h;
+	s->nodes = (const void *)(s->base + h->nodes_off);
+	s->node_count = h->node_count;
+	s->index = (const void *)(s->base + h->index_off);
+	s->index_mask = h->index_buckets - 1;
+	s->props = (const void *)(s->base + h->props_off);
+	s->prop_count = h->prop_count;
+	s->rules = (const void *)(s->base + h->rules_off);
+	s->rule_count = h->rule_count;
+	s->categories = (const void *)(s->base + h->categories_off);
+	s->category_count = h->category_count;
+	s->skips = (const void *)(s->base + h->skips_off);
+	s->skip_count = h->skip_count;
+	s->strings = (const char *)(s->base + h->strings_off);
+	s->strings_size = h->strings_size;
+
+	if (s->strings[0] != '\0')
+		return bad(why, wl, "string section does not start with \"\"");
+	if (s->strings[s->strings_size - 1] != '\0')
+		return bad(why, wl, "string section does not end with NUL");
+	return 0;
+}
+
+/* Bytewise order, a prefix first: <0, 0, >0. */
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int validate_nodes(const struct snapshot *s, char *why, size_t wl)
+{
+	const struct snap_node *nodes = s->nodes;
+	const uint32_t n = s->node_count;
+	uint64_t claimed = 0;
+	const char *p;
+
+	if (nodes[0].id != SNAP_ROOT_ID || nodes[0].type != SNAP_NODE_DIR || nodes[0].parent != 0 ||
+	    nodes[0].name.len != 0)
+		return bad(why, wl, "node 0 is not the root (id %llu, type %u, parent %u)",
+		           (unsigned long long)nodes[0].id, nodes[0].type, nodes[0].parent);
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct snap_node *nd = &nodes[i];
+
+		if (nd->type != SNAP_NODE_DIR && nd->type != SNAP_NODE_FILE)
+			return bad(why, wl, "node %u: bad type %u", i, nd->type);
+		if ((p = str_problem(s, nd->name)))
+			return bad(why, wl, "node %u: name %s", i, p);
+		if ((p = str_problem(s, nd->source)))
+			return bad(why, wl, "node %u: source %s", i, p);
+		if ((p = str_problem(s, nd->hash_id)))
+			return bad(why, wl, "node %u: hash id %s", i, p);
+		if ((uint64_t)nd->prop_first + nd->prop_count > s->prop_count)
+			return bad(why, wl, "node %u: property range %u+%u out of bounds (%u)", i,
+			           nd->prop_first, nd->prop_count, s->prop_count);
+
+		if (i > 0) {
+			const char *name = s->strings + nd->name.off;
+			uint32_t len = nd->name.len;
+
+			if (nd->id < SNAP_ID_RESERVED)
+				return bad(why, wl, "node %u: reserved id %llu", i,
+				           (unsigned long long)nd->id);
+			if (nd->parent >= i)
+				return bad(why, wl, "node %u: parent %u does not come before it", i,
+				           nd->parent);
+			if (len == 0)
+				return bad(why, wl, "node %u: empty name", i);
+			if (len > SNAP_NAME_MAX)
+				return bad(why, wl, "node %u: name longer than %d bytes", i,
+				           SNAP_NAME_MAX);
+			if (memchr(name, '/', len))
+				return bad(why, wl, "node %u: name contains '/'", i);
+			if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
+				return bad(why, wl, "node %u: name is \".\" or \"..\"", i);
+			/*
+			 * Siblings are contiguous (proved by the child checks below and the
+			 * count after the loop), so comparing each node with the one before
+			 * it when they share a parent covers every pair of neighbours.
+			 */
+			if (i > 1 && nodes[i - 1].parent == nd->parent) {
+				const struct snap_node *prev = &nodes[i - 1];
+				int c = name_cmp(s->strings + prev->name.off, prev->name.len, name,
+				                 len);
+
+				if (c == 0)
+					return bad(why, wl,
+					           "node %u: duplicate name in directory %u", i,
+					           nd->parent);
+				if (c > 0)
+					return bad(why, wl, "node %u: unsorted in directory %u", i,
+					           nd->parent);
+			}
+		}
+
+		if (nd->type == SNAP_NODE_FILE) {
+			if (nd->child_count != 0)
+				return bad(why, wl, "node %u: file with %u children", i,
+				           nd->child_count);
+			if (nd->rule >= s->rule_count)
+				return bad(why, wl, "node %u: rule %u out of bounds (%u)", i,
+				           nd->rule, s->rule_count);
+			continue;
+		}
+
+		if ((uint64_t)nd->first_child + nd->child_count > n)
+			return bad(why, wl, "node %u: child range %u+%u out of bounds (%u nodes)",
+			           i, nd->first_child, nd->child_count, n);
+		if (nd->child_count == 0)
+			continue;
+		if (nd->first_child <= i)
+			return bad(why, wl, "node %u: first child %u does not come after it", i,
+			           nd->first_child);
+		for (uint32_t j = nd->first_child; j < nd->first_child + nd->child_count; j++)
+			if (nodes[j].parent != i)
+				return bad(why, wl, "node %u: parent %u, but directory %u lists it",
+				           j, nodes[j].parent, i);
+		claimed += nd->child_count;
+	}
+	/*
+	 * Each child names the directory that lists it, so no node is listed twice; with
+	 * n - 1 listed, none of them the root, every node but the root has exactly one
+	 * parent, which comes before it: a tree.
+	 */
+	if (claimed != (uint64_t)n - 1)
+		return bad(why, wl, "directories list %llu children, expected %u",
+		           (unsigned long long)claimed, n - 1);
+	return 0;
+}
+
+static int validate_index(const struct snapshot *s, char *why, size_t wl)
+{
+	const uint32_t buckets = s->index_mask + 1;
+	uint64_t used = 0;
+
+	for (uint32_t b = 0; b < buckets; b++) {
+		uint32_t v = s->index[b];
+
+		if (v == SNAP_INDEX_EMPTY)
+			continue;
+		if (v >= s->node_count)
+			return bad(why, wl, "index bucket %u: node %u out of bounds (%u nodes)", b,
+			           v, s->node_count);
+		used++;
+	}
+	/* With at most node_count < buckets used, every probe ends at an empty bucket. */
+	if (used != s->node_count)
+		return bad(why, wl, "index holds %llu entries for %u nodes",
+		           (unsigned long long)used, s->node_count);
+	for (uint32_t i = 0; i < s->node_count; i++) {
+		uint64_t id = s->nodes[i].id;
+		uint32_t p = (uint32_t)(id & s->index_mask);
+
+		for (;;) {
+			uint32_t v = s->index[p];
+
+			if (v == i)
+				break;
+			if (v == SNAP_INDEX_EMPTY)
+				return bad(why, wl, "node %u: id %llu not found in the index", i,
+				           (unsigned long long)id);
+			if (s->nodes[v].id == id)
+				return bad(why, wl, "nodes %u and %u share the id %llu", v, i,
+				           (unsigned long long)id);
+			p = (p + 1) & s->index_mask;
+		}
+	}
+	return 0;
+}
+
+static int validate_tables(const struct snapshot *s, char *why, size_t wl)
+{
+	const struct snap_header *h = s->hdr;
+	const char *p;
+
+	for (uint32_t i = 0; i < s->prop_count; i++) {
+		if ((p = str_problem(s, s->props[i].key)))
+			return bad(why, wl, "property %u: key %s", i, p);
+		if ((p = str_problem(s, s->props[i].value)))
+			return bad(why, wl, "property %u: value %s", i, p);
+	}
+	for (uint32_t i = 0; i < s->rule_count; i++)
+		if ((p = str_problem(s, s->rules[i].name)))
+			return bad(why, wl, "rule %u: name %s", i, p);
+	for (uint32_t i = 0; i < s->category_count; i++)
+		if ((p = str_problem(s, s->categories[i].name)))
+			return bad(why, wl, "category %u: name %s", i, p);
+	for (uint32_t i = 0; i < s->skip_count; i++) {
+		if ((p = str_problem(s, s->skips[i].reason)))
+			return bad(why, wl, "skip %u: reason %s", i, p);
+		if ((p = str_problem(s, s->skips[i].example)))
+			return bad(why, wl, "skip %u: example %s", i, p);
+	}
+	if ((p = str_problem(s, h->kv_error)))
+		return bad(why, wl, "kv error text %s", p);
+	if ((p = str_problem(s, h->kv_leader)))
+		return bad(why, wl, "kv leader %s", p);
+	return 0;
+}
+
+static int validate(struct snapshot *s, char *why, size_t wl)
+{
+	int r;
+
+	r = validate_header(s, why, wl);
+	if (r < 0)
+		return r;
+	r = validate_tables(s, why, wl);
+	if (r < 0)
+		return r;
+	r = validate_nodes(s, why, wl);
+	if (r < 0)
+		return r;
+	return validate_index(s, why, wl);
+}
+
+static void set_err(char *err, size_t errlen, const char *prefix, const char *why)
+{
+	if (!err || !errlen)
+		return;
+	if (prefix)
+		snprintf(err, errlen, "%s: %s", prefix, why);
+	else
+		snprintf(err, errlen, "%s", why);
+}
+
+int snapshot_open_buffer(const void *data, size_t size, struct snapshot **ret, char *err,
+                         size_t errlen)
+{
+	struct snapshot *s;
+	char why[256];
+	int r;
+
+	if (!data || !ret || ((uintptr_t)data & 7)) {
+		set_err(err, errlen, NULL, "snapshot buffer missing or not 8-byte aligned");
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		set_err(err, errlen, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	s->base = data;
+	s->size = size;
+	why[0] = '\0';
+	r = validate(s, why, sizeof(why));
+	if (r < 0) {
+		set_err(err, errlen, NULL, why);
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+static int open_fd(int fd, const char *name, struct snapshot **ret, char *err, size_t errlen)
+{
+	struct snapshot *s;
+	struct stat st;
+	char why[256];
+	void *map;
+	size_t size;
+	int r;
+
+	if (!ret) {
+		set_err(err, errlen, name, "no place for the result");
+		return -EINVAL;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		set_err(err, errlen, name, strerror(-r));
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		set_err(err, errlen, name, "not a regular file");
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > SIZE_MAX) {
+		set_err(err, errlen, name, "file too large to map");
+		return -EFBIG;
+	}
+	size = (size_t)st.st_size;
+	if (size < sizeof(struct snap_header)) {
+		snprintf(why, sizeof(why),
+		         "truncated: file is %zu bytes, smaller than a header (%zu)", size,
+		         sizeof(struct snap_header));
+		set_err(err, errlen, name, why);
+		return -EBADMSG;
+	}
+	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		snprintf(why, sizeof(why), "mmap: %s", strerror(-r));
+		set_err(err, errlen, name, why);
+		return r;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		munmap(map, size);
+		set_err(err, errlen, name, "out of memory");
+		return -ENOMEM;
+	}
+	s->base = map;
+	s->size = size;
+	s->mapped = true;
+	why[0] = '\0';
+	r = validate(s, why, sizeof(why));
+	if (r < 0) {
+		set_err(err, errlen, name, why);
+		snapshot_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int snapshot_open_fd(int fd, struct snapshot **ret, char *err, size_t errlen)
+{
+	return open_fd(fd, NULL, ret, err, errlen);
+}
+
+int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t errlen)
+{
+	int fd, r;
+
+	if (!path) {
+		set_err(err, errlen, NULL, "no snapshot path");
+		return -EINVAL;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		set_err(err, errlen, path, strerror(-r));
+		return r;
+	}
+	r = open_fd(fd, path, ret, err, errlen);
+	close(fd);
+	return r;
+}
+
+void snapshot_free(struct snapshot *s)
+{
+	if (!s)
+		return;
+	if (s->mapped)
+		munmap((void *)s->base, s->size);
+	free(s);
+}
+
+const struct snap_header *snapshot_header(const struct snapshot *s)
+{
+	return s->hdr;
+}
+
+uint64_t snapshot_generation(const struct snapshot *s)
+{
+	return s->hdr->generation;
+}
+
+const char *snapshot_str(const struct snapshot *s, struct snap_str str)
+{
+	return s->strings + str.off;
+}
+
+uint32_t snapshot_node_count(const struct snapshot *s)
+{
+	return s->node_count;
+}
+
+const struct snap_node *snapshot_root(const struct snapshot *s)
+{
+	return &s->nodes[0];
+}
+
+const struct snap_node *snapshot_node(const struct snapshot *s, uint32_t index)
+{
+	return index < s->node_count ? &s->nodes[index] : NULL;
+}
+
+uint32_t snapshot_node_index(const struct snapshot *s, const struct snap_node *node)
+{
+	return (uint32_t)(node - s->nodes);
+}
+
+const struct snap_node *snapshot_lookup_id(const struct snapshot *s, uint64_t id)
+{
+	uint32_t p = (uint32_t)(id & s->index_mask);
+
+	for (;;) {
+		uint32_t v = s->index[p];
+
+		if (v == SNAP_INDEX_EMPTY)
+			return NULL;
+		if (s->nodes[v].id == id)
+			return &s->nodes[v];
+		p = (p + 1) & s->index_mask;
+	}
+}
+
+const struct snap_node *snapshot_lookup_child(const struct snapshot *s, const struct snap_node *dir,
+                                              const char *name, size_t len)
+{
+	uint32_t lo, hi;
+
+	if (!dir || dir->type != SNAP_NODE_DIR)
+		return NULL;
+	lo = dir->first_child;
+	hi = lo + dir->child_count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct snap_node *c = &s->nodes[mid];
+		int cmp = name_cmp(s->strings + c->name.off, c->name.len, name, len);
+
+		if (cmp == 0)
+			return c;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Is canon ("/a/b", clen bytes) the path of n?  Compares names from the leaf up. */
+static bool node_has_path(const struct snapshot *s, const struct snap_node *n, const char *canon,
+                          size_t clen)
+{
+	const struct snap_node *root = &s->nodes[0];
+	size_t pos = clen;
+
+	for (; n != root; n = &s->nodes[n->parent]) {
+		size_t nl = n->name.len;
+
+		if (pos < nl + 1 || canon[pos - nl - 1] != '/' ||
+		    memcmp(canon + pos - nl, s->strings + n->name.off, nl) != 0)
+			return false;
+		pos -= nl + 1;
+	}
+	return pos == 0;
+}
+
+/*
+ * The walk: one binary search per component.  It alone decides errors, so they
+ * come in component order ("/missing/<300 bytes>" is -ENOENT).
+ */
+static int walk_path(const struct snapshot *s, const char *p, const char *end,
+                     const struct snap_node **ret)
+{
+	const struct snap_node *n = &s->nodes[0];
+
+	for (;;) {
+		const char *slash;
+		size_t len;
+
+		while (p < end && *p == '/')
+			p++;
+		if (p == end)
+			break;
+		slash = memchr(p, '/', (size_t)(end - p));
+		len = slash ? (size_t)(slash - p) : (size_t)(end - p);
+		if (len > SNAP_NAME_MAX)
+			return -ENAMETOOLONG;
+		if (n->type != SNAP_NODE_DIR)
+			return -ENOTDIR;
+		n = snapshot_lookup_child(s, n, p, len);
+		if (!n)
+			return -ENOENT;
+		p += len;
+	}
+	*ret = n;
+	return 0;
+}
+
+/*
+ * A node's id is the hash of its canonical path, so an existing path is usually
+ * one index probe away: hash the canonical form, look the id up, and confirm the
+ * node's path by walking its parents (a few cache lines instead of a binary search
+ * per component).  A miss, or a node whose id was rehashed after a collision, falls
+ * back to the walk, which gives the same answer.
+ */
+int snapshot_lookup_path(const struct snapshot *s, const char *path, const struct snap_node **ret)
+{
+	size_t left = strnlen(path, SNAP_PATH_MAX + 1);
+	const char *p = path, *end = path + left;
+	char canon[SNAP_PATH_MAX + 2]; /* a leading '/' may be added */
+	size_t clen = 0;
+	const struct snap_node *n;
+
+	if (left > SNAP_PATH_MAX)
+		return -ENAMETOOLONG;
+	for (;;) {
+		const char *slash;
+		size_t len;
+
+		while (p < end && *p == '/')
+			p++;
+		if (p == end)
+			break;
+		slash = memchr(p, '/', (size_t)(end - p));
+		len = slash ? (size_t)(slash - p) : (size_t)(end - p);
+		if (len > SNAP_NAME_MAX)
+			return walk_path(s, path, end, ret);
+		/* canon is at most one byte longer than path (a leading '/'). */
+		canon[clen++] = '/';
+		memcpy(canon + clen, p, len);
+		clen += len;
+		p += len;
+	}
+	if (clen == 0) {
+		*ret = &s->nodes[0];
+		return 0;
+	}
+	n = snapshot_lookup_id(s, hash64(canon, clen, 0));
+	if (n && node_has_path(s, n, canon, clen)) {
+		*ret = n;
+		return 0;
+	}
+	return walk_path(s, path, end, ret);
+}
+
+const struct snap_node *snapshot_children(const struct snapshot *s, const struct snap_node *dir,
+                                          uint32_t *ret_count)
+{
+	if (!dir || dir->type != SNAP_NODE_DIR) {
+		*ret_count = 0;
+		return NULL;
+	}
+	*ret_count = dir->child_count;
+	return &s->nodes[dir->first_child];
+}
+
+const struct snap_node *snapshot_parent(const struct snapshot *s, const struct snap_node *node)
+{
+	if (node == &s->nodes[0])
+		return NULL;
+	return &s->nodes[node->parent];
+}
+
+int snapshot_node_path(const struct snapshot *s, const struct snap_node *node, char *buf,
+                       size_t buflen)
+{
+	const struct snap_node *root = &s->nodes[0];
+	size_t len = 0, pos;
+
+	if (node == root) {
+		if (buflen < 2)
+			return -ENAMETOOLONG;
+		memcpy(buf, "/", 2);
+		return 1;
+	}
+	/* Parents come before their children, so both walks end at the root. */
+	for (const struct snap_node *n = node; n != root; n = &s->nodes[n->parent]) {
+		len += 1 + n->name.len;
+		if (len >= buflen || len > INT_MAX)
+			return -ENAMETOOLONG;
+	}
+	pos = len;
+	buf[pos] = '\0';
+	for (const struct snap_node *n = node; n != root; n = &s->nodes[n->parent]) {
+		pos -= n->name.len;
+		memcpy(buf + pos, s->strings + n->name.off, n->name.len);
+		buf[--pos] = '/';
+	}
+	return (int)len;
+}
+
+const struct snap_prop *snapshot_props(const struct snapshot *s, const struct snap_node *node,
+                                       uint32_t *ret_count)
+{
+	*ret_count = node->prop_count;
+	return &s->props[node->prop_first];
+}
+
+const char *snapshot_prop(const struct snapshot *s, const struct snap_node *node, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (uint32_t i = 0; i < node->prop_count; i++) {
+		const struct snap_prop *pr = &s->props[node->prop_first + i];
+
+		if (pr->key.len == klen && memcmp(s->strings + pr->key.off, key, klen) == 0)
+			return s->strings + pr->value.off;
+	}
+	return NULL;
+}
+
+const struct snap_rule *snapshot_rules(const struct snapshot *s, uint32_t *ret_count)
+{
+	*ret_count = s->rule_count;
+	return s->rules;
+}
+
+const struct snap_category *snapshot_categories(const struct snapshot *s, uint32_t *ret_count)
+{
+	*ret_count = s->category_count;
+	return s->categories;
+}
+
+const struct snap_skip *snapshot_skips(const struct snapshot *s, uint32_t *ret_count)
+{
+	*ret_count = s->skip_count;
+	return s->skips;
+}

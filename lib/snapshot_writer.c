@@ -1,1 +1,422 @@
-/* snapshot_writer: being written. */
+/*
+ * snapshot_writer: turns a struct snapshot_build into a published vfs.snapshot.
+ *
+ * It adds what the tree does not know (the id index, the KV state and its strings,
+ * the generation, both checksums), streams the sections into a temporary file in
+ * the target directory with large writes while hashing them, writes the header last
+ * and rename()s the file into place.  Big sections go to write() straight from the
+ * caller's arrays; small ones are gathered in one 1 MiB buffer, so a million-node
+ * tree costs a few hundred syscalls and no copy of the whole file.
+ *
+ * It checks only what it needs to lay the file out (counts that fit, the empty
+ * string at offset 0, unique ids); the structure of the tree is the builder's
+ * business and every reader validates it again.  It does not fsync: the runtime
+ * directory is a tmpfs, and a file torn by a crash is refused by the readers'
+ * checksums and rewritten by the next kvwatch.  It does not log.
+ */
+#include "snapshot_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hash.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the snapshot is little-endian and written from structs in memory"
+#endif
+
+#define OUT_BUF_SIZE ((size_t)1 << 20)
+
+static const struct snap_header zero_header;
+
+/* Largest node count whose index (a power of two >= 2 * count) fits 32 bits. */
+#define MAX_NODES ((uint32_t)1 << 30)
+
+/* The output stream: a buffer in front of fd, and the body hash. */
+struct out {
+	int fd;
+	unsigned char *buf;
+	size_t used;
+	uint64_t pos; /* bytes of the file written or buffered so far */
+	struct hash_state body;
+};
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int pwrite_all(int fd, const void *data, size_t len, off_t off)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+static int out_flush(struct out *o)
+{
+	int r = write_all(o->fd, o->buf, o->used);
+
+	o->used = 0;
+	return r;
+}
+
+/* Append len bytes; hashed ones count towards the body checksum. */
+static int out_append(struct out *o, const void *data, size_t len, bool hashed)
+{
+	int r;
+
+	if (len == 0)
+		return 0;
+	if (hashed)
+		hash_update(&o->body, data, len);
+	o->pos += len;
+	if (o->used + len <= OUT_BUF_SIZE) {
+		memcpy(o->buf + o->used, data, len);
+		o->used += len;
+		return 0;
+	}
+	r = out_flush(o);
+	if (r < 0)
+		return r;
+	if (len >= OUT_BUF_SIZE)
+		return write_all(o->fd, data, len);
+	memcpy(o->buf, data, len);
+	o->used = len;
+	return 0;
+}
+
+/* Zero bytes up to the next multiple of 8, as part of the body. */
+static int out_align(struct out *o)
+{
+	static const unsigned char zero[8];
+	size_t pad = (size_t)(-o->pos & 7);
+
+	return out_append(o, zero, pad, true);
+}
+
+static uint64_t align8(uint64_t x)
+{
+	return (x + 7) & ~(uint64_t)7;
+}
+
+static uint32_t index_buckets_for(uint32_t node_count)
+{
+	uint32_t buckets = 2;
+
+	while (buckets < 2 * node_count)
+		buckets <<= 1;
+	return buckets;
+}
+
+/*
+ * The id index: bucket = id & (buckets - 1), linear probing, SNAP_INDEX_EMPTY for
+ * a free bucket.  A duplicate id is the builder's bug: -EINVAL.
+ */
+static int build_index(const struct snapshot_build *b, uint32_t buckets, uint32_t **ret)
+{
+	uint32_t mask = buckets - 1;
+	uint32_t *index;
+
+	index = malloc((size_t)buckets * sizeof(*index));
+	if (!index)
+		return -ENOMEM;
+	memset(index, 0xff, (size_t)buckets * sizeof(*index));
+	for (uint32_t i = 0; i < b->node_count; i++) {
+		uint64_t id = b->nodes[i].id;
+		uint32_t p = (uint32_t)(id & mask);
+
+		while (index[p] != SNAP_INDEX_EMPTY) {
+			if (b->nodes[index[p]].id == id) {
+				free(index);
+				return -EINVAL;
+			}
+			p = (p + 1) & mask;
+		}
+		index[p] = i;
+	}
+	*ret = index;
+	return 0;
+}
+
+/* Everything the header needs that follows from the counts alone. */
+static int plan_layout(const struct snapshot_build *b, uint64_t strings_size, struct snap_header *h)
+{
+	uint64_t off = align8(sizeof(*h));
+
+	if (b->node_count == 0 || !b->nodes || !b->strings || b->strings_size == 0)
+		return -EINVAL;
+	if (b->node_count > MAX_NODES || strings_size > UINT32_MAX)
+		return -EOVERFLOW;
+	if ((b->prop_count && !b->props) || (b->rule_count && !b->rules) ||
+	    (b->category_count && !b->categories) || (b->skip_count && !b->skips))
+		return -EINVAL;
+
+	h->header_size = sizeof(*h);
+	h->node_size = sizeof(struct snap_node);
+	h->node_count = b->node_count;
+	h->index_buckets = index_buckets_for(b->node_count);
+	h->prop_count = b->prop_count;
+	h->rule_count = b->rule_count;
+	h->category_count = b->category_count;
+	h->skip_count = b->skip_count;
+	h->strings_size = strings_size;
+
+	/* 64-bit sums of 32-bit counts times small sizes cannot overflow. */
+	h->nodes_off = off;
+	off = align8(off + (uint64_t)b->node_count * sizeof(struct snap_node));
+	h->index_off = off;
+	off = align8(off + (uint64_t)h->index_buckets * sizeof(uint32_t));
+	h->props_off = off;
+	off = align8(off + (uint64_t)b->prop_count * sizeof(struct snap_prop));
+	h->rules_off = off;
+	off = align8(off + (uint64_t)b->rule_count * sizeof(struct snap_rule));
+	h->categories_off = off;
+	off = align8(off + (uint64_t)b->category_count * sizeof(struct snap_category));
+	h->skips_off = off;
+	off = align8(off + (uint64_t)b->skip_count * sizeof(struct snap_skip));
+	h->strings_off = off;
+	h->total_size = off + strings_size;
+	if (h->total_size > (uint64_t)SIZE_MAX || h->total_size > (uint64_t)INT64_MAX)
+		return -EOVERFLOW;
+	return 0;
+}
+
+/* The body, in layout order; o->pos follows the offsets planned in h. */
+static int write_body(struct out *o, const struct snapshot_build *b, const uint32_t *index,
+                      const char *kv_tail, size_t kv_tail_len, const struct snap_header *h)
+{
+	int r;
+
+#define SECTION(off, ptr, bytes)                         \
+	do {                                             \
+		r = out_align(o);                        \
+		if (r < 0)                               \
+			return r;                        \
+		if (o->pos != (off))                     \
+			return -EIO;                     \
+		r = out_append(o, (ptr), (bytes), true); \
+		if (r < 0)                               \
+			return r;                        \
+	} while (0)
+
+	SECTION(h->nodes_off, b->nodes, (size_t)b->node_count * sizeof(*b->nodes));
+	SECTION(h->index_off, index, (size_t)h->index_buckets * sizeof(*index));
+	SECTION(h->props_off, b->props, (size_t)b->prop_count * sizeof(*b->props));
+	SECTION(h->rules_off, b->rules, (size_t)b->rule_count * sizeof(*b->rules));
+	SECTION(h->categories_off, b->categories,
+	        (size_t)b->category_count * sizeof(*b->categories));
+	SECTION(h->skips_off, b->skips, (size_t)b->skip_count * sizeof(*b->skips));
+	SECTION(h->strings_off, b->strings, (size_t)b->strings_size);
+#undef SECTION
+	r = out_append(o, kv_tail, kv_tail_len, true);
+	if (r < 0)
+		return r;
+	if (o->pos != h->total_size)
+		return -EIO;
+	return out_flush(o);
+}
+
+/*
+ * The KV strings go in a small tail after the builder's strings: "error\0leader\0",
+ * each left out (and pointing at offset 0, "") when empty.
+ */
+static int kv_strings(const struct snapshot_build *b, const struct snapshot_kv_state *kv,
+                      struct snap_header *h, char **ret_tail, size_t *ret_len)
+{
+	const char *error = kv && kv->error ? kv->error : "";
+	const char *leader = kv && kv->leader ? kv->leader : "";
+	size_t elen = strlen(error), llen = strlen(leader);
+	size_t len = (elen ? elen + 1 : 0) + (llen ? llen + 1 : 0);
+	uint64_t base = b->strings_size;
+	char *tail;
+
+	if (elen > UINT32_MAX || llen > UINT32_MAX || base + len > UINT32_MAX)
+		return -EOVERFLOW;
+	tail = malloc(len ? len : 1);
+	if (!tail)
+		return -ENOMEM;
+	h->kv_error = (struct snap_str){0, 0};
+	h->kv_leader = (struct snap_str){0, 0};
+	len = 0;
+	if (elen) {
+		memcpy(tail, error, elen + 1);
+		h->kv_error = (struct snap_str){(uint32_t)base, (uint32_t)elen};
+		len = elen + 1;
+	}
+	if (llen) {
+		memcpy(tail + len, leader, llen + 1);
+		h->kv_leader = (struct snap_str){(uint32_t)(base + len), (uint32_t)llen};
+		len += llen + 1;
+	}
+	*ret_tail = tail;
+	*ret_len = len;
+	return 0;
+}
+
+static int check_name(const char *name)
+{
+	if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	return 0;
+}
+
+int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_state *kv,
+                   uint64_t generation, int64_t build_time_ns, const char *dir, const char *name)
+{
+	struct snap_header h = {0};
+	struct out o = {.fd = -1};
+	char tmp[PATH_MAX], target[PATH_MAX];
+	uint32_t *index = NULL;
+	char *kv_tail = NULL;
+	size_t kv_tail_len = 0;
+	int n, r;
+
+	if (!b || !dir || check_name(name) < 0)
+		return -EINVAL;
+	if (b->node_count > MAX_NODES || b->strings_size > UINT32_MAX)
+		return -EOVERFLOW;
+	if (!b->strings || b->strings_size == 0 || b->strings[0] != '\0' ||
+	    b->strings[b->strings_size - 1] != '\0')
+		return -EINVAL;
+
+	r = kv_strings(b, kv, &h, &kv_tail, &kv_tail_len);
+	if (r < 0)
+		return r;
+	r = plan_layout(b, b->strings_size + kv_tail_len, &h);
+	if (r < 0)
+		goto out_tail;
+
+	memcpy(h.magic, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	h.version = SNAP_VERSION;
+	h.generation = generation;
+	h.build_time_ns = build_time_ns;
+	h.kv_connected = kv && kv->connected ? 1 : 0;
+	h.kv_flags = kv && kv->held ? SNAP_KV_HELD : 0;
+	h.kv_last_sync_ns = kv ? kv->last_sync_ns : 0;
+	h.kv_error_since_ns = kv ? kv->error_since_ns : 0;
+	h.kv_held_removals = kv ? kv->held_removals : 0;
+	h.files = b->files;
+	h.directories = b->directories;
+	h.total_bytes = b->total_bytes;
+	h.skipped = b->skipped;
+	h.hidden = b->hidden;
+
+	r = build_index(b, h.index_buckets, &index);
+	if (r < 0)
+		goto out_tail;
+
+	n = snprintf(target, sizeof(target), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(target)) {
+		r = -ENAMETOOLONG;
+		goto out_index;
+	}
+	n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		r = -ENAMETOOLONG;
+		goto out_index;
+	}
+	o.buf = malloc(OUT_BUF_SIZE);
+	if (!o.buf) {
+		r = -ENOMEM;
+		goto out_index;
+	}
+	o.fd = mkostemp(tmp, O_CLOEXEC);
+	if (o.fd < 0) {
+		r = -errno;
+		goto out_buf;
+	}
+	if (fchmod(o.fd, 0644) < 0) {
+		r = -errno;
+		goto out_unlink;
+	}
+
+	/* A zero header holds the place; the real one is written once the body is hashed. */
+	hash_init(&o.body, 0);
+	r = out_append(&o, &zero_header, sizeof(zero_header), false);
+	if (r < 0)
+		goto out_unlink;
+	r = write_body(&o, b, index, kv_tail, kv_tail_len, &h);
+	if (r < 0)
+		goto out_unlink;
+
+	h.body_checksum = hash_final(&o.body);
+	h.header_checksum = 0;
+	h.header_checksum = hash64(&h, sizeof(h), 0);
+	r = pwrite_all(o.fd, &h, sizeof(h), 0);
+	if (r < 0)
+		goto out_unlink;
+
+	r = close(o.fd);
+	o.fd = -1;
+	if (r < 0) {
+		r = -errno;
+		goto out_unlink;
+	}
+	if (rename(tmp, target) < 0) {
+		r = -errno;
+		goto out_unlink;
+	}
+	r = 0;
+	goto out_buf;
+
+out_unlink:
+	if (o.fd >= 0)
+		close(o.fd);
+	unlink(tmp);
+out_buf:
+	free(o.buf);
+out_index:
+	free(index);
+out_tail:
+	free(kv_tail);
+	return r;
+}
+
+void snapshot_build_free(struct snapshot_build *b)
+{
+	if (!b)
+		return;
+	free(b->nodes);
+	free(b->props);
+	free(b->rules);
+	free(b->categories);
+	free(b->skips);
+	free(b->strings);
+	free(b);
+}
