@@ -22,19 +22,26 @@ bool names_is_safe(const char *name, size_t len);
  * rendering a template.  Returns 0 or -ENAMETOOLONG.
  */
 int names_append_value(char *out, size_t *len, size_t cap, const char *value, size_t vlen);
+/*
+ * The same, but a value that does not fit is cut before the first character that
+ * does not fit instead of refused.  Returns the new length.
+ */
+size_t names_append_value_cut(char *out, size_t len, size_t cap, const char *value, size_t vlen);
 
 /*
  * Make one rendered path component safe in place: trailing dots and spaces
  * removed, "."/".." and empty names replaced, reserved device names altered,
  * names longer than SNAP_NAME_MAX cut on a UTF-8 boundary keeping the extension.
- * Returns the new length (>0).
+ * name must have room for len + 1 bytes (an empty name becomes "_", "CON" "_CON").
+ * Returns the new length (>0, <= SNAP_NAME_MAX).
  */
 size_t names_fix_component(char *name, size_t len);
 
 /*
  * Write name with " (n)" before its extension ("a.mkv", 2 -> "a (2).mkv") into out,
  * shortening the stem on a UTF-8 boundary if the result would exceed SNAP_NAME_MAX.
- * Returns the length or -ENAMETOOLONG if cap is too small.
+ * out is NUL-terminated and may be name itself.  Returns the length or
+ * -ENAMETOOLONG if cap (counting the NUL) is too small.
  */
 int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t cap);
 

@@ -17,12 +17,12 @@
 
 enum schema_core {
 	PROP_FILE_PATH, /* "filePath", relative to files_volume */
-	PROP_SIZE,	/* "size", bytes */
-	PROP_MTIME,	/* "mtime", seconds or milliseconds since the epoch, or ISO 8601 */
-	PROP_CTIME,	/* "ctime" */
+	PROP_SIZE,      /* "size", bytes */
+	PROP_MTIME,     /* "mtime", seconds or milliseconds since the epoch, or ISO 8601 */
+	PROP_CTIME,     /* "ctime" */
 	PROP_FILE_NAME, /* "fileName"; derived from filePath when absent */
 	PROP_EXTENSION, /* "extension"; derived: after the last '.' of fileName, no dot */
-	PROP_STEM,	/* "stem"; derived: fileName without ".extension" */
+	PROP_STEM,      /* "stem"; derived: fileName without ".extension" */
 	PROP_CORE_MAX,
 };
 
@@ -35,7 +35,10 @@ struct schema {
 
 int schema_init(struct schema *schema);
 void schema_free(struct schema *schema);
-/* Index of name, adding it when new.  Returns the index (>= 0) or -ENOMEM. */
+/*
+ * Index of name, adding it when new.  Returns the index (>= 0), -EINVAL for an
+ * empty name or one holding NUL, or -ENOMEM.
+ */
 int schema_intern(struct schema *schema, const char *name, size_t len);
 /* Index of name, or -ENOENT. */
 int schema_find(const struct schema *schema, const char *name, size_t len);
