@@ -86,11 +86,20 @@ static int grow(void *array, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
+/*
+ * A placed file, with everything its node needs: its strings are already in the
+ * output, written while the records were read in order, so numbering the nodes
+ * never has to go back to the (randomly ordered) records.
+ */
 struct placed {
-	const struct record *rec;
+	struct strview hash_id; /* for the order of contested names */
 	uint32_t rule;
 	uint32_t path_off; /* in paths arena, absolute "/a/b/name" */
 	uint32_t path_len;
+	uint32_t prop_first;
+	uint32_t prop_count;
+	struct snap_str source;
+	struct snap_str hash_id_str;
 	uint64_t size;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
@@ -146,6 +155,8 @@ struct builder {
 
 	struct snapshot_build *out;
 	struct arena strings;
+	size_t prop_cap;
+	struct snap_str *keys; /* schema index -> its name in strings */
 };
 
 /* ---- values ---- */
@@ -264,6 +275,48 @@ static void skip_record(struct builder *b, unsigned reason, const struct record 
 		s->example = rec->hash_id;
 }
 
+static int64_t add_string(struct builder *b, const char *s, size_t len, struct snap_str *ret)
+{
+	int64_t off = arena_add(&b->strings, s, len);
+
+	if (off < 0)
+		return off;
+	if (b->strings.len > UINT32_MAX)
+		return -EOVERFLOW;
+	ret->off = (uint32_t)off;
+	ret->len = (uint32_t)len;
+	return 0;
+}
+
+/* Every non-empty value beyond the core properties, for xattrs and the API. */
+static int add_props(struct builder *b, struct placed *p, const struct record *rec)
+{
+	struct snapshot_build *out = b->out;
+
+	p->prop_first = out->prop_count;
+	p->prop_count = 0;
+	for (uint32_t i = PROP_CORE_MAX; i < b->schema->count; i++) {
+		struct snap_prop *prop;
+		int r;
+
+		if (!record_has(rec, i))
+			continue;
+		if (out->prop_count == UINT32_MAX)
+			return -EOVERFLOW;
+		r = grow(&out->props, &b->prop_cap, (size_t)out->prop_count + 1, sizeof(*out->props));
+		if (r < 0)
+			return r;
+		prop = &out->props[out->prop_count];
+		prop->key = b->keys[i];
+		r = (int)add_string(b, rec->values[i].ptr, rec->values[i].len, &prop->value);
+		if (r < 0)
+			return r;
+		out->prop_count++;
+		p->prop_count++;
+	}
+	return 0;
+}
+
 /* "/a/b": absolute, at least one component, none empty. */
 static bool is_clean_virtual_path(const char *path)
 {
@@ -315,7 +368,7 @@ static int place_one(struct builder *b, const struct record *rec)
 	if (b->paths.len > UINT32_MAX)
 		return -EOVERFLOW;
 	p = &b->placed[b->placed_count++];
-	p->rec = rec;
+	p->hash_id = rec->hash_id;
 	p->rule = rule;
 	p->path_off = (uint32_t)off;
 	p->path_len = (uint32_t)strlen(path);
@@ -328,6 +381,14 @@ static int place_one(struct builder *b, const struct record *rec)
 						  : p->mtime_ns;
 	if (p->mtime_ns == 0)
 		p->mtime_ns = p->ctime_ns;
+	r = (int)add_string(b, rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len,
+			    &p->source);
+	if (r == 0)
+		r = (int)add_string(b, rec->hash_id.ptr, rec->hash_id.len, &p->hash_id_str);
+	if (r == 0)
+		r = add_props(b, p, rec);
+	if (r < 0)
+		return r;
 	b->rule_files[rule]++;
 	return 0;
 }
@@ -507,7 +568,7 @@ static int item_cmp(const void *pa, const void *pb)
 	if (a->kind != b->kind)
 		return a->kind == ITEM_DIR ? -1 : 1;
 	if (a->kind == ITEM_FILE) {
-		c = strview_cmp(sort_placed[a->ref].rec->hash_id, sort_placed[b->ref].rec->hash_id);
+		c = strview_cmp(sort_placed[a->ref].hash_id, sort_placed[b->ref].hash_id);
 		if (c != 0)
 			return c;
 		return a->ref < b->ref ? -1 : a->ref > b->ref;
@@ -664,19 +725,6 @@ static int order_items(struct builder *b)
 
 /* ---- pass 4: emit ---- */
 
-static int64_t add_string(struct builder *b, const char *s, size_t len, struct snap_str *ret)
-{
-	int64_t off = arena_add(&b->strings, s, len);
-
-	if (off < 0)
-		return off;
-	if (b->strings.len > UINT32_MAX)
-		return -EOVERFLOW;
-	ret->off = (uint32_t)off;
-	ret->len = (uint32_t)len;
-	return 0;
-}
-
 /* Ids hash the virtual path; a collision (or a reserved value) rehashes with the next seed. */
 struct id_set {
 	uint64_t *slots;
@@ -731,81 +779,39 @@ static uint64_t unique_id(struct builder *b, struct id_set *set, const struct ha
 	}
 }
 
-static int add_props(struct builder *b, struct snap_node *node, const struct record *rec,
-		     const struct snap_str *keys, size_t *prop_cap)
+static void emit_file(struct snap_node *node, const struct placed *p)
 {
-	struct snapshot_build *out = b->out;
-
-	node->prop_first = out->prop_count;
-	for (uint32_t i = PROP_CORE_MAX; i < b->schema->count; i++) {
-		struct snap_prop *p;
-		int r;
-
-		if (!record_has(rec, i))
-			continue;
-		r = grow(&out->props, prop_cap, (size_t)out->prop_count + 1, sizeof(*out->props));
-		if (r < 0)
-			return r;
-		p = &out->props[out->prop_count];
-		p->key = keys[i];
-		r = (int)add_string(b, rec->values[i].ptr, rec->values[i].len, &p->value);
-		if (r < 0)
-			return r;
-		if (out->prop_count == UINT32_MAX)
-			return -EOVERFLOW;
-		out->prop_count++;
-		node->prop_count++;
-	}
-	return 0;
-}
-
-static int emit_file(struct builder *b, struct snap_node *node, const struct placed *p,
-		     const struct snap_str *keys, size_t *prop_cap)
-{
-	const struct record *rec = p->rec;
-	int r;
-
 	node->type = SNAP_NODE_FILE;
 	node->size = p->size;
 	node->mtime_ns = p->mtime_ns;
 	node->ctime_ns = p->ctime_ns;
 	node->rule = p->rule;
-	r = (int)add_string(b, rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len,
-			    &node->source);
-	if (r == 0)
-		r = (int)add_string(b, rec->hash_id.ptr, rec->hash_id.len, &node->hash_id);
-	if (r == 0)
-		r = add_props(b, node, rec, keys, prop_cap);
-	return r;
+	node->source = p->source;
+	node->hash_id = p->hash_id_str;
+	node->prop_first = p->prop_first;
+	node->prop_count = p->prop_count;
 }
 
 static int emit_nodes(struct builder *b)
 {
 	struct snapshot_build *out = b->out;
 	size_t node_total = b->dir_count + b->placed_count;
-	struct snap_str *keys = NULL;
 	struct id_set ids = {0};
 	uint32_t *queue = NULL; /* dir indices in breadth-first order */
-	size_t qhead = 0, qtail = 0, prop_cap = 0;
+	size_t qhead = 0, qtail = 0;
 	uint32_t next = 1;
 	int r = -ENOMEM;
 
 	if (node_total > UINT32_MAX - 1)
 		return -EOVERFLOW;
 	out->nodes = calloc(node_total, sizeof(*out->nodes));
-	keys = calloc(b->schema->count, sizeof(*keys));
 	queue = malloc(b->dir_count * sizeof(*queue));
 	for (ids.size = 1024; ids.size < node_total * 2; ids.size *= 2)
 		;
 	ids.slots = calloc(ids.size, sizeof(*ids.slots));
-	if (out->nodes == NULL || keys == NULL || queue == NULL || ids.slots == NULL)
+	if (out->nodes == NULL || queue == NULL || ids.slots == NULL)
 		goto out;
 	out->node_count = (uint32_t)node_total;
-	for (uint32_t i = PROP_CORE_MAX; i < b->schema->count; i++) {
-		r = (int)add_string(b, b->schema->names[i], strlen(b->schema->names[i]), &keys[i]);
-		if (r < 0)
-			goto out;
-	}
 
 	out->nodes[0].id = SNAP_ROOT_ID;
 	out->nodes[0].type = SNAP_NODE_DIR;
@@ -840,9 +846,7 @@ static int emit_nodes(struct builder *b)
 				child->id_state = st;
 				queue[qtail++] = it->ref;
 			} else {
-				r = emit_file(b, node, &b->placed[it->ref], keys, &prop_cap);
-				if (r < 0)
-					goto out;
+				emit_file(node, &b->placed[it->ref]);
 			}
 			next++;
 		}
@@ -858,7 +862,6 @@ static int emit_nodes(struct builder *b)
 	}
 	r = 0;
 out:
-	free(keys);
 	free(queue);
 	free(ids.slots);
 	return r;
@@ -961,6 +964,7 @@ static void builder_free(struct builder *b)
 	free(b->rule_files);
 	free(b->rule_hidden);
 	free(b->strings.data);
+	free(b->keys);
 }
 
 int tree_build(const struct rules *rules, const struct schema *schema,
@@ -981,6 +985,14 @@ int tree_build(const struct rules *rules, const struct schema *schema,
 		goto fail;
 	if (arena_add(&b.strings, "", 0) < 0) /* offset 0 is "" */
 		goto fail;
+	b.keys = calloc(schema->count, sizeof(*b.keys));
+	if (b.keys == NULL)
+		goto fail;
+	for (uint32_t i = PROP_CORE_MAX; i < schema->count; i++) {
+		r = (int)add_string(&b, schema->names[i], strlen(schema->names[i]), &b.keys[i]);
+		if (r < 0)
+			goto fail;
+	}
 	for (size_t i = 0; i < count; i++) {
 		r = place_one(&b, records[i]);
 		if (r < 0)

@@ -26,13 +26,14 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 	CC=clang cmake -S . -B "$fbuild" -DCMAKE_BUILD_TYPE=Debug -DFUZZ=ON -DBUILD_TESTING=ON \
 		-DWERROR=ON >/dev/null
 	cmake --build "$fbuild" -j"$jobs" --target fuzz_targets
-	for fuzzer in "$fbuild"/tests/fuzz/fuzz_*; do
+	for fuzzer in "$fbuild"/fuzz/fuzz_*; do
 		[ -x "$fuzzer" ] || continue
 		name=$(basename "$fuzzer" | sed 's/^fuzz_//')
 		corpus=$(mktemp -d)
 		cp -r tests/fuzz/corpus/"$name"/. "$corpus"/ 2>/dev/null || true
 		echo "fuzz: $name for ${fuzz_seconds}s"
-		"$fuzzer" -max_total_time="$fuzz_seconds" -max_len=65536 "$corpus" 2>"$corpus.log" ||
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			"$fuzzer" -max_total_time="$fuzz_seconds" -max_len=65536 "$corpus" 2>"$corpus.log" ||
 			{ tail -n 40 "$corpus.log"; rm -rf "$corpus" "$corpus.log"; exit 1; }
 		tail -n 1 "$corpus.log"
 		rm -rf "$corpus" "$corpus.log"
