@@ -597,24 +597,6 @@ const struct snap_node *snapshot_lookup_child(const struct snapshot *s, const st
 	return NULL;
 }
 
-/* Is canon ("/a/b", clen bytes) the path of n?  Compares names from the leaf up. */
-static bool node_has_path(const struct snapshot *s, const struct snap_node *n, const char *canon,
-                          size_t clen)
-{
-	const struct snap_node *root = &s->nodes[0];
-	size_t pos = clen;
-
-	for (; n != root; n = &s->nodes[n->parent]) {
-		size_t nl = n->name.len;
-
-		if (pos < nl + 1 || canon[pos - nl - 1] != '/' ||
-		    memcmp(canon + pos - nl, s->strings + n->name.off, nl) != 0)
-			return false;
-		pos -= nl + 1;
-	}
-	return pos == 0;
-}
-
 /*
  * The walk: one binary search per component.  It alone decides errors, so they
  * come in component order ("/missing/<300 bytes>" is -ENOENT).
@@ -654,16 +636,29 @@ static int walk_path(const struct snapshot *s, const char *p, const char *end,
  * per component).  A miss, or a node whose id was rehashed after a collision, falls
  * back to the walk, which gives the same answer.
  */
-int snapshot_lookup_path(const struct snapshot *s, const char *path, const struct snap_node **ret)
-{
-	size_t left = strnlen(path, SNAP_PATH_MAX + 1);
-	const char *p = path, *end = path + left;
-	char canon[SNAP_PATH_MAX + 2]; /* a leading '/' may be added */
-	size_t clen = 0;
-	const struct snap_node *n;
+#define FAST_PATH_DEPTH 64
 
-	if (left > SNAP_PATH_MAX)
-		return -ENAMETOOLONG;
+/*
+ * The fast path: every prefix of the path is hashed as it is read (the hash
+ * streams, so "/a" and "/a/b" cost one pass) and each prefix's node is found by
+ * its id.  These probes do not depend on each other, so the CPU overlaps their
+ * cache misses; the result is then proved exactly: each node's parent is the
+ * previous prefix's node and its name is the component.  Anything else (a
+ * collided id, a missing name, a deep path) goes to the walk, which decides.
+ */
+static const struct snap_node *lookup_by_prefix_ids(const struct snapshot *s, const char *p,
+						    const char *end)
+{
+	struct {
+		const char *name;
+		size_t len;
+		uint64_t id;
+	} comp[FAST_PATH_DEPTH];
+	const struct snap_node *node[FAST_PATH_DEPTH];
+	struct hash_state st;
+	size_t depth = 0;
+
+	hash_init(&st, 0);
 	for (;;) {
 		const char *slash;
 		size_t len;
@@ -672,26 +667,58 @@ int snapshot_lookup_path(const struct snapshot *s, const char *path, const struc
 			p++;
 		if (p == end)
 			break;
+		if (depth == FAST_PATH_DEPTH)
+			return NULL;
 		slash = memchr(p, '/', (size_t)(end - p));
 		len = slash ? (size_t)(slash - p) : (size_t)(end - p);
-		if (len > SNAP_NAME_MAX)
-			return walk_path(s, path, end, ret);
-		/* canon is at most one byte longer than path (a leading '/'). */
-		canon[clen++] = '/';
-		memcpy(canon + clen, p, len);
-		clen += len;
+		hash_update(&st, "/", 1);
+		hash_update(&st, p, len);
+		comp[depth].name = p;
+		comp[depth].len = len;
+		comp[depth].id = hash_final(&st);
+		depth++;
 		p += len;
 	}
-	if (clen == 0) {
-		*ret = &s->nodes[0];
-		return 0;
+	if (depth == 0)
+		return &s->nodes[0];
+	/* Start every memory access of one round before waiting on any of them. */
+	for (size_t k = 0; k < depth; k++)
+		__builtin_prefetch(&s->index[comp[k].id & s->index_mask]);
+	for (size_t k = 0; k < depth; k++) {
+		uint32_t v = s->index[comp[k].id & s->index_mask];
+
+		if (v != SNAP_INDEX_EMPTY)
+			__builtin_prefetch(&s->nodes[v]);
 	}
-	n = snapshot_lookup_id(s, hash64(canon, clen, 0));
-	if (n && node_has_path(s, n, canon, clen)) {
+	for (size_t k = 0; k < depth; k++) {
+		node[k] = snapshot_lookup_id(s, comp[k].id);
+		if (node[k] != NULL)
+			__builtin_prefetch(s->strings + node[k]->name.off);
+	}
+	for (size_t k = 0; k < depth; k++) {
+		const struct snap_node *n = node[k];
+		uint32_t parent = k == 0 ? 0 : (uint32_t)(node[k - 1] - s->nodes);
+
+		if (n == NULL || n->parent != parent || n->name.len != comp[k].len ||
+		    memcmp(s->strings + n->name.off, comp[k].name, comp[k].len) != 0)
+			return NULL;
+	}
+	return node[depth - 1];
+}
+
+int snapshot_lookup_path(const struct snapshot *s, const char *path, const struct snap_node **ret)
+{
+	size_t len = strnlen(path, SNAP_PATH_MAX + 1);
+	const struct snap_node *n;
+
+	if (len > SNAP_PATH_MAX)
+		return -ENAMETOOLONG;
+	n = lookup_by_prefix_ids(s, path, path + len);
+	if (n != NULL) {
 		*ret = n;
 		return 0;
 	}
-	return walk_path(s, path, end, ret);
+	return walk_path(s, path, path + len, ret);
 }
 
 const struct snap_node *snapshot_children(const struct snapshot *s, const struct snap_node *dir,
