@@ -19,10 +19,18 @@ void json_put_string(FILE *out, const char *s, size_t len)
 			i++;
 		} else if (c < 0x20 || c == 0x7f) {
 			switch (c) {
-			case '\n': fputs("\\n", out); break;
-			case '\t': fputs("\\t", out); break;
-			case '\r': fputs("\\r", out); break;
-			default: fprintf(out, "\\u%04x", c); break;
+			case '\n':
+				fputs("\\n", out);
+				break;
+			case '\t':
+				fputs("\\t", out);
+				break;
+			case '\r':
+				fputs("\\r", out);
+				break;
+			default:
+				fprintf(out, "\\u%04x", c);
+				break;
 			}
 			i++;
 		} else if (c < 0x80) {

@@ -82,15 +82,15 @@ void log_vmsg(enum log_level level, int errnum, const char *fmt, va_list ap)
 	(void)!write(STDERR_FILENO, line, len);
 }
 
-#define LOG_FN(name, level, with_errno)                                                            \
-	void name(const char *fmt, ...)                                                            \
-	{                                                                                          \
-		int saved = errno;                                                                 \
-		va_list ap;                                                                        \
-		va_start(ap, fmt);                                                                 \
-		log_vmsg(level, (with_errno) ? saved : 0, fmt, ap);                                \
-		va_end(ap);                                                                        \
-		errno = saved;                                                                     \
+#define LOG_FN(name, level, with_errno)                             \
+	void name(const char *fmt, ...)                             \
+	{                                                           \
+		int saved = errno;                                  \
+		va_list ap;                                         \
+		va_start(ap, fmt);                                  \
+		log_vmsg(level, (with_errno) ? saved : 0, fmt, ap); \
+		va_end(ap);                                         \
+		errno = saved;                                      \
 	}
 
 LOG_FN(log_warn, LOG_LEVEL_WARNING, 1)

@@ -29,7 +29,7 @@ int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t err
 int snapshot_open_fd(int fd, struct snapshot **ret, char *err, size_t errlen);
 /* Validate a snapshot held in memory (the buffer is borrowed, must outlive it). */
 int snapshot_open_buffer(const void *data, size_t size, struct snapshot **ret, char *err,
-			 size_t errlen);
+                         size_t errlen);
 void snapshot_free(struct snapshot *s);
 
 const struct snap_header *snapshot_header(const struct snapshot *s);
@@ -49,21 +49,19 @@ static inline bool snapshot_node_is_dir(const struct snap_node *n)
 
 /* NULL when absent. */
 const struct snap_node *snapshot_lookup_id(const struct snapshot *s, uint64_t id);
-const struct snap_node *snapshot_lookup_child(const struct snapshot *s,
-					      const struct snap_node *dir, const char *name,
-					      size_t len);
+const struct snap_node *snapshot_lookup_child(const struct snapshot *s, const struct snap_node *dir,
+                                              const char *name, size_t len);
 /*
  * path is absolute and normalised ("/", "/Movies/X"); a trailing '/' is allowed and
  * empty components are skipped ("." and ".." are not resolved: they are not found).
  * Returns 0, -ENOENT, -ENOTDIR (a file in the middle) or -ENAMETOOLONG (a component
  * over SNAP_NAME_MAX, a path over SNAP_PATH_MAX bytes).
  */
-int snapshot_lookup_path(const struct snapshot *s, const char *path,
-			 const struct snap_node **ret);
+int snapshot_lookup_path(const struct snapshot *s, const char *path, const struct snap_node **ret);
 
 /* The children of dir as one contiguous, name-sorted slice (count 0 for files). */
 const struct snap_node *snapshot_children(const struct snapshot *s, const struct snap_node *dir,
-					  uint32_t *ret_count);
+                                          uint32_t *ret_count);
 /* NULL for the root. */
 const struct snap_node *snapshot_parent(const struct snapshot *s, const struct snap_node *node);
 
@@ -72,13 +70,12 @@ const struct snap_node *snapshot_parent(const struct snapshot *s, const struct s
  * length, or -ENAMETOOLONG if it does not fit.
  */
 int snapshot_node_path(const struct snapshot *s, const struct snap_node *node, char *buf,
-		       size_t buflen);
+                       size_t buflen);
 
 const struct snap_prop *snapshot_props(const struct snapshot *s, const struct snap_node *node,
-				       uint32_t *ret_count);
+                                       uint32_t *ret_count);
 /* The value of one property of a file node, NULL when absent. */
-const char *snapshot_prop(const struct snapshot *s, const struct snap_node *node,
-			  const char *key);
+const char *snapshot_prop(const struct snapshot *s, const struct snap_node *node, const char *key);
 
 const struct snap_rule *snapshot_rules(const struct snapshot *s, uint32_t *ret_count);
 const struct snap_category *snapshot_categories(const struct snapshot *s, uint32_t *ret_count);

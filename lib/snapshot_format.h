@@ -21,16 +21,16 @@
 
 #include <stdint.h>
 
-#define SNAP_MAGIC	    "MFSNAP\r\n" /* 8 bytes; CR LF catches text-mode mangling */
-#define SNAP_MAGIC_LEN	    8
-#define SNAP_VERSION	    1
-#define SNAP_FILE_NAME	    "vfs.snapshot"
-#define SNAP_ROOT_ID	    1	/* FUSE_ROOT_ID */
-#define SNAP_ERROR_FILE_ID  2	/* fused's virtual ERROR.txt */
-#define SNAP_ID_RESERVED    16	/* ids below this are never given to a node but the root */
-#define SNAP_INDEX_EMPTY    UINT32_MAX
-#define SNAP_NAME_MAX	    255 /* bytes in one name */
-#define SNAP_PATH_MAX	    4096
+#define SNAP_MAGIC         "MFSNAP\r\n" /* 8 bytes; CR LF catches text-mode mangling */
+#define SNAP_MAGIC_LEN     8
+#define SNAP_VERSION       1
+#define SNAP_FILE_NAME     "vfs.snapshot"
+#define SNAP_ROOT_ID       1  /* FUSE_ROOT_ID */
+#define SNAP_ERROR_FILE_ID 2  /* fused's virtual ERROR.txt */
+#define SNAP_ID_RESERVED   16 /* ids below this are never given to a node but the root */
+#define SNAP_INDEX_EMPTY   UINT32_MAX
+#define SNAP_NAME_MAX      255 /* bytes in one name */
+#define SNAP_PATH_MAX      4096
 
 enum snap_node_type {
 	SNAP_NODE_DIR = 1,
@@ -54,16 +54,16 @@ struct snap_str {
 struct snap_header {
 	char magic[SNAP_MAGIC_LEN];
 	uint32_t version;
-	uint32_t header_size;	/* sizeof(struct snap_header) of the writer */
-	uint64_t total_size;	/* the file's size */
-	uint64_t generation;	/* increases by one with each published snapshot */
-	int64_t build_time_ns;	/* CLOCK_REALTIME when written */
-	uint64_t body_checksum; /* hash64(file[header_size .. total_size), seed 0) */
+	uint32_t header_size;     /* sizeof(struct snap_header) of the writer */
+	uint64_t total_size;      /* the file's size */
+	uint64_t generation;      /* increases by one with each published snapshot */
+	int64_t build_time_ns;    /* CLOCK_REALTIME when written */
+	uint64_t body_checksum;   /* hash64(file[header_size .. total_size), seed 0) */
 	uint64_t header_checksum; /* hash64(header with this field zero, seed 0) */
 
 	/* State of the key-value store when this snapshot was written. */
-	uint32_t kv_connected;	   /* 1 connected, 0 not */
-	uint32_t kv_flags;	   /* SNAP_KV_* */
+	uint32_t kv_connected;     /* 1 connected, 0 not */
+	uint32_t kv_flags;         /* SNAP_KV_* */
 	int64_t kv_last_sync_ns;   /* last successful full sync, 0 = never */
 	int64_t kv_error_since_ns; /* when the current error began, 0 = no error */
 	struct snap_str kv_error;  /* last error text, "" when none */
@@ -99,13 +99,13 @@ struct snap_header {
 };
 
 struct snap_node {
-	uint64_t id;	   /* stable: hash of the virtual path; root = SNAP_ROOT_ID */
-	uint64_t size;	   /* files: bytes; directories: 0 */
-	int64_t mtime_ns;  /* files: source mtime; directories: newest descendant */
+	uint64_t id;      /* stable: hash of the virtual path; root = SNAP_ROOT_ID */
+	uint64_t size;    /* files: bytes; directories: 0 */
+	int64_t mtime_ns; /* files: source mtime; directories: newest descendant */
 	int64_t ctime_ns;
-	uint32_t parent;   /* node index of the parent directory; the root's is 0 */
-	uint16_t type;	   /* enum snap_node_type */
-	uint16_t flags;	   /* zero */
+	uint32_t parent;      /* node index of the parent directory; the root's is 0 */
+	uint16_t type;        /* enum snap_node_type */
+	uint16_t flags;       /* zero */
 	struct snap_str name; /* one path component; "" for the root */
 
 	/* Directories: children are nodes[first_child .. first_child + child_count),
@@ -114,10 +114,10 @@ struct snap_node {
 	uint32_t child_count;
 
 	/* Files. */
-	struct snap_str source;	 /* path of the source, relative to files_volume */
+	struct snap_str source;  /* path of the source, relative to files_volume */
 	struct snap_str hash_id; /* the record's id in the KV store */
-	uint32_t rule;		 /* index into the rules section */
-	uint32_t prop_first;	 /* props[prop_first .. prop_first + prop_count) */
+	uint32_t rule;           /* index into the rules section */
+	uint32_t prop_first;     /* props[prop_first .. prop_first + prop_count) */
 	uint32_t prop_count;
 	uint32_t reserved;
 };
@@ -129,7 +129,7 @@ struct snap_prop {
 
 struct snap_rule {
 	struct snap_str name;
-	uint64_t files;	 /* files this rule placed */
+	uint64_t files;  /* files this rule placed */
 	uint64_t hidden; /* records this rule hid */
 };
 
@@ -140,7 +140,7 @@ struct snap_category {
 };
 
 struct snap_skip {
-	struct snap_str reason;	 /* e.g. "no filePath", "filePath leaves the volume" */
+	struct snap_str reason;  /* e.g. "no filePath", "filePath leaves the volume" */
 	struct snap_str example; /* hash id of one such record */
 	uint64_t count;
 };

@@ -647,7 +647,7 @@ static int walk_path(const struct snapshot *s, const char *p, const char *end,
  * collided id, a missing name, a deep path) goes to the walk, which decides.
  */
 static const struct snap_node *lookup_by_prefix_ids(const struct snapshot *s, const char *p,
-						    const char *end)
+                                                    const char *end)
 {
 	struct {
 		const char *name;

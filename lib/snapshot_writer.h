@@ -49,12 +49,12 @@ void snapshot_build_free(struct snapshot_build *b);
 /* The KV state stamped into a snapshot; strings are copied into the file. */
 struct snapshot_kv_state {
 	bool connected;
-	bool held;		 /* a large removal is held back */
+	bool held; /* a large removal is held back */
 	uint64_t held_removals;
-	int64_t last_sync_ns;	 /* 0 = never */
-	int64_t error_since_ns;	 /* 0 = no error */
-	const char *error;	 /* NULL or "" when none */
-	const char *leader;	 /* Redis URL without credentials, NULL when unknown */
+	int64_t last_sync_ns;   /* 0 = never */
+	int64_t error_since_ns; /* 0 = no error */
+	const char *error;      /* NULL or "" when none */
+	const char *leader;     /* Redis URL without credentials, NULL when unknown */
 };
 
 /*
@@ -63,6 +63,6 @@ struct snapshot_kv_state {
  * tree does not fit the format's 32-bit counts and offsets).
  */
 int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_state *kv,
-		   uint64_t generation, int64_t build_time_ns, const char *dir, const char *name);
+                   uint64_t generation, int64_t build_time_ns, const char *dir, const char *name);
 
 #endif

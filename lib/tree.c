@@ -110,7 +110,7 @@ struct dir {
 	uint32_t path_off; /* key, in paths arena; the root's is "" */
 	uint32_t path_len;
 	uint64_t path_hash;
-	uint32_t node;	   /* node index once numbered */
+	uint32_t node;              /* node index once numbered */
 	struct hash_state id_state; /* hash state of the path, for the children's ids */
 };
 
@@ -119,7 +119,7 @@ enum item_kind { ITEM_DIR, ITEM_FILE };
 struct item {
 	uint32_t parent; /* dir index */
 	uint32_t kind;
-	uint32_t ref;	 /* dir index or placed index */
+	uint32_t ref;      /* dir index or placed index */
 	uint32_t name_off; /* in paths arena */
 	uint32_t name_len;
 	uint64_t prefix; /* first 8 name bytes, big-endian: compares like memcmp */
@@ -220,7 +220,7 @@ static bool parse_iso8601(const char *s, size_t len, int64_t *ret)
 	if (i < len && s[i] == 'Z') {
 		i++;
 	} else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
-		   parse_digits(s + i + 1, 2, &oh) && parse_digits(s + i + 4, 2, &om)) {
+	           parse_digits(s + i + 1, 2, &oh) && parse_digits(s + i + 4, 2, &om)) {
 		offset = (s[i] == '+' ? 1 : -1) * ((int64_t)oh * 3600 + om * 60);
 		i = len;
 	}
@@ -303,7 +303,8 @@ static int add_props(struct builder *b, struct placed *p, const struct record *r
 			continue;
 		if (out->prop_count == UINT32_MAX)
 			return -EOVERFLOW;
-		r = grow(&out->props, &b->prop_cap, (size_t)out->prop_count + 1, sizeof(*out->props));
+		r = grow(&out->props, &b->prop_cap, (size_t)out->prop_count + 1,
+		         sizeof(*out->props));
 		if (r < 0)
 			return r;
 		prop = &out->props[out->prop_count];
@@ -341,7 +342,8 @@ static int place_one(struct builder *b, const struct record *rec)
 		skip_record(b, 0, rec);
 		return 0;
 	}
-	if (!path_is_safe_source(rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len)) {
+	if (!path_is_safe_source(rec->values[PROP_FILE_PATH].ptr,
+	                         rec->values[PROP_FILE_PATH].len)) {
 		skip_record(b, 1, rec);
 		return 0;
 	}
@@ -374,15 +376,15 @@ static int place_one(struct builder *b, const struct record *rec)
 	p->path_len = (uint32_t)strlen(path);
 	p->size = record_has(rec, PROP_SIZE) ? parse_u64(rec->values[PROP_SIZE], &ok) : 0;
 	p->mtime_ns = record_has(rec, PROP_MTIME) ? tree_parse_time_ns(rec->values[PROP_MTIME].ptr,
-								       rec->values[PROP_MTIME].len)
-						  : 0;
+	                                                               rec->values[PROP_MTIME].len)
+	                                          : 0;
 	p->ctime_ns = record_has(rec, PROP_CTIME) ? tree_parse_time_ns(rec->values[PROP_CTIME].ptr,
-								       rec->values[PROP_CTIME].len)
-						  : p->mtime_ns;
+	                                                               rec->values[PROP_CTIME].len)
+	                                          : p->mtime_ns;
 	if (p->mtime_ns == 0)
 		p->mtime_ns = p->ctime_ns;
 	r = (int)add_string(b, rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len,
-			    &p->source);
+	                    &p->source);
 	if (r == 0)
 		r = (int)add_string(b, rec->hash_id.ptr, rec->hash_id.len, &p->hash_id_str);
 	if (r == 0)
@@ -405,7 +407,7 @@ static uint64_t name_prefix(const char *s, size_t len)
 }
 
 static int add_item(struct builder *b, uint32_t parent, enum item_kind kind, uint32_t ref,
-		    uint32_t name_off, uint32_t name_len)
+                    uint32_t name_off, uint32_t name_len)
 {
 	struct item *it;
 	int r = grow(&b->items, &b->item_cap, b->item_count + 1, sizeof(*b->items));
@@ -480,7 +482,8 @@ static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 	d->path_len = len;
 	d->path_hash = h;
 	d->node = NO_INDEX;
-	r = add_item(b, parent, ITEM_DIR, (uint32_t)b->dir_count, off + name_start, len - name_start);
+	r = add_item(b, parent, ITEM_DIR, (uint32_t)b->dir_count, off + name_start,
+	             len - name_start);
 	if (r < 0)
 		return r;
 	b->dir_count++;
@@ -515,13 +518,14 @@ static int collect_items(struct builder *b)
 		uint32_t name_len = 0;
 		int64_t dir;
 
-		while (name_len < p->path_len && b->paths.data[p->path_off + p->path_len - 1 - name_len] != '/')
+		while (name_len < p->path_len &&
+		       b->paths.data[p->path_off + p->path_len - 1 - name_len] != '/')
 			name_len++;
 		dir = find_or_add_dir(b, p->path_off, p->path_len - name_len - 1);
 		if (dir < 0)
 			return (int)dir;
 		r = add_item(b, (uint32_t)dir, ITEM_FILE, (uint32_t)i,
-			     p->path_off + p->path_len - name_len, name_len);
+		             p->path_off + p->path_len - name_len, name_len);
 		if (r < 0)
 			return r;
 	}
@@ -664,7 +668,7 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 			bool taken;
 
 			len = names_add_suffix(b->paths.data + first[i].name_off, first[i].name_len,
-					       suffix, name, sizeof(name));
+			                       suffix, name, sizeof(name));
 			if (len < 0) {
 				r = len;
 				goto out;
@@ -672,7 +676,8 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 			taken = group_has_name(first, n, name, (size_t)len);
 			for (size_t j = 0; !taken && j < count; j++)
 				taken = renames[j].name_len == (uint32_t)len &&
-					memcmp(b->paths.data + renames[j].name_off, name, (size_t)len) == 0;
+				        memcmp(b->paths.data + renames[j].name_off, name,
+				               (size_t)len) == 0;
 			if (!taken)
 				break;
 		}
@@ -745,8 +750,8 @@ static bool id_set_insert(struct id_set *set, uint64_t id)
 }
 
 static uint64_t unique_id(struct builder *b, struct id_set *set, const struct hash_state *st,
-			  const struct snap_node *nodes, uint32_t parent_node, const char *name,
-			  size_t len)
+                          const struct snap_node *nodes, uint32_t parent_node, const char *name,
+                          size_t len)
 {
 	char path[SNAP_PATH_MAX * 2];
 	size_t plen = 0;
@@ -759,7 +764,8 @@ static uint64_t unique_id(struct builder *b, struct id_set *set, const struct ha
 		uint32_t chain[SNAP_PATH_MAX / 2];
 		size_t depth = 0;
 
-		for (uint32_t n = parent_node; n != 0 && depth < SNAP_PATH_MAX / 2; n = nodes[n].parent)
+		for (uint32_t n = parent_node; n != 0 && depth < SNAP_PATH_MAX / 2;
+		     n = nodes[n].parent)
 			chain[depth++] = n;
 		while (depth > 0) {
 			const struct snap_node *nd = &nodes[chain[--depth]];
@@ -968,7 +974,7 @@ static void builder_free(struct builder *b)
 }
 
 int tree_build(const struct rules *rules, const struct schema *schema,
-	       const struct record *const *records, size_t count, struct snapshot_build **ret)
+               const struct record *const *records, size_t count, struct snapshot_build **ret)
 {
 	struct builder b = {.rules = rules, .schema = schema};
 	uint32_t nrules = rules_count(rules);

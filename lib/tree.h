@@ -35,7 +35,7 @@
  * -EOVERFLOW.
  */
 int tree_build(const struct rules *rules, const struct schema *schema,
-	       const struct record *const *records, size_t count, struct snapshot_build **ret);
+               const struct record *const *records, size_t count, struct snapshot_build **ret);
 
 /*
  * A time value of the KV store in nanoseconds since the epoch: whole or fractional

@@ -46,9 +46,10 @@ static void dump_header(FILE *out, const struct snapshot *s)
 	cats = snapshot_categories(s, &ncat);
 	skips = snapshot_skips(s, &nskip);
 	rules = snapshot_rules(s, &nrules);
-	fprintf(out, "{\"generation\":%" PRIu64 ",\"buildTime\":%" PRId64 ",\"files\":%" PRIu64
-		     ",\"directories\":%" PRIu64 ",\"totalSize\":%" PRIu64 ",\"categories\":{",
-		h->generation, ms(h->build_time_ns), h->files, h->directories, h->total_bytes);
+	fprintf(out,
+	        "{\"generation\":%" PRIu64 ",\"buildTime\":%" PRId64 ",\"files\":%" PRIu64
+	        ",\"directories\":%" PRIu64 ",\"totalSize\":%" PRIu64 ",\"categories\":{",
+	        h->generation, ms(h->build_time_ns), h->files, h->directories, h->total_bytes);
 	for (uint32_t i = 0; i < ncat; i++) {
 		if (i > 0)
 			putc(',', out);
@@ -68,21 +69,21 @@ static void dump_header(FILE *out, const struct snapshot *s)
 		fputs(i > 0 ? ",{" : "{", out);
 		put_snap_str(out, s, "name", rules[i].name);
 		fprintf(out, ",\"files\":%" PRIu64 ",\"hidden\":%" PRIu64 "}", rules[i].files,
-			rules[i].hidden);
+		        rules[i].hidden);
 	}
 	fprintf(out, "],\"kv\":{\"connected\":%s,", h->kv_connected ? "true" : "false");
 	put_snap_str(out, s, "leader", h->kv_leader);
 	putc(',', out);
 	put_snap_str(out, s, "error", h->kv_error);
 	fprintf(out,
-		",\"errorSince\":%" PRId64 ",\"lastSync\":%" PRId64 ",\"held\":%s,\"heldRemovals\":%" PRIu64
-		"}}\n",
-		ms(h->kv_error_since_ns), ms(h->kv_last_sync_ns),
-		(h->kv_flags & SNAP_KV_HELD) ? "true" : "false", h->kv_held_removals);
+	        ",\"errorSince\":%" PRId64 ",\"lastSync\":%" PRId64
+	        ",\"held\":%s,\"heldRemovals\":%" PRIu64 "}}\n",
+	        ms(h->kv_error_since_ns), ms(h->kv_last_sync_ns),
+	        (h->kv_flags & SNAP_KV_HELD) ? "true" : "false", h->kv_held_removals);
 }
 
 static void dump_node(FILE *out, const struct snapshot *s, const struct snap_node *n,
-		      const char *path, size_t path_len)
+                      const char *path, size_t path_len)
 {
 	bool dir = snapshot_node_is_dir(n);
 
@@ -90,7 +91,7 @@ static void dump_node(FILE *out, const struct snapshot *s, const struct snap_nod
 	put_key(out, "path");
 	json_put_string(out, path, path_len);
 	fprintf(out, ",\"type\":\"%s\",\"id\":%" PRIu64 ",\"size\":%" PRIu64 ",\"mtime\":%" PRId64,
-		dir ? "dir" : "file", n->id, n->size, ms(n->mtime_ns));
+	        dir ? "dir" : "file", n->id, n->size, ms(n->mtime_ns));
 	if (!dir) {
 		const struct snap_prop *props;
 		uint32_t count, nrules;
@@ -115,8 +116,8 @@ static void dump_node(FILE *out, const struct snapshot *s, const struct snap_nod
 }
 
 /* Depth-first, children in name order; the path grows and shrinks in one buffer. */
-static void dump_tree(FILE *out, const struct snapshot *s, const struct snap_node *dir,
-		      char *path, size_t len)
+static void dump_tree(FILE *out, const struct snapshot *s, const struct snap_node *dir, char *path,
+                      size_t len)
 {
 	uint32_t count;
 	const struct snap_node *children = snapshot_children(s, dir, &count);
@@ -158,10 +159,10 @@ static int snapshot_path_from_config(const char *config_path, char *buf, size_t 
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"runtime-dir", required_argument, NULL, 'r'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	const char *config_path = NULL, *runtime_dir = NULL;
 	char path[4096], err[512], *buf;
@@ -170,10 +171,18 @@ int cmd_dump(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
 		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'r': runtime_dir = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_CONFIG;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'r':
+			runtime_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_CONFIG;
 		}
 	}
 	if (optind < argc - 1 || (optind < argc && (config_path || runtime_dir)) ||

@@ -18,8 +18,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"check-config", cmd_check_config, "[-c FILE]  print the effective configuration"},
-	{"dump", cmd_dump, "[-c FILE | --runtime-dir DIR | SNAPSHOT]  print the snapshot as JSON lines"},
+    {"check-config", cmd_check_config, "[-c FILE]  print the effective configuration"},
+    {"dump", cmd_dump,
+     "[-c FILE | --runtime-dir DIR | SNAPSHOT]  print the snapshot as JSON lines"},
 };
 
 static void usage(FILE *out)

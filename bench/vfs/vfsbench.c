@@ -55,12 +55,12 @@ struct gen {
 	size_t count;
 };
 
-static const char *words[] = {"Dark", "Light", "Lost", "Star", "Night", "River", "Iron",
-			      "Silent", "Golden", "Last", "Red", "Blue", "Storm", "City",
-			      "Ghost", "Dragon", "Winter", "Summer", "Shadow", "Crown"};
+static const char *words[] = {"Dark",   "Light",  "Lost",   "Star",   "Night",  "River", "Iron",
+                              "Silent", "Golden", "Last",   "Red",    "Blue",   "Storm", "City",
+                              "Ghost",  "Dragon", "Winter", "Summer", "Shadow", "Crown"};
 
 static void put(struct gen *g, struct record *r, const char *prop, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void put(struct gen *g, struct record *r, const char *prop, const char *fmt, ...)
 {
@@ -96,8 +96,9 @@ static void generate(struct gen *g, size_t n)
 		struct record *r = &g->records[i];
 		unsigned kind = (unsigned)(rnd() % 100);
 		/* Movies are unique; shows have many episodes, as in real libraries. */
-		uint64_t k = kind < 45 ? i : kind < 75 || kind >= 85 ? rnd() % (n / 150 + 1)
-								      : rnd() % (n / 500 + 1);
+		uint64_t k = kind < 45                 ? i
+		             : kind < 75 || kind >= 85 ? rnd() % (n / 150 + 1)
+		                                       : rnd() % (n / 500 + 1);
 		char t[96];
 		int len;
 
@@ -105,13 +106,14 @@ static void generate(struct gen *g, size_t n)
 		if (r->values == NULL)
 			fatalx("out of memory");
 		len = snprintf(g->arena + g->used, g->cap - g->used, "%016" PRIx64 "%016" PRIx64,
-			       rnd(), (uint64_t)i);
+		               rnd(), (uint64_t)i);
 		r->hash_id.ptr = g->arena + g->used;
 		r->hash_id.len = (uint32_t)len;
 		g->used += (size_t)len + 1;
 		title(t, sizeof(t), k);
 		put(g, r, "size", "%" PRIu64, (uint64_t)(rnd() % 4000000000ULL));
-		put(g, r, "mtime", "%" PRIu64, (uint64_t)(1600000000000ULL + rnd() % 100000000000ULL));
+		put(g, r, "mtime", "%" PRIu64,
+		    (uint64_t)(1600000000000ULL + rnd() % 100000000000ULL));
 		if (kind < 45) { /* movie */
 			unsigned year = 1950 + (unsigned)(k % 75);
 
@@ -125,7 +127,8 @@ static void generate(struct gen *g, size_t n)
 			put(g, r, "title", "%s", t);
 			put(g, r, "season", "%u", s);
 			put(g, r, "episode", "%u", e);
-			put(g, r, "filePath", "media1/TV/%s/S%02u/%s S%02uE%02u.mkv", t, s, t, s, e);
+			put(g, r, "filePath", "media1/TV/%s/S%02u/%s S%02uE%02u.mkv", t, s, t, s,
+			    e);
 		} else if (kind < 85) { /* anime */
 			unsigned e = 1 + (unsigned)(rnd() % 500);
 
@@ -183,10 +186,18 @@ int main(int argc, char **argv)
 	log_init("vfsbench", 0);
 	while ((c = getopt(argc, argv, "n:d:l:")) != -1) {
 		switch (c) {
-		case 'n': n = strtoul(optarg, NULL, 10); break;
-		case 'd': dir = optarg; break;
-		case 'l': lookups = strtoul(optarg, NULL, 10); break;
-		default: fprintf(stderr, "usage: vfsbench [-n RECORDS] [-d DIR] [-l LOOKUPS]\n"); return 1;
+		case 'n':
+			n = strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'l':
+			lookups = strtoul(optarg, NULL, 10);
+			break;
+		default:
+			fprintf(stderr, "usage: vfsbench [-n RECORDS] [-d DIR] [-l LOOKUPS]\n");
+			return 1;
 		}
 	}
 	if (schema_init(&schema) < 0 || rules_default(&schema, &rules, err, sizeof(err)) < 0)
@@ -253,16 +264,20 @@ int main(int argc, char **argv)
 		       h->files, h->directories, h->skipped, h->hidden);
 		printf("build (rules+tree)   %.3f s\n", t_build);
 		printf("write snapshot       %.3f s\n", t_write);
-		printf("build + write        %.3f s   (target <= 3 s at 1,000,000)\n", t_build + t_write);
+		printf("build + write        %.3f s   (target <= 3 s at 1,000,000)\n",
+		       t_build + t_write);
 		printf("map + validate       %.3f s\n", t_open);
 		printf("snapshot size        %.1f MB\n", (double)st.st_size / 1e6);
-		printf("bytes per file       %.0f structure + %.0f strings = %.0f total (target <= 200 + strings)\n",
+		printf("bytes per file       %.0f structure + %.0f strings = %.0f total (target <= "
+		       "200 + strings)\n",
 		       structure / files, (double)h->strings_size / files,
 		       (double)h->total_size / files);
-		printf("lookup by path       %.0f ns/op  (target <= 1000; %zu random nodes, cold caches)\n",
+		printf("lookup by path       %.0f ns/op  (target <= 1000; %zu random nodes, cold "
+		       "caches)\n",
 		       t_path / (double)lookups * 1e9, nsample);
 		printf("lookup by id         %.0f ns/op\n", t_id / (double)lookups * 1e9);
-		printf("peak RSS             %.1f MB (generator included)\n", (double)ru.ru_maxrss / 1024);
+		printf("peak RSS             %.1f MB (generator included)\n",
+		       (double)ru.ru_maxrss / 1024);
 	}
 	snprintf(path, sizeof(path), "%s/vfsbench.snapshot", dir);
 	unlink(path);

@@ -95,7 +95,8 @@ static void read_records(struct input *in, const struct schema *schema)
 		r->values = calloc(schema->count, sizeof(*r->values));
 		if (r->values == NULL)
 			fatalx("out of memory");
-		json_object_foreach(doc, key, v) {
+		json_object_foreach(doc, key, v)
+		{
 			int idx = schema_find(schema, key, strlen(key));
 
 			if (idx < 0)
@@ -135,11 +136,11 @@ static void input_free(struct input *in)
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"runtime-dir", required_argument, NULL, 'r'},
-		{"generation", required_argument, NULL, 'g'},
-		{"disconnected", required_argument, NULL, 'd'},
-		{0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"runtime-dir", required_argument, NULL, 'r'},
+	    {"generation", required_argument, NULL, 'g'},
+	    {"disconnected", required_argument, NULL, 'd'},
+	    {0},
 	};
 	const char *config_path = NULL, *runtime_dir = NULL;
 	struct snapshot_kv_state kv = {.connected = true, .leader = "redis://test"};
@@ -153,9 +154,15 @@ int main(int argc, char **argv)
 	log_init("mf-mksnapshot", 0);
 	while ((c = getopt_long(argc, argv, "c:", options, NULL)) != -1) {
 		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 'r': runtime_dir = optarg; break;
-		case 'g': generation = strtoull(optarg, NULL, 10); break;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'r':
+			runtime_dir = optarg;
+			break;
+		case 'g':
+			generation = strtoull(optarg, NULL, 10);
+			break;
 		case 'd':
 			kv.connected = false;
 			kv.error = optarg;
@@ -163,7 +170,7 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: mf-mksnapshot -c CONF [--runtime-dir DIR] "
-					"[--generation N] [--disconnected TEXT] < records.jsonl\n");
+			                "[--generation N] [--disconnected TEXT] < records.jsonl\n");
 			return EXIT_CONFIG;
 		}
 	}
@@ -176,7 +183,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("building the tree: %s", strerror(-r));
 	r = snapshot_write(build, &kv, generation, now_ns(),
-			   runtime_dir ? runtime_dir : cfg->runtime_dir, SNAP_FILE_NAME);
+	                   runtime_dir ? runtime_dir : cfg->runtime_dir, SNAP_FILE_NAME);
 	if (r < 0)
 		fatalx("writing the snapshot to \"%s\": %s",
 		       runtime_dir ? runtime_dir : cfg->runtime_dir, strerror(-r));

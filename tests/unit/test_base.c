@@ -34,8 +34,8 @@ static void test_hash_streaming_matches_oneshot(void **state)
 			hash_update(&st, text + b, len - b);
 			if (hash_final(&st) != whole)
 				fail_msg("split %zu/%zu: expected %016llx, got %016llx", a, b,
-					 (unsigned long long)whole,
-					 (unsigned long long)hash_final(&st));
+				         (unsigned long long)whole,
+				         (unsigned long long)hash_final(&st));
 		}
 	}
 	assert_int_not_equal(hash64(text, len, 0), hash64(text, len, 1));
@@ -50,16 +50,16 @@ static void test_hash_values_are_stable(void **state)
 		const char *in;
 		uint64_t want;
 	} cases[] = {
-		{"", 0x2def22c2ec5dc889ULL},
-		{"/", 0xd822c3410ed6249dULL},
-		{"/Movies", 0x4e3f1dc8dae57825ULL},
+	    {"", 0x2def22c2ec5dc889ULL},
+	    {"/", 0xd822c3410ed6249dULL},
+	    {"/Movies", 0x4e3f1dc8dae57825ULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t got = hash64(cases[i].in, strlen(cases[i].in), 0);
 
 		if (got != cases[i].want)
 			fail_msg("hash64(\"%s\"): expected 0x%016llx, got 0x%016llx", cases[i].in,
-				 (unsigned long long)cases[i].want, (unsigned long long)got);
+			         (unsigned long long)cases[i].want, (unsigned long long)got);
 	}
 }
 
@@ -70,16 +70,16 @@ static void test_utf8(void **state)
 		size_t len;
 		int valid;
 	} cases[] = {
-		{"plain", 5, 1},
-		{"caf\xc3\xa9", 5, 1},
-		{"\xf0\x9f\x8e\xac film", 9, 1}, /* emoji */
-		{"\xc3", 1, 0},			 /* truncated */
-		{"\xc0\xaf", 2, 0},		 /* overlong '/' */
-		{"\xe0\x80\xaf", 3, 0},		 /* overlong '/' */
-		{"\xed\xa0\x80", 3, 0},		 /* surrogate */
-		{"\xf4\x90\x80\x80", 4, 0},	 /* above U+10FFFF */
-		{"\xff", 1, 0},
-		{"a\x80", 2, 0},
+	    {"plain", 5, 1},
+	    {"caf\xc3\xa9", 5, 1},
+	    {"\xf0\x9f\x8e\xac film", 9, 1}, /* emoji */
+	    {"\xc3", 1, 0},                  /* truncated */
+	    {"\xc0\xaf", 2, 0},              /* overlong '/' */
+	    {"\xe0\x80\xaf", 3, 0},          /* overlong '/' */
+	    {"\xed\xa0\x80", 3, 0},          /* surrogate */
+	    {"\xf4\x90\x80\x80", 4, 0},      /* above U+10FFFF */
+	    {"\xff", 1, 0},
+	    {"a\x80", 2, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int got = utf8_is_valid(cases[i].in, cases[i].len);
@@ -100,17 +100,17 @@ static void test_path_normalize(void **state)
 		int want_err;
 		const char *want;
 	} cases[] = {
-		{"/", 0, "/"},
-		{"", 0, "/"},
-		{"//a//b/", 0, "/a/b"},
-		{"/a/./b/.", 0, "/a/b"},
-		{"/a/b/../c", 0, "/a/c"},
-		{"a/b", 0, "/a/b"},
-		{"/a/..", 0, "/"},
-		{"/..", -EINVAL, NULL},
-		{"/a/../..", -EINVAL, NULL},
-		{"/a/\xff", -EINVAL, NULL},
-		{"/...", 0, "/..."},
+	    {"/", 0, "/"},
+	    {"", 0, "/"},
+	    {"//a//b/", 0, "/a/b"},
+	    {"/a/./b/.", 0, "/a/b"},
+	    {"/a/b/../c", 0, "/a/c"},
+	    {"a/b", 0, "/a/b"},
+	    {"/a/..", 0, "/"},
+	    {"/..", -EINVAL, NULL},
+	    {"/a/../..", -EINVAL, NULL},
+	    {"/a/\xff", -EINVAL, NULL},
+	    {"/...", 0, "/..."},
 	};
 	char out[64];
 
@@ -119,13 +119,13 @@ static void test_path_normalize(void **state)
 
 		if (cases[i].want_err) {
 			if (r != cases[i].want_err)
-				fail_msg("\"%s\": expected %d, got %d", cases[i].in, cases[i].want_err,
-					 r);
+				fail_msg("\"%s\": expected %d, got %d", cases[i].in,
+				         cases[i].want_err, r);
 			continue;
 		}
 		if (r < 0 || strcmp(out, cases[i].want) != 0 || (size_t)r != strlen(out))
 			fail_msg("\"%s\": expected \"%s\", got %d \"%s\"", cases[i].in,
-				 cases[i].want, r, r < 0 ? "" : out);
+			         cases[i].want, r, r < 0 ? "" : out);
 	}
 	assert_int_equal(path_normalize("/a\0b", 4, out, sizeof(out)), -EINVAL);
 	assert_int_equal(path_normalize("/abcdefgh", 9, out, 5), -ENAMETOOLONG);
@@ -152,17 +152,17 @@ static void test_path_is_safe_source(void **state)
 		const char *in;
 		int safe;
 	} cases[] = {
-		{"media1/Movies/Inception (2010)/Inception.mkv", 1},
-		{"a", 1},
-		{"a/..b/c..", 1},
-		{"", 0},
-		{"/etc/passwd", 0},
-		{"../etc/passwd", 0},
-		{"media/../../etc/passwd", 0},
-		{"media/./x", 0},
-		{"media//x", 0},
-		{"media/", 0},
-		{"..", 0},
+	    {"media1/Movies/Inception (2010)/Inception.mkv", 1},
+	    {"a", 1},
+	    {"a/..b/c..", 1},
+	    {"", 0},
+	    {"/etc/passwd", 0},
+	    {"../etc/passwd", 0},
+	    {"media/../../etc/passwd", 0},
+	    {"media/./x", 0},
+	    {"media//x", 0},
+	    {"media/", 0},
+	    {"..", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int got = path_is_safe_source(cases[i].in, strlen(cases[i].in));
@@ -176,12 +176,12 @@ static void test_path_is_safe_source(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hash_streaming_matches_oneshot),
-		cmocka_unit_test(test_hash_values_are_stable),
-		cmocka_unit_test(test_utf8),
-		cmocka_unit_test(test_path_normalize),
-		cmocka_unit_test(test_path_percent_decode),
-		cmocka_unit_test(test_path_is_safe_source),
+	    cmocka_unit_test(test_hash_streaming_matches_oneshot),
+	    cmocka_unit_test(test_hash_values_are_stable),
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_path_normalize),
+	    cmocka_unit_test(test_path_percent_decode),
+	    cmocka_unit_test(test_path_is_safe_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

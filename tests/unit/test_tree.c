@@ -35,14 +35,14 @@ struct fixture {
 };
 
 static const char test_rules[] =
-	"rules = ("
-	" { name = \"hide-samples\"; priority = 90; hide = true;"
-	"   when = { property = \"fileName\"; op = \"contains\"; value = \"sample\"; }; },"
-	" { name = \"flat\"; priority = 50; template = \"/Col/{title}.{extension}\"; },"
-	" { name = \"nested\"; priority = 40; template = \"/Col/{group}/{title}.{extension}\";"
-	"   when = { property = \"group\"; op = \"exists\"; }; },"
-	" { name = \"catch-all\"; priority = 0; template = \"/Other/{fileName}\"; }"
-	");";
+    "rules = ("
+    " { name = \"hide-samples\"; priority = 90; hide = true;"
+    "   when = { property = \"fileName\"; op = \"contains\"; value = \"sample\"; }; },"
+    " { name = \"flat\"; priority = 50; template = \"/Col/{title}.{extension}\"; },"
+    " { name = \"nested\"; priority = 40; template = \"/Col/{group}/{title}.{extension}\";"
+    "   when = { property = \"group\"; op = \"exists\"; }; },"
+    " { name = \"catch-all\"; priority = 0; template = \"/Other/{fileName}\"; }"
+    ");";
 
 static struct rules *compile_rules(struct schema *schema, const char *text)
 {
@@ -53,7 +53,7 @@ static struct rules *compile_rules(struct schema *schema, const char *text)
 	config_init(&cf);
 	if (config_read_string(&cf, text) != CONFIG_TRUE)
 		fail_msg("test rules do not parse: line %d: %s", config_error_line(&cf),
-			 config_error_text(&cf));
+		         config_error_text(&cf));
 	if (rules_from_setting(config_lookup(&cf, "rules"), schema, &rules, err, sizeof(err)) < 0)
 		fail_msg("test rules do not compile: %s", err);
 	config_destroy(&cf);
@@ -78,7 +78,8 @@ static void build(struct fixture *f, const struct rec_spec *specs, size_t n)
 			int idx = schema_find(&f->schema, kv, (size_t)(eq - kv));
 
 			if (idx < 0)
-				fail_msg("property \"%.*s\" is not in the schema", (int)(eq - kv), kv);
+				fail_msg("property \"%.*s\" is not in the schema", (int)(eq - kv),
+				         kv);
 			rec->values[idx].ptr = eq + 1;
 			rec->values[idx].len = (uint32_t)strlen(eq + 1);
 		}
@@ -185,17 +186,18 @@ static void test_inception_example(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec specs[] = {
-		{"h1",
-		 {"title=Inception", "year=2010",
-		  "filePath=media1/Movies/Inception (2010)/Inception.mkv", "size=1234",
-		  "mtime=1703808000000"}},
+	    {"h1",
+	     {"title=Inception", "year=2010",
+	      "filePath=media1/Movies/Inception (2010)/Inception.mkv", "size=1234",
+	      "mtime=1703808000000"}},
 	};
 	const struct snap_node *n;
 
 	build(f, specs, 1);
 	n = must_find(f->build, "/Movies/Inception (2010)/Inception.mkv");
 	assert_int_equal(n->type, SNAP_NODE_FILE);
-	assert_string_equal(str(f->build, n->source), "media1/Movies/Inception (2010)/Inception.mkv");
+	assert_string_equal(str(f->build, n->source),
+	                    "media1/Movies/Inception (2010)/Inception.mkv");
 	assert_string_equal(str(f->build, n->hash_id), "h1");
 	assert_int_equal(n->size, 1234);
 	assert_int_equal(n->mtime_ns, 1703808000000LL * 1000000);
@@ -211,8 +213,8 @@ static void test_ids_hash_the_path(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec specs[] = {
-		{"a", {"title=A", "filePath=x/a.mkv"}},
-		{"b", {"title=B", "group=G", "filePath=x/b.mkv"}},
+	    {"a", {"title=A", "filePath=x/a.mkv"}},
+	    {"b", {"title=B", "group=G", "filePath=x/b.mkv"}},
 	};
 	const char *paths[] = {"/Col", "/Col/A.mkv"};
 
@@ -224,7 +226,7 @@ static void test_ids_hash_the_path(void **state)
 
 		if (n->id != want)
 			fail_msg("%s: expected id %016llx, got %016llx", paths[i],
-				 (unsigned long long)want, (unsigned long long)n->id);
+			         (unsigned long long)want, (unsigned long long)n->id);
 	}
 }
 
@@ -233,8 +235,8 @@ static void test_ids_stable_across_builds(void **state)
 	struct fixture *f = *state;
 	const struct rec_spec one[] = {{"a", {"title=A", "filePath=x/a.mkv"}}};
 	const struct rec_spec two[] = {
-		{"z", {"title=Zed", "filePath=x/z.mkv"}},
-		{"a", {"title=A", "filePath=x/a.mkv"}},
+	    {"z", {"title=Zed", "filePath=x/z.mkv"}},
+	    {"a", {"title=A", "filePath=x/a.mkv"}},
 	};
 	uint64_t before;
 
@@ -250,10 +252,10 @@ static void test_collisions_get_suffixes_in_hash_id_order(void **state)
 	struct fixture *f = *state;
 	/* Same rendered name three times, plus a file already named like the first suffix. */
 	const struct rec_spec specs[] = {
-		{"c", {"title=Same", "filePath=x/3.mkv", "size=3"}},
-		{"a", {"title=Same", "filePath=x/1.mkv", "size=1"}},
-		{"d", {"title=Same (2)", "filePath=x/4.mkv", "size=4"}},
-		{"b", {"title=Same", "filePath=x/2.mkv", "size=2"}},
+	    {"c", {"title=Same", "filePath=x/3.mkv", "size=3"}},
+	    {"a", {"title=Same", "filePath=x/1.mkv", "size=1"}},
+	    {"d", {"title=Same (2)", "filePath=x/4.mkv", "size=4"}},
+	    {"b", {"title=Same", "filePath=x/2.mkv", "size=2"}},
 	};
 
 	build(f, specs, 4);
@@ -269,8 +271,8 @@ static void test_collisions_independent_of_input_order(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec fwd[] = {
-		{"a", {"title=S", "filePath=x/1.mkv", "size=1"}},
-		{"b", {"title=S", "filePath=x/2.mkv", "size=2"}},
+	    {"a", {"title=S", "filePath=x/1.mkv", "size=1"}},
+	    {"b", {"title=S", "filePath=x/2.mkv", "size=2"}},
 	};
 	const struct rec_spec rev[] = {fwd[1], fwd[0]};
 
@@ -285,11 +287,10 @@ static void test_collisions_independent_of_input_order(void **state)
 static void test_values_never_create_directories(void **state)
 {
 	struct fixture *f = *state;
-	const char rules_text[] =
-		"rules = ( { name = \"r\"; template = \"/Col/{title}\"; } );";
+	const char rules_text[] = "rules = ( { name = \"r\"; template = \"/Col/{title}\"; } );";
 	const struct rec_spec specs[] = {
-		{"a", {"title=G", "filePath=x/a", "size=1"}},
-		{"b", {"title=G/x", "filePath=x/b", "size=2"}},
+	    {"a", {"title=G", "filePath=x/a", "size=1"}},
+	    {"b", {"title=G/x", "filePath=x/b", "size=2"}},
 	};
 
 	rules_free(f->rules);
@@ -306,13 +307,13 @@ static void test_file_and_directory_same_name(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec specs[] = {
-		{"a", {"title=G", "group=Box", "filePath=x/a.mkv", "size=1"}}, /* /Col/Box/G.mkv */
-		{"b", {"title=Box", "filePath=x/Box", "size=2"}},		/* /Col/Box. */
+	    {"a", {"title=G", "group=Box", "filePath=x/a.mkv", "size=1"}}, /* /Col/Box/G.mkv */
+	    {"b", {"title=Box", "filePath=x/Box", "size=2"}},              /* /Col/Box. */
 	};
 	const char rules_text[] =
-		"rules = ( { name = \"nested\"; priority = 2; template = \"/Col/{group}/{title}.mkv\";"
-		" when = { property = \"group\"; op = \"exists\"; }; },"
-		" { name = \"flat\"; priority = 1; template = \"/Col/{title}\"; } );";
+	    "rules = ( { name = \"nested\"; priority = 2; template = \"/Col/{group}/{title}.mkv\";"
+	    " when = { property = \"group\"; op = \"exists\"; }; },"
+	    " { name = \"flat\"; priority = 1; template = \"/Col/{title}\"; } );";
 
 	rules_free(f->rules);
 	f->rules = compile_rules(&f->schema, rules_text);
@@ -326,12 +327,12 @@ static void test_skipped_and_hidden_are_counted(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec specs[] = {
-		{"nopath", {"title=No path"}},
-		{"dotdot", {"title=Up", "filePath=../etc/passwd"}},
-		{"abs", {"title=Abs", "filePath=/etc/passwd"}},
-		{"inner", {"title=Inner", "filePath=a/../../etc/passwd"}},
-		{"sample", {"title=S", "filePath=x/movie-sample.mkv"}},
-		{"good", {"title=Good", "filePath=x/good.mkv"}},
+	    {"nopath", {"title=No path"}},
+	    {"dotdot", {"title=Up", "filePath=../etc/passwd"}},
+	    {"abs", {"title=Abs", "filePath=/etc/passwd"}},
+	    {"inner", {"title=Inner", "filePath=a/../../etc/passwd"}},
+	    {"sample", {"title=S", "filePath=x/movie-sample.mkv"}},
+	    {"good", {"title=Good", "filePath=x/good.mkv"}},
 	};
 	uint64_t unsafe = 0, nopath = 0;
 
@@ -362,9 +363,9 @@ static void test_directory_times_come_from_content(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec specs[] = {
-		{"a", {"title=A", "group=G", "filePath=x/a.mkv", "mtime=1000"}},
-		{"b", {"title=B", "group=G", "filePath=x/b.mkv", "mtime=3000"}},
-		{"c", {"title=C", "group=H", "filePath=x/c.mkv", "mtime=2000"}},
+	    {"a", {"title=A", "group=G", "filePath=x/a.mkv", "mtime=1000"}},
+	    {"b", {"title=B", "group=G", "filePath=x/b.mkv", "mtime=3000"}},
+	    {"c", {"title=C", "group=H", "filePath=x/c.mkv", "mtime=2000"}},
 	};
 
 	build(f, specs, 3);
@@ -377,9 +378,9 @@ static void test_breadth_first_sorted_layout(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec specs[] = {
-		{"1", {"title=b", "filePath=x/1"}},  {"2", {"title=a", "filePath=x/2"}},
-		{"3", {"title=B", "filePath=x/3"}},  {"4", {"filePath=y/zz"}},
-		{"5", {"title=é", "filePath=x/5"}},
+	    {"1", {"title=b", "filePath=x/1"}}, {"2", {"title=a", "filePath=x/2"}},
+	    {"3", {"title=B", "filePath=x/3"}}, {"4", {"filePath=y/zz"}},
+	    {"5", {"title=é", "filePath=x/5"}},
 	};
 	const struct snapshot_build *b;
 
@@ -396,7 +397,7 @@ static void test_breadth_first_sorted_layout(void **state)
 
 			assert_int_equal(c->parent, i);
 			if (k > 0 && strcmp(str(b, b->nodes[n->first_child + k - 1].name),
-					    str(b, c->name)) >= 0)
+			                    str(b, c->name)) >= 0)
 				fail_msg("children of node %u not sorted at %u", i, k);
 		}
 	}
@@ -406,8 +407,8 @@ static void test_round_trip_through_reader(void **state)
 {
 	struct fixture *f = *state;
 	const struct rec_spec specs[] = {
-		{"a", {"title=A", "group=G", "filePath=x/a.mkv", "size=10"}},
-		{"b", {"title=B", "filePath=x/b.mkv", "size=20"}},
+	    {"a", {"title=A", "group=G", "filePath=x/a.mkv", "size=10"}},
+	    {"b", {"title=B", "filePath=x/b.mkv", "size=20"}},
 	};
 	struct snapshot_kv_state kv = {.connected = true, .leader = "redis://127.0.0.1:6379"};
 	char dir[] = "/tmp/mf-tree-XXXXXX", err[256], path[512];
@@ -436,26 +437,26 @@ static void test_parse_time(void **state)
 		const char *in;
 		int64_t want;
 	} cases[] = {
-		{"1703808000", 1703808000LL * 1000000000},
-		{"1703808000000", 1703808000LL * 1000000000},
-		{"1703808000.5", 1703808000LL * 1000000000 + 500000000},
-		{"1703808000000000", 1703808000LL * 1000000000},
-		{"2023-12-29T00:00:00Z", 1703808000LL * 1000000000},
-		{"2023-12-29T00:00:00.250Z", 1703808000LL * 1000000000 + 250000000},
-		{"2023-12-29T01:00:00+01:00", 1703808000LL * 1000000000},
-		{"2023-12-29 00:00:00", 1703808000LL * 1000000000},
-		{"", 0},
-		{"yesterday", 0},
-		{"12abc", 0},
-		{"2023-13-29T00:00:00Z", 0},
-		{"99999999999999999999999", 0},
+	    {"1703808000", 1703808000LL * 1000000000},
+	    {"1703808000000", 1703808000LL * 1000000000},
+	    {"1703808000.5", 1703808000LL * 1000000000 + 500000000},
+	    {"1703808000000000", 1703808000LL * 1000000000},
+	    {"2023-12-29T00:00:00Z", 1703808000LL * 1000000000},
+	    {"2023-12-29T00:00:00.250Z", 1703808000LL * 1000000000 + 250000000},
+	    {"2023-12-29T01:00:00+01:00", 1703808000LL * 1000000000},
+	    {"2023-12-29 00:00:00", 1703808000LL * 1000000000},
+	    {"", 0},
+	    {"yesterday", 0},
+	    {"12abc", 0},
+	    {"2023-13-29T00:00:00Z", 0},
+	    {"99999999999999999999999", 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int64_t got = tree_parse_time_ns(cases[i].in, strlen(cases[i].in));
 
 		if (got != cases[i].want)
 			fail_msg("\"%s\": expected %lld, got %lld", cases[i].in,
-				 (long long)cases[i].want, (long long)got);
+			         (long long)cases[i].want, (long long)got);
 	}
 }
 
@@ -472,26 +473,28 @@ static void test_empty_input(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_inception_example, setup_default_rules, teardown),
-		cmocka_unit_test_setup_teardown(test_ids_hash_the_path, setup_test_rules, teardown),
-		cmocka_unit_test_setup_teardown(test_ids_stable_across_builds, setup_test_rules, teardown),
-		cmocka_unit_test_setup_teardown(test_collisions_get_suffixes_in_hash_id_order,
-						setup_test_rules, teardown),
-		cmocka_unit_test_setup_teardown(test_collisions_independent_of_input_order,
-						setup_test_rules, teardown),
-		cmocka_unit_test_setup_teardown(test_values_never_create_directories, setup_test_rules, teardown),
-		cmocka_unit_test_setup_teardown(test_file_and_directory_same_name, setup_test_rules,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_skipped_and_hidden_are_counted, setup_test_rules,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_directory_times_come_from_content,
-						setup_test_rules, teardown),
-		cmocka_unit_test_setup_teardown(test_breadth_first_sorted_layout, setup_test_rules,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_round_trip_through_reader, setup_test_rules,
-						teardown),
-		cmocka_unit_test(test_parse_time),
-		cmocka_unit_test_setup_teardown(test_empty_input, setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_inception_example, setup_default_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_ids_hash_the_path, setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_ids_stable_across_builds, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_collisions_get_suffixes_in_hash_id_order,
+	                                    setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_collisions_independent_of_input_order,
+	                                    setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_values_never_create_directories, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_file_and_directory_same_name, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_skipped_and_hidden_are_counted, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_directory_times_come_from_content,
+	                                    setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_breadth_first_sorted_layout, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_round_trip_through_reader, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test(test_parse_time),
+	    cmocka_unit_test_setup_teardown(test_empty_input, setup_test_rules, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
