@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# bench/kvwatch/run.sh: kvwatch against a local redis-server in meta-sort's
+# layout (16 keys per file), not run in CI.
+#
+#   bench/kvwatch/run.sh [-b BUILD_DIR] [-u UPDATES] [-g GAP_MS] [SIZE...]
+#                                          (default: build, 200, 700, 100000 1000000)
+#
+# Per size it prints, measured in the same run on the same keyspace:
+#   floor        a bare SCAN MATCH <prefix>file:* COUNT 20000 (best of 3): the
+#                floor of this layout, redis-server's own CPU
+#   cold load    meta-fuse-kvwatch --once: time to the first published snapshot
+#                (best of 2) and its peak RSS, with the ratio to the floor
+#   snapshot     the size of vfs.snapshot
+#   steady RSS   the daemon after its first generation: anonymous memory and
+#                what it maps of the snapshot, in bytes per file
+#   update       PUBLISH -> next generation renamed into place, p50/p99/max over
+#                UPDATES single-file updates, GAP_MS apart (more than a publish
+#                and the 200 ms debounce take, so each is published alone);
+#                measured up to 100,000 files
+# Use a release build (cmake -DCMAKE_BUILD_TYPE=Release, no sanitizers) on a quiet
+# machine; the 1,000,000-file run needs ~3 GB for redis-server and a few minutes.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build="$src/build"
+updates=200
+gap=700
+while getopts b:u:g: o; do
+	case $o in
+	b) build=$OPTARG ;;
+	u) updates=$OPTARG ;;
+	g) gap=$OPTARG ;;
+	*) exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
+kvw="$build/bin/meta-fuse-kvwatch"
+[ -x "$kvw" ] || { echo "run.sh: $kvw is not built" >&2; exit 1; }
+for c in redis-server redis-cli cc; do
+	command -v $c >/dev/null || { echo "run.sh: $c is needed" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d /tmp/mf-bench-kvwatch.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+cc -O2 -o "$tmp/scanfloor" "$here/scanfloor.c" -lhiredis
+cc -O2 -o "$tmp/latency" "$here/latency.c" -lhiredis
+
+port=$((30000 + RANDOM % 20000))
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+	--protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+best() { sort -n | head -n 1; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+
+printf '%-9s %8s %10s %6s %9s %9s %13s %13s %21s\n' files floor "cold load" ratio "peak RSS" snapshot \
+	"steady anon" "steady total" "update p50/p99/max"
+loaded=0
+for n in "${sizes[@]}"; do
+	# Grow the keyspace to n files (ids loaded..n-1).
+	"$src/tests/integration/kvwatch_gen.sh" $((n - loaded)) "$loaded" |
+		redis-cli -p "$port" --pipe >/dev/null
+	loaded=$n
+	run="$tmp/run"
+	rm -rf "$run"
+	mkdir -p "$run"
+	cat >"$tmp/kv.conf" <<EOC
+runtime_dir = "$run";
+kv = { redis_url = "redis://127.0.0.1:$port"; refresh_interval_ms = 86400000; };
+EOC
+	floor=$(for _ in 1 2 3; do "$tmp/scanfloor" 127.0.0.1 "$port" 'meta-sort:file:*' 20000 | cut -d' ' -f1; done | best)
+	cold=""
+	peak=""
+	for _ in 1 2; do
+		rm -f "$run/vfs.snapshot"
+		/usr/bin/time -f "%e %M" -o "$tmp/time" "$kvw" -c "$tmp/kv.conf" --once -q
+		read -r t m <"$tmp/time"
+		if [ -z "$cold" ] || awk -v a="$t" -v b="$cold" 'BEGIN { exit !(a < b) }'; then
+			cold=$t
+			peak=$m
+		fi
+	done
+	snap=$(stat -c %s "$run/vfs.snapshot")
+	ratio=$(awk -v a="$cold" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')
+
+	# The daemon: steady memory, then update latency.
+	rm -f "$run/vfs.snapshot"
+	"$kvw" -c "$tmp/kv.conf" -q >"$tmp/daemon.log" 2>&1 &
+	kpid=$!
+	pids+=($kpid)
+	for _ in $(seq 600); do [ -s "$run/vfs.snapshot" ] && break; sleep 0.1; done
+	sleep 2
+	anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$kpid/status")
+	total=$(awk '/^VmRSS:/ { print $2 }' "/proc/$kpid/status")
+	id=$(printf '%08x%08x%08x%08x%08x%08x%08x%08x' 3 22 44 54 68 76 100 110)
+	lat="-"
+	if [ "$updates" -gt 0 ] && [ "$n" -le 100000 ]; then
+		lat=$("$tmp/latency" 127.0.0.1 "$port" "$run" "$id" "$updates" "$gap" |
+			awk '{ printf "%s/%s/%s ms", $1, $2, $3 }')
+	fi
+	kill "$kpid"
+	wait "$kpid" 2>/dev/null || true
+	printf '%-9s %7.2fs %9.2fs %5sx %6s MB %6s MB %6s B/file %6s B/file %21s\n' "$n" "$floor" "$cold" \
+		"$ratio" "$(mb "$peak")" "$((snap / 1048576))" "$((anon * 1024 / n))" \
+		"$(((total * 1024 - snap) / n))" "$lat"
+done
+echo "steady anon: kvwatch's own memory; steady total: its RSS less the snapshot size."

@@ -1,0 +1,1046 @@
+/*
+ * kvwatch: the event loop of the Redis follower (see kvwatch.h, docs/kvwatch.md).
+ *
+ * One sd-event loop owns everything but the full load: signals, the leader lock
+ * watcher, the subscriber connection, the command connection used to fetch
+ * changed files, and the timers (publish debounce, reconnect backoff, periodic
+ * resync, hold-back).  A full load runs on a thread with a connection of its
+ * own and hands back a fresh record set through an eventfd; pub/sub changes
+ * that arrive meanwhile are applied to the live set at once (and published) and
+ * remembered, and when the load is done they are copied over its result, which
+ * is then compared with the live set: nothing changed, publish nothing; a large
+ * removal, hold it back; otherwise it becomes the live set.
+ *
+ * Failures of Redis never stop the worker: the connections are dropped, the
+ * last tree is published again marked disconnected with the error, and a
+ * reconnect follows after a capped, jittered backoff, then a full resync.
+ * Failure handling is deferred to its own event so that it never frees a
+ * connection whose callback is still on the stack.
+ */
+#include "kvwatch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "batch.h"
+#include "config.h"
+#include "hold.h"
+#include "hooks.h"
+#include "keys.h"
+#include "leader.h"
+#include "loader.h"
+#include "log.h"
+#include "publish.h"
+#include "redis.h"
+#include "redis_url.h"
+#include "snapshot.h"
+#include "store.h"
+#include "treediff.h"
+#include "updates.h"
+
+#define USEC_PER_MS        1000ULL
+#define USEC_PER_SEC       1000000ULL
+#define RETRY_BASE_MS      250
+#define RETRY_CAP_MS       10000
+#define PUBLISH_RETRY_USEC (2 * USEC_PER_SEC)
+#define MALFORMED_LOG_USEC (10 * USEC_PER_SEC)
+#define ERROR_MAX          512
+
+struct load_job {
+	pthread_t thread;
+	struct loader_params params;
+	struct redis_url *url;
+	atomic_bool cancel;
+	int efd;
+	int result;
+	struct store *store;
+	struct load_stats stats;
+	char err[256];
+};
+
+struct kvwatch {
+	sd_event *event;
+	struct config *cfg;
+	const char *config_path;
+	struct key_layout layout;
+	char channel[KEYS_PREFIX_MAX + 16];
+
+	/* Whom to follow. */
+	struct leader_watch *leader;
+	char *url_text; /* with credentials */
+	struct redis_url *url;
+	bool lock_bad;
+
+	/* The connections of this thread. */
+	redisContext *cmd;
+	struct subscriber *sub;
+	bool connected;
+	struct backoff backoff;
+	sd_event_source *retry_timer;
+	sd_event_source *fail_defer;
+	bool fail_pending;
+	char fail_reason[ERROR_MAX];
+
+	/* The full load. */
+	struct load_job *job;
+	sd_event_source *job_io;
+	struct store *touched; /* ids changed by pub/sub while the job runs */
+	bool load_again;
+	sd_event_source *resync_timer;
+	int64_t last_sync_ns;
+
+	/* The records and what was published of them. */
+	struct store *store;
+	struct store *retired; /* the previous set, kept until the next publish */
+	struct publisher pub;
+	bool dirty;
+	sd_event_source *publish_timer;
+	uint64_t last_publish_usec;
+	bool pub_connected;
+	bool pub_held;
+	uint64_t pub_held_removals;
+	char pub_error[ERROR_MAX];
+
+	char error[ERROR_MAX]; /* "" when none */
+	int64_t error_since_ns;
+
+	struct hold hold;
+	sd_event_source *hold_timer;
+
+	struct hooks *hooks;
+
+	uint64_t messages;
+	uint64_t malformed;
+	uint64_t malformed_logged_usec;
+};
+
+static void start_load(struct kvwatch *kv);
+static void schedule_publish(struct kvwatch *kv);
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint64_t now_usec(struct kvwatch *kv)
+{
+	uint64_t now;
+
+	sd_event_now(kv->event, CLOCK_MONOTONIC, &now);
+	return now;
+}
+
+static void arm(sd_event_source *s, uint64_t usec)
+{
+	sd_event_source_set_time(s, usec);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static void disarm(sd_event_source *s)
+{
+	sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+static const char *leader_name(const struct kvwatch *kv)
+{
+	return kv->url ? kv->url->redacted : "redis";
+}
+
+/* ---- the KV state ---- */
+
+static void set_error(struct kvwatch *kv, const char *text)
+{
+	if (text == NULL || text[0] == '\0') {
+		kv->error[0] = '\0';
+		kv->error_since_ns = 0;
+		return;
+	}
+	if (kv->error[0] == '\0')
+		kv->error_since_ns = realtime_ns();
+	/* Cut, not overflowed: the text ends up in the snapshot and ERROR.txt. */
+	memccpy(kv->error, text, '\0', sizeof(kv->error) - 1);
+	kv->error[sizeof(kv->error) - 1] = '\0';
+}
+
+static bool state_changed(const struct kvwatch *kv)
+{
+	return !kv->pub.ready || kv->pub_connected != kv->connected ||
+	       kv->pub_held != kv->hold.active ||
+	       (kv->hold.active && kv->pub_held_removals != kv->hold.removals) ||
+	       strcmp(kv->pub_error, kv->error) != 0;
+}
+
+/* ---- publishing ---- */
+
+static void do_publish(struct kvwatch *kv)
+{
+	struct snapshot_kv_state st = {
+	    .connected = kv->connected,
+	    .held = kv->hold.active,
+	    .held_removals = kv->hold.active ? kv->hold.removals : 0,
+	    .last_sync_ns = kv->last_sync_ns,
+	    .error_since_ns = kv->error_since_ns,
+	    .error = kv->error,
+	    .leader = kv->url ? kv->url->redacted : NULL,
+	};
+	struct publish_result res;
+	struct snapshot *old;
+	char err[512] = "", status[600];
+	/* The debounce counts from the start: a publish slower than it waits for nothing. */
+	uint64_t started = now_usec(kv);
+	int r;
+
+	r = publish_tree(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store, &st, &res, err,
+	                 sizeof(err));
+	if (r < 0) {
+		log_errorx("publishing generation %" PRIu64 ": %s; retrying in %llu s",
+		           kv->pub.generation + 1, err, PUBLISH_RETRY_USEC / USEC_PER_SEC);
+		arm(kv->publish_timer, now_usec(kv) + PUBLISH_RETRY_USEC);
+		return;
+	}
+	if (err[0] != '\0')
+		log_warnx("%s", err);
+	if (kv->hold.active)
+		snprintf(status, sizeof(status),
+		         "generation %" PRIu64 ": %" PRIu64
+		         " files; holding back the removal of %" PRIu64
+		         " files (SIGUSR1 applies it)",
+		         res.generation, res.files, kv->hold.removals);
+	else if (kv->connected)
+		snprintf(status, sizeof(status),
+		         "generation %" PRIu64 ": %" PRIu64 " files from %s", res.generation,
+		         res.files, leader_name(kv));
+	else
+		snprintf(status, sizeof(status),
+		         "generation %" PRIu64 ": %" PRIu64 " files, disconnected: %s",
+		         res.generation, res.files, kv->error[0] ? kv->error : "no leader");
+	publish_notify(&kv->pub, res.generation, status);
+	log_info("published generation %" PRIu64 ": %" PRIu64 " files, %" PRIu64
+	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden (%s; build %.1f ms, "
+	         "write %.1f ms)",
+	         res.generation, res.files, res.directories, res.skipped, res.hidden,
+	         kv->connected ? "connected" : "disconnected", res.build_ns / 1e6,
+	         res.write_ns / 1e6);
+
+	kv->dirty = false;
+	kv->last_publish_usec = started;
+	kv->pub_connected = kv->connected;
+	kv->pub_held = kv->hold.active;
+	kv->pub_held_removals = kv->hold.removals;
+	snprintf(kv->pub_error, sizeof(kv->pub_error), "%s", kv->error);
+
+	old = store_snapshot(kv->store);
+	if (old == NULL && kv->retired != NULL)
+		old = store_snapshot(kv->retired);
+	if (kv->hooks != NULL && res.snap != NULL) {
+		char **dirs = NULL;
+		size_t n = 0;
+
+		if (treediff_dirs(old, res.snap, HOOKS_DIRS_MAX, &dirs, &n) == 0) {
+			hooks_changed(kv->hooks, res.generation, dirs, n);
+			treediff_free(dirs, n);
+		}
+	}
+	if (res.snap != NULL) {
+		r = store_rebind(kv->store, res.snap);
+		if (r < 0)
+			log_warnx("mapping records to generation %" PRIu64 ": %s", res.generation,
+			          strerror(-r));
+	}
+	store_free(kv->retired);
+	kv->retired = NULL;
+	malloc_trim(0);
+}
+
+static int on_publish_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	if (kv->dirty || state_changed(kv))
+		do_publish(kv);
+	return 0;
+}
+
+/*
+ * Publish at once when the last publish is older than the debounce time (one
+ * change is seen fast), else when it has passed (a burst becomes one generation).
+ */
+static void schedule_publish(struct kvwatch *kv)
+{
+	int enabled = SD_EVENT_OFF;
+	uint64_t now = now_usec(kv), when;
+
+	sd_event_source_get_enabled(kv->publish_timer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	when = kv->last_publish_usec + kv->cfg->kv.debounce_ms * USEC_PER_MS;
+	if (!kv->pub.ready || when < now)
+		when = now;
+	arm(kv->publish_timer, when);
+}
+
+/* ---- connections ---- */
+
+static void job_cancel(struct kvwatch *kv)
+{
+	if (kv->job != NULL)
+		atomic_store(&kv->job->cancel, true);
+	store_free(kv->touched);
+	kv->touched = NULL;
+}
+
+static void disconnect(struct kvwatch *kv)
+{
+	subscriber_free(kv->sub);
+	kv->sub = NULL;
+	if (kv->cmd != NULL)
+		redisFree(kv->cmd);
+	kv->cmd = NULL;
+	kv->connected = false;
+	job_cancel(kv);
+	disarm(kv->resync_timer);
+}
+
+static void __attribute__((format(printf, 2, 3))) kv_fail(struct kvwatch *kv, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (kv->fail_pending)
+		return; /* the first reason is the one that counts */
+	va_start(ap, fmt);
+	vsnprintf(kv->fail_reason, sizeof(kv->fail_reason), fmt, ap);
+	va_end(ap);
+	kv->fail_pending = true;
+	sd_event_source_set_enabled(kv->fail_defer, SD_EVENT_ONESHOT);
+}
+
+static int on_fail(sd_event_source *s, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+	char text[ERROR_MAX + 200];
+	uint32_t rnd = 0, delay;
+
+	kv->fail_pending = false;
+	disconnect(kv);
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
+		rnd = (uint32_t)realtime_ns();
+	delay = backoff_next(&kv->backoff, rnd);
+	snprintf(text, sizeof(text), "%s: %s", leader_name(kv), kv->fail_reason);
+	if (strcmp(text, kv->error) != 0)
+		log_warnx("%s; retrying in %u ms", text, delay);
+	else
+		log_debug("%s; retrying in %u ms", text, delay);
+	set_error(kv, text);
+	if (state_changed(kv))
+		schedule_publish(kv);
+	arm(kv->retry_timer, now_usec(kv) + delay * USEC_PER_MS);
+	return 0;
+}
+
+static void on_message(void *userdata, const char *payload, size_t len);
+
+static void on_sub_error(void *userdata, const char *error)
+{
+	kv_fail(userdata, "pub/sub: %s", error);
+}
+
+static void connect_now(struct kvwatch *kv)
+{
+	char err[256];
+	int r;
+
+	disarm(kv->retry_timer);
+	disconnect(kv);
+	if (kv->url == NULL) {
+		/* No leader known: the error says why; serve what we have. */
+		if (state_changed(kv))
+			schedule_publish(kv);
+		return;
+	}
+	r = redis_connect(kv->url, kv->cfg->kv.connect_timeout_ms, kv->cfg->kv.command_timeout_ms,
+	                  &kv->cmd, err, sizeof(err));
+	if (r < 0) {
+		kv_fail(kv, "%s", err);
+		return;
+	}
+	r = subscriber_new(kv->event, kv->url, kv->cfg->kv.connect_timeout_ms,
+	                   kv->cfg->kv.command_timeout_ms, kv->channel, on_message, on_sub_error,
+	                   kv, &kv->sub, err, sizeof(err));
+	if (r < 0) {
+		kv_fail(kv, "%s", err);
+		return;
+	}
+	if (kv->error[0] != '\0' || !kv->pub.ready)
+		log_info("connected to %s, subscribed to %s", kv->url->redacted, kv->channel);
+	kv->connected = true;
+	set_error(kv, NULL);
+	/* Messages may have been missed while away: a full resync. */
+	start_load(kv);
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	connect_now(userdata);
+	return 0;
+}
+
+/* ---- live updates ---- */
+
+static void on_message(void *userdata, const char *payload, size_t len)
+{
+	struct kvwatch *kv = userdata;
+	struct batch_change *changes = NULL;
+	struct update_stats st = {0};
+	char err[256];
+	size_t n = 0;
+	int r;
+
+	kv->messages++;
+	if (!kv->connected || kv->cmd == NULL || kv->fail_pending)
+		return;
+	r = batch_parse(&kv->layout, payload, len, &changes, &n, err, sizeof(err));
+	if (r < 0) {
+		uint64_t now = now_usec(kv);
+
+		kv->malformed++;
+		if (kv->malformed_logged_usec == 0 ||
+		    now - kv->malformed_logged_usec >= MALFORMED_LOG_USEC) {
+			log_warnx("malformed message on %s: %s, ignoring (%" PRIu64 " so far)",
+			          kv->channel, err, kv->malformed);
+			kv->malformed_logged_usec = now;
+		}
+		return;
+	}
+	if (n == 0)
+		return;
+	r = updates_apply(kv->cmd, &kv->layout, &kv->cfg->schema, kv->store,
+	                  kv->job != NULL ? kv->touched : NULL, changes, n, &st, err, sizeof(err));
+	free(changes);
+	if (r < 0) {
+		kv_fail(kv, "fetching changed files: %s", err);
+		return;
+	}
+	log_debug("batch: %" PRIu64 " fetched, %" PRIu64 " removed, %" PRIu64 " vanished, %" PRIu64
+	          " records changed",
+	          st.fetched, st.removed, st.load.vanished, st.changed);
+	if (st.changed == 0)
+		return; /* a change announced twice, or of files that are not there */
+	kv->dirty = true;
+	schedule_publish(kv);
+}
+
+/* ---- full loads ---- */
+
+static void *job_main(void *arg)
+{
+	struct load_job *job = arg;
+	uint64_t one = 1;
+
+	job->result =
+	    loader_run(&job->params, &job->store, &job->stats, job->err, sizeof(job->err));
+	if (write(job->efd, &one, sizeof(one)) < 0)
+		abort(); /* an eventfd write of 1 cannot fail */
+	return NULL;
+}
+
+static void job_free(struct load_job *job)
+{
+	if (job == NULL)
+		return;
+	store_free(job->store);
+	redis_url_free(job->url);
+	if (job->efd >= 0)
+		close(job->efd);
+	free(job);
+}
+
+/* Swap in a new record set; the old one keeps the published snapshot for diffing. */
+static void adopt(struct kvwatch *kv, struct store *fresh)
+{
+	if (store_snapshot(kv->store) != NULL && kv->retired == NULL) {
+		kv->retired = kv->store;
+	} else {
+		store_free(kv->store);
+	}
+	kv->store = fresh;
+	kv->dirty = true;
+}
+
+static void apply_load(struct kvwatch *kv, struct store *fresh, const struct load_stats *ls)
+{
+	const struct config *cfg = kv->cfg;
+	struct store_diff d;
+	struct strview id;
+	uint64_t it = 0;
+	bool was_held = kv->hold.active;
+	enum hold_verdict verdict;
+
+	/* Changes that came by pub/sub while the load ran are newer than it. */
+	while (kv->touched != NULL && store_next(kv->touched, &it, &id, NULL))
+		if (store_copy_entry(fresh, kv->store, id.ptr, id.len) < 0)
+			log_warnx("out of memory re-applying a change of \"%.*s\"", (int)id.len,
+			          id.ptr);
+	store_free(kv->touched);
+	kv->touched = NULL;
+
+	store_diff(kv->store, fresh, &d);
+	kv->last_sync_ns = realtime_ns();
+	backoff_reset(&kv->backoff);
+	log_info("full load from %s: %u records from %" PRIu64 " keys in %.2f s: %" PRIu64
+	         " added, %" PRIu64 " removed, %" PRIu64 " changed",
+	         leader_name(kv), store_count(fresh), ls->keys, ls->elapsed_ns / 1e9, d.added,
+	         d.removed, d.changed);
+	if (ls->bad_keys || ls->dropped || ls->vanished)
+		log_info("full load: %" PRIu64 " keys not of the layout, %" PRIu64
+		         " values dropped (too long or not strings), %" PRIu64
+		         " files vanished while loading",
+		         ls->bad_keys, ls->dropped, ls->vanished);
+
+	/* The guard counts files: records with a filePath that would leave the tree. */
+	verdict = hold_check(&kv->hold, d.files, d.lost, cfg->kv.hold_threshold_percent,
+	                     cfg->kv.hold_time_ms, (int64_t)now_usec(kv) * 1000);
+	if (verdict == HOLD_KEEP) {
+		if (!was_held) {
+			char when[96] = "";
+
+			if (cfg->kv.hold_time_ms > 0)
+				snprintf(when, sizeof(when),
+				         ", or by itself if it persists for %u s",
+				         cfg->kv.hold_time_ms / 1000);
+			log_warnx(
+			    "the data from %s would remove %" PRIu64 " of %" PRIu64
+			    " files (more than kv.hold_threshold_percent = %u %%): serving the "
+			    "previous tree; `kill -USR1 %d` applies the change%s",
+			    leader_name(kv), d.lost, d.files, cfg->kv.hold_threshold_percent,
+			    (int)getpid(), when);
+		}
+		store_free(fresh);
+		if (cfg->kv.hold_time_ms > 0) {
+			int64_t left = hold_remaining_ns(&kv->hold, cfg->kv.hold_time_ms,
+			                                 (int64_t)now_usec(kv) * 1000);
+
+			arm(kv->hold_timer, now_usec(kv) + (uint64_t)left / 1000 + 1);
+		}
+	} else {
+		if (was_held)
+			log_notice("held change: %s",
+			           d.lost * 100 > d.files * (uint64_t)cfg->kv.hold_threshold_percent
+			               ? "applied"
+			               : "it no longer removes that much; applying what there is");
+		disarm(kv->hold_timer);
+		if (d.added || d.removed || d.changed || !kv->pub.ready)
+			adopt(kv, fresh);
+		else
+			store_free(fresh);
+	}
+	if (kv->dirty || state_changed(kv))
+		schedule_publish(kv);
+	if (cfg->kv.refresh_interval_ms > 0)
+		arm(kv->resync_timer, now_usec(kv) + cfg->kv.refresh_interval_ms * USEC_PER_MS);
+}
+
+static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+	struct load_job *job = kv->job;
+	bool cancelled;
+
+	pthread_join(job->thread, NULL);
+	kv->job_io = sd_event_source_disable_unref(kv->job_io);
+	kv->job = NULL;
+	cancelled = atomic_load(&job->cancel);
+	if (cancelled)
+		log_debug("full load cancelled");
+	else if (job->result < 0)
+		kv_fail(kv, "full load: %s", job->err);
+	else {
+		apply_load(kv, job->store, &job->stats);
+		job->store = NULL;
+	}
+	job_free(job);
+	if (kv->load_again && kv->connected && !kv->fail_pending)
+		start_load(kv);
+	return 0;
+}
+
+static void start_load(struct kvwatch *kv)
+{
+	struct load_job *job;
+	char err[256];
+	int r;
+
+	if (!kv->connected || kv->url == NULL)
+		return;
+	if (kv->job != NULL) {
+		kv->load_again = true;
+		return;
+	}
+	kv->load_again = false;
+	disarm(kv->resync_timer);
+	job = calloc(1, sizeof(*job));
+	if (job == NULL) {
+		kv_fail(kv, "full load: out of memory");
+		return;
+	}
+	job->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = job->efd < 0 ? -errno : 0;
+	if (r == 0)
+		r = redis_url_parse(kv->url_text, &job->url, err, sizeof(err));
+	if (r == 0) {
+		store_free(kv->touched);
+		kv->touched = NULL;
+		r = store_new(&kv->cfg->schema, false, &kv->touched);
+	}
+	if (r == 0)
+		r = sd_event_add_io(kv->event, &kv->job_io, job->efd, EPOLLIN, on_job_done, kv);
+	if (r < 0) {
+		job_free(job);
+		kv_fail(kv, "full load: %s", strerror(-r));
+		return;
+	}
+	job->params = (struct loader_params){
+	    .url = job->url,
+	    .connect_timeout_ms = kv->cfg->kv.connect_timeout_ms,
+	    .command_timeout_ms = kv->cfg->kv.command_timeout_ms,
+	    .layout = &kv->layout,
+	    .schema = &kv->cfg->schema,
+	    .cancel = &job->cancel,
+	};
+	atomic_init(&job->cancel, false);
+	r = pthread_create(&job->thread, NULL, job_main, job);
+	if (r != 0) {
+		kv->job_io = sd_event_source_disable_unref(kv->job_io);
+		job_free(job);
+		kv_fail(kv, "full load: starting a thread: %s", strerror(r));
+		return;
+	}
+	kv->job = job;
+	log_debug("full load from %s started", leader_name(kv));
+}
+
+static int on_resync(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	start_load(userdata);
+	return 0;
+}
+
+static int on_hold_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	log_info("held change: hold time over, checking it once more");
+	start_load(kv);
+	return 0;
+}
+
+/* ---- leader ---- */
+
+static void on_leader(void *userdata, const char *url, const char *error)
+{
+	struct kvwatch *kv = userdata;
+	struct redis_url *u = NULL;
+	char err[256];
+	char *text;
+
+	if (url == NULL) {
+		kv->lock_bad = true;
+		if (kv->url != NULL) {
+			log_warnx("%s; staying with %s", error, kv->url->redacted);
+			return;
+		}
+		log_warnx("%s; waiting for a usable lock", error);
+		set_error(kv, error);
+		if (state_changed(kv))
+			schedule_publish(kv);
+		return;
+	}
+	if (kv->url_text != NULL && strcmp(kv->url_text, url) == 0) {
+		if (kv->lock_bad)
+			log_info("leader lock %s is usable again", leader_watch_path(kv->leader));
+		kv->lock_bad = false;
+		return;
+	}
+	kv->lock_bad = false;
+	if (redis_url_parse(url, &u, err, sizeof(err)) < 0 || (text = strdup(url)) == NULL) {
+		redis_url_free(u);
+		log_warnx("leader lock: \"api\": %s", err);
+		return;
+	}
+	if (kv->url != NULL)
+		log_notice("the leader moved from %s to %s", kv->url->redacted, u->redacted);
+	else
+		log_info("leader is %s", u->redacted);
+	free(kv->url_text);
+	redis_url_free(kv->url);
+	kv->url_text = text;
+	kv->url = u;
+	backoff_reset(&kv->backoff);
+	connect_now(kv);
+}
+
+/* ---- signals ---- */
+
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	log_info("stopping on signal %u", si->ssi_signo);
+	sd_notify(0, "STOPPING=1");
+	sd_event_exit(kv->event, 0);
+	return 0;
+}
+
+static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	if (!kv->hold.active) {
+		log_info("SIGUSR1: no change is held back, nothing to confirm");
+		return 0;
+	}
+	log_notice("SIGUSR1: the operator confirmed the removal of %" PRIu64
+	           " files; loading once more to apply it",
+	           kv->hold.removals);
+	hold_confirm(&kv->hold);
+	start_load(kv);
+	return 0;
+}
+
+/* ---- set-up ---- */
+
+static void teardown(struct kvwatch *kv)
+{
+	disconnect(kv);
+	kv->fail_pending = false;
+	if (kv->fail_defer != NULL)
+		disarm(kv->fail_defer);
+	if (kv->retry_timer != NULL)
+		disarm(kv->retry_timer);
+	if (kv->job != NULL) {
+		atomic_store(&kv->job->cancel, true);
+		pthread_join(kv->job->thread, NULL);
+		kv->job_io = sd_event_source_disable_unref(kv->job_io);
+		job_free(kv->job);
+		kv->job = NULL;
+	}
+	leader_watch_free(kv->leader);
+	kv->leader = NULL;
+	kv->lock_bad = false;
+	hooks_free(kv->hooks);
+	kv->hooks = NULL;
+	free(kv->url_text);
+	kv->url_text = NULL;
+	redis_url_free(kv->url);
+	kv->url = NULL;
+	store_free(kv->retired);
+	kv->retired = NULL;
+	store_free(kv->store);
+	kv->store = NULL;
+}
+
+/* The record set to start from: the previous run's tree, if there is one. */
+static int open_store(struct kvwatch *kv)
+{
+	struct snapshot *prev = NULL;
+	char err[256];
+	int r;
+
+	r = store_new(&kv->cfg->schema, false, &kv->store);
+	if (r < 0)
+		return r;
+	r = publish_open_previous(&kv->pub, &prev, err, sizeof(err));
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		log_warnx("previous snapshot: %s, starting empty", err);
+		return 0;
+	}
+	r = store_import_snapshot(kv->store, prev);
+	if (r < 0) {
+		log_warnx("previous snapshot: %s, starting empty", strerror(-r));
+		store_free(kv->store);
+		return store_new(&kv->cfg->schema, false, &kv->store);
+	}
+	log_info("previous snapshot: generation %" PRIu64 " with %u files, served until Redis "
+	         "answers",
+	         kv->pub.generation, store_count(kv->store));
+	return 0;
+}
+
+static int setup(struct kvwatch *kv)
+{
+	struct config *cfg = kv->cfg;
+	char err[256];
+	int r;
+
+	if (keys_init(&kv->layout, cfg->kv.prefix, cfg->kv.separator) < 0) {
+		log_errorx("kv.prefix or kv.separator: empty separator or too long");
+		return -EINVAL;
+	}
+	keys_channel(&kv->layout, kv->channel, sizeof(kv->channel));
+	r = open_store(kv);
+	if (r < 0) {
+		log_errorx("out of memory");
+		return r;
+	}
+	r = hooks_new(kv->event, cfg->hooks.on_change, cfg->hooks.debounce_ms, 0, &kv->hooks);
+	if (r < 0) {
+		log_errorx("hooks.on_change: %s", strerror(-r));
+		return r;
+	}
+	if (cfg->kv.redis_url[0] != '\0') {
+		r = redis_url_parse(cfg->kv.redis_url, &kv->url, err, sizeof(err));
+		if (r < 0) {
+			log_errorx("kv.redis_url: %s", err);
+			return r;
+		}
+		kv->url_text = strdup(cfg->kv.redis_url);
+		if (kv->url_text == NULL)
+			return -ENOMEM;
+		log_info("following %s (kv.redis_url, no leader discovery)", kv->url->redacted);
+		return 0;
+	}
+	r = leader_watch_new(kv->event, cfg->kv.meta_core_path, on_leader, kv, &kv->leader);
+	if (r < 0) {
+		log_errorx("watching the leader lock: %s", strerror(-r));
+		return r;
+	}
+	log_info("discovering the leader through %s", leader_watch_path(kv->leader));
+	return 0;
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+	struct config *ncfg = NULL, *old;
+	char err[512];
+	int r;
+
+	r = config_load(kv->config_path, &ncfg, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("reload: %s; keeping the running configuration", err);
+		return 0;
+	}
+	for (size_t i = 0; i < ncfg->warning_count; i++)
+		log_warnx("%s", ncfg->warnings[i]);
+	log_info("reloading the configuration");
+	teardown(kv);
+	old = kv->cfg;
+	kv->cfg = ncfg;
+	kv->pub.runtime_dir = ncfg->runtime_dir;
+	config_free(old);
+	if (setup(kv) < 0) {
+		sd_event_exit(kv->event, EXIT_CONFIG);
+		return 0;
+	}
+	kv->dirty = true; /* the rules may have changed */
+	if (kv->leader != NULL)
+		leader_watch_check(kv->leader);
+	else
+		connect_now(kv);
+	if (kv->dirty || state_changed(kv))
+		schedule_publish(kv);
+	return 0;
+}
+
+static int check_runtime_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		log_error("runtime_dir \"%s\"", dir);
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_errorx("runtime_dir \"%s\": not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		log_error("runtime_dir \"%s\": not writable", dir);
+		return -EACCES;
+	}
+	return 0;
+}
+
+int kvwatch_run(struct config *cfg, const char *config_path)
+{
+	struct kvwatch kv = {
+	    .cfg = cfg,
+	    .config_path = config_path,
+	    .pub = {.runtime_dir = cfg->runtime_dir},
+	};
+	sigset_t mask;
+	int r, status = 0;
+
+	if (check_runtime_dir(cfg->runtime_dir) < 0) {
+		config_free(cfg);
+		return EXIT_TEMPFAIL;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGPIPE);
+	/* Before any thread exists, so that every thread inherits the mask. */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	backoff_init(&kv.backoff, RETRY_BASE_MS, RETRY_CAP_MS);
+
+	r = sd_event_default(&kv.event);
+	if (r >= 0)
+		r = sd_event_set_watchdog(kv.event, true);
+	if (r >= 0)
+		r = sd_event_add_signal(kv.event, NULL, SIGTERM, on_term, &kv);
+	if (r >= 0)
+		r = sd_event_add_signal(kv.event, NULL, SIGINT, on_term, &kv);
+	if (r >= 0)
+		r = sd_event_add_signal(kv.event, NULL, SIGHUP, on_hup, &kv);
+	if (r >= 0)
+		r = sd_event_add_signal(kv.event, NULL, SIGUSR1, on_usr1, &kv);
+	if (r >= 0)
+		r = sd_event_add_defer(kv.event, &kv.fail_defer, on_fail, &kv);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(kv.fail_defer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time(kv.event, &kv.publish_timer, CLOCK_MONOTONIC, 0, 0,
+		                      on_publish_timer, &kv);
+	if (r >= 0)
+		/* Below I/O: messages already waiting join the coming generation. */
+		r = sd_event_source_set_priority(kv.publish_timer, SD_EVENT_PRIORITY_IDLE);
+	if (r >= 0)
+		r = sd_event_add_time(kv.event, &kv.retry_timer, CLOCK_MONOTONIC, 0, 0, on_retry,
+		                      &kv);
+	if (r >= 0)
+		r = sd_event_add_time(kv.event, &kv.resync_timer, CLOCK_MONOTONIC, 0, 0, on_resync,
+		                      &kv);
+	if (r >= 0)
+		r = sd_event_add_time(kv.event, &kv.hold_timer, CLOCK_MONOTONIC, 0, 0,
+		                      on_hold_timer, &kv);
+	if (r < 0) {
+		log_errorx("setting up the event loop: %s", strerror(-r));
+		status = EXIT_TEMPFAIL;
+		goto out;
+	}
+	disarm(kv.publish_timer);
+	disarm(kv.retry_timer);
+	disarm(kv.resync_timer);
+	disarm(kv.hold_timer);
+
+	if (setup(&kv) < 0) {
+		status = EXIT_CONFIG;
+		goto out;
+	}
+	if (kv.leader != NULL)
+		leader_watch_check(kv.leader);
+	else
+		connect_now(&kv);
+	r = sd_event_loop(kv.event);
+	if (r < 0) {
+		log_errorx("event loop: %s", strerror(-r));
+		status = EXIT_TEMPFAIL;
+	} else {
+		status = r;
+	}
+out:
+	teardown(&kv);
+	sd_event_source_disable_unref(kv.fail_defer);
+	sd_event_source_disable_unref(kv.publish_timer);
+	sd_event_source_disable_unref(kv.retry_timer);
+	sd_event_source_disable_unref(kv.resync_timer);
+	sd_event_source_disable_unref(kv.hold_timer);
+	sd_event_unref(kv.event);
+	config_free(kv.cfg);
+	return status;
+}
+
+/* ---- --once ---- */
+
+int kvwatch_once(const struct config *cfg)
+{
+	struct publisher pub = {.runtime_dir = cfg->runtime_dir};
+	struct snapshot_kv_state st = {.connected = true};
+	struct leader_lock lock = {0};
+	struct redis_url *url = NULL;
+	struct key_layout layout;
+	struct load_stats ls;
+	struct publish_result res;
+	struct snapshot *prev = NULL;
+	struct store *s = NULL;
+	const char *text = cfg->kv.redis_url;
+	char err[512], path[4096];
+	int r, status = EXIT_CONFIG;
+
+	if (check_runtime_dir(cfg->runtime_dir) < 0)
+		return EXIT_TEMPFAIL;
+	if (keys_init(&layout, cfg->kv.prefix, cfg->kv.separator) < 0) {
+		log_errorx("kv.prefix or kv.separator: empty separator or too long");
+		return EXIT_CONFIG;
+	}
+	if (text[0] == '\0') {
+		snprintf(path, sizeof(path), "%s/%s/%s", cfg->kv.meta_core_path, LEADER_LOCK_DIR,
+		         LEADER_LOCK_NAME);
+		if (leader_read(path, &lock, err, sizeof(err)) < 0) {
+			log_errorx("cannot find the Redis leader: lock %s: %s", path, err);
+			return EXIT_CONFIG;
+		}
+		text = lock.api;
+	}
+	if (redis_url_parse(text, &url, err, sizeof(err)) < 0) {
+		log_errorx("Redis URL: %s", err);
+		goto out;
+	}
+	if (publish_open_previous(&pub, &prev, err, sizeof(err)) == 0)
+		snapshot_free(prev);
+	struct loader_params p = {
+	    .url = url,
+	    .connect_timeout_ms = cfg->kv.connect_timeout_ms,
+	    .command_timeout_ms = cfg->kv.command_timeout_ms,
+	    .layout = &layout,
+	    .schema = &cfg->schema,
+	};
+	r = loader_run(&p, &s, &ls, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("cannot load from %s: %s", url->redacted, err);
+		goto out;
+	}
+	log_info("full load from %s: %u records from %" PRIu64 " keys in %.2f s (scan %.2f s)",
+	         url->redacted, store_count(s), ls.keys, ls.elapsed_ns / 1e9, ls.scan_ns / 1e9);
+	st.leader = url->redacted;
+	st.last_sync_ns = realtime_ns();
+	r = publish_tree(&pub, cfg->rules, &cfg->schema, s, &st, &res, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("%s", err);
+		status = EXIT_TEMPFAIL;
+		goto out;
+	}
+	snapshot_free(res.snap);
+	log_info("published generation %" PRIu64 ": %" PRIu64 " files, %" PRIu64
+	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden",
+	         res.generation, res.files, res.directories, res.skipped, res.hidden);
+	status = 0;
+out:
+	store_free(s);
+	redis_url_free(url);
+	leader_lock_clear(&lock);
+	return status;
+}

@@ -1,0 +1,61 @@
+/*
+ * publish: turn the record set into the next generation of vfs.snapshot and
+ * announce it.
+ *
+ * publish_tree() places every record with the rules (tree_build), writes the
+ * snapshot through the VFS core writer (a temporary file renamed over
+ * vfs.snapshot, so readers see the old file or the new one) with the KV state
+ * stamped in, and maps the new file back for the caller, who rebinds the store
+ * to it.  publish_notify() then tells the supervisor over sd_notify:
+ *   READY=1                  with the first snapshot of this process
+ *   STATUS=<one line>        every time
+ *   GENERATION=<n>           every time (read by the supervisor to signal readers)
+ * Without NOTIFY_SOCKET sd_notify is a no-op and readers notice the new file
+ * themselves.
+ */
+#ifndef MF_KVWATCH_PUBLISH_H
+#define MF_KVWATCH_PUBLISH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+#include "snapshot_writer.h"
+
+struct rules;
+struct snapshot;
+struct store;
+
+struct publisher {
+	const char *runtime_dir; /* borrowed */
+	uint64_t generation;     /* the last one published (or found at start) */
+	bool ready;              /* READY=1 sent */
+};
+
+struct publish_result {
+	uint64_t generation;
+	uint64_t files;
+	uint64_t directories;
+	uint64_t skipped;
+	uint64_t hidden;
+	int64_t build_ns;      /* records + tree_build */
+	int64_t write_ns;      /* snapshot_write + mapping it back */
+	struct snapshot *snap; /* the new generation, mapped; the caller owns it */
+};
+
+/*
+ * Read the generation of an existing runtime_dir/vfs.snapshot so numbering goes
+ * on after a restart.  Returns 0 and the mapped snapshot (caller owns it), or
+ * -errno with the reason in err (-ENOENT: none).
+ */
+int publish_open_previous(struct publisher *p, struct snapshot **ret, char *err, size_t errlen);
+
+int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
+                 struct store *store, const struct snapshot_kv_state *kv,
+                 struct publish_result *res, char *err, size_t errlen);
+
+/* sd_notify READY=1 (first time), STATUS=status and GENERATION=n. */
+void publish_notify(struct publisher *p, uint64_t generation, const char *status);
+
+#endif

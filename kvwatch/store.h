@@ -1,0 +1,109 @@
+/*
+ * store: kvwatch's record set, every file's hash id and the values of the
+ * schema's properties, keyed by hash id.
+ *
+ * It is built to cost little beyond the snapshot it publishes.  An entry is
+ * either
+ *   - owned: one blob with the id and all values (a file just loaded or changed,
+ *     or one the tree does not show: no filePath, hidden, unplaced), or
+ *   - mapped: the file's node in the published snapshot already holds its id,
+ *     its filePath (the node's source) and every non-core value (the node's
+ *     properties), so the entry keeps only a node index plus a few bytes of core
+ *     values the snapshot holds in parsed form (raw size, mtime, ctime, and
+ *     fileName/extension/stem when given and not equal to what filePath implies).
+ * After each publish, store_rebind() maps every entry the new snapshot holds
+ * exactly (byte for byte) and frees its blob; nothing is mapped on a guess.
+ *
+ * The index is open addressing with linear probing: 8 bytes per slot, at most
+ * 70 % full.  A bulk store (the result of a full load) takes its blobs from an
+ * mmap'ed arena that is released as a whole at the first rebind.  Not thread
+ * safe: one thread uses a store at a time.  Views returned point into the store
+ * or its snapshot and stay valid until the entry changes or the next rebind.
+ */
+#ifndef MF_KVWATCH_STORE_H
+#define MF_KVWATCH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+struct snapshot;
+struct store;
+
+/* schema is borrowed and must outlive the store.  bulk: blobs from an arena. */
+int store_new(const struct schema *schema, bool bulk, struct store **ret);
+/* Also releases the snapshot the store maps, if any. */
+void store_free(struct store *s);
+
+uint32_t store_count(const struct store *s);
+uint32_t store_nprops(const struct store *s);
+
+/*
+ * Insert or replace the record id with values[0..nprops) (ptr NULL or len 0 =
+ * absent).  Bytes are copied.  -ENOMEM, -EINVAL for an empty or over-long id.
+ */
+int store_put(struct store *s, const char *id, size_t id_len, const struct strview *values);
+/* store_put() unless id already holds exactly these values: 1 put, 0 unchanged, -errno. */
+int store_put_changed(struct store *s, const char *id, size_t id_len, const struct strview *values);
+/* Returns whether id was there. */
+bool store_remove(struct store *s, const char *id, size_t id_len);
+bool store_contains(const struct store *s, const char *id, size_t id_len);
+/* Fill values[0..nprops) (raw, not derived); false when id is absent. */
+bool store_get(struct store *s, const char *id, size_t id_len, struct strview *values);
+
+/* Iterate: it starts at 0; returns false at the end. */
+bool store_next(struct store *s, uint64_t *it, struct strview *ret_id, struct strview *values);
+
+/* The records of every entry, derived values filled in, ready for tree_build(). */
+struct store_records {
+	struct record *recs;
+	struct strview *vals;
+	const struct record **ptrs;
+	size_t count;
+};
+int store_records(struct store *s, struct store_records *ret);
+void store_records_free(struct store_records *r);
+
+/*
+ * Take every file node of snap into an empty store as a mapped entry (start-up:
+ * the previous run's tree, to serve and compare against).  Core values are
+ * rebuilt from the node's parsed fields.  The store takes ownership of snap.
+ */
+int store_import_snapshot(struct store *s, struct snapshot *snap);
+
+/*
+ * snap was just published from this store's records: map every entry it holds
+ * exactly, turn entries of the previous snapshot that it does not hold into
+ * owned ones, release the previous snapshot and, for a bulk store, the arena.
+ * The store takes ownership of snap, also on error (then nothing is mapped to it).
+ */
+int store_rebind(struct store *s, struct snapshot *snap);
+
+/* The snapshot the store maps (borrowed), or NULL. */
+struct snapshot *store_snapshot(const struct store *s);
+
+struct store_diff {
+	uint64_t added;   /* in fresh, not in cur */
+	uint64_t removed; /* in cur, not in fresh */
+	uint64_t changed; /* in both, some value differs */
+	uint64_t files;   /* entries of cur with a filePath */
+	uint64_t lost;    /* of those, absent from fresh or without a filePath there */
+};
+void store_diff(struct store *cur, struct store *fresh, struct store_diff *ret);
+
+/* Copy id's state in src (present with its values, or absent) into dst. */
+int store_copy_entry(struct store *dst, struct store *src, const char *id, size_t id_len);
+
+struct store_stats {
+	uint64_t entries;
+	uint64_t mapped;
+	uint64_t owned;
+	uint64_t index_bytes;
+	uint64_t owned_bytes; /* blobs, malloc'ed or in the arena */
+	uint64_t core_bytes;  /* core values of mapped entries */
+};
+void store_stats(const struct store *s, struct store_stats *ret);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * updates: the pub/sub subscriber and the application of change batches (see
+ * updates.h).
+ */
+#include "updates.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "redis.h"
+#include "store.h"
+
+struct subscriber {
+	redisContext *c;
+	sd_event_source *io;
+	sd_event_source *kick;
+	subscriber_message_cb on_msg;
+	subscriber_error_cb on_error;
+	void *userdata;
+	bool failed;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+say(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_str(const redisReply *r, const char *s)
+{
+	return r->type == REDIS_REPLY_STRING && r->len == strlen(s) &&
+	       memcmp(r->str, s, r->len) == 0;
+}
+
+static void fail_once(struct subscriber *s, const char *why)
+{
+	if (s->failed)
+		return;
+	s->failed = true;
+	sd_event_source_set_enabled(s->io, SD_EVENT_OFF);
+	s->on_error(s->userdata, why);
+}
+
+static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct subscriber *s = userdata;
+	char err[256];
+	redisReply *reply;
+	int r;
+
+	r = redis_read_some(s->c, SUBSCRIBER_READ_MAX, err, sizeof(err));
+	while (r == 0 && !s->failed) {
+		r = redis_next_reply(s->c, &reply, err, sizeof(err));
+		if (r <= 0)
+			break;
+		r = 0;
+		if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+		    is_str(reply->element[0], "message") &&
+		    reply->element[2]->type == REDIS_REPLY_STRING)
+			s->on_msg(s->userdata, reply->element[2]->str, reply->element[2]->len);
+		else
+			log_debug("subscriber: ignoring a reply of type %d", reply->type);
+		freeReplyObject(reply);
+	}
+	if (s->failed)
+		return 0;
+	if (r < 0) {
+		fail_once(s, err);
+		return 0;
+	}
+	if (redis_pending_bytes(s->c) > SUBSCRIBER_BUFFER_MAX) {
+		snprintf(err, sizeof(err), "a pub/sub message exceeds %u bytes",
+		         SUBSCRIBER_BUFFER_MAX);
+		fail_once(s, err);
+	}
+	return 0;
+}
+
+static int on_kick(sd_event_source *src, void *userdata)
+{
+	struct subscriber *s = userdata;
+
+	return on_io(s->io, s->c->fd, EPOLLIN, s);
+}
+
+int subscriber_new(sd_event *event, const struct redis_url *u, uint32_t connect_timeout_ms,
+                   uint32_t command_timeout_ms, const char *channel, subscriber_message_cb on_msg,
+                   subscriber_error_cb on_error, void *userdata, struct subscriber **ret, char *err,
+                   size_t errlen)
+{
+	const char *argv[] = {"SUBSCRIBE", channel};
+	size_t lens[] = {9, strlen(channel)};
+	struct subscriber *s;
+	redisReply *reply;
+	int r;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->on_msg = on_msg;
+	s->on_error = on_error;
+	s->userdata = userdata;
+	r = redis_connect(u, connect_timeout_ms, command_timeout_ms, &s->c, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = redis_call(s->c, 2, argv, lens, &reply, err, errlen);
+	if (r < 0)
+		goto fail;
+	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+	    !is_str(reply->element[0], "subscribe")) {
+		say(err, errlen, "SUBSCRIBE: unexpected reply%s%.*s",
+		    reply->type == REDIS_REPLY_ERROR ? ": " : "",
+		    reply->type == REDIS_REPLY_ERROR ? (int)(reply->len > 200 ? 200 : reply->len)
+		                                     : 0,
+		    reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+		freeReplyObject(reply);
+		r = -EPROTO;
+		goto fail;
+	}
+	freeReplyObject(reply);
+	r = redis_set_nonblocking(s->c);
+	if (r < 0) {
+		say(err, errlen, "fcntl: %s", strerror(-r));
+		goto fail;
+	}
+	r = sd_event_add_io(event, &s->io, s->c->fd, EPOLLIN, on_io, s);
+	if (r < 0) {
+		say(err, errlen, "watching the connection: %s", strerror(-r));
+		goto fail;
+	}
+	/* Messages that came with the SUBSCRIBE reply may sit in the parser already. */
+	r = sd_event_add_defer(event, &s->kick, on_kick, s);
+	if (r < 0) {
+		say(err, errlen, "watching the connection: %s", strerror(-r));
+		goto fail;
+	}
+	sd_event_source_set_enabled(s->kick, SD_EVENT_ONESHOT);
+	*ret = s;
+	return 0;
+fail:
+	subscriber_free(s);
+	return r;
+}
+
+void subscriber_free(struct subscriber *s)
+{
+	if (s == NULL)
+		return;
+	sd_event_source_disable_unref(s->io);
+	sd_event_source_disable_unref(s->kick);
+	if (s->c != NULL)
+		redisFree(s->c);
+	free(s);
+}
+
+int updates_apply(redisContext *c, const struct key_layout *layout, const struct schema *schema,
+                  struct store *store, struct store *touched, const struct batch_change *changes,
+                  size_t n, struct update_stats *st, char *err, size_t errlen)
+{
+	const char **ids = NULL;
+	uint32_t *lens = NULL;
+	struct strview *none = NULL;
+	size_t nf = 0;
+	int r = 0;
+
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	lens = calloc(n ? n : 1, sizeof(*lens));
+	none = calloc(schema->count, sizeof(*none));
+	if (ids == NULL || lens == NULL || none == NULL) {
+		say(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	/* In message order; a later change of the same id wins. */
+	for (size_t i = 0; i < n; i++) {
+		const struct batch_change *ch = &changes[i];
+
+		if (touched != NULL && store_put(touched, ch->id, ch->id_len, none) < 0) {
+			say(err, errlen, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+		if (ch->action == BATCH_REMOVE) {
+			/* Fetches queued before it must not bring the file back. */
+			if (nf > 0) {
+				r = loader_fetch(c, layout, schema, store, ids, lens, nf, &st->load,
+				                 err, errlen);
+				if (r < 0)
+					goto out;
+				st->fetched += nf;
+				nf = 0;
+			}
+			st->changed += store_remove(store, ch->id, ch->id_len);
+			st->removed++;
+			continue;
+		}
+		ids[nf] = ch->id;
+		lens[nf] = ch->id_len;
+		nf++;
+	}
+	if (nf > 0) {
+		r = loader_fetch(c, layout, schema, store, ids, lens, nf, &st->load, err, errlen);
+		if (r == 0)
+			st->fetched += nf;
+	}
+out:
+	st->changed += st->load.changed;
+	free(ids);
+	free(lens);
+	free(none);
+	return r;
+}
