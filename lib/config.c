@@ -106,7 +106,7 @@ static const struct key keys[] = {
     KEY(KT_MODE, fuse.file_mode, "FUSE_FILE_MODE", "644"),
     KEY(KT_MODE, fuse.dir_mode, "FUSE_DIR_MODE", "755"),
     KEY(KT_BOOL, fuse.allow_other, "FUSE_ALLOW_OTHER", "true"),
-    KEY(KT_UINT, fuse.attr_ttl_ms, NULL, "1000", .min = 0, .max = MS_DAY),
+    KEY(KT_UINT, fuse.attr_ttl_ms, NULL, "600000", .min = 0, .max = MS_DAY),
     KEY(KT_UINT, fuse.dir_ttl_ms, NULL, "30000", .min = 0, .max = MS_DAY),
     KEY(KT_UINT, fuse.read_ahead_kb, NULL, "1024", .min = 0, .max = 65536),
 
@@ -401,7 +401,7 @@ static int parse_listen(const char *s, struct config_listen *ret, char *why, siz
 {
 	const char *colon, *host = s;
 	size_t hostlen;
-	uint16_t port;
+	uint16_t port = 0;
 	char *h;
 	int r;
 

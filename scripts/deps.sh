@@ -9,7 +9,7 @@ packages=(
 	libfuse3-dev libhiredis-dev libmicrohttpd-dev libconfig-dev libsystemd-dev
 	libjansson-dev libexpat1-dev libcurl4-gnutls-dev libcmocka-dev
 	# run and test
-	fuse3 redis-server redis-tools attr rsync curl procps psmisc jq
+	fuse3 redis-server redis-tools attr rsync curl procps psmisc jq python3
 )
 
 missing=()

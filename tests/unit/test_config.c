@@ -193,7 +193,7 @@ static void test_defaults_without_file(void **state)
 	assert_int_equal(cfg->fuse.file_mode, 0644);
 	assert_int_equal(cfg->fuse.dir_mode, 0755);
 	assert_true(cfg->fuse.allow_other);
-	assert_int_equal(cfg->fuse.attr_ttl_ms, 1000);
+	assert_int_equal(cfg->fuse.attr_ttl_ms, 600000);
 	assert_int_equal(cfg->fuse.dir_ttl_ms, 30000);
 	assert_int_equal(cfg->fuse.read_ahead_kb, 1024);
 	assert_true(cfg->webdav.enabled);

@@ -1,0 +1,44 @@
+/*
+ * source: opens a file's source beneath the files volume, and nothing else.
+ *
+ * A record's filePath comes from the key-value store, so it is not trusted: it is
+ * checked with path_is_safe_source() (relative, no "..") and then opened with
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) relative to a descriptor of
+ * the volume, so that no symlink inside the volume can lead out of it.  Where
+ * openat2 is missing (Linux < 5.6) the path is walked one component at a time
+ * with O_NOFOLLOW, which refuses every symlink.  Only regular files are served.
+ *
+ * The volume directory is held open (O_PATH) and opened again when its path
+ * comes to name another directory (a volume unmounted and mounted again), or
+ * when it was not there before.  Nothing here logs; errors come back as -errno for the caller
+ * to report.
+ */
+#ifndef MF_FUSED_SOURCE_H
+#define MF_FUSED_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+struct source;
+
+/* Owner: the caller; source_free() closes the volume. Fails only with -ENOMEM. */
+int source_new(const char *files_volume, struct source **ret);
+void source_free(struct source *src);
+
+/* 0 when the volume directory is open, else -errno of the last attempt. */
+int source_volume_status(struct source *src);
+
+/*
+ * Open rel (a record's filePath) for reading; *ret_st (may be NULL) gets its
+ * fstat.  Returns a descriptor (>= 0) or:
+ *   -EXDEV   the path, or a symlink on it, leaves the volume (refused)
+ *   -ELOOP   a symlink loop, or a symlink where none is allowed (refused)
+ *   -EINVAL  the path is not a safe relative path (refused without a look)
+ *   -ENOENT  no such file (also: a component is not a directory)
+ *   -EISDIR  / -EPERM  not a regular file
+ *   -EACCES  and other -errno from the open itself
+ */
+int source_open(struct source *src, const char *rel, struct stat *ret_st);
+
+#endif
