@@ -48,7 +48,7 @@ while IFS=$'\t' read -r size props; do
 	id=$(printf '%s' "$path" | sha256sum | cut -c1-64)
 	mkdir -p "$demo/files/$(dirname "$path")"
 	head -c "$size" /dev/zero >"$demo/files/$path"
-	printf '%s' "$props" | tr '\t' '\n' | while IFS='=' read -r key value; do
+	printf '%s\n' "$props" | tr '\t' '\n' | while IFS='=' read -r key value; do
 		printf 'SET "meta-sort:file:%s:%s" "%s"\n' "$id" "$key" \
 			"$(printf '%s' "$value" | sed 's/["\\]/\\&/g')"
 	done >>"$demo/metadata.redis"
