@@ -2,6 +2,7 @@
  * batch: strict parsing of change messages with jansson (see batch.h).
  */
 #include "batch.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -21,19 +22,6 @@ const char *batch_action_name(enum batch_action a)
 	return a < BATCH_ACTION_MAX ? action_names[a] : "?";
 }
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static int parse_change(const struct key_layout *kl, json_t *c, size_t i, struct batch_change *out,
                         char *err, size_t errlen)
 {
@@ -44,24 +32,28 @@ static int parse_change(const struct key_layout *kl, json_t *c, size_t i, struct
 	int k;
 
 	if (!json_is_object(c))
-		return fail(err, errlen, "changes[%zu]: expected an object", i);
+		return errbuf_set(err, errlen, -EINVAL, "changes[%zu]: expected an object", i);
 	if (action == NULL)
-		return fail(err, errlen, "changes[%zu]: no \"action\"", i);
+		return errbuf_set(err, errlen, -EINVAL, "changes[%zu]: no \"action\"", i);
 	if (!json_is_string(action))
-		return fail(err, errlen, "changes[%zu].action: expected a string", i);
+		return errbuf_set(err, errlen, -EINVAL, "changes[%zu].action: expected a string",
+		                  i);
 	a = json_string_value(action);
 	for (k = 0; k < BATCH_ACTION_MAX; k++)
 		if (strcmp(a, action_names[k]) == 0)
 			break;
 	if (k == BATCH_ACTION_MAX)
-		return fail(err, errlen, "changes[%zu].action: unknown action \"%.32s\"", i, a);
+		return errbuf_set(err, errlen, -EINVAL,
+		                  "changes[%zu].action: unknown action \"%.32s\"", i, a);
 	if (id == NULL)
-		return fail(err, errlen, "changes[%zu]: no \"hashId\"", i);
+		return errbuf_set(err, errlen, -EINVAL, "changes[%zu]: no \"hashId\"", i);
 	if (!json_is_string(id))
-		return fail(err, errlen, "changes[%zu].hashId: expected a string", i);
+		return errbuf_set(err, errlen, -EINVAL, "changes[%zu].hashId: expected a string",
+		                  i);
 	id_len = json_string_length(id);
 	if (!keys_id_is_valid(kl, json_string_value(id), id_len))
-		return fail(err, errlen, "changes[%zu].hashId: not a valid hash id", i);
+		return errbuf_set(err, errlen, -EINVAL, "changes[%zu].hashId: not a valid hash id",
+		                  i);
 	out->action = (enum batch_action)k;
 	out->id_len = (uint32_t)id_len;
 	memcpy(out->id, json_string_value(id), id_len);
@@ -79,41 +71,43 @@ int batch_parse(const struct key_layout *kl, const char *msg, size_t len, struct
 	int r = 0;
 
 	if (len > BATCH_MESSAGE_MAX) {
-		fail(err, errlen, "message of %zu bytes exceeds the limit of %u", len,
-		     BATCH_MESSAGE_MAX);
+		errbuf_set(err, errlen, -EINVAL, "message of %zu bytes exceeds the limit of %u",
+		           len, BATCH_MESSAGE_MAX);
 		return -EMSGSIZE;
 	}
 	root = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
-		return fail(err, errlen, "not JSON: %s at column %d", jerr.text, jerr.column);
+		return errbuf_set(err, errlen, -EINVAL, "not JSON: %s at column %d", jerr.text,
+		                  jerr.column);
 	if (!json_is_object(root)) {
-		r = fail(err, errlen, "expected a JSON object");
+		r = errbuf_set(err, errlen, -EINVAL, "expected a JSON object");
 		goto out;
 	}
 	ts = json_object_get(root, "timestamp");
 	if (ts != NULL && !json_is_number(ts)) {
-		r = fail(err, errlen, "timestamp: expected a number");
+		r = errbuf_set(err, errlen, -EINVAL, "timestamp: expected a number");
 		goto out;
 	}
 	list = json_object_get(root, "changes");
 	if (list == NULL) {
-		r = fail(err, errlen, "no \"changes\"");
+		r = errbuf_set(err, errlen, -EINVAL, "no \"changes\"");
 		goto out;
 	}
 	if (!json_is_array(list)) {
-		r = fail(err, errlen, "changes: expected an array");
+		r = errbuf_set(err, errlen, -EINVAL, "changes: expected an array");
 		goto out;
 	}
 	n = json_array_size(list);
 	if (n > BATCH_CHANGES_MAX) {
-		r = fail(err, errlen, "%zu changes exceed the limit of %d", n, BATCH_CHANGES_MAX);
+		r = errbuf_set(err, errlen, -EINVAL, "%zu changes exceed the limit of %d", n,
+		               BATCH_CHANGES_MAX);
 		goto out;
 	}
 	if (n > 0) {
 		changes = calloc(n, sizeof(*changes));
 		if (changes == NULL) {
 			r = -ENOMEM;
-			fail(err, errlen, "out of memory");
+			errbuf_set(err, errlen, -EINVAL, "out of memory");
 			goto out;
 		}
 	}

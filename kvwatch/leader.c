@@ -2,6 +2,7 @@
  * leader: parse the leader lock file and watch it with inotify (see leader.h).
  */
 #include "leader.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,19 +25,6 @@
 	 IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 #define PARENT_EVENTS (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 void leader_lock_clear(struct leader_lock *l)
 {
 	free(l->api);
@@ -53,7 +41,7 @@ static int opt_string(json_t *root, const char *key, char **ret, char *err, size
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return fail(err, errlen, "\"%s\": expected a string", key);
+		return errbuf_set(err, errlen, -EINVAL, "\"%s\": expected a string", key);
 	*ret = strndup(json_string_value(v), json_string_length(v));
 	return *ret ? 0 : -ENOMEM;
 }
@@ -66,28 +54,28 @@ int leader_parse(const char *buf, size_t len, struct leader_lock *ret, char *err
 	int r;
 
 	if (len == 0)
-		return fail(err, errlen, "empty");
+		return errbuf_set(err, errlen, -EINVAL, "empty");
 	if (len > LEADER_LOCK_MAX)
-		return fail(err, errlen, "larger than %d bytes", LEADER_LOCK_MAX);
+		return errbuf_set(err, errlen, -EINVAL, "larger than %d bytes", LEADER_LOCK_MAX);
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
-		return fail(err, errlen, "not JSON: %s at line %d column %d", jerr.text, jerr.line,
-		            jerr.column);
+		return errbuf_set(err, errlen, -EINVAL, "not JSON: %s at line %d column %d",
+		                  jerr.text, jerr.line, jerr.column);
 	if (!json_is_object(root)) {
-		r = fail(err, errlen, "not a JSON object");
+		r = errbuf_set(err, errlen, -EINVAL, "not a JSON object");
 		goto out;
 	}
 	v = json_object_get(root, "api");
 	if (v == NULL || json_is_null(v)) {
-		r = fail(err, errlen, "no \"api\" (the Redis URL)");
+		r = errbuf_set(err, errlen, -EINVAL, "no \"api\" (the Redis URL)");
 		goto out;
 	}
 	if (!json_is_string(v)) {
-		r = fail(err, errlen, "\"api\": expected a string");
+		r = errbuf_set(err, errlen, -EINVAL, "\"api\": expected a string");
 		goto out;
 	}
 	if (json_string_length(v) == 0) {
-		r = fail(err, errlen, "\"api\" is empty");
+		r = errbuf_set(err, errlen, -EINVAL, "\"api\" is empty");
 		goto out;
 	}
 	l.api = strndup(json_string_value(v), json_string_length(v));
@@ -105,7 +93,7 @@ int leader_parse(const char *buf, size_t len, struct leader_lock *ret, char *err
 		double d = json_number_value(v);
 
 		if (!json_is_number(v) || !isfinite(d) || d < -9.2e18 || d > 9.2e18) {
-			r = fail(err, errlen, "\"timestamp\": expected a number");
+			r = errbuf_set(err, errlen, -EINVAL, "\"timestamp\": expected a number");
 			goto out;
 		}
 		l.timestamp = json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)d;
@@ -114,7 +102,7 @@ int leader_parse(const char *buf, size_t len, struct leader_lock *ret, char *err
 	v = json_object_get(root, "pid");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_integer(v)) {
-			r = fail(err, errlen, "\"pid\": expected an integer");
+			r = errbuf_set(err, errlen, -EINVAL, "\"pid\": expected an integer");
 			goto out;
 		}
 		l.pid = (int64_t)json_integer_value(v);
@@ -139,24 +127,24 @@ int leader_read(const char *path, struct leader_lock *ret, char *err, size_t err
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
-		fail(err, errlen, "%s", strerror(-r));
+		errbuf_set(err, errlen, -EINVAL, "%s", strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
-		fail(err, errlen, "%s", strerror(-r));
+		errbuf_set(err, errlen, -EINVAL, "%s", strerror(-r));
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		r = fail(err, errlen, "is a directory");
+		r = errbuf_set(err, errlen, -EINVAL, "is a directory");
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		r = fail(err, errlen, "not a regular file");
+		r = errbuf_set(err, errlen, -EINVAL, "not a regular file");
 		goto out;
 	}
 	if (st.st_size > LEADER_LOCK_MAX) {
-		r = fail(err, errlen, "larger than %d bytes", LEADER_LOCK_MAX);
+		r = errbuf_set(err, errlen, -EINVAL, "larger than %d bytes", LEADER_LOCK_MAX);
 		goto out;
 	}
 	buf = malloc(LEADER_LOCK_MAX + 1);
@@ -172,14 +160,15 @@ int leader_read(const char *path, struct leader_lock *ret, char *err, size_t err
 			continue;
 		if (n < 0) {
 			r = -errno;
-			fail(err, errlen, "%s", strerror(-r));
+			errbuf_set(err, errlen, -EINVAL, "%s", strerror(-r));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 		if (len > LEADER_LOCK_MAX) {
-			r = fail(err, errlen, "larger than %d bytes", LEADER_LOCK_MAX);
+			r = errbuf_set(err, errlen, -EINVAL, "larger than %d bytes",
+			               LEADER_LOCK_MAX);
 			goto out;
 		}
 	}

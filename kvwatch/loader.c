@@ -9,6 +9,7 @@
  * SCAN queued while the client parses.
  */
 #include "loader.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -22,18 +23,6 @@
 #include "store.h"
 
 #define FETCH_CHUNK 512
-
-static void __attribute__((format(printf, 3, 4)))
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t now_ns(void)
 {
@@ -304,12 +293,12 @@ static int mget_take(struct mget *m, redisReply *reply, const unsigned char *mas
 	for (uint32_t k = 0; k < m->nprops; k++)
 		asked += has_bit(mask, k);
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-		say(err, errlen, "MGET: %.*s", (int)(reply->len > 200 ? 200 : reply->len),
-		    reply->str);
+		errbuf_set(err, errlen, 0, "MGET: %.*s", (int)(reply->len > 200 ? 200 : reply->len),
+		           reply->str);
 		return -EACCES;
 	}
 	if (reply != NULL && (reply->type != REDIS_REPLY_ARRAY || reply->elements != asked)) {
-		say(err, errlen, "MGET: unexpected reply of type %d", reply->type);
+		errbuf_set(err, errlen, 0, "MGET: unexpected reply of type %d", reply->type);
 		return -EPROTO;
 	}
 	for (uint32_t k = 0; k < m->nprops; k++) {
@@ -337,7 +326,7 @@ static int mget_take(struct mget *m, redisReply *reply, const unsigned char *mas
 	}
 	r = store_put_changed(dst, id, len, m->vals);
 	if (r < 0) {
-		say(err, errlen, "storing a record: %s", strerror(-r));
+		errbuf_set(err, errlen, 0, "storing a record: %s", strerror(-r));
 		return r;
 	}
 	st->records++;
@@ -351,7 +340,7 @@ static int flush(redisContext *c, char *err, size_t errlen)
 
 	while (!done) {
 		if (redisBufferWrite(c, &done) != REDIS_OK) {
-			say(err, errlen, "%s", c->errstr);
+			errbuf_set(err, errlen, 0, "%s", c->errstr);
 			return -EIO;
 		}
 	}
@@ -381,7 +370,7 @@ static bool cancelled(const struct loader_params *p, char *err, size_t errlen)
 {
 	if (p->cancel == NULL || !atomic_load(p->cancel))
 		return false;
-	say(err, errlen, "cancelled");
+	errbuf_set(err, errlen, 0, "cancelled");
 	return true;
 }
 
@@ -398,7 +387,7 @@ static int scan_ids(redisContext *c, const struct loader_params *p, struct idtab
 	int r;
 
 	if (keys_scan_pattern(p->layout, pattern, sizeof(pattern)) < 0) {
-		say(err, errlen, "kv.prefix is too long");
+		errbuf_set(err, errlen, 0, "kv.prefix is too long");
 		return -EINVAL;
 	}
 	snprintf(count, sizeof(count), "%u", p->scan_count ? p->scan_count : LOADER_SCAN_COUNT);
@@ -414,14 +403,14 @@ static int scan_ids(redisContext *c, const struct loader_params *p, struct idtab
 		if (r < 0)
 			return r;
 		if (reply->type == REDIS_REPLY_ERROR) {
-			say(err, errlen, "SCAN: %.*s", (int)(reply->len > 200 ? 200 : reply->len),
-			    reply->str);
+			errbuf_set(err, errlen, 0, "SCAN: %.*s",
+			           (int)(reply->len > 200 ? 200 : reply->len), reply->str);
 			freeReplyObject(reply);
 			return -EACCES;
 		}
 		if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 		    !is_cursor(reply->element[0]) || reply->element[1]->type != REDIS_REPLY_ARRAY) {
-			say(err, errlen, "SCAN: unexpected reply");
+			errbuf_set(err, errlen, 0, "SCAN: unexpected reply");
 			freeReplyObject(reply);
 			return -EPROTO;
 		}
@@ -448,7 +437,7 @@ static int scan_ids(redisContext *c, const struct loader_params *p, struct idtab
 			}
 			r = idtable_note(t, id, idl, propmap_find(&pm, prop, pl));
 			if (r < 0)
-				say(err, errlen, "out of memory");
+				errbuf_set(err, errlen, 0, "out of memory");
 		}
 		freeReplyObject(reply);
 	}
@@ -467,7 +456,7 @@ static int fetch_ids(redisContext *c, const struct loader_params *p, const struc
 
 	r = mget_init(&m, p->schema);
 	if (r < 0) {
-		say(err, errlen, "out of memory");
+		errbuf_set(err, errlen, 0, "out of memory");
 		goto out;
 	}
 	while (r == 0 && n_taken < t->count) {
@@ -484,7 +473,7 @@ static int fetch_ids(redisContext *c, const struct loader_params *p, const struc
 			sent += 1 + e[0] + t->mbytes;
 			n_sent++;
 			if (r < 0)
-				say(err, errlen, "%s", strerror(-r));
+				errbuf_set(err, errlen, 0, "%s", strerror(-r));
 		}
 		if (r < 0)
 			break;
@@ -525,7 +514,7 @@ int loader_run(const struct loader_params *p, struct store **ret, struct load_st
 		goto out;
 	r = store_new(p->schema, true, &s);
 	if (r < 0) {
-		say(err, errlen, "out of memory");
+		errbuf_set(err, errlen, 0, "out of memory");
 		goto out;
 	}
 	r = scan_ids(c, p, &t, st, err, errlen);
@@ -553,14 +542,14 @@ int loader_fetch(redisContext *c, const struct key_layout *layout, const struct 
 	int r = mget_init(&m, schema);
 
 	if (r < 0)
-		say(err, errlen, "out of memory");
+		errbuf_set(err, errlen, 0, "out of memory");
 	for (size_t base = 0; r == 0 && base < n; base += FETCH_CHUNK) {
 		size_t end = base + FETCH_CHUNK < n ? base + FETCH_CHUNK : n;
 
 		for (size_t i = base; r == 0 && i < end; i++)
 			r = mget_append(c, &m, layout, schema, ids[i], id_lens[i], NULL);
 		if (r < 0) {
-			say(err, errlen, "%s", strerror(-r));
+			errbuf_set(err, errlen, 0, "%s", strerror(-r));
 			break;
 		}
 		for (size_t i = base; r == 0 && i < end; i++) {

@@ -3,6 +3,7 @@
  * reads (see redis.h).
  */
 #include "redis.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,18 +27,6 @@ bool redis_command_allowed(const char *name, size_t len)
 	return false;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static struct timeval tv_ms(uint32_t ms)
 {
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -59,7 +48,7 @@ int redis_get_reply(redisContext *c, redisReply **ret, char *err, size_t errlen)
 	void *reply = NULL;
 
 	if (redisGetReply(c, &reply) != REDIS_OK || reply == NULL) {
-		say(err, errlen, "%s", c->err ? c->errstr : "no reply");
+		errbuf_set(err, errlen, 0, "%s", c->err ? c->errstr : "no reply");
 		if (reply != NULL)
 			freeReplyObject(reply);
 		return -EIO;
@@ -74,12 +63,12 @@ int redis_call(redisContext *c, int argc, const char **argv, const size_t *lens,
 	int r = redis_append(c, argc, argv, lens);
 
 	if (r == -EPERM) {
-		say(err, errlen, "command \"%.*s\" refused: kvwatch is read-only", (int)lens[0],
-		    argv[0]);
+		errbuf_set(err, errlen, 0, "command \"%.*s\" refused: kvwatch is read-only",
+		           (int)lens[0], argv[0]);
 		return r;
 	}
 	if (r < 0) {
-		say(err, errlen, "out of memory");
+		errbuf_set(err, errlen, 0, "out of memory");
 		return r;
 	}
 	return redis_get_reply(c, ret, err, errlen);
@@ -98,8 +87,8 @@ static int call_ok(redisContext *c, int argc, const char **argv, char *err, size
 	if (r < 0)
 		return r;
 	if (reply->type == REDIS_REPLY_ERROR) {
-		say(err, errlen, "%s: %.*s", argv[0], (int)(reply->len > 200 ? 200 : reply->len),
-		    reply->str);
+		errbuf_set(err, errlen, 0, "%s: %.*s", argv[0],
+		           (int)(reply->len > 200 ? 200 : reply->len), reply->str);
 		freeReplyObject(reply);
 		return -EACCES;
 	}
@@ -119,16 +108,16 @@ int redis_connect(const struct redis_url *u, uint32_t connect_timeout_ms,
 	else
 		c = redisConnectWithTimeout(u->host, u->port, tv_ms(connect_timeout_ms));
 	if (c == NULL) {
-		say(err, errlen, "connect: out of memory");
+		errbuf_set(err, errlen, 0, "connect: out of memory");
 		return -ENOMEM;
 	}
 	if (c->err) {
-		say(err, errlen, "connect: %s", c->errstr);
+		errbuf_set(err, errlen, 0, "connect: %s", c->errstr);
 		redisFree(c);
 		return -ECONNREFUSED;
 	}
 	if (redisSetTimeout(c, tv_ms(command_timeout_ms)) != REDIS_OK) {
-		say(err, errlen, "setting the command timeout: %s", c->errstr);
+		errbuf_set(err, errlen, 0, "setting the command timeout: %s", c->errstr);
 		redisFree(c);
 		return -EIO;
 	}
@@ -182,15 +171,15 @@ int redis_read_some(redisContext *c, size_t max, char *err, size_t errlen)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		if (n < 0) {
-			say(err, errlen, "read: %s", strerror(errno));
+			errbuf_set(err, errlen, 0, "read: %s", strerror(errno));
 			return -EIO;
 		}
 		if (n == 0) {
-			say(err, errlen, "server closed the connection");
+			errbuf_set(err, errlen, 0, "server closed the connection");
 			return -EIO;
 		}
 		if (redisReaderFeed(c->reader, buf, (size_t)n) != REDIS_OK) {
-			say(err, errlen, "protocol error: %s", c->reader->errstr);
+			errbuf_set(err, errlen, 0, "protocol error: %s", c->reader->errstr);
 			return -EIO;
 		}
 		total += (size_t)n;
@@ -203,7 +192,7 @@ int redis_next_reply(redisContext *c, redisReply **ret, char *err, size_t errlen
 	void *reply = NULL;
 
 	if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-		say(err, errlen, "protocol error: %s", c->reader->errstr);
+		errbuf_set(err, errlen, 0, "protocol error: %s", c->reader->errstr);
 		return -EIO;
 	}
 	if (reply == NULL)

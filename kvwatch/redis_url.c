@@ -4,6 +4,7 @@
  * a socket path with an optional ?db=N.
  */
 #include "redis_url.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,19 +17,6 @@
 #define HOST_MAX     253
 #define SUN_PATH_MAX 107 /* sizeof(sockaddr_un.sun_path) - 1 */
 #define USERINFO_MAX 1024
-
-static int __attribute__((format(printf, 3, 4)))
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static int hexval(char c)
 {
@@ -110,11 +98,14 @@ static int parse_userinfo(struct redis_url *u, const char *s, size_t len, char *
 	int r;
 
 	if (len > USERINFO_MAX)
-		return fail(err, errlen, "credentials are longer than %d bytes", USERINFO_MAX);
+		return errbuf_set(err, errlen, -EINVAL, "credentials are longer than %d bytes",
+		                  USERINFO_MAX);
 	if (colon != NULL && colon > s) {
 		r = decode(s, (size_t)(colon - s), &u->user);
 		if (r < 0)
-			return r == -ENOMEM ? r : fail(err, errlen, "malformed user name");
+			return r == -ENOMEM
+			           ? r
+			           : errbuf_set(err, errlen, -EINVAL, "malformed user name");
 	}
 	if (colon != NULL) {
 		len -= (size_t)(colon + 1 - s);
@@ -122,7 +113,7 @@ static int parse_userinfo(struct redis_url *u, const char *s, size_t len, char *
 	}
 	r = decode(s, len, &u->password);
 	if (r < 0)
-		return r == -ENOMEM ? r : fail(err, errlen, "malformed password");
+		return r == -ENOMEM ? r : errbuf_set(err, errlen, -EINVAL, "malformed password");
 	if (u->password[0] == '\0') {
 		free(u->password);
 		u->password = NULL;
@@ -140,7 +131,7 @@ static int parse_tcp(struct redis_url *u, const char *s, char *err, size_t errle
 	int r;
 
 	if (strpbrk(s, "?#") != NULL)
-		return fail(err, errlen, "query and fragment are not supported");
+		return errbuf_set(err, errlen, -EINVAL, "query and fragment are not supported");
 	for (size_t i = 0; i < alen; i++)
 		if (s[i] == '@')
 			at = s + i;
@@ -157,15 +148,17 @@ static int parse_tcp(struct redis_url *u, const char *s, char *err, size_t errle
 		const char *close = memchr(host, ']', (size_t)(end - host));
 
 		if (close == NULL)
-			return fail(err, errlen, "unterminated '[' in the host");
+			return errbuf_set(err, errlen, -EINVAL, "unterminated '[' in the host");
 		hlen = (size_t)(close - host - 1);
 		if (hlen == 0)
-			return fail(err, errlen, "empty IPv6 address");
+			return errbuf_set(err, errlen, -EINVAL, "empty IPv6 address");
 		for (size_t i = 0; i < hlen; i++)
 			if (!is_v6_char(host[1 + i]))
-				return fail(err, errlen, "invalid character in the IPv6 address");
+				return errbuf_set(err, errlen, -EINVAL,
+				                  "invalid character in the IPv6 address");
 		if (close + 1 < end && close[1] != ':')
-			return fail(err, errlen, "unexpected text after the IPv6 address");
+			return errbuf_set(err, errlen, -EINVAL,
+			                  "unexpected text after the IPv6 address");
 		if (close + 1 < end)
 			port = close + 2;
 		u->host = strndup(host + 1, hlen);
@@ -177,26 +170,28 @@ static int parse_tcp(struct redis_url *u, const char *s, char *err, size_t errle
 			port = colon + 1;
 		for (size_t i = 0; i < hlen; i++)
 			if (!is_host_char(host[i]))
-				return fail(err, errlen, "invalid character in the host name");
+				return errbuf_set(err, errlen, -EINVAL,
+				                  "invalid character in the host name");
 		u->host = strndup(host, hlen);
 	}
 	if (u->host == NULL)
 		return -ENOMEM;
 	if (u->host[0] == '\0')
-		return fail(err, errlen, "no host");
+		return errbuf_set(err, errlen, -EINVAL, "no host");
 	if (hlen > HOST_MAX)
-		return fail(err, errlen, "host name longer than %d bytes", HOST_MAX);
+		return errbuf_set(err, errlen, -EINVAL, "host name longer than %d bytes", HOST_MAX);
 	u->port = REDIS_DEFAULT_PORT;
 	if (port != NULL) {
 		if (!parse_uint(port, (size_t)(end - port), 65535, &v) || v == 0)
-			return fail(err, errlen, "invalid port \"%.*s\"",
-			            (int)((size_t)(end - port) > 16 ? 16 : (size_t)(end - port)),
-			            port);
+			return errbuf_set(
+			    err, errlen, -EINVAL, "invalid port \"%.*s\"",
+			    (int)((size_t)(end - port) > 16 ? 16 : (size_t)(end - port)), port);
 		u->port = (uint16_t)v;
 	}
 	if (slash != NULL && slash[1] != '\0') {
 		if (!parse_uint(slash + 1, strlen(slash + 1), INT32_MAX, &v))
-			return fail(err, errlen, "invalid database number \"%.16s\"", slash + 1);
+			return errbuf_set(err, errlen, -EINVAL, "invalid database number \"%.16s\"",
+			                  slash + 1);
 		u->db = (uint32_t)v;
 	}
 	return 0;
@@ -214,29 +209,34 @@ static int parse_unix(struct redis_url *u, const char *s, char *err, size_t errl
 		const char *slash = strchr(s, '/');
 
 		if (at == NULL || (slash != NULL && slash < at))
-			return fail(err, errlen, "the socket path must be absolute (unix:///path)");
+			return errbuf_set(err, errlen, -EINVAL,
+			                  "the socket path must be absolute (unix:///path)");
 		r = parse_userinfo(u, s, (size_t)(at - s), err, errlen);
 		if (r < 0)
 			return r;
 		path = at + 1;
 		if (*path != '/')
-			return fail(err, errlen, "the socket path must be absolute (unix:///path)");
+			return errbuf_set(err, errlen, -EINVAL,
+			                  "the socket path must be absolute (unix:///path)");
 	}
 	q = strchr(path, '?');
 	plen = q ? (size_t)(q - path) : strlen(path);
 	if (plen > SUN_PATH_MAX)
-		return fail(err, errlen, "socket path longer than %d bytes", SUN_PATH_MAX);
+		return errbuf_set(err, errlen, -EINVAL, "socket path longer than %d bytes",
+		                  SUN_PATH_MAX);
 	if (plen < 2)
-		return fail(err, errlen, "no socket path");
+		return errbuf_set(err, errlen, -EINVAL, "no socket path");
 	for (size_t i = 0; i < plen; i++)
 		if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f || path[i] == '#')
-			return fail(err, errlen, "invalid character in the socket path");
+			return errbuf_set(err, errlen, -EINVAL,
+			                  "invalid character in the socket path");
 	u->path = strndup(path, plen);
 	if (u->path == NULL)
 		return -ENOMEM;
 	if (q != NULL) {
 		if (strncmp(q, "?db=", 4) != 0 || !parse_uint(q + 4, strlen(q + 4), INT32_MAX, &v))
-			return fail(err, errlen, "only ?db=N may follow the socket path");
+			return errbuf_set(err, errlen, -EINVAL,
+			                  "only ?db=N may follow the socket path");
 		u->db = (uint32_t)v;
 	}
 	return 0;
@@ -266,13 +266,15 @@ int redis_url_parse(const char *text, struct redis_url **ret, char *err, size_t 
 	int r;
 
 	if (text == NULL || text[0] == '\0')
-		return fail(err, errlen, "empty Redis URL");
+		return errbuf_set(err, errlen, -EINVAL, "empty Redis URL");
 	len = strnlen(text, REDIS_URL_MAX + 1);
 	if (len > REDIS_URL_MAX)
-		return fail(err, errlen, "Redis URL longer than %d bytes", REDIS_URL_MAX);
+		return errbuf_set(err, errlen, -EINVAL, "Redis URL longer than %d bytes",
+		                  REDIS_URL_MAX);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)text[i] <= 0x20 || text[i] == 0x7f)
-			return fail(err, errlen, "Redis URL holds a space or control character");
+			return errbuf_set(err, errlen, -EINVAL,
+			                  "Redis URL holds a space or control character");
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return -ENOMEM;
@@ -283,15 +285,15 @@ int redis_url_parse(const char *text, struct redis_url **ret, char *err, size_t 
 		u->kind = REDIS_URL_UNIX;
 		r = parse_unix(u, text + 7, err, errlen);
 	} else if (strncasecmp(text, "rediss://", 9) == 0) {
-		r = fail(err, errlen, "TLS (rediss://) is not supported");
+		r = errbuf_set(err, errlen, -EINVAL, "TLS (rediss://) is not supported");
 	} else {
-		r = fail(err, errlen, "not a redis:// or unix:// URL");
+		r = errbuf_set(err, errlen, -EINVAL, "not a redis:// or unix:// URL");
 	}
 	if (r == 0)
 		r = make_redacted(u);
 	if (r < 0) {
 		if (r == -ENOMEM)
-			fail(err, errlen, "out of memory");
+			errbuf_set(err, errlen, -EINVAL, "out of memory");
 		redis_url_free(u);
 		return r;
 	}

@@ -10,6 +10,7 @@
  * notExists and notEquals (which is exactly "not equals").
  */
 #include "condition.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -206,29 +207,6 @@ static int push_node(struct compiler *k, struct cond_node node)
 	return (int)c->n++;
 }
 
-static const char *type_name(int type)
-{
-	switch (type) {
-	case CONFIG_TYPE_GROUP:
-		return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		return "an integer";
-	case CONFIG_TYPE_FLOAT:
-		return "a float";
-	case CONFIG_TYPE_STRING:
-		return "a string";
-	case CONFIG_TYPE_BOOL:
-		return "a boolean";
-	case CONFIG_TYPE_ARRAY:
-		return "an array";
-	case CONFIG_TYPE_LIST:
-		return "a list";
-	default:
-		return "nothing";
-	}
-}
-
 /* One scalar value setting -> values[]. */
 static int add_value(struct compiler *k, const config_setting_t *v, const char *path, bool icase)
 {
@@ -260,7 +238,7 @@ static int add_value(struct compiler *k, const config_setting_t *v, const char *
 		break;
 	default:
 		return cfail(k, v, "%s: expected a string, a number or a boolean, not %s", path,
-		             type_name(config_setting_type(v)));
+		             settings_type_name(v));
 	}
 	if (c->nv == c->vcap) {
 		uint32_t cap = c->vcap ? c->vcap * 2 : 8;
@@ -296,7 +274,7 @@ static int compile_group_list(struct compiler *k, const config_setting_t *list, 
 	if (config_setting_type(list) != CONFIG_TYPE_LIST &&
 	    !(config_setting_type(list) == CONFIG_TYPE_ARRAY && config_setting_length(list) == 0))
 		return cfail(k, list, "%s.%s: expected a list ( { ... }, ... ), not %s", path, name,
-		             type_name(config_setting_type(list)));
+		             settings_type_name(list));
 	n = config_setting_length(list);
 	if (n == 0)
 		return cfail(k, list, "%s.%s: empty list", path, name);
@@ -326,7 +304,7 @@ static int compile_leaf(struct compiler *k, const config_setting_t *s, const con
 
 	if (config_setting_type(prop) != CONFIG_TYPE_STRING)
 		return cfail(k, prop, "%s.property: expected a string, not %s", path,
-		             type_name(config_setting_type(prop)));
+		             settings_type_name(prop));
 	name = config_setting_get_string(prop);
 	if (!is_property_name(name))
 		return cfail(
@@ -340,7 +318,7 @@ static int compile_leaf(struct compiler *k, const config_setting_t *s, const con
 		             path);
 	if (config_setting_type(op) != CONFIG_TYPE_STRING)
 		return cfail(k, op, "%s.op: expected a string, not %s", path,
-		             type_name(config_setting_type(op)));
+		             settings_type_name(op));
 	opname = config_setting_get_string(op);
 	for (node.op = 0; node.op < OP_MAX; node.op++)
 		if (strcmp(opname, op_names[node.op]) == 0)
@@ -353,7 +331,7 @@ static int compile_leaf(struct compiler *k, const config_setting_t *s, const con
 	if (icase != NULL) {
 		if (config_setting_type(icase) != CONFIG_TYPE_BOOL)
 			return cfail(k, icase, "%s.ignoreCase: expected true or false, not %s",
-			             path, type_name(config_setting_type(icase)));
+			             path, settings_type_name(icase));
 		node.icase = config_setting_get_bool(icase);
 	}
 	r = schema_intern(k->schema, name, strlen(name));
@@ -410,7 +388,7 @@ static int compile_node(struct compiler *k, const config_setting_t *s, char *pat
 		             CONDITION_DEPTH_MAX);
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
 		return cfail(k, s, "%s: expected a group { ... }, not %s", path,
-		             type_name(config_setting_type(s)));
+		             settings_type_name(s));
 	n = config_setting_length(s);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);

@@ -13,6 +13,8 @@
  * in struct config, and the caller decides what to print.
  */
 #include "config.h"
+#include "settings.h"
+#include "errbuf.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -142,19 +144,6 @@ static const char *const reserved_programs[] = {"kvwatch", "fused", "davd", "api
 /* -------------------------------------------------------------------------- */
 /* Small helpers                                                              */
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static int __attribute__((format(printf, 2, 3)))
 add_warning(struct config *cfg, const char *fmt, ...)
 {
@@ -176,29 +165,6 @@ add_warning(struct config *cfg, const char *fmt, ...)
 	cfg->warnings = w;
 	cfg->warnings[cfg->warning_count++] = text;
 	return 0;
-}
-
-static const char *setting_type_name(const config_setting_t *s)
-{
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_GROUP:
-		return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		return "an integer";
-	case CONFIG_TYPE_FLOAT:
-		return "a floating-point number";
-	case CONFIG_TYPE_STRING:
-		return "a string";
-	case CONFIG_TYPE_BOOL:
-		return "a boolean";
-	case CONFIG_TYPE_ARRAY:
-		return "an array";
-	case CONFIG_TYPE_LIST:
-		return "a list";
-	default:
-		return "nothing";
-	}
 }
 
 static const char *key_type_name(enum key_type t)
@@ -287,17 +253,18 @@ static int parse_uint(const char *s, uint32_t min, uint32_t max, uint32_t *ret, 
 	unsigned long long v = 0;
 
 	if (*s == '\0')
-		return fail(why, whylen, "empty value; expected a number from %u to %u", min, max);
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "empty value; expected a number from %u to %u", min, max);
 	for (const char *p = s; *p; p++) {
 		if (!isdigit((unsigned char)*p))
-			return fail(why, whylen, "\"%s\" is not a number from %u to %u", s, min,
-			            max);
+			return errbuf_set(why, whylen, -EINVAL,
+			                  "\"%s\" is not a number from %u to %u", s, min, max);
 		v = v * 10 + (unsigned)(*p - '0');
 		if (v > UINT32_MAX)
 			break;
 	}
 	if (v < min || v > max)
-		return fail(why, whylen, "%s is out of range (%u-%u)", s, min, max);
+		return errbuf_set(why, whylen, -EINVAL, "%s is out of range (%u-%u)", s, min, max);
 	*ret = (uint32_t)v;
 	return 0;
 }
@@ -318,7 +285,8 @@ static int parse_bool(const char *s, bool *ret, char *why, size_t whylen)
 			return 0;
 		}
 	}
-	return fail(why, whylen, "\"%s\" is not a boolean; use true/false, yes/no or 1/0", s);
+	return errbuf_set(why, whylen, -EINVAL,
+	                  "\"%s\" is not a boolean; use true/false, yes/no or 1/0", s);
 }
 
 static int parse_mode(const char *s, mode_t *ret, char *why, size_t whylen)
@@ -326,18 +294,20 @@ static int parse_mode(const char *s, mode_t *ret, char *why, size_t whylen)
 	unsigned long v = 0;
 
 	if (*s == '\0')
-		return fail(why, whylen, "empty value; expected an octal mode such as \"644\"");
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "empty value; expected an octal mode such as \"644\"");
 	for (const char *p = s; *p; p++) {
 		if (*p < '0' || *p > '7')
-			return fail(why, whylen,
-			            "\"%s\" is not an octal mode; expected octal digits such as "
-			            "\"644\" or \"0755\"",
-			            s);
+			return errbuf_set(
+			    why, whylen, -EINVAL,
+			    "\"%s\" is not an octal mode; expected octal digits such as "
+			    "\"644\" or \"0755\"",
+			    s);
 		v = v * 8 + (unsigned)(*p - '0');
 		if (v > 07777)
-			return fail(why, whylen,
-			            "\"%s\" is out of range; a mode is at most \"7777\" (octal)",
-			            s);
+			return errbuf_set(
+			    why, whylen, -EINVAL,
+			    "\"%s\" is out of range; a mode is at most \"7777\" (octal)", s);
 	}
 	*ret = (mode_t)v;
 	return 0;
@@ -348,7 +318,8 @@ static int parse_port(const char *s, uint16_t *ret, char *why, size_t whylen)
 	uint32_t v;
 
 	if (parse_uint(s, 1, 65535, &v, why, whylen) < 0)
-		return fail(why, whylen, "port \"%s\" is not a number from 1 to 65535", s);
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "port \"%s\" is not a number from 1 to 65535", s);
 	*ret = (uint16_t)v;
 	return 0;
 }
@@ -365,9 +336,10 @@ static int parse_host(const char *s, size_t len, char **ret, char *why, size_t w
 	bool dotted = true, bracketed = false;
 
 	if (len == 0)
-		return fail(why, whylen, "the host is empty; use \"0.0.0.0\" for every address");
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "the host is empty; use \"0.0.0.0\" for every address");
 	if (len >= sizeof(buf))
-		return fail(why, whylen, "the host is too long");
+		return errbuf_set(why, whylen, -EINVAL, "the host is too long");
 	if (s[0] == '[' && len >= 2 && s[len - 1] == ']') {
 		s++;
 		len -= 2;
@@ -377,21 +349,24 @@ static int parse_host(const char *s, size_t len, char **ret, char *why, size_t w
 	buf[len] = '\0';
 	if (bracketed || strchr(buf, ':')) {
 		if (inet_pton(AF_INET6, buf, &a6) != 1)
-			return fail(why, whylen, "\"%s\" is not an IPv6 address", buf);
+			return errbuf_set(why, whylen, -EINVAL, "\"%s\" is not an IPv6 address",
+			                  buf);
 	} else {
 		for (size_t i = 0; i < len; i++) {
 			unsigned char c = (unsigned char)buf[i];
 
 			if (!isalnum(c) && c != '.' && c != '-')
-				return fail(why, whylen, "\"%s\" is not an address or host name",
-				            buf);
+				return errbuf_set(why, whylen, -EINVAL,
+				                  "\"%s\" is not an address or host name", buf);
 			if (!isdigit(c) && c != '.')
 				dotted = false;
 		}
 		if (buf[0] == '-' || buf[0] == '.')
-			return fail(why, whylen, "\"%s\" is not an address or host name", buf);
+			return errbuf_set(why, whylen, -EINVAL,
+			                  "\"%s\" is not an address or host name", buf);
 		if (dotted && inet_pton(AF_INET, buf, &a4) != 1)
-			return fail(why, whylen, "\"%s\" is not an IPv4 address", buf);
+			return errbuf_set(why, whylen, -EINVAL, "\"%s\" is not an IPv4 address",
+			                  buf);
 	}
 	*ret = strdup(buf);
 	return *ret ? 0 : -ENOMEM;
@@ -409,21 +384,21 @@ static int parse_listen(const char *s, struct config_listen *ret, char *why, siz
 		const char *close = strchr(s, ']');
 
 		if (!close || close[1] != ':')
-			return fail(
-			    why, whylen,
+			return errbuf_set(
+			    why, whylen, -EINVAL,
 			    "\"%s\" is not \"[address]:port\" (IPv6 example: \"[::]:8080\")", s);
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon)
-			return fail(why, whylen,
-			            "\"%s\" has no port; expected \"host:port\" such as "
-			            "\"0.0.0.0:8080\"",
-			            s);
+			return errbuf_set(why, whylen, -EINVAL,
+			                  "\"%s\" has no port; expected \"host:port\" such as "
+			                  "\"0.0.0.0:8080\"",
+			                  s);
 		if (memchr(s, ':', (size_t)(colon - s)))
-			return fail(why, whylen,
-			            "\"%s\": put an IPv6 address in brackets, as in \"[::]:8080\"",
-			            s);
+			return errbuf_set(
+			    why, whylen, -EINVAL,
+			    "\"%s\": put an IPv6 address in brackets, as in \"[::]:8080\"", s);
 	}
 	hostlen = (size_t)(colon - host);
 	r = parse_port(colon + 1, &port, why, whylen);
@@ -458,8 +433,8 @@ static int parse_value(const struct key *k, const char *s, union value *v, char 
 		break;
 	case KT_PATH:
 		if (s[0] != '/') {
-			r = fail(why, whylen,
-			         "\"%s\" is not an absolute path; it must start with '/'", s);
+			r = errbuf_set(why, whylen, -EINVAL,
+			               "\"%s\" is not an absolute path; it must start with '/'", s);
 			break;
 		}
 		/* fall through */
@@ -474,14 +449,14 @@ static int parse_value(const struct key *k, const char *s, union value *v, char 
 	if (r < 0)
 		value_clear(k->type, v);
 	if (r == -ENOMEM)
-		fail(why, whylen, "out of memory");
+		errbuf_set(why, whylen, -EINVAL, "out of memory");
 	return r;
 }
 
 static int check_nonempty(const union value *v, char *why, size_t whylen)
 {
 	if (v->str[0] == '\0')
-		return fail(why, whylen, "must not be empty");
+		return errbuf_set(why, whylen, -EINVAL, "must not be empty");
 	return 0;
 }
 
@@ -537,22 +512,22 @@ static int check_redis_url(const union value *v, char *why, size_t whylen)
 	s = url_masked(s, masked, sizeof(masked));
 	if (has_scheme(v->str, "redis", &rest, &at)) {
 		if (rest[0] == '\0' || rest[0] == '/')
-			return fail(why, whylen,
-			            "\"%s\" has no host; expected \"redis://host:port\"", s);
+			return errbuf_set(why, whylen, -EINVAL,
+			                  "\"%s\" has no host; expected \"redis://host:port\"", s);
 		return 0;
 	}
 	if (has_scheme(v->str, "unix", &rest, &at)) {
 		if (rest[0] != '/')
-			return fail(why, whylen,
-			            "\"%s\": a unix socket URL needs an absolute path, as in "
-			            "\"unix:///run/redis/redis.sock\"",
-			            s);
+			return errbuf_set(why, whylen, -EINVAL,
+			                  "\"%s\": a unix socket URL needs an absolute path, as in "
+			                  "\"unix:///run/redis/redis.sock\"",
+			                  s);
 		return 0;
 	}
-	return fail(why, whylen,
-	            "\"%s\" is not a Redis URL; expected \"redis://host:port\", "
-	            "\"unix:///path/to/socket\" or \"\" to discover the leader",
-	            s);
+	return errbuf_set(why, whylen, -EINVAL,
+	                  "\"%s\" is not a Redis URL; expected \"redis://host:port\", "
+	                  "\"unix:///path/to/socket\" or \"\" to discover the leader",
+	                  s);
 }
 
 static int check_http_url(const union value *v, char *why, size_t whylen)
@@ -564,12 +539,12 @@ static int check_http_url(const union value *v, char *why, size_t whylen)
 		return 0;
 	s = url_masked(s, masked, sizeof(masked));
 	if (!has_scheme(v->str, "http", &rest, &at) && !has_scheme(v->str, "https", &rest, &at))
-		return fail(why, whylen,
-		            "\"%s\" is not an http:// or https:// URL (or \"\" to read local "
-		            "files)",
-		            s);
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "\"%s\" is not an http:// or https:// URL (or \"\" to read local "
+		                  "files)",
+		                  s);
 	if (rest[0] == '\0' || rest[0] == '/')
-		return fail(why, whylen, "\"%s\" has no host", s);
+		return errbuf_set(why, whylen, -EINVAL, "\"%s\" has no host", s);
 	return 0;
 }
 
@@ -579,20 +554,24 @@ static int check_base_path(const union value *v, char *why, size_t whylen)
 	size_t len;
 
 	if (s[0] != '/')
-		return fail(why, whylen, "\"%s\" must start with '/', as in \"/webdav\"", s);
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "\"%s\" must start with '/', as in \"/webdav\"", s);
 	for (const char *p = s; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 
 		if (c <= ' ' || c == 0x7f || strchr("?#%\\", c))
-			return fail(why, whylen,
-			            "\"%s\" holds a character that is not allowed in a URL path "
-			            "prefix (space, control, '?', '#', '%%' or '\\')",
-			            s);
+			return errbuf_set(
+			    why, whylen, -EINVAL,
+			    "\"%s\" holds a character that is not allowed in a URL path "
+			    "prefix (space, control, '?', '#', '%%' or '\\')",
+			    s);
 		if (c == '/' && p[1] == '/')
-			return fail(why, whylen, "\"%s\" holds an empty segment (\"//\")", s);
+			return errbuf_set(why, whylen, -EINVAL,
+			                  "\"%s\" holds an empty segment (\"//\")", s);
 		if (c == '/' && p[1] == '.' &&
 		    (p[2] == '/' || p[2] == '\0' || (p[2] == '.' && (p[3] == '/' || p[3] == '\0'))))
-			return fail(why, whylen, "\"%s\" holds a \".\" or \"..\" segment", s);
+			return errbuf_set(why, whylen, -EINVAL,
+			                  "\"%s\" holds a \".\" or \"..\" segment", s);
 	}
 	/* "/webdav/" and "/webdav" are the same prefix; keep the short one. */
 	len = strlen(s);
@@ -604,9 +583,9 @@ static int check_base_path(const union value *v, char *why, size_t whylen)
 static int check_readonly(const union value *v, char *why, size_t whylen)
 {
 	if (!v->b)
-		return fail(why, whylen,
-		            "meta-fuse is a read-only service; writes would have to go to "
-		            "meta-sort, so set it to true (or leave it out)");
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "meta-fuse is a read-only service; writes would have to go to "
+		                  "meta-sort, so set it to true (or leave it out)");
 	return 0;
 }
 
@@ -654,8 +633,8 @@ fail_at(struct loader *ld, const config_setting_t *s, const char *what, const ch
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	return fail(ld->err, ld->errlen, "%s:%u: %s: %s", setting_file(ld, s),
-	            (unsigned)config_setting_source_line(s), what, why);
+	return errbuf_set(ld->err, ld->errlen, -EINVAL, "%s:%u: %s: %s", setting_file(ld, s),
+	                  (unsigned)config_setting_source_line(s), what, why);
 }
 
 static int apply_defaults(struct loader *ld)
@@ -667,8 +646,8 @@ static int apply_defaults(struct loader *ld)
 	for (size_t i = 0; i < KEY_COUNT; i++) {
 		r = parse_value(&keys[i], keys[i].def, &v, why, sizeof(why));
 		if (r < 0)
-			return fail(ld->err, ld->errlen, "built-in default of %s: %s", keys[i].name,
-			            why);
+			return errbuf_set(ld->err, ld->errlen, -EINVAL,
+			                  "built-in default of %s: %s", keys[i].name, why);
 		key_store(ld->cfg, &keys[i], &v);
 		ld->cfg->origin_[i] = CONFIG_ORIGIN_DEFAULT;
 	}
@@ -706,12 +685,12 @@ static int apply_setting(struct loader *ld, const struct key *k, const config_se
 	} else if (k->type != KT_BOOL && k->type != KT_UINT && type == CONFIG_TYPE_STRING) {
 		r = parse_value(k, config_setting_get_string(s), &v, why, sizeof(why));
 		if (r == -ENOMEM)
-			return fail(ld->err, ld->errlen, "out of memory");
+			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 		if (r < 0)
 			return fail_at(ld, s, k->name, "%s", why);
 	} else {
 		return fail_at(ld, s, k->name, "expected %s, got %s", key_type_name(k->type),
-		               setting_type_name(s));
+		               settings_type_name(s));
 	}
 	key_store(ld->cfg, k, &v);
 	ld->cfg->origin_[k - keys] = CONFIG_ORIGIN_FILE;
@@ -734,7 +713,7 @@ static int warn_unknown(struct loader *ld, const config_setting_t *s, const char
 	int r = add_warning(ld->cfg, "%s:%u: unknown key \"%s\", ignoring", setting_file(ld, s),
 	                    (unsigned)config_setting_source_line(s), name);
 
-	return r < 0 ? fail(ld->err, ld->errlen, "out of memory") : 0;
+	return r < 0 ? errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory") : 0;
 }
 
 /* The scalar keys, groups of them and the unknown keys of the file. */
@@ -767,7 +746,7 @@ static int walk_file(struct loader *ld)
 		}
 		if (!config_setting_is_group(s))
 			return fail_at(ld, s, name, "expected a group ( %s = { ... }; ), got %s",
-			               name, setting_type_name(s));
+			               name, settings_type_name(s));
 		for (int j = 0; j < config_setting_length(s); j++) {
 			config_setting_t *c = config_setting_get_elem(s, (unsigned)j);
 
@@ -808,8 +787,9 @@ static int apply_env(struct loader *ld)
 
 				r = parse_host(text, strlen(text), &host, why, sizeof(why));
 				if (r < 0)
-					return fail(ld->err, ld->errlen, "%s (host of %s): %s",
-					            k->env, k->name, why);
+					return errbuf_set(ld->err, ld->errlen, -EINVAL,
+					                  "%s (host of %s): %s", k->env, k->name,
+					                  why);
 				free(l->host);
 				l->host = host;
 				cfg->env_used_[i] |= ENV_USED_VALUE;
@@ -818,8 +798,9 @@ static int apply_env(struct loader *ld)
 			if (port) {
 				r = parse_port(port, &l->port, why, sizeof(why));
 				if (r < 0)
-					return fail(ld->err, ld->errlen, "%s (port of %s): %s",
-					            k->env_port, k->name, why);
+					return errbuf_set(ld->err, ld->errlen, -EINVAL,
+					                  "%s (port of %s): %s", k->env_port,
+					                  k->name, why);
 				cfg->env_used_[i] |= ENV_USED_PORT;
 				cfg->origin_[i] = CONFIG_ORIGIN_ENV;
 			}
@@ -829,7 +810,8 @@ static int apply_env(struct loader *ld)
 			continue;
 		r = parse_value(k, text, &v, why, sizeof(why));
 		if (r < 0)
-			return fail(ld->err, ld->errlen, "%s (%s): %s", k->env, k->name, why);
+			return errbuf_set(ld->err, ld->errlen, -EINVAL, "%s (%s): %s", k->env,
+			                  k->name, why);
 		key_store(cfg, k, &v);
 		cfg->env_used_[i] |= ENV_USED_VALUE;
 		cfg->origin_[i] = CONFIG_ORIGIN_ENV;
@@ -838,7 +820,7 @@ static int apply_env(struct loader *ld)
 		r = add_warning(cfg, "FUSE_API_URL is set but ignored: the FUSE worker reads the "
 		                     "snapshot directly, not through the API");
 		if (r < 0)
-			return fail(ld->err, ld->errlen, "out of memory");
+			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -880,18 +862,18 @@ static int load_rules(struct loader *ld)
 
 		if (config_setting_type(file) != CONFIG_TYPE_STRING)
 			return fail_at(ld, file, KEY_RULES_FILE, "expected a path string, got %s",
-			               setting_type_name(file));
+			               settings_type_name(file));
 		rel = config_setting_get_string(file);
 		if (rel[0] == '\0')
 			return fail_at(ld, file, KEY_RULES_FILE,
 			               "is empty; name a rules file or leave the key out");
 		cfg->rules_file = resolve_beside(ld->file, rel);
 		if (!cfg->rules_file)
-			return fail(ld->err, ld->errlen, "out of memory");
+			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 		r = rules_from_file(cfg->rules_file, &cfg->schema, &cfg->rules, why, sizeof(why));
 		/* A compile error names the rules file and line; a missing file names ours. */
 		if (r == -EINVAL)
-			return fail(ld->err, ld->errlen, "%s", why);
+			return errbuf_set(ld->err, ld->errlen, -EINVAL, "%s", why);
 		if (r < 0)
 			return fail_at(ld, file, KEY_RULES_FILE, "%s", why);
 		cfg->rules_origin_ = CONFIG_ORIGIN_FILE;
@@ -900,16 +882,16 @@ static int load_rules(struct loader *ld)
 			return fail_at(ld, list, KEY_RULES,
 			               "expected a list of rule groups ( rules = ( { ... } ); ), "
 			               "got %s",
-			               setting_type_name(list));
+			               settings_type_name(list));
 		/* The rules module's message names the file and line itself. */
 		r = rules_from_setting(list, &cfg->schema, &cfg->rules, why, sizeof(why));
 		if (r < 0)
-			return fail(ld->err, ld->errlen, "%s", why);
+			return errbuf_set(ld->err, ld->errlen, -EINVAL, "%s", why);
 		cfg->rules_origin_ = CONFIG_ORIGIN_FILE;
 	} else {
 		r = rules_default(&cfg->schema, &cfg->rules, why, sizeof(why));
 		if (r < 0)
-			return fail(ld->err, ld->errlen, "built-in rules: %s", why);
+			return errbuf_set(ld->err, ld->errlen, -EINVAL, "built-in rules: %s", why);
 	}
 	return 0;
 }
@@ -939,7 +921,7 @@ static int load_program(struct loader *ld, const config_setting_t *g, size_t ind
 	if (!config_setting_is_group(g))
 		return fail_at(ld, g, what,
 		               "expected a group { name = \"...\"; command = [ ... ]; }, got %s",
-		               setting_type_name(g));
+		               settings_type_name(g));
 	for (int i = 0; i < config_setting_length(g); i++) {
 		config_setting_t *c = config_setting_get_elem(g, (unsigned)i);
 		const char *cn = config_setting_name(c);
@@ -960,14 +942,14 @@ static int load_program(struct loader *ld, const config_setting_t *g, size_t ind
 		return fail_at(ld, g, what, "has no name");
 	if (config_setting_type(name) != CONFIG_TYPE_STRING)
 		return fail_at(ld, name, what, "name: expected a string, got %s",
-		               setting_type_name(name));
+		               settings_type_name(name));
 	if (!is_program_name(config_setting_get_string(name)))
 		return fail_at(ld, name, what,
 		               "name \"%s\" is not 1 to %d characters of a-z, 0-9, '_' and '-'",
 		               config_setting_get_string(name), PROGRAM_NAME_MAX);
 	p->name = strdup(config_setting_get_string(name));
 	if (!p->name)
-		return fail(ld->err, ld->errlen, "out of memory");
+		return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 	snprintf(what, sizeof(what), "program \"%s\"", p->name);
 	for (size_t i = 0; i < sizeof(reserved_programs) / sizeof(reserved_programs[0]); i++)
 		if (strcmp(p->name, reserved_programs[i]) == 0)
@@ -978,22 +960,22 @@ static int load_program(struct loader *ld, const config_setting_t *g, size_t ind
 		return fail_at(ld, g, what, "has no command = [ \"program\", \"arg\", ... ]");
 	if (!config_setting_is_list(cmd) && !config_setting_is_array(cmd))
 		return fail_at(ld, cmd, what, "command: expected a list of strings, got %s",
-		               setting_type_name(cmd));
+		               settings_type_name(cmd));
 	n = (unsigned)config_setting_length(cmd);
 	if (n == 0)
 		return fail_at(ld, cmd, what, "command is empty");
 	p->argv = calloc(n + 1, sizeof(*p->argv));
 	if (!p->argv)
-		return fail(ld->err, ld->errlen, "out of memory");
+		return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 	for (unsigned i = 0; i < n; i++) {
 		config_setting_t *a = config_setting_get_elem(cmd, i);
 
 		if (config_setting_type(a) != CONFIG_TYPE_STRING)
 			return fail_at(ld, a, what, "command[%u]: expected a string, got %s", i,
-			               setting_type_name(a));
+			               settings_type_name(a));
 		p->argv[i] = strdup(config_setting_get_string(a));
 		if (!p->argv[i])
-			return fail(ld->err, ld->errlen, "out of memory");
+			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 	}
 	if (p->argv[0][0] == '\0')
 		return fail_at(ld, cmd, what, "command: the program to run is empty");
@@ -1015,14 +997,14 @@ static int load_programs(struct loader *ld)
 	if (!config_setting_is_list(list))
 		return fail_at(ld, list, KEY_PROGRAMS,
 		               "expected a list of groups ( programs = ( { ... } ); ), got %s",
-		               setting_type_name(list));
+		               settings_type_name(list));
 	cfg->programs_origin_ = CONFIG_ORIGIN_FILE;
 	n = (unsigned)config_setting_length(list);
 	if (n == 0)
 		return 0;
 	cfg->programs = calloc(n, sizeof(*cfg->programs));
 	if (!cfg->programs)
-		return fail(ld->err, ld->errlen, "out of memory");
+		return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 	for (unsigned i = 0; i < n; i++) {
 		config_setting_t *g = config_setting_get_elem(list, i);
 
@@ -1062,19 +1044,19 @@ static int read_file(struct loader *ld, const char *path, bool named)
 		r = -errno;
 		if (r == -ENOENT && !named)
 			return 0;
-		fail(ld->err, ld->errlen, "%s: %s", path, strerror(-r));
+		errbuf_set(ld->err, ld->errlen, -EINVAL, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
 		fclose(f);
-		return fail(ld->err, ld->errlen, "%s: not a regular file", path);
+		return errbuf_set(ld->err, ld->errlen, -EINVAL, "%s: not a regular file", path);
 	}
 	ld->cfg->path = strdup(path);
 	dir = strdup(path);
 	if (!ld->cfg->path || !dir) {
 		fclose(f);
 		free(dir);
-		fail(ld->err, ld->errlen, "out of memory");
+		errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
 		return -ENOMEM;
 	}
 	ld->file = ld->cfg->path;
@@ -1096,9 +1078,10 @@ static int read_file(struct loader *ld, const char *path, bool named)
 		const char *ef = message_file(ld, config_error_file(&ld->lc));
 
 		if (config_error_type(&ld->lc) == CONFIG_ERR_FILE_IO)
-			return fail(ld->err, ld->errlen, "%s: %s", ef, config_error_text(&ld->lc));
-		return fail(ld->err, ld->errlen, "%s:%d: %s", ef, config_error_line(&ld->lc),
-		            config_error_text(&ld->lc));
+			return errbuf_set(ld->err, ld->errlen, -EINVAL, "%s: %s", ef,
+			                  config_error_text(&ld->lc));
+		return errbuf_set(ld->err, ld->errlen, -EINVAL, "%s:%d: %s", ef,
+		                  config_error_line(&ld->lc), config_error_text(&ld->lc));
 	}
 	return 1;
 }
@@ -1117,12 +1100,12 @@ int config_load(const char *path, struct config **ret, char *err, size_t errlen)
 	}
 	ld.cfg = calloc(1, sizeof(*ld.cfg));
 	if (!ld.cfg) {
-		fail(err, errlen, "out of memory");
+		errbuf_set(err, errlen, -EINVAL, "out of memory");
 		return -ENOMEM;
 	}
 	r = schema_init(&ld.cfg->schema);
 	if (r < 0) {
-		fail(err, errlen, "out of memory");
+		errbuf_set(err, errlen, -EINVAL, "out of memory");
 		goto out;
 	}
 	r = apply_defaults(&ld);

@@ -9,6 +9,7 @@
  * walks the rules in priority order: no allocation, no libconfig, no parsing.
  */
 #include "rules.h"
+#include "settings.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -86,29 +87,6 @@ static unsigned line_of(const config_setting_t *s)
 	return s != NULL ? config_setting_source_line(s) : 0;
 }
 
-static const char *type_name(const config_setting_t *s)
-{
-	switch (config_setting_type(s)) {
-	case CONFIG_TYPE_GROUP:
-		return "a group";
-	case CONFIG_TYPE_INT:
-	case CONFIG_TYPE_INT64:
-		return "an integer";
-	case CONFIG_TYPE_FLOAT:
-		return "a float";
-	case CONFIG_TYPE_STRING:
-		return "a string";
-	case CONFIG_TYPE_BOOL:
-		return "a boolean";
-	case CONFIG_TYPE_ARRAY:
-		return "an array";
-	case CONFIG_TYPE_LIST:
-		return "a list";
-	default:
-		return "nothing";
-	}
-}
-
 static void rule_clear(struct rule *r)
 {
 	free(r->name);
@@ -142,7 +120,7 @@ static int get_bool(struct loader *l, const config_setting_t *s, const char *lab
 {
 	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
 		return lfail(l, line_of(s), label, "%s: expected true or false, not %s",
-		             config_setting_name(s), type_name(s));
+		             config_setting_name(s), settings_type_name(s));
 	*ret = config_setting_get_bool(s);
 	return 0;
 }
@@ -161,7 +139,7 @@ static int compile_rule(struct loader *l, const config_setting_t *g, uint32_t in
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
 		return lfail(l, line_of(g), label,
 		             "expected a group { name = ...; template = ...; }, not %s",
-		             type_name(g));
+		             settings_type_name(g));
 	n = config_setting_length(g);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
@@ -188,7 +166,7 @@ static int compile_rule(struct loader *l, const config_setting_t *g, uint32_t in
 		return lfail(l, line_of(g), label, "missing name = \"...\";");
 	if (config_setting_type(name) != CONFIG_TYPE_STRING)
 		return lfail(l, line_of(name), label, "name: expected a string, not %s",
-		             type_name(name));
+		             settings_type_name(name));
 	if (!is_good_name(config_setting_get_string(name)))
 		return lfail(l, line_of(name), label,
 		             "name: must be 1 to %d bytes of UTF-8 without control characters",
@@ -208,14 +186,16 @@ static int compile_rule(struct loader *l, const config_setting_t *g, uint32_t in
 	}
 	if (description != NULL && config_setting_type(description) != CONFIG_TYPE_STRING)
 		return lfail(l, line_of(description), label,
-		             "description: expected a string, not %s", type_name(description));
+		             "description: expected a string, not %s",
+		             settings_type_name(description));
 	if (priority != NULL) {
 		long long p;
 
 		if (config_setting_type(priority) != CONFIG_TYPE_INT &&
 		    config_setting_type(priority) != CONFIG_TYPE_INT64)
 			return lfail(l, line_of(priority), label,
-			             "priority: expected an integer, not %s", type_name(priority));
+			             "priority: expected an integer, not %s",
+			             settings_type_name(priority));
 		p = config_setting_get_int64(priority);
 		if (p < -1000000000LL || p > 1000000000LL)
 			return lfail(l, line_of(priority), label,
@@ -247,7 +227,7 @@ static int compile_rule(struct loader *l, const config_setting_t *g, uint32_t in
 
 		if (config_setting_type(tpl) != CONFIG_TYPE_STRING)
 			return lfail(l, line_of(tpl), label, "template: expected a string, not %s",
-			             type_name(tpl));
+			             settings_type_name(tpl));
 		text = config_setting_get_string(tpl);
 		r = template_compile(text, strlen(text), l->schema, &rule->tpl, msg, sizeof(msg));
 		if (r < 0)
@@ -275,7 +255,7 @@ static int compile_list(struct loader *l, const config_setting_t *list, struct r
 	if (list == NULL || config_setting_type(list) != CONFIG_TYPE_LIST)
 		return lfail(l, line_of(list), NULL,
 		             "rules: expected a list of rule groups ( { ... }, { ... } ), not %s",
-		             list != NULL ? type_name(list) : "nothing");
+		             list != NULL ? settings_type_name(list) : "nothing");
 	n = config_setting_length(list);
 	if (n == 0)
 		return lfail(l, line_of(list), NULL, "rules: the list is empty");

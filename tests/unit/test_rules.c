@@ -580,7 +580,7 @@ static void test_setting_errors(void **state)
 	    {__LINE__, "rules = ( { name = \"a\"; priority = \"high\"; template = \"/x\"; } );",
 	     "line 1: rule \"a\": priority: expected an integer, not a string"},
 	    {__LINE__, "rules = ( { name = \"a\"; priority = 1.5; template = \"/x\"; } );",
-	     "line 1: rule \"a\": priority: expected an integer, not a float"},
+	     "line 1: rule \"a\": priority: expected an integer, not a floating-point number"},
 	    {__LINE__, "rules = ( { name = \"a\"; priority = 5000000000L; template = \"/x\"; } );",
 	     "line 1: rule \"a\": priority: 5000000000 is out of range (-1000000000 to "
 	     "1000000000)"},
