@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages meta-fuse needs to build, test and run.
+# Install the Debian 12 packages meta-fuse needs to build, test and run;
+# `deps.sh --bench` adds the peers the benchmarks compare with.
 # Everything comes from Debian's archive; nothing else is downloaded.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ packages=(
 	# run and test
 	fuse3 redis-server redis-tools attr rsync curl procps psmisc jq python3
 )
+if [ "${1:-}" = "--bench" ]; then
+	packages+=(bindfs mergerfs fio util-linux time)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

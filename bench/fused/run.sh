@@ -55,7 +55,7 @@ MKSNAP="$BUILD/tests/mf-mksnapshot"
 die() { echo "run.sh: $*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "needs root (tmpfs, mounts, drop_caches)"
 for c in bindfs mergerfs fio python3 jq taskset fusermount3; do
-	command -v "$c" >/dev/null || die "'$c' is not installed"
+	command -v "$c" >/dev/null || die "'$c' is not installed (./scripts/deps.sh --bench installs the peers)"
 done
 [ -x "$FUSED" ] && [ -x "$MKSNAP" ] || die "no meta-fuse-fused / mf-mksnapshot in $BUILD"
 
