@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -48,38 +49,22 @@ int publish_open_previous(struct publisher *p, struct snapshot **ret, char *err,
 	return 0;
 }
 
-int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
-                 struct store *store, const struct snapshot_kv_state *kv,
-                 struct publish_result *res, char *err, size_t errlen)
+/* Write b as the next generation and map it back; frees b.  t0: when the build began. */
+static int publish_build(struct publisher *p, struct snapshot_build *b,
+                         const struct snapshot_kv_state *kv, int64_t t0, struct publish_result *res,
+                         char *err, size_t errlen)
 {
-	struct snapshot_build *b = NULL;
-	struct store_records recs;
 	char path[4096], why[256];
-	int64_t t0 = clock_ns(CLOCK_MONOTONIC), t1;
+	int64_t t1 = clock_ns(CLOCK_MONOTONIC);
 	uint64_t gen = p->generation + 1;
 	int r;
 
-	memset(res, 0, sizeof(*res));
-	r = store_records(store, &recs);
-	if (r < 0) {
-		say(err, errlen, "collecting records: %s", strerror(-r));
-		return r;
-	}
-	r = tree_build(rules, schema, recs.ptrs, recs.count, &b);
-	if (r < 0) {
-		store_records_free(&recs);
-		say(err, errlen, "building the tree: %s", strerror(-r));
-		return r;
-	}
-	t1 = clock_ns(CLOCK_MONOTONIC);
 	r = snapshot_write(b, kv, gen, clock_ns(CLOCK_REALTIME), p->runtime_dir, SNAP_FILE_NAME);
 	res->files = b->files;
 	res->directories = b->directories;
 	res->skipped = b->skipped;
 	res->hidden = b->hidden;
-	/* The strings of the records are only needed until the write is done. */
 	snapshot_build_free(b);
-	store_records_free(&recs);
 	if (r < 0) {
 		say(err, errlen, "writing %s/%s: %s", p->runtime_dir, SNAP_FILE_NAME, strerror(-r));
 		return r;
@@ -96,6 +81,108 @@ int publish_tree(struct publisher *p, const struct rules *rules, const struct sc
 	}
 	res->write_ns = clock_ns(CLOCK_MONOTONIC) - t1;
 	return 0;
+}
+
+int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
+                 struct store *store, const struct snapshot_kv_state *kv,
+                 struct publish_result *res, char *err, size_t errlen)
+{
+	struct snapshot_build *b = NULL;
+	struct store_records recs;
+	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = store_records(store, &recs);
+	if (r < 0) {
+		say(err, errlen, "collecting records: %s", strerror(-r));
+		return r;
+	}
+	r = tree_build(rules, schema, recs.ptrs, recs.count, &b);
+	if (r < 0) {
+		store_records_free(&recs);
+		say(err, errlen, "building the tree: %s", strerror(-r));
+		return r;
+	}
+	/* The build holds copies of the records' strings. */
+	store_records_free(&recs);
+	return publish_build(p, b, kv, t0, res, err, errlen);
+}
+
+struct lookup_ctx {
+	struct store *store;
+	struct strview *vals;
+	struct record rec;
+};
+
+static const struct record *lookup_record(void *ctx, const char *id, size_t len)
+{
+	struct lookup_ctx *l = ctx;
+
+	if (!store_get(l->store, id, len, l->vals))
+		return NULL;
+	l->rec.hash_id = (struct strview){id, (uint32_t)len};
+	l->rec.values = l->vals;
+	record_derive(&l->rec);
+	return &l->rec;
+}
+
+/* One side of a change: the record id in s, derived into rec, or NULL. */
+static const struct record *get_record(struct store *s, struct strview id, struct record *rec,
+                                       struct strview *vals)
+{
+	if (s == NULL || !store_get(s, id.ptr, id.len, vals))
+		return NULL;
+	rec->hash_id = id;
+	rec->values = vals;
+	record_derive(rec);
+	return rec;
+}
+
+int publish_patch(struct publisher *p, const struct rules *rules, const struct schema *schema,
+                  struct store *store, struct store *prev, struct store *changed,
+                  const struct snapshot_kv_state *kv, struct publish_result *res, char *err,
+                  size_t errlen)
+{
+	struct snapshot *old = store_snapshot(store);
+	size_t n = changed != NULL ? store_count(changed) : 0, i = 0;
+	uint32_t np = store_nprops(store);
+	struct tree_change *changes = NULL;
+	struct record *recs = NULL;
+	struct strview *vals = NULL, id;
+	struct lookup_ctx l = {.store = store};
+	struct snapshot_build *b = NULL;
+	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	uint64_t it = 0;
+	int r = -ENOMEM;
+
+	memset(res, 0, sizeof(*res));
+	if (old == NULL || n > TREE_PATCH_MAX)
+		return -EAGAIN;
+	changes = calloc(n + 1, sizeof(*changes));
+	recs = calloc(2 * n + 1, sizeof(*recs));
+	vals = calloc((2 * n + 1) * np + 1, sizeof(*vals));
+	if (changes == NULL || recs == NULL || vals == NULL)
+		goto out;
+	l.vals = &vals[2 * n * np];
+	while (i < n && store_next(changed, &it, &id, NULL)) {
+		changes[i].old = get_record(prev, id, &recs[2 * i], &vals[2 * i * np]);
+		changes[i].new = get_record(store, id, &recs[2 * i + 1], &vals[(2 * i + 1) * np]);
+		i++;
+	}
+	r = tree_patch(old, rules, schema, changes, i, lookup_record, &l, &b);
+out:
+	free(changes);
+	free(recs);
+	free(vals);
+	if (r == -EAGAIN)
+		return r;
+	if (r < 0) {
+		say(err, errlen, "patching the tree: %s", strerror(-r));
+		return r;
+	}
+	res->patched = true;
+	return publish_build(p, b, kv, t0, res, err, errlen);
 }
 
 void publish_notify(struct publisher *p, uint64_t generation, const char *status)

@@ -2,7 +2,9 @@
  * publish: turn the record set into the next generation of vfs.snapshot and
  * announce it.
  *
- * publish_tree() places every record with the rules (tree_build), writes the
+ * publish_tree() places every record with the rules (tree_build), or
+ * publish_patch() patches the previous tree with the records that changed
+ * (tree_patch, for live updates), writes the
  * snapshot through the VFS core writer (a temporary file renamed over
  * vfs.snapshot, so readers see the old file or the new one) with the KV state
  * stamped in, and maps the new file back for the caller, who rebinds the store
@@ -39,7 +41,8 @@ struct publish_result {
 	uint64_t directories;
 	uint64_t skipped;
 	uint64_t hidden;
-	int64_t build_ns;      /* records + tree_build */
+	int64_t build_ns;      /* records + tree_build or tree_patch */
+	bool patched;          /* by tree_patch */
 	int64_t write_ns;      /* snapshot_write + mapping it back */
 	struct snapshot *snap; /* the new generation, mapped; the caller owns it */
 };
@@ -54,6 +57,19 @@ int publish_open_previous(struct publisher *p, struct snapshot **ret, char *err,
 int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
                  struct store *store, const struct snapshot_kv_state *kv,
                  struct publish_result *res, char *err, size_t errlen);
+
+/*
+ * publish_tree() for a live update: the tree is patched from the snapshot the
+ * store maps (which must be the last one published from it) with the records
+ * whose ids are in changed; prev holds their values as that snapshot had them
+ * (an id of changed absent from prev was not in the set, absent from store is
+ * gone).  Returns -EAGAIN, with nothing published, when there is no snapshot to
+ * patch or tree_patch() declines: call publish_tree().
+ */
+int publish_patch(struct publisher *p, const struct rules *rules, const struct schema *schema,
+                  struct store *store, struct store *prev, struct store *changed,
+                  const struct snapshot_kv_state *kv, struct publish_result *res, char *err,
+                  size_t errlen);
 
 /* sd_notify READY=1 (first time), STATUS=status and GENERATION=n. */
 void publish_notify(struct publisher *p, uint64_t generation, const char *status);

@@ -45,4 +45,44 @@ int tree_build(const struct rules *rules, const struct schema *schema,
  */
 int64_t tree_parse_time_ns(const char *s, size_t len);
 
+struct snapshot;
+
+/*
+ * One record of a tree_patch() delta: its version in the snapshot being patched
+ * (NULL when it was not in the record set) and its version now (NULL when it is
+ * gone).  Both have had record_derive() run on them.
+ */
+struct tree_change {
+	const struct record *old;
+	const struct record *new;
+};
+
+/*
+ * A record of the current set by hash id, record_derive()d, or NULL when absent;
+ * what it returns may be reused by the next call.
+ */
+typedef const struct record *(*tree_lookup_fn)(void *ctx, const char *hash_id, size_t len);
+
+/*
+ * The tree tree_build() would make of old's records with changes[0..count)
+ * applied, made from old without placing the unchanged records again: old's
+ * nodes, properties and strings are copied, the files of the changed records
+ * are taken out and put in again where the rules place them now, directories
+ * are created and dropped, contested names settled as tree_build() does, and
+ * ids, directory times and statistics computed over.  old must be the tree of
+ * exactly those records under the same rules and schema.  lookup finds the
+ * unchanged records whose file names may carry a " (n)" suffix.  The example
+ * hash id of a skip reason may differ from tree_build()'s (which takes the first
+ * in record order): it is one record with that reason.  Returns 0 and a build
+ * the caller frees, -EAGAIN when the patch declines (too many changes, too much
+ * garbage in the copied strings, an id collision, a delta that does not match
+ * old: call tree_build()), or -ENOMEM / -EOVERFLOW.
+ */
+int tree_patch(const struct snapshot *old, const struct rules *rules, const struct schema *schema,
+               const struct tree_change *changes, size_t count, tree_lookup_fn lookup,
+               void *lookup_ctx, struct snapshot_build **ret);
+
+/* tree_patch() declines deltas larger than this. */
+#define TREE_PATCH_MAX 4096
+
 #endif

@@ -1,0 +1,1219 @@
+/*
+ * tree_patch: the next tree from the previous snapshot and a small delta (see
+ * tree.h), so that a live update of one file does not place every record again.
+ *
+ * The previous snapshot already holds the sorted, breadth-first tree.  The patch
+ * marks the directories a change touches ("pdirs": an old directory whose child
+ * list is taken apart, or a new directory), takes the old files of the changed
+ * records out of them, puts the new versions in, drops directories left empty and
+ * settles the names of each touched directory from the files' unrenamed names,
+ * exactly as tree_build() does.  A breadth-first walk then emits the new node
+ * array: untouched directories copy their old children slice, touched ones their
+ * new sorted list.  Unchanged paths keep their ids (the hash of the path); new
+ * and renamed nodes hash theirs.  Directory times and the statistics are
+ * computed over the whole new tree, which is cheap next to placing records.
+ * The old strings and properties are copied whole and new ones appended; the
+ * strings of removed files become garbage, and when it grows past half the
+ * strings the patch declines so that a full build compacts them.
+ * It does not log and does not read the file system.
+ */
+#include "tree.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "names.h"
+#include "path.h"
+#include "snapshot.h"
+
+#define NO_INDEX UINT32_MAX
+#define NSKIPS   4
+
+enum pentry_kind { PE_OLD, PE_FILE, PE_DIR };
+
+/* A child of a touched directory. */
+struct pentry {
+	uint32_t kind;
+	uint32_t ref;     /* old node index, pfile index or pdir index */
+	const char *name; /* unrenamed name */
+	uint32_t name_len;
+	bool is_dir;
+	bool dead;
+	struct strview hash_id; /* files */
+	const char *final;      /* the name in the new tree */
+	uint32_t final_len;
+};
+
+/* A touched old directory (old != NO_INDEX) or a new one. */
+struct pdir {
+	uint32_t old;
+	uint32_t parent; /* new directories: the pdir of the parent */
+	const char *name;
+	uint32_t name_len;
+	struct pentry *e;
+	size_t n, cap;
+	size_t live;
+	bool dropped;
+};
+
+/* A placed new version of a changed record. */
+struct pfile {
+	const struct record *rec;
+	uint32_t rule;
+	uint64_t size;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+};
+
+struct patch {
+	const struct snapshot *old;
+	const struct snap_header *h;
+	const struct snap_node *onodes;
+	uint32_t onode_count;
+	const struct rules *rules;
+	const struct schema *schema;
+	tree_lookup_fn lookup;
+	void *lookup_ctx;
+
+	uint32_t *pdir_of; /* old node index -> pdir index + 1 */
+	struct pdir *pdirs;
+	size_t npdirs, pdir_cap;
+	struct pfile *pfiles;
+	size_t npfiles, pfile_cap;
+	uint32_t *dead; /* old nodes taken out or renamed: their ids are free */
+	size_t ndead, dead_cap;
+	char **owned; /* strings to free */
+	size_t nowned, owned_cap;
+
+	int64_t hidden_delta;
+	int64_t *rule_hidden_delta;
+	int64_t skip_delta[NSKIPS];
+	struct strview skip_new_example[NSKIPS];
+
+	/* Counted while emitting, so the node array is walked once. */
+	uint64_t *top_files; /* per node index of a child of the root */
+	uint64_t *top_bytes;
+	uint64_t *rule_files;
+	uint64_t live_bytes; /* strings of the nodes */
+	uint64_t live_props;
+
+	struct snapshot_build *out;
+	size_t strings_cap;
+	size_t prop_cap;
+	struct snap_str *keys; /* schema index -> key string in out, len 0 = not yet */
+	bool *key_done;
+};
+
+static const char *const skip_reasons[NSKIPS] = {
+    TREE_SKIP_NO_FILE_PATH,
+    TREE_SKIP_UNSAFE_PATH,
+    TREE_SKIP_UNPLACED,
+    TREE_SKIP_BAD_NAME,
+};
+
+static int grow(void *array, size_t *cap, size_t n, size_t size)
+{
+	void **p = array;
+	size_t c = *cap ? *cap : 16;
+	void *q;
+
+	if (n <= *cap)
+		return 0;
+	while (c < n)
+		c *= 2;
+	q = realloc(*p, c * size);
+	if (q == NULL)
+		return -ENOMEM;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+static const char *own(struct patch *p, const char *s, size_t len)
+{
+	char *c;
+
+	if (grow(&p->owned, &p->owned_cap, p->nowned + 1, sizeof(*p->owned)) < 0)
+		return NULL;
+	c = malloc(len + 1);
+	if (c == NULL)
+		return NULL;
+	memcpy(c, s, len);
+	c[len] = '\0';
+	p->owned[p->nowned++] = c;
+	return c;
+}
+
+static int add_string(struct patch *p, const char *s, size_t len, struct snap_str *ret)
+{
+	struct snapshot_build *out = p->out;
+	int r;
+
+	if (out->strings_size + len + 1 > UINT32_MAX)
+		return -EOVERFLOW;
+	r = grow(&out->strings, &p->strings_cap, out->strings_size + len + 1, 1);
+	if (r < 0)
+		return r;
+	memcpy(out->strings + out->strings_size, s, len);
+	out->strings[out->strings_size + len] = '\0';
+	ret->off = (uint32_t)out->strings_size;
+	ret->len = (uint32_t)len;
+	out->strings_size += len + 1;
+	return 0;
+}
+
+static const char *ostr(const struct patch *p, struct snap_str s)
+{
+	return snapshot_str(p->old, s);
+}
+
+static bool sv_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* ---- placing, as tree_build() does ---- */
+
+enum outcome { OUT_PLACED, OUT_HIDDEN, OUT_SKIP };
+
+static bool is_clean_virtual_path(const char *path)
+{
+	if (path[0] != '/' || path[1] == '\0')
+		return false;
+	for (const char *s = path; *s != '\0'; s++)
+		if (s[0] == '/' && (s[1] == '/' || s[1] == '\0'))
+			return false;
+	return true;
+}
+
+/* *ret_rule: the rule (placed, hidden) or the skip reason. */
+static enum outcome place(const struct rules *rules, const struct record *rec, char *path,
+                          uint32_t *ret_rule)
+{
+	uint32_t rule = 0;
+	int r;
+
+	if (!record_has(rec, PROP_FILE_PATH)) {
+		*ret_rule = 0;
+		return OUT_SKIP;
+	}
+	if (!path_is_safe_source(rec->values[PROP_FILE_PATH].ptr,
+	                         rec->values[PROP_FILE_PATH].len)) {
+		*ret_rule = 1;
+		return OUT_SKIP;
+	}
+	r = rules_place(rules, rec, path, SNAP_PATH_MAX, &rule);
+	if (r == RULES_HIDDEN) {
+		*ret_rule = rule;
+		return OUT_HIDDEN;
+	}
+	if (r == RULES_UNPLACED) {
+		*ret_rule = 2;
+		return OUT_SKIP;
+	}
+	if (r < 0 || !is_clean_virtual_path(path)) {
+		*ret_rule = 3;
+		return OUT_SKIP;
+	}
+	*ret_rule = rule;
+	return OUT_PLACED;
+}
+
+static uint64_t parse_u64(struct strview v)
+{
+	uint64_t n = 0;
+
+	if (v.len == 0 || v.len > 20)
+		return 0;
+	for (uint32_t i = 0; i < v.len; i++) {
+		unsigned d = (unsigned char)v.ptr[i] - '0';
+
+		if (d > 9 || n > (UINT64_MAX - d) / 10)
+			return 0;
+		n = n * 10 + d;
+	}
+	return n;
+}
+
+/* ---- touched directories ---- */
+
+static int64_t new_pdir(struct patch *p, uint32_t old, uint32_t parent, const char *name,
+                        uint32_t name_len)
+{
+	struct pdir *d;
+	int r = grow(&p->pdirs, &p->pdir_cap, p->npdirs + 1, sizeof(*p->pdirs));
+
+	if (r < 0)
+		return r;
+	d = &p->pdirs[p->npdirs];
+	memset(d, 0, sizeof(*d));
+	d->old = old;
+	d->parent = parent;
+	d->name = name;
+	d->name_len = name_len;
+	return (int64_t)p->npdirs++;
+}
+
+static int add_entry(struct patch *p, size_t pd, const struct pentry *e)
+{
+	struct pdir *d = &p->pdirs[pd];
+	int r = grow(&d->e, &d->cap, d->n + 1, sizeof(*d->e));
+
+	if (r < 0)
+		return r;
+	d->e[d->n++] = *e;
+	if (!e->dead)
+		d->live++;
+	return 0;
+}
+
+/* The pdir of old directory node idx, made from its children on first use. */
+static int64_t touch(struct patch *p, uint32_t idx)
+{
+	const struct snap_node *dn = &p->onodes[idx];
+	int64_t pd;
+	int r;
+
+	if (p->pdir_of[idx] != 0)
+		return p->pdir_of[idx] - 1;
+	pd = new_pdir(p, idx, NO_INDEX, ostr(p, dn->name), dn->name.len);
+	if (pd < 0)
+		return pd;
+	for (uint32_t k = 0; k < dn->child_count; k++) {
+		uint32_t c = dn->first_child + k;
+		const struct snap_node *cn = &p->onodes[c];
+		struct pentry e = {
+		    .kind = PE_OLD,
+		    .ref = c,
+		    .name = ostr(p, cn->name),
+		    .name_len = cn->name.len,
+		    .is_dir = cn->type == SNAP_NODE_DIR,
+		};
+
+		if (!e.is_dir) {
+			e.hash_id.ptr = ostr(p, cn->hash_id);
+			e.hash_id.len = cn->hash_id.len;
+		}
+		r = add_entry(p, (size_t)pd, &e);
+		if (r < 0)
+			return r;
+	}
+	p->pdir_of[idx] = (uint32_t)pd + 1;
+	return pd;
+}
+
+/* Take old node idx (a child of old directory parent) out of the tree. */
+static int kill_old(struct patch *p, uint32_t parent, uint32_t idx)
+{
+	int64_t pd = touch(p, parent);
+
+	if (pd < 0)
+		return (int)pd;
+	for (size_t k = 0; k < p->pdirs[pd].n; k++) {
+		struct pentry *e = &p->pdirs[pd].e[k];
+
+		if (e->kind == PE_OLD && e->ref == idx && !e->dead) {
+			e->dead = true;
+			p->pdirs[pd].live--;
+			if (grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
+				return -ENOMEM;
+			p->dead[p->ndead++] = idx;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
+/* Remove the file of an old version placed at path. */
+static int remove_placed(struct patch *p, const char *path, struct strview hash_id)
+{
+	uint32_t cur = 0;
+	const char *s = path + 1;
+	const struct snap_node *dn;
+
+	for (;;) {
+		const char *slash = strchr(s, '/');
+		const struct snap_node *c;
+
+		if (slash == NULL)
+			break;
+		c = snapshot_lookup_child(p->old, &p->onodes[cur], s, (size_t)(slash - s));
+		if (c == NULL || c->type != SNAP_NODE_DIR)
+			return -EAGAIN;
+		cur = snapshot_node_index(p->old, c);
+		s = slash + 1;
+	}
+	dn = &p->onodes[cur];
+	for (uint32_t k = 0; k < dn->child_count; k++) {
+		const struct snap_node *c = &p->onodes[dn->first_child + k];
+
+		if (c->type == SNAP_NODE_FILE &&
+		    sv_eq(ostr(p, c->hash_id), c->hash_id.len, hash_id.ptr, hash_id.len))
+			return kill_old(p, cur, dn->first_child + k);
+	}
+	return -EAGAIN;
+}
+
+/* The pdir of the child directory name of pdir pd, created when new. */
+static int64_t child_pdir(struct patch *p, size_t pd, const char *name, size_t len)
+{
+	const char *copy;
+	struct pentry e = {.kind = PE_DIR, .is_dir = true};
+	int64_t nd;
+	int r;
+
+	for (size_t k = 0; k < p->pdirs[pd].n; k++) {
+		const struct pentry *x = &p->pdirs[pd].e[k];
+
+		if (x->kind == PE_DIR && sv_eq(x->name, x->name_len, name, len))
+			return x->ref;
+	}
+	copy = own(p, name, len);
+	if (copy == NULL)
+		return -ENOMEM;
+	nd = new_pdir(p, NO_INDEX, (uint32_t)pd, copy, (uint32_t)len);
+	if (nd < 0)
+		return nd;
+	e.ref = (uint32_t)nd;
+	e.name = copy;
+	e.name_len = (uint32_t)len;
+	r = add_entry(p, pd, &e);
+	return r < 0 ? r : nd;
+}
+
+static int insert_placed(struct patch *p, const char *path, const struct record *rec, uint32_t rule)
+{
+	uint32_t cur = 0; /* old directory, while the path runs through old ones */
+	int64_t pd = -1;  /* else the pdir */
+	const char *s = path + 1, *name;
+	struct pentry e = {.kind = PE_FILE};
+	struct pfile *f;
+	int r;
+
+	for (;;) {
+		const char *slash = strchr(s, '/');
+		size_t len;
+
+		if (slash == NULL)
+			break;
+		len = (size_t)(slash - s);
+		if (pd < 0) {
+			const struct snap_node *c =
+			    snapshot_lookup_child(p->old, &p->onodes[cur], s, len);
+
+			if (c != NULL && c->type == SNAP_NODE_DIR) {
+				cur = snapshot_node_index(p->old, c);
+			} else {
+				pd = touch(p, cur);
+				if (pd >= 0)
+					pd = child_pdir(p, (size_t)pd, s, len);
+			}
+		} else {
+			pd = child_pdir(p, (size_t)pd, s, len);
+		}
+		if (pd < -1)
+			return (int)pd;
+		s = slash + 1;
+	}
+	if (pd < 0) {
+		pd = touch(p, cur);
+		if (pd < 0)
+			return (int)pd;
+	}
+	name = own(p, s, strlen(s));
+	r = grow(&p->pfiles, &p->pfile_cap, p->npfiles + 1, sizeof(*p->pfiles));
+	if (name == NULL || r < 0)
+		return -ENOMEM;
+	f = &p->pfiles[p->npfiles];
+	f->rec = rec;
+	f->rule = rule;
+	f->size = record_has(rec, PROP_SIZE) ? parse_u64(rec->values[PROP_SIZE]) : 0;
+	f->mtime_ns = record_has(rec, PROP_MTIME) ? tree_parse_time_ns(rec->values[PROP_MTIME].ptr,
+	                                                               rec->values[PROP_MTIME].len)
+	                                          : 0;
+	f->ctime_ns = record_has(rec, PROP_CTIME) ? tree_parse_time_ns(rec->values[PROP_CTIME].ptr,
+	                                                               rec->values[PROP_CTIME].len)
+	                                          : f->mtime_ns;
+	if (f->mtime_ns == 0)
+		f->mtime_ns = f->ctime_ns;
+	e.ref = (uint32_t)p->npfiles++;
+	e.name = name;
+	e.name_len = (uint32_t)strlen(name);
+	e.hash_id = rec->hash_id;
+	return add_entry(p, (size_t)pd, &e);
+}
+
+static int apply_change(struct patch *p, const struct tree_change *ch)
+{
+	char path[SNAP_PATH_MAX];
+	uint32_t rule;
+	int r;
+
+	if (ch->old != NULL) {
+		switch (place(p->rules, ch->old, path, &rule)) {
+		case OUT_HIDDEN:
+			p->hidden_delta--;
+			p->rule_hidden_delta[rule]--;
+			break;
+		case OUT_SKIP:
+			p->skip_delta[rule]--; /* a lost example: see example_gone() */
+			break;
+		case OUT_PLACED:
+			r = remove_placed(p, path, ch->old->hash_id);
+			if (r < 0)
+				return r;
+			break;
+		}
+	}
+	if (ch->new == NULL)
+		return 0;
+	switch (place(p->rules, ch->new, path, &rule)) {
+	case OUT_HIDDEN:
+		p->hidden_delta++;
+		p->rule_hidden_delta[rule]++;
+		return 0;
+	case OUT_SKIP:
+		p->skip_delta[rule]++;
+		if (p->skip_new_example[rule].ptr == NULL)
+			p->skip_new_example[rule] = ch->new->hash_id;
+		return 0;
+	case OUT_PLACED:
+		break;
+	}
+	return insert_placed(p, path, ch->new, rule);
+}
+
+/* Old directories left without children leave their parents, up to the root. */
+static int drop_empty(struct patch *p)
+{
+	bool again = true;
+
+	while (again) {
+		again = false;
+		for (size_t i = 0; i < p->npdirs; i++) {
+			uint32_t idx = p->pdirs[i].old;
+			int r;
+
+			if (p->pdirs[i].live > 0 || p->pdirs[i].dropped || idx == NO_INDEX ||
+			    idx == 0)
+				continue;
+			p->pdirs[i].dropped = true;
+			r = kill_old(p, p->onodes[idx].parent, idx);
+			if (r < 0)
+				return r;
+			again = true;
+		}
+	}
+	return 0;
+}
+
+/* ---- names ---- */
+
+/* Does name[0..len) end with " (<digits>)"? */
+static bool ends_with_suffix(const char *name, size_t len)
+{
+	size_t i = len;
+
+	if (len < 4 || name[len - 1] != ')')
+		return false;
+	for (i = len - 1; i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9'; i--)
+		;
+	return i < len - 1 && i >= 2 && name[i - 1] == '(' && name[i - 2] == ' ';
+}
+
+/*
+ * Could name be a " (n)" variant that tree_build() gave a contested name?
+ * names_add_suffix() puts the suffix at the end or before the extension, whose
+ * dot is the last one.
+ */
+static bool maybe_renamed(const char *name, size_t len)
+{
+	const char *dot = memrchr(name, '.', len);
+
+	return ends_with_suffix(name, len) ||
+	       (dot != NULL && ends_with_suffix(name, (size_t)(dot - name)));
+}
+
+/* The unrenamed name of an unchanged old file: its record placed again. */
+static int original_name(struct patch *p, struct pentry *e)
+{
+	char path[SNAP_PATH_MAX];
+	const struct record *rec;
+	const char *slash;
+	uint32_t rule;
+
+	if (e->kind != PE_OLD || e->is_dir || e->dead || !maybe_renamed(e->name, e->name_len))
+		return 0;
+	rec = p->lookup(p->lookup_ctx, e->hash_id.ptr, e->hash_id.len);
+	if (rec == NULL || place(p->rules, rec, path, &rule) != OUT_PLACED)
+		return -EAGAIN;
+	slash = strrchr(path, '/');
+	e->name = own(p, slash + 1, strlen(slash + 1));
+	if (e->name == NULL)
+		return -ENOMEM;
+	e->name_len = (uint32_t)strlen(e->name);
+	return 0;
+}
+
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+/* tree_build()'s order: name, directories first, files by hash id. */
+static int entry_cmp(const void *pa, const void *pb)
+{
+	const struct pentry *a = pa, *b = pb;
+	int c = name_cmp(a->name, a->name_len, b->name, b->name_len);
+
+	if (c != 0)
+		return c;
+	if (a->is_dir != b->is_dir)
+		return a->is_dir ? -1 : 1;
+	return name_cmp(a->hash_id.ptr, a->hash_id.len, b->hash_id.ptr, b->hash_id.len);
+}
+
+static int final_cmp(const void *pa, const void *pb)
+{
+	const struct pentry *a = pa, *b = pb;
+
+	return name_cmp(a->final, a->final_len, b->final, b->final_len);
+}
+
+static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = name_cmp(e[mid].name, e[mid].name_len, name, len);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Keep the live entries, sorted by their names in the new tree. */
+static int settle_names(struct patch *p, struct pdir *d)
+{
+	size_t n = 0;
+	int r;
+
+	for (size_t k = 0; k < d->n; k++) {
+		if (d->e[k].dead)
+			continue;
+		r = original_name(p, &d->e[k]);
+		if (r < 0)
+			return r;
+		d->e[n++] = d->e[k];
+	}
+	d->n = n;
+	if (n > 1)
+		qsort(d->e, n, sizeof(*d->e), entry_cmp);
+	for (size_t k = 0; k < n; k++) {
+		d->e[k].final = d->e[k].name;
+		d->e[k].final_len = d->e[k].name_len;
+	}
+	for (size_t k = 1; k < n; k++) {
+		struct pentry *e = &d->e[k];
+		char name[SNAP_NAME_MAX + 1];
+		int len = 0;
+
+		if (e->is_dir ||
+		    name_cmp(d->e[k - 1].name, d->e[k - 1].name_len, e->name, e->name_len) != 0)
+			continue;
+		for (unsigned suffix = 2;; suffix++) {
+			bool taken;
+
+			len = names_add_suffix(e->name, e->name_len, suffix, name, sizeof(name));
+			if (len < 0)
+				return len;
+			taken = sorted_has(d->e, n, name, (size_t)len);
+			for (size_t j = 1; !taken && j < k; j++)
+				taken = d->e[j].final != d->e[j].name &&
+				        sv_eq(d->e[j].final, d->e[j].final_len, name, (size_t)len);
+			if (!taken)
+				break;
+		}
+		e->final = own(p, name, (size_t)len);
+		if (e->final == NULL)
+			return -ENOMEM;
+		e->final_len = (uint32_t)len;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const struct pentry *e = &d->e[k];
+		struct snap_str old_name;
+
+		if (e->kind != PE_OLD)
+			continue;
+		old_name = p->onodes[e->ref].name;
+		if (sv_eq(e->final, e->final_len, ostr(p, old_name), old_name.len))
+			continue;
+		if (grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
+			return -ENOMEM;
+		p->dead[p->ndead++] = e->ref;
+	}
+	if (n > 1)
+		qsort(d->e, n, sizeof(*d->e), final_cmp);
+	return 0;
+}
+
+/* ---- emit ---- */
+
+/*
+ * Ids.  A node whose path did not change keeps its old id, which is the hash of
+ * its path; only new nodes and renamed files hash their path, extending the
+ * parent's hash state (computed from the old path for a touched directory).  A
+ * new id that equals any old one or another new one, or a reserved value, makes
+ * the patch decline: tree_build() would rehash one of them by breadth-first order.
+ */
+struct new_ids {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static int new_id(struct patch *p, struct new_ids *set, const struct hash_state *parent,
+                  const char *name, size_t len, uint64_t *ret)
+{
+	struct hash_state st = *parent;
+	const struct snap_node *o;
+	uint64_t id;
+
+	hash_update(&st, "/", 1);
+	hash_update(&st, name, len);
+	id = hash_final(&st);
+	if (id < SNAP_ID_RESERVED)
+		return -EAGAIN;
+	o = snapshot_lookup_id(p->old, id);
+	if (o != NULL) {
+		/* Free only if that node left the tree or was renamed. */
+		uint32_t idx = snapshot_node_index(p->old, o);
+		size_t i = 0;
+
+		while (i < p->ndead && p->dead[i] != idx)
+			i++;
+		if (i == p->ndead)
+			return -EAGAIN;
+	}
+	for (size_t i = 0; i < set->n; i++)
+		if (set->ids[i] == id)
+			return -EAGAIN;
+	if (grow(&set->ids, &set->cap, set->n + 1, sizeof(*set->ids)) < 0)
+		return -ENOMEM;
+	set->ids[set->n++] = id;
+	*ret = id;
+	return 0;
+}
+
+/* The hash state of the path of old directory idx. */
+static void old_state(const struct patch *p, uint32_t idx, struct hash_state *st)
+{
+	uint32_t chain[SNAP_PATH_MAX / 2];
+	size_t depth = 0;
+
+	for (uint32_t n = idx; n != 0 && depth < SNAP_PATH_MAX / 2; n = p->onodes[n].parent)
+		chain[depth++] = n;
+	hash_init(st, 0);
+	while (depth > 0) {
+		const struct snap_node *nd = &p->onodes[chain[--depth]];
+
+		hash_update(st, "/", 1);
+		hash_update(st, ostr(p, nd->name), nd->name.len);
+	}
+}
+
+static int prop_key(struct patch *p, uint32_t i, struct snap_str *ret)
+{
+	const struct snap_prop *props =
+	    (const struct snap_prop *)((const char *)p->h + p->h->props_off);
+	const char *name = p->schema->names[i];
+	size_t len = strlen(name);
+	int r;
+
+	if (!p->key_done[i]) {
+		p->keys[i] = (struct snap_str){0, 0};
+		for (uint32_t k = 0; k < p->h->prop_count; k++) {
+			if (sv_eq(ostr(p, props[k].key), props[k].key.len, name, len)) {
+				p->keys[i] = props[k].key;
+				break;
+			}
+		}
+		if (p->keys[i].len == 0) {
+			r = add_string(p, name, len, &p->keys[i]);
+			if (r < 0)
+				return r;
+		}
+		p->key_done[i] = true;
+	}
+	*ret = p->keys[i];
+	return 0;
+}
+
+static int emit_file(struct patch *p, struct snap_node *node, const struct pfile *f)
+{
+	struct snapshot_build *out = p->out;
+	const struct record *rec = f->rec;
+	int r;
+
+	node->type = SNAP_NODE_FILE;
+	node->size = f->size;
+	node->mtime_ns = f->mtime_ns;
+	node->ctime_ns = f->ctime_ns;
+	node->rule = f->rule;
+	r = add_string(p, rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len,
+	               &node->source);
+	if (r == 0)
+		r = add_string(p, rec->hash_id.ptr, rec->hash_id.len, &node->hash_id);
+	if (r < 0)
+		return r;
+	node->prop_first = out->prop_count;
+	node->prop_count = 0;
+	for (uint32_t i = PROP_CORE_MAX; i < p->schema->count; i++) {
+		struct snap_prop *prop;
+
+		if (!record_has(rec, i))
+			continue;
+		if (out->prop_count == UINT32_MAX)
+			return -EOVERFLOW;
+		r = grow(&out->props, &p->prop_cap, (size_t)out->prop_count + 1,
+		         sizeof(*out->props));
+		if (r < 0)
+			return r;
+		prop = &out->props[out->prop_count];
+		r = prop_key(p, i, &prop->key);
+		if (r == 0)
+			r = add_string(p, rec->values[i].ptr, rec->values[i].len, &prop->value);
+		if (r < 0)
+			return r;
+		out->prop_count++;
+		node->prop_count++;
+	}
+	return 0;
+}
+
+/* A directory waiting in the breadth-first queue. */
+struct qdir {
+	uint32_t node; /* in out */
+	uint32_t old;  /* old node index or NO_INDEX */
+	uint32_t pdir; /* pdir index or NO_INDEX */
+	uint32_t top;  /* the child of the root it is in (0: the root) */
+	bool has_st;
+	struct hash_state st; /* of its path, when has_st */
+};
+
+static void count_node(struct patch *p, const struct snap_node *n, uint32_t top)
+{
+	p->live_bytes += n->name.len + 1u + n->source.len + 1u + n->hash_id.len + 1u;
+	p->live_props += n->prop_count;
+	if (n->type != SNAP_NODE_FILE)
+		return;
+	p->out->files++;
+	p->out->total_bytes += n->size;
+	p->rule_files[n->rule < p->h->rule_count ? n->rule : p->h->rule_count]++;
+	p->top_files[top]++;
+	p->top_bytes[top] += n->size;
+}
+
+static int emit(struct patch *p, size_t total)
+{
+	struct snapshot_build *out = p->out;
+	struct new_ids ids = {0};
+	struct qdir *queue = NULL;
+	size_t qhead = 0, qtail = 0, qcap = 0;
+	uint32_t next = 1;
+	int r = -ENOMEM;
+
+	out->nodes = malloc(total * sizeof(*out->nodes));
+	if (out->nodes == NULL || grow(&queue, &qcap, 1, sizeof(*queue)) < 0)
+		goto out;
+	memset(&out->nodes[0], 0, sizeof(out->nodes[0]));
+	out->nodes[0].id = SNAP_ROOT_ID;
+	out->nodes[0].type = SNAP_NODE_DIR;
+	queue[0] = (struct qdir){.node = 0, .old = 0, .has_st = true};
+	queue[0].pdir = p->pdir_of[0] ? p->pdir_of[0] - 1 : NO_INDEX;
+	hash_init(&queue[0].st, 0);
+	qtail = 1;
+	while (qhead < qtail) {
+		struct qdir q = queue[qhead++];
+		const struct pdir *d = q.pdir != NO_INDEX ? &p->pdirs[q.pdir] : NULL;
+		const struct snap_node *on = q.old != NO_INDEX ? &p->onodes[q.old] : NULL;
+		uint32_t n = d != NULL ? (uint32_t)d->n : on->child_count;
+
+		if (d != NULL && !q.has_st) {
+			old_state(p, q.old, &q.st);
+			q.has_st = true;
+		}
+		out->nodes[q.node].first_child = n ? next : 0;
+		out->nodes[q.node].child_count = n;
+		if (q.node == 0) {
+			p->top_files = calloc(n + 1, sizeof(*p->top_files));
+			p->top_bytes = calloc(n + 1, sizeof(*p->top_bytes));
+			if (p->top_files == NULL || p->top_bytes == NULL) {
+				r = -ENOMEM;
+				goto out;
+			}
+		}
+		if (d == NULL) {
+			/* Untouched: the old slice, one copy; its directories queued. */
+			memcpy(&out->nodes[next], &p->onodes[on->first_child],
+			       n * sizeof(*out->nodes));
+			for (uint32_t k = 0; k < n; k++) {
+				struct snap_node *node = &out->nodes[next + k];
+				uint32_t oidx = on->first_child + k;
+				uint32_t top = q.node == 0 ? next + k : q.top;
+
+				node->parent = q.node;
+				count_node(p, node, top);
+				if (node->type != SNAP_NODE_DIR)
+					continue;
+				node->mtime_ns = 0;
+				node->ctime_ns = 0;
+				r = grow(&queue, &qcap, qtail + 1, sizeof(*queue));
+				if (r < 0)
+					goto out;
+				queue[qtail++] = (struct qdir){
+				    .node = next + k,
+				    .old = oidx,
+				    .pdir = p->pdir_of[oidx] ? p->pdir_of[oidx] - 1 : NO_INDEX,
+				    .top = top,
+				};
+			}
+			next += n;
+			continue;
+		}
+		for (uint32_t k = 0; k < n; k++) {
+			struct snap_node *node = &out->nodes[next];
+			struct qdir child = {.node = next, .old = NO_INDEX, .pdir = NO_INDEX};
+			const struct pentry *e = &d->e[k];
+
+			child.top = q.node == 0 ? next : q.top;
+
+			if (e->kind == PE_OLD) {
+				const struct snap_node *o = &p->onodes[e->ref];
+
+				*node = *o;
+				if (!sv_eq(e->final, e->final_len, ostr(p, o->name), o->name.len)) {
+					r = add_string(p, e->final, e->final_len, &node->name);
+					if (r == 0)
+						r = new_id(p, &ids, &q.st, e->final, e->final_len,
+						           &node->id);
+					if (r < 0)
+						goto out;
+				}
+				if (o->type == SNAP_NODE_DIR) {
+					node->mtime_ns = 0;
+					node->ctime_ns = 0;
+					child.old = e->ref;
+					child.pdir =
+					    p->pdir_of[e->ref] ? p->pdir_of[e->ref] - 1 : NO_INDEX;
+				}
+			} else {
+				memset(node, 0, sizeof(*node));
+				r = add_string(p, e->final, e->final_len, &node->name);
+				if (r == 0)
+					r = new_id(p, &ids, &q.st, e->final, e->final_len,
+					           &node->id);
+				if (r < 0)
+					goto out;
+				if (e->kind == PE_DIR) {
+					node->type = SNAP_NODE_DIR;
+					child.pdir = e->ref;
+					child.has_st = true;
+					child.st = q.st;
+					hash_update(&child.st, "/", 1);
+					hash_update(&child.st, e->final, e->final_len);
+				} else {
+					r = emit_file(p, node, &p->pfiles[e->ref]);
+					if (r < 0)
+						goto out;
+				}
+			}
+			node->parent = q.node;
+			count_node(p, node, child.top);
+			if (node->type == SNAP_NODE_DIR) {
+				r = grow(&queue, &qcap, qtail + 1, sizeof(*queue));
+				if (r < 0)
+					goto out;
+				queue[qtail++] = child;
+			}
+			next++;
+		}
+	}
+	if (next != total) {
+		r = -EAGAIN;
+		goto out;
+	}
+	out->node_count = next;
+	for (uint32_t i = out->node_count; i-- > 1;) {
+		struct snap_node *child = &out->nodes[i], *parent = &out->nodes[child->parent];
+
+		if (child->mtime_ns > parent->mtime_ns)
+			parent->mtime_ns = child->mtime_ns;
+		if (child->ctime_ns > parent->ctime_ns)
+			parent->ctime_ns = child->ctime_ns;
+	}
+	r = 0;
+out:
+	free(queue);
+	free(ids.ids);
+	return r;
+}
+
+/* ---- statistics ---- */
+
+static int emit_stats(struct patch *p)
+{
+	struct snapshot_build *out = p->out;
+	const struct snap_node *root = &out->nodes[0];
+	uint32_t nrules = rules_count(p->rules), orules, oskips, ncat = 0;
+	const struct snap_rule *rules = snapshot_rules(p->old, &orules);
+	const struct snap_skip *skips = snapshot_skips(p->old, &oskips);
+	uint64_t counts[NSKIPS] = {0};
+	struct snap_str reason[NSKIPS] = {{0, 0}}, example[NSKIPS] = {{0, 0}};
+	uint64_t hidden;
+	int r;
+
+	out->categories = calloc(root->child_count + 1, sizeof(*out->categories));
+	out->rules = calloc(nrules ? nrules : 1, sizeof(*out->rules));
+	out->skips = calloc(NSKIPS, sizeof(*out->skips));
+	if (out->categories == NULL || out->rules == NULL || out->skips == NULL)
+		return -ENOMEM;
+	/* Categories are the root's directories: nodes 1..child_count in name order. */
+	for (uint32_t i = 1; i <= root->child_count; i++) {
+		if (out->nodes[i].type != SNAP_NODE_DIR)
+			continue;
+		out->categories[ncat].name = out->nodes[i].name;
+		out->categories[ncat].files = p->top_files[i];
+		out->categories[ncat].bytes = p->top_bytes[i];
+		ncat++;
+	}
+	out->category_count = ncat;
+	out->rule_count = nrules;
+	for (uint32_t i = 0; i < nrules; i++) {
+		out->rules[i].name = rules[i].name;
+		out->rules[i].files = p->rule_files[i];
+		if ((int64_t)rules[i].hidden + p->rule_hidden_delta[i] < 0)
+			return -EAGAIN;
+		out->rules[i].hidden =
+		    (uint64_t)((int64_t)rules[i].hidden + p->rule_hidden_delta[i]);
+	}
+	out->directories = out->node_count - out->files;
+	hidden = p->h->hidden;
+	if ((int64_t)hidden + p->hidden_delta < 0)
+		return -EAGAIN;
+	out->hidden = (uint64_t)((int64_t)hidden + p->hidden_delta);
+
+	for (uint32_t k = 0; k < oskips; k++) {
+		unsigned i;
+
+		for (i = 0; i < NSKIPS; i++)
+			if (strcmp(ostr(p, skips[k].reason), skip_reasons[i]) == 0)
+				break;
+		if (i == NSKIPS)
+			return -EAGAIN;
+		counts[i] = skips[k].count;
+		reason[i] = skips[k].reason;
+		example[i] = skips[k].example;
+	}
+	for (unsigned i = 0; i < NSKIPS; i++) {
+		struct snap_skip *k;
+		int64_t c = (int64_t)counts[i] + p->skip_delta[i];
+
+		if (c < 0)
+			return -EAGAIN;
+		if (c == 0)
+			continue;
+		k = &out->skips[out->skip_count++];
+		k->count = (uint64_t)c;
+		out->skipped += (uint64_t)c;
+		if (counts[i] == 0) {
+			/* A reason new in this tree: one of the changed records has it. */
+			if (p->skip_new_example[i].ptr == NULL)
+				return -EAGAIN;
+			r = add_string(p, skip_reasons[i], strlen(skip_reasons[i]), &k->reason);
+			if (r == 0)
+				r = add_string(p, p->skip_new_example[i].ptr,
+				               p->skip_new_example[i].len, &k->example);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		k->reason = reason[i];
+		k->example = example[i];
+	}
+	return 0;
+}
+
+/* Was the example of a skip reason among the records that lost that reason? */
+static bool example_gone(struct patch *p, const struct tree_change *changes, size_t count)
+{
+	uint32_t oskips;
+	const struct snap_skip *skips = snapshot_skips(p->old, &oskips);
+	char path[SNAP_PATH_MAX];
+
+	for (uint32_t k = 0; k < oskips; k++) {
+		const char *ex = ostr(p, skips[k].example);
+
+		for (size_t i = 0; i < count; i++) {
+			const struct record *o = changes[i].old;
+			uint32_t reason;
+
+			if (o == NULL ||
+			    !sv_eq(o->hash_id.ptr, o->hash_id.len, ex, skips[k].example.len))
+				continue;
+			/* Gone unless the new version is skipped for the same reason. */
+			if (changes[i].new == NULL ||
+			    place(p->rules, changes[i].new, path, &reason) != OUT_SKIP ||
+			    strcmp(ostr(p, skips[k].reason), skip_reasons[reason]) != 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Decline when the copied strings are more than half garbage: the strings of the
+ * nodes (counted while emitting) and the values of every property (those of
+ * removed files too, so this errs towards patching; the property count itself is
+ * checked exactly), read front to back.
+ */
+static bool too_much_garbage(const struct patch *p)
+{
+	const struct snapshot_build *out = p->out;
+	uint64_t live = p->live_bytes;
+
+	for (uint32_t k = 0; k < out->prop_count; k++)
+		live += out->props[k].value.len + 1u;
+	return out->strings_size > 2 * live + (1u << 16) ||
+	       out->prop_count > 2 * p->live_props + 1024;
+}
+
+static void patch_free(struct patch *p)
+{
+	for (size_t i = 0; i < p->npdirs; i++)
+		free(p->pdirs[i].e);
+	free(p->pdirs);
+	free(p->pdir_of);
+	free(p->pfiles);
+	free(p->dead);
+	for (size_t i = 0; i < p->nowned; i++)
+		free(p->owned[i]);
+	free(p->owned);
+	free(p->rule_hidden_delta);
+	free(p->rule_files);
+	free(p->top_files);
+	free(p->top_bytes);
+	free(p->keys);
+	free(p->key_done);
+}
+
+int tree_patch(const struct snapshot *old, const struct rules *rules, const struct schema *schema,
+               const struct tree_change *changes, size_t count, tree_lookup_fn lookup,
+               void *lookup_ctx, struct snapshot_build **ret)
+{
+	struct patch p = {
+	    .old = old,
+	    .rules = rules,
+	    .schema = schema,
+	    .lookup = lookup,
+	    .lookup_ctx = lookup_ctx,
+	};
+	const char *base;
+	size_t total, dead = 0, added = 0;
+	uint32_t nrules = rules_count(rules);
+	int r = -ENOMEM;
+
+	if (count > TREE_PATCH_MAX)
+		return -EAGAIN;
+	p.h = snapshot_header(old);
+	p.onode_count = snapshot_node_count(old);
+	p.onodes = snapshot_node(old, 0);
+	if (p.h->rule_count != nrules || p.onode_count == 0)
+		return -EAGAIN;
+	p.pdir_of = calloc(p.onode_count, sizeof(*p.pdir_of));
+	p.rule_hidden_delta = calloc(nrules + 1, sizeof(*p.rule_hidden_delta));
+	p.rule_files = calloc(nrules + 1, sizeof(*p.rule_files));
+	p.keys = calloc(schema->count, sizeof(*p.keys));
+	p.key_done = calloc(schema->count, sizeof(*p.key_done));
+	p.out = calloc(1, sizeof(*p.out));
+	if (p.pdir_of == NULL || p.rule_hidden_delta == NULL || p.rule_files == NULL ||
+	    p.keys == NULL || p.key_done == NULL || p.out == NULL)
+		goto fail;
+
+	r = -EAGAIN;
+	if (example_gone(&p, changes, count))
+		goto fail;
+	for (size_t i = 0; i < count; i++) {
+		r = apply_change(&p, &changes[i]);
+		if (r < 0)
+			goto fail;
+	}
+	r = drop_empty(&p);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < p.npdirs; i++) {
+		const struct pdir *d = &p.pdirs[i];
+
+		for (size_t k = 0; k < d->n; k++) {
+			if (d->e[k].kind == PE_OLD)
+				dead += d->e[k].dead;
+			else
+				added++;
+		}
+	}
+	for (size_t i = 0; i < p.npdirs; i++) {
+		r = settle_names(&p, &p.pdirs[i]);
+		if (r < 0)
+			goto fail;
+	}
+	total = p.onode_count - dead + added;
+	if (total > UINT32_MAX - 1) {
+		r = -EOVERFLOW;
+		goto fail;
+	}
+
+	/* The old strings and properties, whole: old offsets stay valid. */
+	base = (const char *)p.h;
+	r = -ENOMEM;
+	p.strings_cap = p.h->strings_size + (1u << 16);
+	p.out->strings = malloc(p.strings_cap);
+	p.prop_cap = (size_t)p.h->prop_count + 256;
+	p.out->props = malloc(p.prop_cap * sizeof(*p.out->props));
+	if (p.out->strings == NULL || p.out->props == NULL)
+		goto fail;
+	memcpy(p.out->strings, base + p.h->strings_off, p.h->strings_size);
+	p.out->strings_size = p.h->strings_size;
+	if (p.h->prop_count > 0)
+		memcpy(p.out->props, base + p.h->props_off,
+		       (size_t)p.h->prop_count * sizeof(*p.out->props));
+	p.out->prop_count = p.h->prop_count;
+
+	r = emit(&p, total);
+	if (r == 0)
+		r = emit_stats(&p);
+	if (r == 0 && too_much_garbage(&p))
+		r = -EAGAIN;
+	if (r < 0)
+		goto fail;
+	*ret = p.out;
+	p.out = NULL;
+	patch_free(&p);
+	return 0;
+fail:
+	snapshot_build_free(p.out);
+	patch_free(&p);
+	return r;
+}
