@@ -25,7 +25,7 @@
 
 #include "hash.h"
 #include "names.h"
-#include "path.h"
+#include "tree_place.h"
 
 #define NO_INDEX UINT32_MAX
 
@@ -65,25 +65,6 @@ static int64_t arena_add(struct arena *a, const char *s, size_t len)
 	a->data[off + len] = '\0';
 	a->len += len + 1;
 	return (int64_t)off;
-}
-
-/* Grow *array (of *cap elements of size) to hold at least n. */
-static int grow(void *array, size_t *cap, size_t n, size_t size)
-{
-	void **p = array;
-	size_t c = *cap ? *cap : 1024;
-	void *q;
-
-	if (n <= *cap)
-		return 0;
-	while (c < n)
-		c *= 2;
-	q = realloc(*p, c * size);
-	if (q == NULL)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
-	return 0;
 }
 
 /*
@@ -150,7 +131,7 @@ struct builder {
 
 	uint64_t *rule_files;
 	uint64_t *rule_hidden;
-	struct skip_reason skips[4];
+	struct skip_reason skips[TREE_SKIP_MAX];
 	uint64_t hidden;
 
 	struct snapshot_build *out;
@@ -160,22 +141,6 @@ struct builder {
 };
 
 /* ---- values ---- */
-
-static uint64_t parse_u64(struct strview v, bool *ok)
-{
-	uint64_t n = 0;
-
-	*ok = v.len > 0 && v.len <= 20;
-	for (uint32_t i = 0; *ok && i < v.len; i++) {
-		unsigned d = (unsigned char)v.ptr[i] - '0';
-
-		if (d > 9 || n > (UINT64_MAX - d) / 10)
-			*ok = false;
-		else
-			n = n * 10 + d;
-	}
-	return *ok ? n : 0;
-}
 
 static bool parse_digits(const char *s, size_t n, int *ret)
 {
@@ -303,8 +268,8 @@ static int add_props(struct builder *b, struct placed *p, const struct record *r
 			continue;
 		if (out->prop_count == UINT32_MAX)
 			return -EOVERFLOW;
-		r = grow(&out->props, &b->prop_cap, (size_t)out->prop_count + 1,
-		         sizeof(*out->props));
+		r = tree_grow(&out->props, &b->prop_cap, (size_t)out->prop_count + 1,
+		              sizeof(*out->props));
 		if (r < 0)
 			return r;
 		prop = &out->props[out->prop_count];
@@ -318,50 +283,26 @@ static int add_props(struct builder *b, struct placed *p, const struct record *r
 	return 0;
 }
 
-/* "/a/b": absolute, at least one component, none empty. */
-static bool is_clean_virtual_path(const char *path)
-{
-	if (path[0] != '/' || path[1] == '\0')
-		return false;
-	for (const char *p = path; *p != '\0'; p++)
-		if (p[0] == '/' && (p[1] == '/' || p[1] == '\0'))
-			return false;
-	return true;
-}
-
 static int place_one(struct builder *b, const struct record *rec)
 {
 	char path[SNAP_PATH_MAX];
 	struct placed *p;
 	uint32_t rule = 0;
 	int64_t off;
-	bool ok;
 	int r;
 
-	if (!record_has(rec, PROP_FILE_PATH)) {
-		skip_record(b, 0, rec);
-		return 0;
-	}
-	if (!path_is_safe_source(rec->values[PROP_FILE_PATH].ptr,
-	                         rec->values[PROP_FILE_PATH].len)) {
-		skip_record(b, 1, rec);
-		return 0;
-	}
-	r = rules_place(b->rules, rec, path, sizeof(path), &rule);
-	if (r == RULES_HIDDEN) {
+	switch (tree_place(b->rules, rec, path, &rule)) {
+	case TREE_HIDDEN:
 		b->rule_hidden[rule]++;
 		b->hidden++;
 		return 0;
-	}
-	if (r == RULES_UNPLACED) {
-		skip_record(b, 2, rec);
+	case TREE_SKIPPED:
+		skip_record(b, rule, rec);
 		return 0;
+	case TREE_PLACED:
+		break;
 	}
-	if (r < 0 || !is_clean_virtual_path(path)) {
-		skip_record(b, 3, rec);
-		return 0;
-	}
-	r = grow(&b->placed, &b->placed_cap, b->placed_count + 1, sizeof(*b->placed));
+	r = tree_grow(&b->placed, &b->placed_cap, b->placed_count + 1, sizeof(*b->placed));
 	if (r < 0)
 		return r;
 	off = arena_add(&b->paths, path, strlen(path));
@@ -374,7 +315,7 @@ static int place_one(struct builder *b, const struct record *rec)
 	p->rule = rule;
 	p->path_off = (uint32_t)off;
 	p->path_len = (uint32_t)strlen(path);
-	p->size = record_has(rec, PROP_SIZE) ? parse_u64(rec->values[PROP_SIZE], &ok) : 0;
+	p->size = tree_parse_size(rec->values[PROP_SIZE]);
 	p->mtime_ns = record_has(rec, PROP_MTIME) ? tree_parse_time_ns(rec->values[PROP_MTIME].ptr,
 	                                                               rec->values[PROP_MTIME].len)
 	                                          : 0;
@@ -410,7 +351,7 @@ static int add_item(struct builder *b, uint32_t parent, enum item_kind kind, uin
                     uint32_t name_off, uint32_t name_len)
 {
 	struct item *it;
-	int r = grow(&b->items, &b->item_cap, b->item_count + 1, sizeof(*b->items));
+	int r = tree_grow(&b->items, &b->item_cap, b->item_count + 1, sizeof(*b->items));
 
 	if (r < 0)
 		return r;
@@ -473,7 +414,7 @@ static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 	if (pr < 0)
 		return pr;
 	parent = (uint32_t)pr;
-	r = grow(&b->dirs, &b->dir_cap, b->dir_count + 1, sizeof(*b->dirs));
+	r = tree_grow(&b->dirs, &b->dir_cap, b->dir_count + 1, sizeof(*b->dirs));
 	if (r < 0)
 		return r;
 	d = &b->dirs[b->dir_count];
@@ -504,7 +445,7 @@ static int collect_items(struct builder *b)
 {
 	int r;
 
-	r = grow(&b->dirs, &b->dir_cap, 1, sizeof(*b->dirs));
+	r = tree_grow(&b->dirs, &b->dir_cap, 1, sizeof(*b->dirs));
 	if (r < 0)
 		return r;
 	memset(&b->dirs[0], 0, sizeof(b->dirs[0]));
@@ -681,7 +622,7 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 			if (!taken)
 				break;
 		}
-		r = grow(&renames, &cap, count + 1, sizeof(*renames));
+		r = tree_grow(&renames, &cap, count + 1, sizeof(*renames));
 		if (r < 0)
 			goto out;
 		off = arena_add(&b->paths, name, (size_t)len);
@@ -857,15 +798,7 @@ static int emit_nodes(struct builder *b)
 			next++;
 		}
 	}
-	/* Children come after their parent: walking backwards dates each directory. */
-	for (uint32_t i = out->node_count; i-- > 1;) {
-		struct snap_node *child = &out->nodes[i], *parent = &out->nodes[child->parent];
-
-		if (child->mtime_ns > parent->mtime_ns)
-			parent->mtime_ns = child->mtime_ns;
-		if (child->ctime_ns > parent->ctime_ns)
-			parent->ctime_ns = child->ctime_ns;
-	}
+	tree_date_directories(out);
 	r = 0;
 out:
 	free(queue);
@@ -980,10 +913,8 @@ int tree_build(const struct rules *rules, const struct schema *schema,
 	uint32_t nrules = rules_count(rules);
 	int r = -ENOMEM;
 
-	b.skips[0].reason = TREE_SKIP_NO_FILE_PATH;
-	b.skips[1].reason = TREE_SKIP_UNSAFE_PATH;
-	b.skips[2].reason = TREE_SKIP_UNPLACED;
-	b.skips[3].reason = TREE_SKIP_BAD_NAME;
+	for (unsigned i = 0; i < TREE_SKIP_MAX; i++)
+		b.skips[i].reason = tree_skip_reasons[i];
 	b.out = calloc(1, sizeof(*b.out));
 	b.rule_files = calloc(nrules + 1, sizeof(*b.rule_files));
 	b.rule_hidden = calloc(nrules + 1, sizeof(*b.rule_hidden));

@@ -18,6 +18,7 @@
  * It does not log and does not read the file system.
  */
 #include "tree.h"
+#include "tree_place.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -27,11 +28,10 @@
 
 #include "hash.h"
 #include "names.h"
-#include "path.h"
 #include "snapshot.h"
 
 #define NO_INDEX UINT32_MAX
-#define NSKIPS   4
+#define NSKIPS   TREE_SKIP_MAX
 
 enum pentry_kind { PE_OLD, PE_FILE, PE_DIR };
 
@@ -108,36 +108,11 @@ struct patch {
 	bool *key_done;
 };
 
-static const char *const skip_reasons[NSKIPS] = {
-    TREE_SKIP_NO_FILE_PATH,
-    TREE_SKIP_UNSAFE_PATH,
-    TREE_SKIP_UNPLACED,
-    TREE_SKIP_BAD_NAME,
-};
-
-static int grow(void *array, size_t *cap, size_t n, size_t size)
-{
-	void **p = array;
-	size_t c = *cap ? *cap : 16;
-	void *q;
-
-	if (n <= *cap)
-		return 0;
-	while (c < n)
-		c *= 2;
-	q = realloc(*p, c * size);
-	if (q == NULL)
-		return -ENOMEM;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 static const char *own(struct patch *p, const char *s, size_t len)
 {
 	char *c;
 
-	if (grow(&p->owned, &p->owned_cap, p->nowned + 1, sizeof(*p->owned)) < 0)
+	if (tree_grow(&p->owned, &p->owned_cap, p->nowned + 1, sizeof(*p->owned)) < 0)
 		return NULL;
 	c = malloc(len + 1);
 	if (c == NULL)
@@ -155,7 +130,7 @@ static int add_string(struct patch *p, const char *s, size_t len, struct snap_st
 
 	if (out->strings_size + len + 1 > UINT32_MAX)
 		return -EOVERFLOW;
-	r = grow(&out->strings, &p->strings_cap, out->strings_size + len + 1, 1);
+	r = tree_grow(&out->strings, &p->strings_cap, out->strings_size + len + 1, 1);
 	if (r < 0)
 		return r;
 	memcpy(out->strings + out->strings_size, s, len);
@@ -178,74 +153,13 @@ static bool sv_eq(const char *a, size_t alen, const char *b, size_t blen)
 
 /* ---- placing, as tree_build() does ---- */
 
-enum outcome { OUT_PLACED, OUT_HIDDEN, OUT_SKIP };
-
-static bool is_clean_virtual_path(const char *path)
-{
-	if (path[0] != '/' || path[1] == '\0')
-		return false;
-	for (const char *s = path; *s != '\0'; s++)
-		if (s[0] == '/' && (s[1] == '/' || s[1] == '\0'))
-			return false;
-	return true;
-}
-
-/* *ret_rule: the rule (placed, hidden) or the skip reason. */
-static enum outcome place(const struct rules *rules, const struct record *rec, char *path,
-                          uint32_t *ret_rule)
-{
-	uint32_t rule = 0;
-	int r;
-
-	if (!record_has(rec, PROP_FILE_PATH)) {
-		*ret_rule = 0;
-		return OUT_SKIP;
-	}
-	if (!path_is_safe_source(rec->values[PROP_FILE_PATH].ptr,
-	                         rec->values[PROP_FILE_PATH].len)) {
-		*ret_rule = 1;
-		return OUT_SKIP;
-	}
-	r = rules_place(rules, rec, path, SNAP_PATH_MAX, &rule);
-	if (r == RULES_HIDDEN) {
-		*ret_rule = rule;
-		return OUT_HIDDEN;
-	}
-	if (r == RULES_UNPLACED) {
-		*ret_rule = 2;
-		return OUT_SKIP;
-	}
-	if (r < 0 || !is_clean_virtual_path(path)) {
-		*ret_rule = 3;
-		return OUT_SKIP;
-	}
-	*ret_rule = rule;
-	return OUT_PLACED;
-}
-
-static uint64_t parse_u64(struct strview v)
-{
-	uint64_t n = 0;
-
-	if (v.len == 0 || v.len > 20)
-		return 0;
-	for (uint32_t i = 0; i < v.len; i++) {
-		unsigned d = (unsigned char)v.ptr[i] - '0';
-
-		if (d > 9 || n > (UINT64_MAX - d) / 10)
-			return 0;
-		n = n * 10 + d;
-	}
-	return n;
-}
-
 /* ---- touched directories ---- */
 
 static int64_t new_pdir(struct patch *p, uint32_t old, uint32_t parent, const char *name,
                         uint32_t name_len)
 {
 	struct pdir *d;
-	int r = grow(&p->pdirs, &p->pdir_cap, p->npdirs + 1, sizeof(*p->pdirs));
+	int r = tree_grow(&p->pdirs, &p->pdir_cap, p->npdirs + 1, sizeof(*p->pdirs));
 
 	if (r < 0)
 		return r;
@@ -261,7 +175,7 @@ static int64_t new_pdir(struct patch *p, uint32_t old, uint32_t parent, const ch
 static int add_entry(struct patch *p, size_t pd, const struct pentry *e)
 {
 	struct pdir *d = &p->pdirs[pd];
-	int r = grow(&d->e, &d->cap, d->n + 1, sizeof(*d->e));
+	int r = tree_grow(&d->e, &d->cap, d->n + 1, sizeof(*d->e));
 
 	if (r < 0)
 		return r;
@@ -319,7 +233,7 @@ static int kill_old(struct patch *p, uint32_t parent, uint32_t idx)
 		if (e->kind == PE_OLD && e->ref == idx && !e->dead) {
 			e->dead = true;
 			p->pdirs[pd].live--;
-			if (grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
+			if (tree_grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
 				return -ENOMEM;
 			p->dead[p->ndead++] = idx;
 			return 0;
@@ -425,13 +339,13 @@ static int insert_placed(struct patch *p, const char *path, const struct record 
 			return (int)pd;
 	}
 	name = own(p, s, strlen(s));
-	r = grow(&p->pfiles, &p->pfile_cap, p->npfiles + 1, sizeof(*p->pfiles));
+	r = tree_grow(&p->pfiles, &p->pfile_cap, p->npfiles + 1, sizeof(*p->pfiles));
 	if (name == NULL || r < 0)
 		return -ENOMEM;
 	f = &p->pfiles[p->npfiles];
 	f->rec = rec;
 	f->rule = rule;
-	f->size = record_has(rec, PROP_SIZE) ? parse_u64(rec->values[PROP_SIZE]) : 0;
+	f->size = tree_parse_size(rec->values[PROP_SIZE]);
 	f->mtime_ns = record_has(rec, PROP_MTIME) ? tree_parse_time_ns(rec->values[PROP_MTIME].ptr,
 	                                                               rec->values[PROP_MTIME].len)
 	                                          : 0;
@@ -454,15 +368,15 @@ static int apply_change(struct patch *p, const struct tree_change *ch)
 	int r;
 
 	if (ch->old != NULL) {
-		switch (place(p->rules, ch->old, path, &rule)) {
-		case OUT_HIDDEN:
+		switch (tree_place(p->rules, ch->old, path, &rule)) {
+		case TREE_HIDDEN:
 			p->hidden_delta--;
 			p->rule_hidden_delta[rule]--;
 			break;
-		case OUT_SKIP:
+		case TREE_SKIPPED:
 			p->skip_delta[rule]--; /* a lost example: see example_gone() */
 			break;
-		case OUT_PLACED:
+		case TREE_PLACED:
 			r = remove_placed(p, path, ch->old->hash_id);
 			if (r < 0)
 				return r;
@@ -471,17 +385,17 @@ static int apply_change(struct patch *p, const struct tree_change *ch)
 	}
 	if (ch->new == NULL)
 		return 0;
-	switch (place(p->rules, ch->new, path, &rule)) {
-	case OUT_HIDDEN:
+	switch (tree_place(p->rules, ch->new, path, &rule)) {
+	case TREE_HIDDEN:
 		p->hidden_delta++;
 		p->rule_hidden_delta[rule]++;
 		return 0;
-	case OUT_SKIP:
+	case TREE_SKIPPED:
 		p->skip_delta[rule]++;
 		if (p->skip_new_example[rule].ptr == NULL)
 			p->skip_new_example[rule] = ch->new->hash_id;
 		return 0;
-	case OUT_PLACED:
+	case TREE_PLACED:
 		break;
 	}
 	return insert_placed(p, path, ch->new, rule);
@@ -549,7 +463,7 @@ static int original_name(struct patch *p, struct pentry *e)
 	if (e->kind != PE_OLD || e->is_dir || e->dead || !maybe_renamed(e->name, e->name_len))
 		return 0;
 	rec = p->lookup(p->lookup_ctx, e->hash_id.ptr, e->hash_id.len);
-	if (rec == NULL || place(p->rules, rec, path, &rule) != OUT_PLACED)
+	if (rec == NULL || tree_place(p->rules, rec, path, &rule) != TREE_PLACED)
 		return -EAGAIN;
 	slash = strrchr(path, '/');
 	e->name = own(p, slash + 1, strlen(slash + 1));
@@ -662,7 +576,7 @@ static int settle_names(struct patch *p, struct pdir *d)
 		old_name = p->onodes[e->ref].name;
 		if (sv_eq(e->final, e->final_len, ostr(p, old_name), old_name.len))
 			continue;
-		if (grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
+		if (tree_grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
 			return -ENOMEM;
 		p->dead[p->ndead++] = e->ref;
 	}
@@ -711,7 +625,7 @@ static int new_id(struct patch *p, struct new_ids *set, const struct hash_state 
 	for (size_t i = 0; i < set->n; i++)
 		if (set->ids[i] == id)
 			return -EAGAIN;
-	if (grow(&set->ids, &set->cap, set->n + 1, sizeof(*set->ids)) < 0)
+	if (tree_grow(&set->ids, &set->cap, set->n + 1, sizeof(*set->ids)) < 0)
 		return -ENOMEM;
 	set->ids[set->n++] = id;
 	*ret = id;
@@ -788,8 +702,8 @@ static int emit_file(struct patch *p, struct snap_node *node, const struct pfile
 			continue;
 		if (out->prop_count == UINT32_MAX)
 			return -EOVERFLOW;
-		r = grow(&out->props, &p->prop_cap, (size_t)out->prop_count + 1,
-		         sizeof(*out->props));
+		r = tree_grow(&out->props, &p->prop_cap, (size_t)out->prop_count + 1,
+		              sizeof(*out->props));
 		if (r < 0)
 			return r;
 		prop = &out->props[out->prop_count];
@@ -837,7 +751,7 @@ static int emit(struct patch *p, size_t total)
 	int r = -ENOMEM;
 
 	out->nodes = malloc(total * sizeof(*out->nodes));
-	if (out->nodes == NULL || grow(&queue, &qcap, 1, sizeof(*queue)) < 0)
+	if (out->nodes == NULL || tree_grow(&queue, &qcap, 1, sizeof(*queue)) < 0)
 		goto out;
 	memset(&out->nodes[0], 0, sizeof(out->nodes[0]));
 	out->nodes[0].id = SNAP_ROOT_ID;
@@ -881,7 +795,7 @@ static int emit(struct patch *p, size_t total)
 					continue;
 				node->mtime_ns = 0;
 				node->ctime_ns = 0;
-				r = grow(&queue, &qcap, qtail + 1, sizeof(*queue));
+				r = tree_grow(&queue, &qcap, qtail + 1, sizeof(*queue));
 				if (r < 0)
 					goto out;
 				queue[qtail++] = (struct qdir){
@@ -944,7 +858,7 @@ static int emit(struct patch *p, size_t total)
 			node->parent = q.node;
 			count_node(p, node, child.top);
 			if (node->type == SNAP_NODE_DIR) {
-				r = grow(&queue, &qcap, qtail + 1, sizeof(*queue));
+				r = tree_grow(&queue, &qcap, qtail + 1, sizeof(*queue));
 				if (r < 0)
 					goto out;
 				queue[qtail++] = child;
@@ -957,14 +871,7 @@ static int emit(struct patch *p, size_t total)
 		goto out;
 	}
 	out->node_count = next;
-	for (uint32_t i = out->node_count; i-- > 1;) {
-		struct snap_node *child = &out->nodes[i], *parent = &out->nodes[child->parent];
-
-		if (child->mtime_ns > parent->mtime_ns)
-			parent->mtime_ns = child->mtime_ns;
-		if (child->ctime_ns > parent->ctime_ns)
-			parent->ctime_ns = child->ctime_ns;
-	}
+	tree_date_directories(out);
 	r = 0;
 out:
 	free(queue);
@@ -1020,7 +927,7 @@ static int emit_stats(struct patch *p)
 		unsigned i;
 
 		for (i = 0; i < NSKIPS; i++)
-			if (strcmp(ostr(p, skips[k].reason), skip_reasons[i]) == 0)
+			if (strcmp(ostr(p, skips[k].reason), tree_skip_reasons[i]) == 0)
 				break;
 		if (i == NSKIPS)
 			return -EAGAIN;
@@ -1043,7 +950,8 @@ static int emit_stats(struct patch *p)
 			/* A reason new in this tree: one of the changed records has it. */
 			if (p->skip_new_example[i].ptr == NULL)
 				return -EAGAIN;
-			r = add_string(p, skip_reasons[i], strlen(skip_reasons[i]), &k->reason);
+			r = add_string(p, tree_skip_reasons[i], strlen(tree_skip_reasons[i]),
+			               &k->reason);
 			if (r == 0)
 				r = add_string(p, p->skip_new_example[i].ptr,
 				               p->skip_new_example[i].len, &k->example);
@@ -1076,8 +984,8 @@ static bool example_gone(struct patch *p, const struct tree_change *changes, siz
 				continue;
 			/* Gone unless the new version is skipped for the same reason. */
 			if (changes[i].new == NULL ||
-			    place(p->rules, changes[i].new, path, &reason) != OUT_SKIP ||
-			    strcmp(ostr(p, skips[k].reason), skip_reasons[reason]) != 0)
+			    tree_place(p->rules, changes[i].new, path, &reason) != TREE_SKIPPED ||
+			    strcmp(ostr(p, skips[k].reason), tree_skip_reasons[reason]) != 0)
 				return true;
 		}
 	}
