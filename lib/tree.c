@@ -671,59 +671,130 @@ static int order_items(struct builder *b)
 
 /* ---- pass 4: emit ---- */
 
-/* Ids hash the virtual path; a collision (or a reserved value) rehashes with the next seed. */
-struct id_set {
-	uint64_t *slots;
-	size_t size;
-};
-
-static bool id_set_insert(struct id_set *set, uint64_t id)
+/*
+ * Ids hash the virtual path.  Two equal ids (or a reserved value) are resolved in
+ * node order: the first keeps its id, the next rehashes its path with seed 1, 2,
+ * ... until free.  Collisions of 64-bit hashes practically never happen, so the
+ * check sorts a copy of the ids (sequential memory work) and only a tree that
+ * fails it is resolved, through a hash set in node order.
+ */
+static void radix_sort_u64(uint64_t *a, uint64_t *tmp, size_t n)
 {
-	size_t slot = (id ^ (id >> 32)) & (set->size - 1);
+	static uint32_t count[1 << 16];
 
-	while (set->slots[slot] != 0) {
-		if (set->slots[slot] == id)
-			return false;
-		slot = (slot + 1) & (set->size - 1);
+	for (unsigned shift = 0; shift < 64; shift += 16) {
+		uint32_t sum = 0;
+
+		memset(count, 0, sizeof(count));
+		for (size_t i = 0; i < n; i++)
+			count[(a[i] >> shift) & 0xffff]++;
+		for (size_t d = 0; d < (1 << 16); d++) {
+			uint32_t c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			tmp[count[(a[i] >> shift) & 0xffff]++] = a[i];
+		memcpy(a, tmp, n * sizeof(*a));
 	}
-	set->slots[slot] = id;
+}
+
+/* 1 when every node but the root has its own id of at least SNAP_ID_RESERVED. */
+static int ids_are_unique(const struct snapshot_build *out)
+{
+	size_t n = out->node_count - 1;
+	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
+	uint64_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	int unique = 1;
+
+	if (ids == NULL || tmp == NULL) {
+		free(ids);
+		free(tmp);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = out->nodes[i + 1].id;
+	radix_sort_u64(ids, tmp, n);
+	if (n > 0 && ids[0] < SNAP_ID_RESERVED)
+		unique = 0;
+	for (size_t i = 1; i < n && unique; i++)
+		if (ids[i] == ids[i - 1])
+			unique = 0;
+	free(ids);
+	free(tmp);
+	return unique;
+}
+
+static bool id_set_insert(uint64_t *slots, size_t size, uint64_t id)
+{
+	size_t slot = (id ^ (id >> 32)) & (size - 1);
+
+	while (slots[slot] != 0) {
+		if (slots[slot] == id)
+			return false;
+		slot = (slot + 1) & (size - 1);
+	}
+	slots[slot] = id;
 	return true;
 }
 
-static uint64_t unique_id(struct builder *b, struct id_set *set, const struct hash_state *st,
-                          const struct snap_node *nodes, uint32_t parent_node, const char *name,
-                          size_t len)
+static size_t node_path(const struct snapshot_build *out, uint32_t i, char *buf)
 {
-	char path[SNAP_PATH_MAX * 2];
-	size_t plen = 0;
-	uint64_t id = hash_final(st);
+	uint32_t chain[SNAP_PATH_MAX / 2];
+	size_t depth = 0, len = 0;
 
-	if (id >= SNAP_ID_RESERVED && id_set_insert(set, id))
-		return id;
-	/* Rare: rebuild the path to hash it with other seeds. */
-	{
-		uint32_t chain[SNAP_PATH_MAX / 2];
-		size_t depth = 0;
+	for (uint32_t n = i; n != 0 && depth < SNAP_PATH_MAX / 2; n = out->nodes[n].parent)
+		chain[depth++] = n;
+	while (depth > 0) {
+		const struct snap_node *nd = &out->nodes[chain[--depth]];
 
-		for (uint32_t n = parent_node; n != 0 && depth < SNAP_PATH_MAX / 2;
-		     n = nodes[n].parent)
-			chain[depth++] = n;
-		while (depth > 0) {
-			const struct snap_node *nd = &nodes[chain[--depth]];
+		buf[len++] = '/';
+		memcpy(buf + len, out->strings + nd->name.off, nd->name.len);
+		len += nd->name.len;
+	}
+	return len;
+}
 
-			path[plen++] = '/';
-			memcpy(path + plen, b->strings.data + nd->name.off, nd->name.len);
-			plen += nd->name.len;
+static int resolve_id_collisions(struct snapshot_build *out)
+{
+	char *path = malloc(SNAP_PATH_MAX * 2);
+	size_t size = 1024;
+	uint64_t *slots;
+
+	while (size < (size_t)out->node_count * 2)
+		size *= 2;
+	slots = calloc(size, sizeof(*slots));
+	if (path == NULL || slots == NULL) {
+		free(path);
+		free(slots);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 1; i < out->node_count; i++) {
+		struct snap_node *n = &out->nodes[i];
+		size_t len;
+
+		if (n->id >= SNAP_ID_RESERVED && id_set_insert(slots, size, n->id))
+			continue;
+		len = node_path(out, i, path);
+		for (uint64_t seed = 1;; seed++) {
+			n->id = hash64(path, len, seed);
+			if (n->id >= SNAP_ID_RESERVED && id_set_insert(slots, size, n->id))
+				break;
 		}
-		path[plen++] = '/';
-		memcpy(path + plen, name, len);
-		plen += len;
 	}
-	for (uint64_t seed = 1;; seed++) {
-		id = hash64(path, plen, seed);
-		if (id >= SNAP_ID_RESERVED && id_set_insert(set, id))
-			return id;
-	}
+	free(path);
+	free(slots);
+	return 0;
+}
+
+int tree_fix_ids(struct snapshot_build *out)
+{
+	int r = ids_are_unique(out);
+
+	if (r < 0)
+		return r;
+	return r == 1 ? 0 : resolve_id_collisions(out);
 }
 
 static void emit_file(struct snap_node *node, const struct placed *p)
@@ -743,7 +814,6 @@ static int emit_nodes(struct builder *b)
 {
 	struct snapshot_build *out = b->out;
 	size_t node_total = b->dir_count + b->placed_count;
-	struct id_set ids = {0};
 	uint32_t *queue = NULL; /* dir indices in breadth-first order */
 	size_t qhead = 0, qtail = 0;
 	uint32_t next = 1;
@@ -753,10 +823,7 @@ static int emit_nodes(struct builder *b)
 		return -EOVERFLOW;
 	out->nodes = calloc(node_total, sizeof(*out->nodes));
 	queue = malloc(b->dir_count * sizeof(*queue));
-	for (ids.size = 1024; ids.size < node_total * 2; ids.size *= 2)
-		;
-	ids.slots = calloc(ids.size, sizeof(*ids.slots));
-	if (out->nodes == NULL || queue == NULL || ids.slots == NULL)
+	if (out->nodes == NULL || queue == NULL)
 		goto out;
 	out->node_count = (uint32_t)node_total;
 
@@ -784,7 +851,7 @@ static int emit_nodes(struct builder *b)
 				goto out;
 			hash_update(&st, "/", 1);
 			hash_update(&st, name, it->name_len);
-			node->id = unique_id(b, &ids, &st, out->nodes, d->node, name, it->name_len);
+			node->id = hash_final(&st);
 			if (it->kind == ITEM_DIR) {
 				struct dir *child = &b->dirs[it->ref];
 
@@ -802,7 +869,6 @@ static int emit_nodes(struct builder *b)
 	r = 0;
 out:
 	free(queue);
-	free(ids.slots);
 	return r;
 }
 
@@ -949,6 +1015,9 @@ int tree_build(const struct rules *rules, const struct schema *schema,
 	b.out->strings = b.strings.data;
 	b.out->strings_size = b.strings.len;
 	b.strings.data = NULL;
+	r = tree_fix_ids(b.out);
+	if (r < 0)
+		goto fail;
 	*ret = b.out;
 	b.out = NULL;
 	builder_free(&b);

@@ -47,4 +47,11 @@ int tree_grow(void *array, size_t *cap, size_t n, size_t size);
 /* Date every directory by its newest descendant (children follow their parents). */
 void tree_date_directories(struct snapshot_build *out);
 
+/*
+ * Make every id of out unique and at least SNAP_ID_RESERVED (the root keeps 1):
+ * in node order, the first holder keeps an id, the next rehashes its path with
+ * seed 1, 2, ... (docs/snapshot-format.md, "Node ids").  0 or -ENOMEM.
+ */
+int tree_fix_ids(struct snapshot_build *out);
+
 #endif

@@ -18,6 +18,7 @@
 #include "hash.h"
 #include "snapshot.h"
 #include "tree.h"
+#include "tree_place.h"
 
 /* A record as a test writes it: hash id and "key=value" pairs. */
 struct rec_spec {
@@ -431,6 +432,36 @@ static void test_round_trip_through_reader(void **state)
 	rmdir(dir);
 }
 
+static void test_colliding_ids_are_rehashed(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+	    {"a", {"title=A", "filePath=x/a.mkv"}},
+	    {"b", {"title=B", "filePath=x/b.mkv"}},
+	    {"c", {"title=C", "filePath=x/c.mkv"}},
+	};
+	struct snap_node *a, *b, *c;
+	uint64_t a_id;
+
+	build(f, specs, 3);
+	a = (struct snap_node *)must_find(f->build, "/Col/A.mkv");
+	b = (struct snap_node *)must_find(f->build, "/Col/B.mkv");
+	c = (struct snap_node *)must_find(f->build, "/Col/C.mkv");
+	/* Forge what a 64-bit collision and a reserved value would look like. */
+	a_id = a->id;
+	b->id = a_id;
+	c->id = SNAP_ERROR_FILE_ID;
+	assert_int_equal(tree_fix_ids(f->build), 0);
+	/* A comes first in node order and keeps its id; B and C rehash with seed 1. */
+	assert_int_equal(a->id, a_id);
+	assert_int_equal(b->id, hash64("/Col/B.mkv", 10, 1));
+	assert_int_equal(c->id, hash64("/Col/C.mkv", 10, 1));
+	assert_int_equal(must_find(f->build, "/Col")->id, hash64("/Col", 4, 0));
+	/* An unchanged tree is left alone. */
+	assert_int_equal(tree_fix_ids(f->build), 0);
+	assert_int_equal(b->id, hash64("/Col/B.mkv", 10, 1));
+}
+
 static void test_parse_time(void **state)
 {
 	struct {
@@ -492,6 +523,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_breadth_first_sorted_layout, setup_test_rules,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_round_trip_through_reader, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_colliding_ids_are_rehashed, setup_test_rules,
 	                                    teardown),
 	    cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test_setup_teardown(test_empty_input, setup_test_rules, teardown),
