@@ -678,14 +678,13 @@ static int order_items(struct builder *b)
  * check sorts a copy of the ids (sequential memory work) and only a tree that
  * fails it is resolved, through a hash set in node order.
  */
-static void radix_sort_u64(uint64_t *a, uint64_t *tmp, size_t n)
+/* LSD radix sort, 16 bits a pass; count has 1 << 16 entries. */
+static void radix_sort_u64(uint64_t *a, uint64_t *tmp, size_t n, uint32_t *count)
 {
-	static uint32_t count[1 << 16];
-
 	for (unsigned shift = 0; shift < 64; shift += 16) {
 		uint32_t sum = 0;
 
-		memset(count, 0, sizeof(count));
+		memset(count, 0, (1 << 16) * sizeof(*count));
 		for (size_t i = 0; i < n; i++)
 			count[(a[i] >> shift) & 0xffff]++;
 		for (size_t d = 0; d < (1 << 16); d++) {
@@ -706,23 +705,22 @@ static int ids_are_unique(const struct snapshot_build *out)
 	size_t n = out->node_count - 1;
 	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
 	uint64_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
-	int unique = 1;
+	uint32_t *count = malloc((1 << 16) * sizeof(*count));
+	int unique = -ENOMEM;
 
-	if (ids == NULL || tmp == NULL) {
-		free(ids);
-		free(tmp);
-		return -ENOMEM;
-	}
+	if (ids == NULL || tmp == NULL || count == NULL)
+		goto out;
 	for (size_t i = 0; i < n; i++)
 		ids[i] = out->nodes[i + 1].id;
-	radix_sort_u64(ids, tmp, n);
-	if (n > 0 && ids[0] < SNAP_ID_RESERVED)
-		unique = 0;
+	radix_sort_u64(ids, tmp, n, count);
+	unique = n == 0 || ids[0] >= SNAP_ID_RESERVED;
 	for (size_t i = 1; i < n && unique; i++)
 		if (ids[i] == ids[i - 1])
 			unique = 0;
+out:
 	free(ids);
 	free(tmp);
+	free(count);
 	return unique;
 }
 
