@@ -29,8 +29,11 @@
 
 /*
  * Build the tree of records[0..count).  Records need not be sorted; the result
- * does not depend on their order.  Every non-empty schema value of a placed
- * record is kept as a property (for xattrs and the API).  Returns 0 and a
+ * does not depend on their order (but for which record a skip reason names as
+ * its example).  Records must have been through record_derive().  Every
+ * non-empty value of a placed record beyond the core properties (filePath,
+ * size, times and the derived names, which the node carries itself) is kept as
+ * a property, for xattrs and the API.  Returns 0 and a
  * snapshot_build the caller frees with snapshot_build_free(), or -ENOMEM /
  * -EOVERFLOW.
  */
