@@ -2,6 +2,7 @@
  * publish: build, write and announce a generation (see publish.h).
  */
 #include "publish.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,18 +16,6 @@
 #include "snapshot.h"
 #include "store.h"
 #include "tree.h"
-
-static void __attribute__((format(printf, 3, 4)))
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t clock_ns(clockid_t clk)
 {
@@ -66,7 +55,8 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 	res->hidden = b->hidden;
 	snapshot_build_free(b);
 	if (r < 0) {
-		say(err, errlen, "writing %s/%s: %s", p->runtime_dir, SNAP_FILE_NAME, strerror(-r));
+		errbuf_set(err, errlen, 0, "writing %s/%s: %s", p->runtime_dir, SNAP_FILE_NAME,
+		           strerror(-r));
 		return r;
 	}
 	p->generation = gen;
@@ -77,7 +67,7 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 	if (r < 0) {
 		/* Published all the same; only the store's memory saving is lost. */
 		res->snap = NULL;
-		say(err, errlen, "mapping the new snapshot back: %s", why);
+		errbuf_set(err, errlen, 0, "mapping the new snapshot back: %s", why);
 	}
 	res->write_ns = clock_ns(CLOCK_MONOTONIC) - t1;
 	return 0;
@@ -95,13 +85,13 @@ int publish_tree(struct publisher *p, const struct rules *rules, const struct sc
 	memset(res, 0, sizeof(*res));
 	r = store_records(store, &recs);
 	if (r < 0) {
-		say(err, errlen, "collecting records: %s", strerror(-r));
+		errbuf_set(err, errlen, 0, "collecting records: %s", strerror(-r));
 		return r;
 	}
 	r = tree_build(rules, schema, recs.ptrs, recs.count, &b);
 	if (r < 0) {
 		store_records_free(&recs);
-		say(err, errlen, "building the tree: %s", strerror(-r));
+		errbuf_set(err, errlen, 0, "building the tree: %s", strerror(-r));
 		return r;
 	}
 	/* The build holds copies of the records' strings. */
@@ -178,7 +168,7 @@ out:
 	if (r == -EAGAIN)
 		return r;
 	if (r < 0) {
-		say(err, errlen, "patching the tree: %s", strerror(-r));
+		errbuf_set(err, errlen, 0, "patching the tree: %s", strerror(-r));
 		return r;
 	}
 	res->patched = true;

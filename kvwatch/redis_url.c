@@ -4,6 +4,7 @@
  * a socket path with an optional ?db=N.
  */
 #include "redis_url.h"
+#include "path.h"
 #include "errbuf.h"
 
 #include <errno.h>
@@ -18,46 +19,22 @@
 #define SUN_PATH_MAX 107 /* sizeof(sockaddr_un.sun_path) - 1 */
 #define USERINFO_MAX 1024
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s[0..len) into a new string; NUL and control bytes are refused. */
 static int decode(const char *s, size_t len, char **ret)
 {
 	char *out = malloc(len + 1);
-	size_t n = 0;
+	int n;
 
 	if (out == NULL)
 		return -ENOMEM;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '%') {
-			int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-
-			if (hi < 0 || lo < 0) {
-				free(out);
-				return -EINVAL;
-			}
-			c = (unsigned char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f) {
-			free(out);
-			return -EINVAL;
-		}
-		out[n++] = (char)c;
+	n = path_percent_decode(s, len, out, len + 1);
+	for (int i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			n = -EINVAL;
+	if (n < 0) {
+		free(out);
+		return -EINVAL;
 	}
-	out[n] = '\0';
 	*ret = out;
 	return 0;
 }

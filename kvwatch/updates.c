@@ -3,6 +3,7 @@
  * updates.h).
  */
 #include "updates.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,18 +24,6 @@ struct subscriber {
 	void *userdata;
 	bool failed;
 };
-
-static void __attribute__((format(printf, 3, 4)))
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static bool is_str(const redisReply *r, const char *s)
 {
@@ -118,11 +107,12 @@ int subscriber_new(sd_event *event, const struct redis_url *u, uint32_t connect_
 		goto fail;
 	if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
 	    !is_str(reply->element[0], "subscribe")) {
-		say(err, errlen, "SUBSCRIBE: unexpected reply%s%.*s",
-		    reply->type == REDIS_REPLY_ERROR ? ": " : "",
-		    reply->type == REDIS_REPLY_ERROR ? (int)(reply->len > 200 ? 200 : reply->len)
-		                                     : 0,
-		    reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+		errbuf_set(err, errlen, 0, "SUBSCRIBE: unexpected reply%s%.*s",
+		           reply->type == REDIS_REPLY_ERROR ? ": " : "",
+		           reply->type == REDIS_REPLY_ERROR
+		               ? (int)(reply->len > 200 ? 200 : reply->len)
+		               : 0,
+		           reply->type == REDIS_REPLY_ERROR ? reply->str : "");
 		freeReplyObject(reply);
 		r = -EPROTO;
 		goto fail;
@@ -130,18 +120,18 @@ int subscriber_new(sd_event *event, const struct redis_url *u, uint32_t connect_
 	freeReplyObject(reply);
 	r = redis_set_nonblocking(s->c);
 	if (r < 0) {
-		say(err, errlen, "fcntl: %s", strerror(-r));
+		errbuf_set(err, errlen, 0, "fcntl: %s", strerror(-r));
 		goto fail;
 	}
 	r = sd_event_add_io(event, &s->io, s->c->fd, EPOLLIN, on_io, s);
 	if (r < 0) {
-		say(err, errlen, "watching the connection: %s", strerror(-r));
+		errbuf_set(err, errlen, 0, "watching the connection: %s", strerror(-r));
 		goto fail;
 	}
 	/* Messages that came with the SUBSCRIBE reply may sit in the parser already. */
 	r = sd_event_add_defer(event, &s->kick, on_kick, s);
 	if (r < 0) {
-		say(err, errlen, "watching the connection: %s", strerror(-r));
+		errbuf_set(err, errlen, 0, "watching the connection: %s", strerror(-r));
 		goto fail;
 	}
 	sd_event_source_set_enabled(s->kick, SD_EVENT_ONESHOT);
@@ -177,7 +167,7 @@ int updates_apply(redisContext *c, const struct key_layout *layout, const struct
 	lens = calloc(n ? n : 1, sizeof(*lens));
 	none = calloc(schema->count, sizeof(*none));
 	if (ids == NULL || lens == NULL || none == NULL) {
-		say(err, errlen, "out of memory");
+		errbuf_set(err, errlen, 0, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -186,7 +176,7 @@ int updates_apply(redisContext *c, const struct key_layout *layout, const struct
 		const struct batch_change *ch = &changes[i];
 
 		if (touched != NULL && store_put(touched, ch->id, ch->id_len, none) < 0) {
-			say(err, errlen, "out of memory");
+			errbuf_set(err, errlen, 0, "out of memory");
 			r = -ENOMEM;
 			goto out;
 		}
