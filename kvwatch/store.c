@@ -630,7 +630,7 @@ struct snapshot *store_snapshot(const struct store *s)
 
 int store_put(struct store *s, const char *id, size_t id_len, const struct strview *values)
 {
-	uint32_t h = id_hash(id, id_len), ref;
+	uint32_t h = id_hash(id, id_len), ref = 0;
 	struct blob *b;
 	int64_t i;
 	int r;

@@ -47,7 +47,8 @@ static int compile(const char *text, struct schema *s, struct condition **ret, c
 	config_t cfg;
 	int r;
 
-	snprintf(doc, sizeof(doc), "when = %s;\n", text);
+	if ((size_t)snprintf(doc, sizeof(doc), "when = %s;\n", text) >= sizeof(doc))
+		fail_msg("condition text too long for the test buffer");
 	config_init(&cfg);
 	if (config_read_string(&cfg, doc) != CONFIG_TRUE)
 		fail_msg("libconfig refused \"%s\": line %d: %s", doc, config_error_line(&cfg),
