@@ -298,10 +298,10 @@ static void do_publish(struct kvwatch *kv)
 	publish_notify(&kv->pub, res.generation, status);
 	log_info("published generation %" PRIu64 ": %" PRIu64 " files, %" PRIu64
 	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden (%s; %s %.1f ms, "
-	         "write %.1f ms)",
+	         "write %.1f ms, map %.1f ms)",
 	         res.generation, res.files, res.directories, res.skipped, res.hidden,
 	         kv->connected ? "connected" : "disconnected", res.patched ? "patch" : "build",
-	         res.build_ns / 1e6, res.write_ns / 1e6);
+	         res.build_ns / 1e6, res.write_ns / 1e6, res.map_ns / 1e6);
 
 	kv->dirty = false;
 	kv->last_publish_usec = started;

@@ -44,7 +44,7 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
                          char *err, size_t errlen)
 {
 	char path[4096], why[256];
-	int64_t t1 = clock_ns(CLOCK_MONOTONIC);
+	int64_t t1 = clock_ns(CLOCK_MONOTONIC), t2;
 	uint64_t gen = p->generation + 1;
 	int r;
 
@@ -62,6 +62,8 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 	p->generation = gen;
 	res->generation = gen;
 	res->build_ns = t1 - t0;
+	t2 = clock_ns(CLOCK_MONOTONIC);
+	res->write_ns = t2 - t1;
 	snprintf(path, sizeof(path), "%s/%s", p->runtime_dir, SNAP_FILE_NAME);
 	r = snapshot_open(path, &res->snap, why, sizeof(why));
 	if (r < 0) {
@@ -69,7 +71,7 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 		res->snap = NULL;
 		errbuf_set(err, errlen, 0, "mapping the new snapshot back: %s", why);
 	}
-	res->write_ns = clock_ns(CLOCK_MONOTONIC) - t1;
+	res->map_ns = clock_ns(CLOCK_MONOTONIC) - t2;
 	return 0;
 }
 

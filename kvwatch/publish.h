@@ -43,7 +43,8 @@ struct publish_result {
 	uint64_t hidden;
 	int64_t build_ns;      /* records + tree_build or tree_patch */
 	bool patched;          /* by tree_patch */
-	int64_t write_ns;      /* snapshot_write + mapping it back */
+	int64_t write_ns;      /* snapshot_write, up to the rename */
+	int64_t map_ns;        /* mapping the new file back (validation included) */
 	struct snapshot *snap; /* the new generation, mapped; the caller owns it */
 };
 

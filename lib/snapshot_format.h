@@ -23,7 +23,7 @@
 
 #define SNAP_MAGIC         "MFSNAP\r\n" /* 8 bytes; CR LF catches text-mode mangling */
 #define SNAP_MAGIC_LEN     8
-#define SNAP_VERSION       1
+#define SNAP_VERSION       2
 #define SNAP_FILE_NAME     "vfs.snapshot"
 #define SNAP_ROOT_ID       1  /* FUSE_ROOT_ID */
 #define SNAP_ERROR_FILE_ID 2  /* fused's virtual ERROR.txt */
@@ -58,7 +58,7 @@ struct snap_header {
 	uint64_t total_size;      /* the file's size */
 	uint64_t generation;      /* increases by one with each published snapshot */
 	int64_t build_time_ns;    /* CLOCK_REALTIME when written */
-	uint64_t body_checksum;   /* hash64(file[header_size .. total_size), seed 0) */
+	uint64_t body_checksum;   /* checksum64(file[header_size .. total_size)), checksum.h */
 	uint64_t header_checksum; /* hash64(header with this field zero, seed 0) */
 
 	/* State of the key-value store when this snapshot was written. */

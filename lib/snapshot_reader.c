@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checksum.h"
 #include "hash.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -140,7 +141,7 @@ static int validate_header(struct snapshot *s, char *why, size_t wl)
 	            h->header_size - csum_off - sizeof(zero));
 	if (hash_final(&st) != h->header_checksum)
 		return bad(why, wl, "header checksum mismatch");
-	if (hash64(s->base + h->header_size, s->size - h->header_size, 0) != h->body_checksum)
+	if (checksum64(s->base + h->header_size, s->size - h->header_size) != h->body_checksum)
 		return bad(why, wl, "body checksum mismatch");
 
 	if (h->node_size != sizeof(struct snap_node))

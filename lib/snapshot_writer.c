@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checksum.h"
 #include "hash.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -44,7 +45,7 @@ struct out {
 	unsigned char *buf;
 	size_t used;
 	uint64_t pos; /* bytes of the file written or buffered so far */
-	struct hash_state body;
+	struct checksum body;
 };
 
 static int write_all(int fd, const void *data, size_t len)
@@ -104,7 +105,7 @@ static int out_append(struct out *o, const void *data, size_t len, bool hashed)
 	if (len == 0)
 		return 0;
 	if (hashed)
-		hash_update(&o->body, data, len);
+		checksum_update(&o->body, data, len);
 	o->pos += len;
 	if (o->used + len <= OUT_BUF_SIZE) {
 		memcpy(o->buf + o->used, data, len);
@@ -179,19 +180,20 @@ static int plan_layout(const struct snapshot_build *b, uint64_t strings_size, st
 {
 	uint64_t off = align8(sizeof(*h));
 
-	if (b->node_count == 0 || !b->nodes || !b->strings || b->strings_size == 0)
+	if (b->node_count == 0 || !b->nodes)
 		return -EINVAL;
 	if (b->node_count > MAX_NODES || strings_size > UINT32_MAX)
 		return -EOVERFLOW;
-	if ((b->prop_count && !b->props) || (b->rule_count && !b->rules) ||
-	    (b->category_count && !b->categories) || (b->skip_count && !b->skips))
+	if ((b->prop_count && !b->props) || (b->props_base_count && !b->props_base) ||
+	    (b->rule_count && !b->rules) || (b->category_count && !b->categories) ||
+	    (b->skip_count && !b->skips))
 		return -EINVAL;
 
 	h->header_size = sizeof(*h);
 	h->node_size = sizeof(struct snap_node);
 	h->node_count = b->node_count;
 	h->index_buckets = index_buckets_for(b->node_count);
-	h->prop_count = b->prop_count;
+	h->prop_count = b->props_base_count + b->prop_count;
 	h->rule_count = b->rule_count;
 	h->category_count = b->category_count;
 	h->skip_count = b->skip_count;
@@ -203,7 +205,7 @@ static int plan_layout(const struct snapshot_build *b, uint64_t strings_size, st
 	h->index_off = off;
 	off = align8(off + (uint64_t)h->index_buckets * sizeof(uint32_t));
 	h->props_off = off;
-	off = align8(off + (uint64_t)b->prop_count * sizeof(struct snap_prop));
+	off = align8(off + (uint64_t)h->prop_count * sizeof(struct snap_prop));
 	h->rules_off = off;
 	off = align8(off + (uint64_t)b->rule_count * sizeof(struct snap_rule));
 	h->categories_off = off;
@@ -237,12 +239,18 @@ static int write_body(struct out *o, const struct snapshot_build *b, const uint3
 
 	SECTION(h->nodes_off, b->nodes, (size_t)b->node_count * sizeof(*b->nodes));
 	SECTION(h->index_off, index, (size_t)h->index_buckets * sizeof(*index));
-	SECTION(h->props_off, b->props, (size_t)b->prop_count * sizeof(*b->props));
+	SECTION(h->props_off, b->props_base, (size_t)b->props_base_count * sizeof(*b->props));
+	r = out_append(o, b->props, (size_t)b->prop_count * sizeof(*b->props), true);
+	if (r < 0)
+		return r;
 	SECTION(h->rules_off, b->rules, (size_t)b->rule_count * sizeof(*b->rules));
 	SECTION(h->categories_off, b->categories,
 	        (size_t)b->category_count * sizeof(*b->categories));
 	SECTION(h->skips_off, b->skips, (size_t)b->skip_count * sizeof(*b->skips));
-	SECTION(h->strings_off, b->strings, (size_t)b->strings_size);
+	SECTION(h->strings_off, b->strings_base, (size_t)b->strings_base_size);
+	r = out_append(o, b->strings, (size_t)b->strings_size, true);
+	if (r < 0)
+		return r;
 #undef SECTION
 	r = out_append(o, kv_tail, kv_tail_len, true);
 	if (r < 0)
@@ -263,7 +271,7 @@ static int kv_strings(const struct snapshot_build *b, const struct snapshot_kv_s
 	const char *leader = kv && kv->leader ? kv->leader : "";
 	size_t elen = strlen(error), llen = strlen(leader);
 	size_t len = (elen ? elen + 1 : 0) + (llen ? llen + 1 : 0);
-	uint64_t base = b->strings_size;
+	uint64_t base = b->strings_base_size + b->strings_size;
 	char *tail;
 
 	if (elen > UINT32_MAX || llen > UINT32_MAX || base + len > UINT32_MAX)
@@ -289,6 +297,24 @@ static int kv_strings(const struct snapshot_build *b, const struct snapshot_kv_s
 	return 0;
 }
 
+/* The strings section (base and own part) starts with "" and ends with a NUL. */
+static int check_sections(const struct snapshot_build *b)
+{
+	uint64_t total = b->strings_base_size + b->strings_size;
+	char first, last;
+
+	if (b->node_count > MAX_NODES || total > UINT32_MAX ||
+	    (uint64_t)b->props_base_count + b->prop_count > UINT32_MAX)
+		return -EOVERFLOW;
+	if (total == 0 || (b->strings_base_size && !b->strings_base) ||
+	    (b->strings_size && !b->strings))
+		return -EINVAL;
+	first = b->strings_base_size ? b->strings_base[0] : b->strings[0];
+	last = b->strings_size ? b->strings[b->strings_size - 1]
+	                       : b->strings_base[b->strings_base_size - 1];
+	return first == '\0' && last == '\0' ? 0 : -EINVAL;
+}
+
 static int check_name(const char *name)
 {
 	if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
@@ -309,16 +335,14 @@ int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_stat
 
 	if (!b || !dir || check_name(name) < 0)
 		return -EINVAL;
-	if (b->node_count > MAX_NODES || b->strings_size > UINT32_MAX)
-		return -EOVERFLOW;
-	if (!b->strings || b->strings_size == 0 || b->strings[0] != '\0' ||
-	    b->strings[b->strings_size - 1] != '\0')
-		return -EINVAL;
+	r = check_sections(b);
+	if (r < 0)
+		return r;
 
 	r = kv_strings(b, kv, &h, &kv_tail, &kv_tail_len);
 	if (r < 0)
 		return r;
-	r = plan_layout(b, b->strings_size + kv_tail_len, &h);
+	r = plan_layout(b, b->strings_base_size + b->strings_size + kv_tail_len, &h);
 	if (r < 0)
 		goto out_tail;
 
@@ -367,7 +391,7 @@ int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_stat
 	}
 
 	/* A zero header holds the place; the real one is written once the body is hashed. */
-	hash_init(&o.body, 0);
+	checksum_init(&o.body);
 	r = out_append(&o, &zero_header, sizeof(zero_header), false);
 	if (r < 0)
 		goto out_unlink;
@@ -375,7 +399,7 @@ int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_stat
 	if (r < 0)
 		goto out_unlink;
 
-	h.body_checksum = hash_final(&o.body);
+	h.body_checksum = checksum_final(&o.body);
 	h.header_checksum = 0;
 	h.header_checksum = hash64(&h, sizeof(h), 0);
 	r = pwrite_all(o.fd, &h, sizeof(h), 0);

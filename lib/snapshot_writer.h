@@ -37,6 +37,21 @@ struct snapshot_build {
 	char *strings;
 	uint64_t strings_size;
 
+	/*
+	 * tree_patch() continues the previous snapshot's strings and properties
+	 * instead of copying them: the strings section is strings_base[0 ..
+	 * strings_base_size) followed by strings[0 .. strings_size), every snap_str
+	 * offset counting from the start of strings_base, and the props section is
+	 * props_base[0 .. props_base_count) followed by props[0 .. prop_count), every
+	 * prop_first counting from props_base.  Borrowed from a mapping that must
+	 * outlive the build; NULL and 0 in a build made from scratch.  Read through
+	 * snapshot_build_str() and snapshot_build_prop().
+	 */
+	const char *strings_base;
+	uint64_t strings_base_size;
+	const struct snap_prop *props_base;
+	uint32_t props_base_count;
+
 	uint64_t files;
 	uint64_t directories;
 	uint64_t total_bytes;
@@ -45,6 +60,23 @@ struct snapshot_build {
 };
 
 void snapshot_build_free(struct snapshot_build *b);
+
+/* The string s of b, in its base or its own part. */
+static inline const char *snapshot_build_str(const struct snapshot_build *b, struct snap_str s)
+{
+	if (s.off < b->strings_base_size)
+		return b->strings_base + s.off;
+	return b->strings + (s.off - b->strings_base_size);
+}
+
+/* Property k of b (counting from props_base). */
+static inline const struct snap_prop *snapshot_build_prop(const struct snapshot_build *b,
+                                                          uint32_t k)
+{
+	if (k < b->props_base_count)
+		return &b->props_base[k];
+	return &b->props[k - b->props_base_count];
+}
 
 /* The KV state stamped into a snapshot; strings are copied into the file. */
 struct snapshot_kv_state {

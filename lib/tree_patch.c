@@ -12,9 +12,10 @@
  * new sorted list.  Unchanged paths keep their ids (the hash of the path); new
  * and renamed nodes hash theirs.  Directory times and the statistics are
  * computed over the whole new tree, which is cheap next to placing records.
- * The old strings and properties are copied whole and new ones appended; the
- * strings of removed files become garbage, and when it grows past half the
- * strings the patch declines so that a full build compacts them.
+ * The old strings and properties are not copied: the new build continues them
+ * (snapshot_build's borrowed base, written out by the writer) with the new ones
+ * appended; the strings of removed files become garbage, and when it grows past
+ * half the strings the patch declines so that a full build compacts them.
  * It does not log and does not read the file system.
  */
 #include "tree.h"
@@ -43,6 +44,7 @@ struct pentry {
 	uint32_t name_len;
 	bool is_dir;
 	bool dead;
+	bool moved;             /* maybe out of order: see sort_merged() */
 	struct strview hash_id; /* files */
 	const char *final;      /* the name in the new tree */
 	uint32_t final_len;
@@ -126,16 +128,17 @@ static const char *own(struct patch *p, const char *s, size_t len)
 static int add_string(struct patch *p, const char *s, size_t len, struct snap_str *ret)
 {
 	struct snapshot_build *out = p->out;
+	uint64_t off = out->strings_base_size + out->strings_size;
 	int r;
 
-	if (out->strings_size + len + 1 > UINT32_MAX)
+	if (off + len + 1 > UINT32_MAX)
 		return -EOVERFLOW;
 	r = tree_grow(&out->strings, &p->strings_cap, out->strings_size + len + 1, 1);
 	if (r < 0)
 		return r;
 	memcpy(out->strings + out->strings_size, s, len);
 	out->strings[out->strings_size + len] = '\0';
-	ret->off = (uint32_t)out->strings_size;
+	ret->off = (uint32_t)off;
 	ret->len = (uint32_t)len;
 	out->strings_size += len + 1;
 	return 0;
@@ -197,6 +200,9 @@ static int64_t touch(struct patch *p, uint32_t idx)
 	pd = new_pdir(p, idx, NO_INDEX, ostr(p, dn->name), dn->name.len);
 	if (pd < 0)
 		return pd;
+	r = tree_grow(&p->pdirs[pd].e, &p->pdirs[pd].cap, dn->child_count, sizeof(struct pentry));
+	if (r < 0)
+		return r;
 	for (uint32_t k = 0; k < dn->child_count; k++) {
 		uint32_t c = dn->first_child + k;
 		const struct snap_node *cn = &p->onodes[c];
@@ -520,6 +526,54 @@ static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_
 	return false;
 }
 
+/*
+ * Sort e[0..n) by cmp, knowing that the entries not marked moved are in order
+ * already: a touched directory is its old, sorted children with a few added or
+ * renamed.  The moved ones are sorted alone and merged in, so a change in a
+ * directory of 50,000 entries costs a pass over it, not a full sort.  When the
+ * rest turns out not to be in order, or most entries moved, it is a plain qsort.
+ */
+static int sort_merged(struct pentry *e, size_t n, int (*cmp)(const void *, const void *))
+{
+	struct pentry *moved;
+	size_t m = 0, k = 0, i, j, w;
+
+	for (i = 0; i < n; i++)
+		m += e[i].moved;
+	if (m == 0 || m * 4 > n) {
+		if (n > 1)
+			qsort(e, n, sizeof(*e), cmp);
+		return 0;
+	}
+	moved = malloc(m * sizeof(*moved));
+	if (moved == NULL)
+		return -ENOMEM;
+	for (i = 0, j = 0; i < n; i++) {
+		if (e[i].moved)
+			moved[j++] = e[i];
+		else
+			e[k++] = e[i];
+	}
+	for (i = 1; i < k && cmp(&e[i - 1], &e[i]) < 0; i++)
+		;
+	memcpy(&e[k], moved, m * sizeof(*moved));
+	if (i < k) {
+		qsort(e, n, sizeof(*e), cmp);
+		free(moved);
+		return 0;
+	}
+	qsort(moved, m, sizeof(*moved), cmp);
+	/* Merge from the back: the kept entries only move right. */
+	for (i = k, j = m, w = n; j > 0; w--) {
+		if (i > 0 && cmp(&e[i - 1], &moved[j - 1]) > 0)
+			e[w - 1] = e[--i];
+		else
+			e[w - 1] = moved[--j];
+	}
+	free(moved);
+	return 0;
+}
+
 /* Keep the live entries, sorted by their names in the new tree. */
 static int settle_names(struct patch *p, struct pdir *d)
 {
@@ -527,16 +581,21 @@ static int settle_names(struct patch *p, struct pdir *d)
 	int r;
 
 	for (size_t k = 0; k < d->n; k++) {
-		if (d->e[k].dead)
+		struct pentry *e = &d->e[k];
+
+		if (e->dead)
 			continue;
-		r = original_name(p, &d->e[k]);
+		r = original_name(p, e);
 		if (r < 0)
 			return r;
-		d->e[n++] = d->e[k];
+		/* Old children are in order by their old names; others may not be. */
+		e->moved = e->kind != PE_OLD || e->name != ostr(p, p->onodes[e->ref].name);
+		d->e[n++] = *e;
 	}
 	d->n = n;
-	if (n > 1)
-		qsort(d->e, n, sizeof(*d->e), entry_cmp);
+	r = sort_merged(d->e, n, entry_cmp);
+	if (r < 0)
+		return r;
 	for (size_t k = 0; k < n; k++) {
 		d->e[k].final = d->e[k].name;
 		d->e[k].final_len = d->e[k].name_len;
@@ -580,9 +639,10 @@ static int settle_names(struct patch *p, struct pdir *d)
 			return -ENOMEM;
 		p->dead[p->ndead++] = e->ref;
 	}
-	if (n > 1)
-		qsort(d->e, n, sizeof(*d->e), final_cmp);
-	return 0;
+	/* Unsuffixed names keep the order of the sort by name. */
+	for (size_t k = 0; k < n; k++)
+		d->e[k].moved = d->e[k].final != d->e[k].name;
+	return sort_merged(d->e, n, final_cmp);
 }
 
 /* ---- emit ---- */
@@ -693,14 +753,14 @@ static int emit_file(struct patch *p, struct snap_node *node, const struct pfile
 		r = add_string(p, rec->hash_id.ptr, rec->hash_id.len, &node->hash_id);
 	if (r < 0)
 		return r;
-	node->prop_first = out->prop_count;
+	node->prop_first = out->props_base_count + out->prop_count;
 	node->prop_count = 0;
 	for (uint32_t i = PROP_CORE_MAX; i < p->schema->count; i++) {
 		struct snap_prop *prop;
 
 		if (!record_has(rec, i))
 			continue;
-		if (out->prop_count == UINT32_MAX)
+		if (out->props_base_count + (uint64_t)out->prop_count >= UINT32_MAX)
 			return -EOVERFLOW;
 		r = tree_grow(&out->props, &p->prop_cap, (size_t)out->prop_count + 1,
 		              sizeof(*out->props));
@@ -1003,10 +1063,14 @@ static bool too_much_garbage(const struct patch *p)
 	const struct snapshot_build *out = p->out;
 	uint64_t live = p->live_bytes;
 
+	uint64_t props = out->props_base_count + (uint64_t)out->prop_count;
+
+	for (uint32_t k = 0; k < out->props_base_count; k++)
+		live += out->props_base[k].value.len + 1u;
 	for (uint32_t k = 0; k < out->prop_count; k++)
 		live += out->props[k].value.len + 1u;
-	return out->strings_size > 2 * live + (1u << 16) ||
-	       out->prop_count > 2 * p->live_props + 1024;
+	return out->strings_base_size + out->strings_size > 2 * live + (1u << 16) ||
+	       props > 2 * p->live_props + 1024;
 }
 
 static void patch_free(struct patch *p)
@@ -1093,21 +1157,12 @@ int tree_patch(const struct snapshot *old, const struct rules *rules, const stru
 		goto fail;
 	}
 
-	/* The old strings and properties, whole: old offsets stay valid. */
+	/* The old strings and properties continue, borrowed: old offsets stay valid. */
 	base = (const char *)p.h;
-	r = -ENOMEM;
-	p.strings_cap = p.h->strings_size + (1u << 16);
-	p.out->strings = malloc(p.strings_cap);
-	p.prop_cap = (size_t)p.h->prop_count + 256;
-	p.out->props = malloc(p.prop_cap * sizeof(*p.out->props));
-	if (p.out->strings == NULL || p.out->props == NULL)
-		goto fail;
-	memcpy(p.out->strings, base + p.h->strings_off, p.h->strings_size);
-	p.out->strings_size = p.h->strings_size;
-	if (p.h->prop_count > 0)
-		memcpy(p.out->props, base + p.h->props_off,
-		       (size_t)p.h->prop_count * sizeof(*p.out->props));
-	p.out->prop_count = p.h->prop_count;
+	p.out->strings_base = base + p.h->strings_off;
+	p.out->strings_base_size = p.h->strings_size;
+	p.out->props_base = (const struct snap_prop *)(base + p.h->props_off);
+	p.out->props_base_count = p.h->prop_count;
 
 	r = emit(&p, total);
 	if (r == 0)

@@ -2,17 +2,20 @@
  * latency: single-file update latency of kvwatch, PUBLISH -> new generation.
  *
  * For each of N updates: SET the title of one file, note the time, PUBLISH an
- * "update" change for it on <prefix>file:batch, and wait for the rename of
- * vfs.snapshot in the runtime directory (inotify IN_MOVED_TO: kvwatch writes a
- * temporary file and renames it, then announces it).  Updates are spaced by
- * GAP_MS so that each one is published on its own (kvwatch coalesces bursts).
+ * "update" change for it on <prefix>file:batch, and wait for the rename of a
+ * vfs.snapshot with a newer generation than before the PUBLISH into the runtime
+ * directory (inotify IN_MOVED_TO: kvwatch writes a temporary file and renames
+ * it, then announces it).  Updates are spaced by GAP_MS so that each one is
+ * published on its own (kvwatch coalesces bursts).
  * Prints "p50_ms p99_ms max_ms n".  Part of bench/kvwatch/run.sh; not built by
  * CMake.
  *
  *   latency HOST PORT RUNTIME_DIR HASH_ID N GAP_MS [PREFIX]
  */
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +36,24 @@ static int cmp(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* The generation in the header of dir/vfs.snapshot, 0 when unreadable. */
+static uint64_t generation(const char *dir)
+{
+	char path[4096];
+	uint64_t gen = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/vfs.snapshot", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	/* magic (8), version (4), header_size (4), total_size (8), generation (8) */
+	if (pread(fd, &gen, sizeof(gen), 24) != (ssize_t)sizeof(gen))
+		gen = 0;
+	close(fd);
+	return gen;
 }
 
 /* Wait up to 5 s for vfs.snapshot to be renamed into dir; 0 when it was. */
@@ -83,6 +104,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++) {
 		char msg[512];
+		uint64_t before;
 		double t0;
 		redisReply *r;
 
@@ -92,11 +114,16 @@ int main(int argc, char **argv)
 		         "{\"timestamp\": 0, \"changes\": [{\"action\": \"update\", \"hashId\": "
 		         "\"%s\"}]}",
 		         argv[4]);
+		before = generation(argv[3]);
 		t0 = now_ms();
 		r = redisCommand(c, "PUBLISH %sfile:batch %s", prefix, msg);
 		freeReplyObject(r);
-		if (wait_rename(ifd) == 0)
-			lat[got++] = now_ms() - t0;
+		while (wait_rename(ifd) == 0) {
+			if (generation(argv[3]) > before) {
+				lat[got++] = now_ms() - t0;
+				break;
+			}
+		}
 		usleep(gap * 1000);
 	}
 	if (got == 0) {

@@ -43,11 +43,15 @@ for c in redis-server redis-cli cc; do
 done
 
 tmp=$(mktemp -d /tmp/mf-bench-kvwatch.XXXXXX)
+# The runtime directory on a tmpfs, as /run/meta-fuse is under systemd: every
+# generation is a new file of ~400 bytes per file, and on a disk file system its
+# writeback competes with the next one.
+shm=$(mktemp -d /dev/shm/mf-bench-kvwatch.XXXXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	rm -rf "$tmp"
+	rm -rf "$tmp" "$shm"
 }
 trap cleanup EXIT
 cc -O2 -o "$tmp/scanfloor" "$here/scanfloor.c" -lhiredis
@@ -70,7 +74,7 @@ for n in "${sizes[@]}"; do
 	"$src/tests/integration/kvwatch_gen.sh" $((n - loaded)) "$loaded" |
 		redis-cli -p "$port" --pipe >/dev/null
 	loaded=$n
-	run="$tmp/run"
+	run="$shm/run"
 	rm -rf "$run"
 	mkdir -p "$run"
 	cat >"$tmp/kv.conf" <<EOC

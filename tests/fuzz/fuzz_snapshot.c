@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checksum.h"
 #include "hash.h"
 #include "snapshot.h"
 
@@ -112,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		h->total_size = size;
 		if (hs >= sizeof(*h) && hs <= size)
-			h->body_checksum = hash64((const uint8_t *)buf + hs, size - hs, 0);
+			h->body_checksum = checksum64((const uint8_t *)buf + hs, size - hs);
 		else
 			hs = sizeof(*h);
 		h->header_checksum = 0;

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "checksum.h"
 #include "hash.h"
 #include "path.h"
 #include "utf8.h"
@@ -60,6 +61,71 @@ static void test_hash_values_are_stable(void **state)
 		if (got != cases[i].want)
 			fail_msg("hash64(\"%s\"): expected 0x%016llx, got 0x%016llx", cases[i].in,
 			         (unsigned long long)cases[i].want, (unsigned long long)got);
+	}
+}
+
+static void test_checksum_streaming_matches_oneshot(void **state)
+{
+	unsigned char data[300];
+	uint64_t whole;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 131 + 7);
+	whole = checksum64(data, sizeof(data));
+	/* Splits inside a word, inside a 32-byte block and across several blocks. */
+	for (size_t a = 0; a <= sizeof(data); a += 7) {
+		for (size_t b = a; b <= sizeof(data); b += 5) {
+			struct checksum c;
+
+			checksum_init(&c);
+			checksum_update(&c, data, a);
+			checksum_update(&c, data + a, b - a);
+			checksum_update(&c, data + b, sizeof(data) - b);
+			if (checksum_final(&c) != whole)
+				fail_msg("split %zu/%zu: expected %016llx, got %016llx", a, b,
+				         (unsigned long long)whole,
+				         (unsigned long long)checksum_final(&c));
+		}
+	}
+}
+
+static void test_checksum_sees_every_bit(void **state)
+{
+	unsigned char data[200] = {0};
+	uint64_t base = checksum64(data, sizeof(data));
+
+	for (size_t bit = 0; bit < sizeof(data) * 8; bit++) {
+		data[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+		if (checksum64(data, sizeof(data)) == base)
+			fail_msg("flipping bit %zu left the checksum at %016llx", bit,
+			         (unsigned long long)base);
+		data[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+	}
+	/* Trailing zeros count: a truncated file does not pass. */
+	for (size_t len = 0; len < sizeof(data); len++)
+		if (checksum64(data, len) == checksum64(data, len + 1))
+			fail_msg("%zu and %zu zero bytes have the same checksum", len, len + 1);
+}
+
+static void test_checksum_values_are_stable(void **state)
+{
+	/* Part of the snapshot format: a reader checks what another build wrote. */
+	struct {
+		const char *in;
+		uint64_t want;
+	} cases[] = {
+	    {"", 0x2caecad08d9d16a7ULL},
+	    {"MFSNAP", 0x4923e2efc4e0db28ULL},
+	    {"/Movies/Inception (2010)/Inception.mkv, more than one 32-byte block",
+	     0x4af65da09430e1c4ULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t got = checksum64(cases[i].in, strlen(cases[i].in));
+
+		if (got != cases[i].want)
+			fail_msg("checksum64(\"%s\"): expected 0x%016llx, got 0x%016llx",
+			         cases[i].in, (unsigned long long)cases[i].want,
+			         (unsigned long long)got);
 	}
 }
 
@@ -178,6 +244,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_hash_streaming_matches_oneshot),
 	    cmocka_unit_test(test_hash_values_are_stable),
+	    cmocka_unit_test(test_checksum_streaming_matches_oneshot),
+	    cmocka_unit_test(test_checksum_sees_every_bit),
+	    cmocka_unit_test(test_checksum_values_are_stable),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_path_normalize),
 	    cmocka_unit_test(test_path_percent_decode),

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "checksum.h"
 #include "hash.h"
 #include "snapshot.h"
 #include "snapshot_writer.h"
@@ -399,7 +400,7 @@ static void fix_checksums(unsigned char *buf, size_t size)
 	if (size < sizeof(*h))
 		return;
 	if (hs >= sizeof(*h) && hs <= size)
-		h->body_checksum = hash64(buf + hs, size - hs, 0);
+		h->body_checksum = checksum64(buf + hs, size - hs);
 	if (hs < sizeof(*h) || hs > size)
 		hs = sizeof(*h);
 	h->header_checksum = 0;
@@ -1114,7 +1115,7 @@ static void p_buckets_too_few(struct patch *p)
 }
 static void p_version(struct patch *p)
 {
-	p->h->version = 2;
+	p->h->version = SNAP_VERSION + 1;
 }
 static void p_magic(struct patch *p)
 {
@@ -1408,7 +1409,7 @@ static void test_broken_structure(void **state)
 		const char *want;
 	} cases[] = {
 	    {"magic", p_magic, "bad magic"},
-	    {"version", p_version, "unsupported format version 2"},
+	    {"version", p_version, "unsupported format version 3"},
 	    {"header size small", p_header_size_small, "header size 16"},
 	    {"header size large", p_header_size_large, "node section"},
 	    {"node size", p_node_size, "node size 80"},

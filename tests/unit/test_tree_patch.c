@@ -185,7 +185,7 @@ static struct snapshot *to_snapshot(struct world *w, const struct snapshot_build
 
 static const char *bstr(const struct snapshot_build *b, struct snap_str s)
 {
-	return b->strings + s.off;
+	return snapshot_build_str(b, s);
 }
 
 #define SAME_NUM(what, a, b)                                                        \
@@ -226,10 +226,11 @@ static void compare(const struct snapshot_build *a, const struct snapshot_build 
 		SAME_NUM(what, x->rule, y->rule);
 		SAME_NUM(what, x->prop_count, y->prop_count);
 		for (uint32_t k = 0; k < y->prop_count; k++) {
-			SAME_STR(what, a, a->props[x->prop_first + k].key, b,
-			         b->props[y->prop_first + k].key);
-			SAME_STR(what, a, a->props[x->prop_first + k].value, b,
-			         b->props[y->prop_first + k].value);
+			const struct snap_prop *pa = snapshot_build_prop(a, x->prop_first + k);
+			const struct snap_prop *pb = snapshot_build_prop(b, y->prop_first + k);
+
+			SAME_STR(what, a, pa->key, b, pb->key);
+			SAME_STR(what, a, pa->value, b, pb->value);
 		}
 	}
 	SAME_NUM("files", a->files, b->files);
@@ -318,7 +319,7 @@ static void run(unsigned seed, bool default_rules, unsigned rounds, unsigned bat
 	world_init(w, seed, default_rules);
 	for (unsigned round = 0; round < rounds; round++) {
 		struct snapshot_build *cur;
-		struct snapshot *old;
+		struct snapshot *old, *next;
 
 		for (size_t i = 0; i < SLOTS; i++) {
 			w->slots[i].present = rnd(w, SLOTS) < start;
@@ -378,9 +379,11 @@ static void run(unsigned seed, bool default_rules, unsigned rounds, unsigned bat
 				compare(patched, built, ctx);
 				snapshot_build_free(built);
 			}
-			snapshot_free(old);
-			old = to_snapshot(w, patched);
+			/* A patched build borrows from old: write it before old goes. */
+			next = to_snapshot(w, patched);
 			snapshot_build_free(patched);
+			snapshot_free(old);
+			old = next;
 		}
 		snapshot_free(old);
 	}
