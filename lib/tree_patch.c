@@ -60,6 +60,8 @@ struct pdir {
 	size_t n, cap;
 	size_t live;
 	bool dropped;
+	bool has_st;
+	struct hash_state st; /* of its new path, when has_st (set while emitting) */
 };
 
 /* A placed new version of a changed record. */
@@ -784,8 +786,6 @@ struct qdir {
 	uint32_t old;  /* old node index or NO_INDEX */
 	uint32_t pdir; /* pdir index or NO_INDEX */
 	uint32_t top;  /* the child of the root it is in (0: the root) */
-	bool has_st;
-	struct hash_state st; /* of its path, when has_st */
 };
 
 static void count_node(struct patch *p, const struct snap_node *n, uint32_t top)
@@ -806,29 +806,30 @@ static int emit(struct patch *p, size_t total)
 	struct snapshot_build *out = p->out;
 	struct new_ids ids = {0};
 	struct qdir *queue = NULL;
-	size_t qhead = 0, qtail = 0, qcap = 0;
+	/* Every directory of the new tree is queued once: the old ones and new pdirs. */
+	size_t qhead = 0, qtail = 0, qcap = (size_t)p->h->directories + p->npdirs + 1;
 	uint32_t next = 1;
 	int r = -ENOMEM;
 
 	out->nodes = malloc(total * sizeof(*out->nodes));
-	if (out->nodes == NULL || tree_grow(&queue, &qcap, 1, sizeof(*queue)) < 0)
+	queue = malloc(qcap * sizeof(*queue));
+	if (out->nodes == NULL || queue == NULL)
 		goto out;
 	memset(&out->nodes[0], 0, sizeof(out->nodes[0]));
 	out->nodes[0].id = SNAP_ROOT_ID;
 	out->nodes[0].type = SNAP_NODE_DIR;
-	queue[0] = (struct qdir){.node = 0, .old = 0, .has_st = true};
+	queue[0] = (struct qdir){.node = 0, .old = 0};
 	queue[0].pdir = p->pdir_of[0] ? p->pdir_of[0] - 1 : NO_INDEX;
-	hash_init(&queue[0].st, 0);
 	qtail = 1;
 	while (qhead < qtail) {
 		struct qdir q = queue[qhead++];
-		const struct pdir *d = q.pdir != NO_INDEX ? &p->pdirs[q.pdir] : NULL;
+		struct pdir *d = q.pdir != NO_INDEX ? &p->pdirs[q.pdir] : NULL;
 		const struct snap_node *on = q.old != NO_INDEX ? &p->onodes[q.old] : NULL;
 		uint32_t n = d != NULL ? (uint32_t)d->n : on->child_count;
 
-		if (d != NULL && !q.has_st) {
-			old_state(p, q.old, &q.st);
-			q.has_st = true;
+		if (d != NULL && !d->has_st) {
+			old_state(p, q.old, &d->st);
+			d->has_st = true;
 		}
 		out->nodes[q.node].first_child = n ? next : 0;
 		out->nodes[q.node].child_count = n;
@@ -855,9 +856,10 @@ static int emit(struct patch *p, size_t total)
 					continue;
 				node->mtime_ns = 0;
 				node->ctime_ns = 0;
-				r = tree_grow(&queue, &qcap, qtail + 1, sizeof(*queue));
-				if (r < 0)
+				if (qtail == qcap) {
+					r = -EAGAIN; /* more directories than the old tree counted */
 					goto out;
+				}
 				queue[qtail++] = (struct qdir){
 				    .node = next + k,
 				    .old = oidx,
@@ -882,7 +884,7 @@ static int emit(struct patch *p, size_t total)
 				if (!sv_eq(e->final, e->final_len, ostr(p, o->name), o->name.len)) {
 					r = add_string(p, e->final, e->final_len, &node->name);
 					if (r == 0)
-						r = new_id(p, &ids, &q.st, e->final, e->final_len,
+						r = new_id(p, &ids, &d->st, e->final, e->final_len,
 						           &node->id);
 					if (r < 0)
 						goto out;
@@ -898,17 +900,19 @@ static int emit(struct patch *p, size_t total)
 				memset(node, 0, sizeof(*node));
 				r = add_string(p, e->final, e->final_len, &node->name);
 				if (r == 0)
-					r = new_id(p, &ids, &q.st, e->final, e->final_len,
+					r = new_id(p, &ids, &d->st, e->final, e->final_len,
 					           &node->id);
 				if (r < 0)
 					goto out;
 				if (e->kind == PE_DIR) {
+					struct pdir *nd = &p->pdirs[e->ref];
+
 					node->type = SNAP_NODE_DIR;
 					child.pdir = e->ref;
-					child.has_st = true;
-					child.st = q.st;
-					hash_update(&child.st, "/", 1);
-					hash_update(&child.st, e->final, e->final_len);
+					nd->has_st = true;
+					nd->st = d->st;
+					hash_update(&nd->st, "/", 1);
+					hash_update(&nd->st, e->final, e->final_len);
 				} else {
 					r = emit_file(p, node, &p->pfiles[e->ref]);
 					if (r < 0)
@@ -918,9 +922,10 @@ static int emit(struct patch *p, size_t total)
 			node->parent = q.node;
 			count_node(p, node, child.top);
 			if (node->type == SNAP_NODE_DIR) {
-				r = tree_grow(&queue, &qcap, qtail + 1, sizeof(*queue));
-				if (r < 0)
+				if (qtail == qcap) {
+					r = -EAGAIN;
 					goto out;
+				}
 				queue[qtail++] = child;
 			}
 			next++;
