@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The README's test command: install what is needed, build with warnings as errors
-# and ASan+UBSan, run every unit and integration test with CTest, then give each
-# libFuzzer target a short bounded run over its corpus.
+# and ASan+UBSan, run every unit and integration test with CTest, build the release
+# configuration with warnings as errors, then give each libFuzzer target a short
+# bounded run over its corpus.
 #
 #   ./scripts/test.sh            everything
 #   MF_FUZZ_SECONDS=0 ./scripts/test.sh   skip the fuzzing runs
+#   MF_RELEASE_BUILD=0 ./scripts/test.sh  skip the warning check of the release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,14 @@ cmake --build "$build" -j"$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd "$build" && ctest --output-on-failure --timeout 600)
+
+# The optimiser sees more (-Wmaybe-uninitialized, -Wformat-truncation): the release
+# build, the one packages and benchmarks use, must be warning-free too.
+if [ "${MF_RELEASE_BUILD:-1}" != 0 ]; then
+	rbuild=${build}-release
+	cmake -S . -B "$rbuild" -DCMAKE_BUILD_TYPE=Release -DWERROR=ON -DBUILD_TESTING=ON >/dev/null
+	cmake --build "$rbuild" -j"$jobs"
+fi
 
 fuzz_seconds=${MF_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ]; then
