@@ -1508,6 +1508,74 @@ static int count_temp_files(const char *dir)
 	return n;
 }
 
+/* Write b as "name" in f->dir and return its bytes. */
+static unsigned char *write_bytes(struct fixture *f, const struct snapshot_build *b,
+                                  const char *name, size_t *ret_size)
+{
+	char path[PATH_MAX];
+	int r = snapshot_write(b, &test_kv, 7, 1700000001000000000LL, f->dir, name);
+
+	if (r != 0)
+		fail_msg("writing %s: expected 0, got %d", name, r);
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	return read_whole(path, ret_size);
+}
+
+/* A build that continues borrowed strings and props writes the same file. */
+static void test_writer_borrowed_base(void **state)
+{
+	struct fixture *f = *state;
+	const struct snapshot_build *whole = f->t.b;
+	struct snapshot_build b = *whole;
+	unsigned char *want, *got;
+	size_t want_size, got_size, cut;
+
+	want = write_bytes(f, whole, "whole", &want_size);
+	for (unsigned split = 0; split < 3; split++) {
+		/* Cut the strings after a NUL: half way, at the very end, after the first "". */
+		cut = split == 0 ? whole->strings_size / 2 : split == 1 ? whole->strings_size : 0;
+		while (cut > 0 && whole->strings[cut - 1] != '\0')
+			cut++;
+		if (split == 2)
+			cut = 1;
+		b = *whole;
+		b.strings_base = whole->strings;
+		b.strings_base_size = cut;
+		b.strings = cut < whole->strings_size ? whole->strings + cut : NULL;
+		b.strings_size = whole->strings_size - cut;
+		b.props_base = whole->props;
+		b.props_base_count = whole->prop_count / (split + 1);
+		b.props = whole->props + b.props_base_count;
+		b.prop_count = whole->prop_count - b.props_base_count;
+		got = write_bytes(f, &b, "based", &got_size);
+		if (got_size != want_size || memcmp(got, want, want_size) != 0)
+			fail_msg(
+			    "split %u (strings cut at %zu): expected the same %zu bytes, got %zu "
+			    "bytes that differ",
+			    split, cut, want_size, got_size);
+		free(got);
+	}
+	free(want);
+
+	/* A base must start with "" and the section end with a NUL. */
+	b = *whole;
+	b.strings_base = "x\0";
+	b.strings_base_size = 2;
+	assert_int_equal(snapshot_write(&b, NULL, 1, 0, f->dir, "x"), -EINVAL);
+	b.strings_base = NULL;
+	assert_int_equal(snapshot_write(&b, NULL, 1, 0, f->dir, "x"), -EINVAL);
+	b = *whole;
+	b.strings_base = whole->strings;
+	b.strings_base_size = whole->strings_size;
+	b.strings = (char *)"ab";
+	b.strings_size = 2;
+	assert_int_equal(snapshot_write(&b, NULL, 1, 0, f->dir, "x"), -EINVAL);
+	b = *whole;
+	b.props_base = NULL;
+	b.props_base_count = 2;
+	assert_int_equal(snapshot_write(&b, NULL, 1, 0, f->dir, "x"), -EINVAL);
+}
+
 static void test_writer_failures(void **state)
 {
 	struct fixture *f = *state;
@@ -1715,6 +1783,7 @@ int main(void)
 	    cmocka_unit_test(test_flipped_bytes),
 	    cmocka_unit_test(test_broken_structure),
 	    cmocka_unit_test(test_writer_failures),
+	    cmocka_unit_test(test_writer_borrowed_base),
 	    cmocka_unit_test(test_rename_keeps_old_mapping),
 	};
 	const struct CMUnitTest corpus[] = {
