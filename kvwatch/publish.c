@@ -80,24 +80,23 @@ int publish_tree(struct publisher *p, const struct rules *rules, const struct sc
                  struct publish_result *res, char *err, size_t errlen)
 {
 	struct snapshot_build *b = NULL;
-	struct store_records recs;
+	struct store_iter it;
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	r = store_records(store, &recs);
+	/* One record at a time: no array of every record's values beside the store. */
+	r = store_iter_init(store, &it);
 	if (r < 0) {
 		errbuf_set(err, errlen, 0, "collecting records: %s", strerror(-r));
 		return r;
 	}
-	r = tree_build(rules, schema, recs.ptrs, recs.count, &b);
+	r = tree_build_next(rules, schema, store_iter_next, &it, &b);
+	store_iter_free(&it);
 	if (r < 0) {
-		store_records_free(&recs);
 		errbuf_set(err, errlen, 0, "building the tree: %s", strerror(-r));
 		return r;
 	}
-	/* The build holds copies of the records' strings. */
-	store_records_free(&recs);
 	return publish_build(p, b, kv, t0, res, err, errlen);
 }
 

@@ -727,59 +727,93 @@ bool store_next(struct store *s, uint64_t *it, struct strview *ret_id, struct st
 	return false;
 }
 
+int store_iter_init(struct store *s, struct store_iter *it)
+{
+	memset(it, 0, sizeof(*it));
+	it->store = s;
+	it->words = (s->map.node_count + 63) / 64;
+	it->mapped = calloc(it->words + 1, sizeof(*it->mapped));
+	it->vals = calloc(s->nprops, sizeof(*it->vals));
+	if (it->mapped == NULL || it->vals == NULL) {
+		store_iter_free(it);
+		return -ENOMEM;
+	}
+	it->rec.values = it->vals;
+	return 0;
+}
+
+const struct record *store_iter_next(void *ctx)
+{
+	struct store_iter *it = ctx;
+	struct store *s = it->store;
+	uint32_t node;
+
+	/* Owned entries first; mapped ones are only marked ... */
+	while (it->slot < s->cap) {
+		uint32_t i = it->slot++, ref = s->slots[i].ref;
+
+		if (ref == 0)
+			continue;
+		if (!(ref & OWNED_BIT)) {
+			it->mapped[ref / 64] |= 1ULL << (ref % 64);
+			continue;
+		}
+		it->rec.hash_id = entry_id(s, i);
+		blob_values(s, s->owned[ref & ~OWNED_BIT], it->vals);
+		record_derive(&it->rec);
+		return &it->rec;
+	}
+	/* ... and read in node order: the snapshot and the core bytes front to back. */
+	while (it->bits == 0) {
+		if (it->word >= it->words)
+			return NULL;
+		it->bits = it->mapped[it->word++];
+	}
+	node = (it->word - 1) * 64 + (uint32_t)__builtin_ctzll(it->bits);
+	it->bits &= it->bits - 1;
+	it->rec.hash_id = snap_sv(s->map.snap, snapshot_node(s->map.snap, node)->hash_id);
+	mapped_values(s, &s->map, node, it->vals);
+	record_derive(&it->rec);
+	return &it->rec;
+}
+
+void store_iter_free(struct store_iter *it)
+{
+	free(it->mapped);
+	free(it->vals);
+	memset(it, 0, sizeof(*it));
+}
+
 int store_records(struct store *s, struct store_records *ret)
 {
 	struct store_records r = {0};
-	uint32_t words = (s->map.node_count + 63) / 64;
-	uint64_t *mapped = NULL;
+	struct store_iter it;
+	const struct record *rec;
 	size_t n = 0;
+	int e;
 
 	if (s->count > 0) {
 		r.recs = malloc((size_t)s->count * sizeof(*r.recs));
 		r.vals = malloc((size_t)s->count * s->nprops * sizeof(*r.vals));
 		r.ptrs = malloc((size_t)s->count * sizeof(*r.ptrs));
-		mapped = calloc(words + 1, sizeof(*mapped));
-		if (r.recs == NULL || r.vals == NULL || r.ptrs == NULL || mapped == NULL) {
-			free(mapped);
+		if (r.recs == NULL || r.vals == NULL || r.ptrs == NULL) {
 			store_records_free(&r);
 			return -ENOMEM;
 		}
 	}
-	/* Owned entries first; mapped ones are only marked ... */
-	for (uint32_t i = 0; i < s->cap; i++) {
-		uint32_t ref = s->slots[i].ref;
-		struct record *rec;
-
-		if (ref == 0)
-			continue;
-		if (!(ref & OWNED_BIT)) {
-			mapped[ref / 64] |= 1ULL << (ref % 64);
-			continue;
-		}
-		rec = &r.recs[n];
-		rec->hash_id = entry_id(s, i);
-		rec->values = &r.vals[n * s->nprops];
-		blob_values(s, s->owned[ref & ~OWNED_BIT], rec->values);
-		record_derive(rec);
-		r.ptrs[n] = rec;
+	e = store_iter_init(s, &it);
+	if (e < 0) {
+		store_records_free(&r);
+		return e;
+	}
+	while (n < s->count && (rec = store_iter_next(&it)) != NULL) {
+		r.recs[n].hash_id = rec->hash_id;
+		r.recs[n].values = &r.vals[n * s->nprops];
+		memcpy(r.recs[n].values, rec->values, s->nprops * sizeof(*r.vals));
+		r.ptrs[n] = &r.recs[n];
 		n++;
 	}
-	/* ... and read in node order: the snapshot and the core bytes front to back. */
-	for (uint32_t w = 0; w < words; w++) {
-		for (uint64_t bits = mapped[w]; bits != 0; bits &= bits - 1) {
-			uint32_t node = w * 64 + (uint32_t)__builtin_ctzll(bits);
-			struct record *rec = &r.recs[n];
-
-			rec->hash_id =
-			    snap_sv(s->map.snap, snapshot_node(s->map.snap, node)->hash_id);
-			rec->values = &r.vals[n * s->nprops];
-			mapped_values(s, &s->map, node, rec->values);
-			record_derive(rec);
-			r.ptrs[n] = rec;
-			n++;
-		}
-	}
-	free(mapped);
+	store_iter_free(&it);
 	r.count = n;
 	*ret = r;
 	return 0;

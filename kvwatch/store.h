@@ -56,6 +56,28 @@ bool store_get(struct store *s, const char *id, size_t id_len, struct strview *v
 /* Iterate: it starts at 0; returns false at the end. */
 bool store_next(struct store *s, uint64_t *it, struct strview *ret_id, struct strview *values);
 
+/*
+ * The records of every entry one at a time, derived values filled in, for
+ * tree_build_next() (store_iter_next() is a tree_next_fn): owned entries in index
+ * order, then mapped ones in node order (the snapshot read front to back).  The
+ * record store_iter_next() returns is overwritten by the next call; its views
+ * point into the store, valid while the store is unchanged.  Nothing may change
+ * the store during the iteration.
+ */
+struct store_iter {
+	struct store *store;
+	uint64_t *mapped; /* by node index: the mapped entries */
+	uint32_t words;
+	uint32_t slot; /* the next index slot, then (past the last) done */
+	uint32_t word; /* the next word of mapped */
+	uint64_t bits; /* what is left of mapped[word - 1] */
+	struct strview *vals;
+	struct record rec;
+};
+int store_iter_init(struct store *s, struct store_iter *it);
+const struct record *store_iter_next(void *it);
+void store_iter_free(struct store_iter *it);
+
 /* The records of every entry, derived values filled in, ready for tree_build(). */
 struct store_records {
 	struct record *recs;

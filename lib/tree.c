@@ -2,7 +2,9 @@
  * tree: records + rules -> the virtual tree in snapshot layout (see tree.h).
  *
  * The build runs in passes over flat arrays, with no allocation per record:
- *   1. place: every record through the rules; placed paths go into one arena.
+ *   1. place: every record through the rules, read once, in order; its strings
+ *      (source, hash id, properties) go straight to their place in the output's
+ *      string table, its placed path into a paths arena.
  *   2. directories: every parent path of a placed file becomes a directory,
  *      found or created through one hash map keyed by the path (the key points
  *      into the arena, so a directory costs no string copy); every file and
@@ -10,9 +12,21 @@
  *   3. order: items are grouped by parent (counting sort) and each group sorted by
  *      name; equal names are made unique (" (2)", " (3)"; a directory keeps its
  *      name, files yield in hash-id order).
- *   4. emit: breadth-first numbering gives each directory's children contiguous
- *      slots; ids hash the virtual path, extending the parent's hash state so no
- *      path string is ever built; directory times come from their newest child.
+ *   4. number: breadth-first numbering gives each directory's children contiguous
+ *      slots; the names go to the string table in node order and each node gets
+ *      its id (the hash of its virtual path, a directory's path hashed once for
+ *      all its children) in a 16-byte skeleton.  The temporaries of passes 1-3
+ *      are dropped here, before the nodes are allocated.
+ *   5. emit: the nodes are written front to back from the skeleton and the placed
+ *      files; directory times come from their newest child.
+ *
+ * Memory is the point of this layout (kvwatch builds 100,000s of files next to
+ * its record store): the output arrays are allocated once at their exact size
+ * and the temporaries live in mmap'ed buffers (grown by mremap, so growing never
+ * copies and only the pages written count) that are unmapped as soon as their
+ * last reader is done, the skeleton even while it is read.  At the peak, in pass
+ * 5, the output is complete but for the nodes being written, and only the placed
+ * files (56 bytes each) and the rest of the skeleton are left beside it.
  * It does not log and does not read the file system.
  */
 #include "tree.h"
@@ -21,113 +35,154 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "hash.h"
 #include "names.h"
 #include "tree_place.h"
 
-#define NO_INDEX UINT32_MAX
+#define TBUF_MIN  ((size_t)1 << 16)
+#define PAGE      ((size_t)4096)
+#define ITEM_DIR  0x80000000u /* in item.ref: a directory index, else a placed index */
+#define SKEL_DIR  0x80000000u /* in skel.aux: a directory, else a file */
+#define COPY_STEP ((size_t)1 << 20)
+#define INDEX_MAX 0x7fffffffu
 
-/* A growable byte arena; offsets stay valid when it grows. */
-struct arena {
+/*
+ * A temporary buffer: anonymous memory grown by mremap() (no copy, and untouched
+ * capacity costs nothing), unmapped from the front while it is read.  Offsets
+ * stay valid when it grows; pointers do not.
+ */
+struct tbuf {
 	char *data;
 	size_t len;
 	size_t cap;
+	size_t gone; /* bytes at the front already unmapped, a multiple of PAGE */
 };
 
-static int arena_reserve(struct arena *a, size_t more)
+static int tbuf_reserve(struct tbuf *t, size_t more)
 {
-	size_t cap;
-	char *p;
+	size_t cap = t->cap ? t->cap : TBUF_MIN;
+	void *p;
 
-	if (a->len + more <= a->cap)
+	if (t->len + more <= t->cap)
 		return 0;
-	cap = a->cap ? a->cap : 1 << 16;
-	while (cap < a->len + more)
+	while (cap < t->len + more) {
+		if (cap > SIZE_MAX / 2)
+			return -ENOMEM;
 		cap *= 2;
-	p = realloc(a->data, cap);
-	if (p == NULL)
+	}
+	if (t->data == NULL)
+		p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	else
+		p = mremap(t->data, t->cap, cap, MREMAP_MAYMOVE);
+	if (p == MAP_FAILED)
 		return -ENOMEM;
-	a->data = p;
-	a->cap = cap;
+	t->data = p;
+	t->cap = cap;
 	return 0;
 }
 
-/* Append s and a NUL; returns the offset of s or -ENOMEM. */
-static int64_t arena_add(struct arena *a, const char *s, size_t len)
+/* n more bytes at the end, or NULL; t->len grows by n. */
+static void *tbuf_add(struct tbuf *t, size_t n)
 {
-	size_t off = a->len;
+	void *p;
 
-	if (arena_reserve(a, len + 1) < 0)
-		return -ENOMEM;
-	memcpy(a->data + off, s, len);
-	a->data[off + len] = '\0';
-	a->len += len + 1;
-	return (int64_t)off;
+	if (tbuf_reserve(t, n) < 0)
+		return NULL;
+	p = t->data + t->len;
+	t->len += n;
+	return p;
+}
+
+/* The first upto bytes will not be read again: give back their whole pages. */
+static void tbuf_release(struct tbuf *t, size_t upto)
+{
+	upto &= ~(PAGE - 1);
+	if (t->data == NULL || upto <= t->gone)
+		return;
+	munmap(t->data + t->gone, upto - t->gone);
+	t->gone = upto;
+}
+
+static void tbuf_free(struct tbuf *t)
+{
+	if (t->data != NULL && t->cap > t->gone)
+		munmap(t->data + t->gone, t->cap - t->gone);
+	memset(t, 0, sizeof(*t));
 }
 
 /*
  * A placed file, with everything its node needs: its strings are already in the
- * output, written while the records were read in order, so numbering the nodes
- * never has to go back to the (randomly ordered) records.
+ * output (source, then the hash id after the source's NUL, then its property
+ * values), written while the records were read in order.
  */
 struct placed {
-	struct strview hash_id; /* for the order of contested names */
-	uint32_t rule;
-	uint32_t path_off; /* in paths arena, absolute "/a/b/name" */
-	uint32_t path_len;
-	uint32_t prop_first;
-	uint32_t prop_count;
-	struct snap_str source;
-	struct snap_str hash_id_str;
 	uint64_t size;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
-};
-
-struct dir {
-	uint32_t parent;   /* dir index; root's is 0 */
-	uint32_t path_off; /* key, in paths arena; the root's is "" */
+	uint32_t rule;
+	uint32_t path_off; /* in paths, absolute "/a/b/name" */
 	uint32_t path_len;
-	uint64_t path_hash;
-	uint32_t node;              /* node index once numbered */
-	struct hash_state id_state; /* hash state of the path, for the children's ids */
+	uint32_t src_off; /* in the output strings */
+	uint32_t src_len;
+	uint32_t hash_len;
+	uint32_t prop_first;
+	uint32_t prop_count;
 };
 
-enum item_kind { ITEM_DIR, ITEM_FILE };
+/* A directory: its path is its key, in paths; the root's is "". */
+struct dir {
+	uint32_t path_off;
+	uint32_t path_len;
+	uint32_t path_hash; /* low half of hash64(path) */
+};
 
 struct item {
-	uint32_t parent; /* dir index */
-	uint32_t kind;
-	uint32_t ref;      /* dir index or placed index */
-	uint32_t name_off; /* in paths arena */
+	uint64_t prefix;   /* first 8 name bytes, big-endian: compares like memcmp */
+	uint32_t parent;   /* dir index */
+	uint32_t ref;      /* ITEM_DIR | dir index, or placed index */
+	uint32_t name_off; /* in paths */
 	uint32_t name_len;
-	uint64_t prefix; /* first 8 name bytes, big-endian: compares like memcmp */
+};
+
+/* A node in breadth-first order, before the nodes are allocated. */
+struct skel {
+	uint64_t id;
+	uint32_t parent;
+	uint32_t aux; /* SKEL_DIR | child count (dir index until numbered), or placed index */
 };
 
 struct skip_reason {
 	const char *reason;
-	struct strview example;
+	char *example; /* a copy: records need not outlive the call that gave them */
+	uint32_t example_len;
 	uint64_t count;
 };
 
 struct builder {
 	const struct rules *rules;
 	const struct schema *schema;
-	struct arena paths;
 
-	struct placed *placed;
-	size_t placed_count, placed_cap;
+	struct tbuf strs;   /* the output strings up to the names: "", keys, records' */
+	struct tbuf props;  /* struct snap_prop, the output's */
+	struct tbuf placed; /* struct placed */
+	struct tbuf paths;  /* placed paths and new names, NUL-terminated */
+	size_t placed_count;
+	uint32_t prop_count;
 
-	struct dir *dirs;
-	size_t dir_count, dir_cap;
+	struct tbuf dirs; /* struct dir */
+	size_t dir_count;
 	uint32_t *dir_map; /* open addressing: dir index + 1, 0 = empty */
 	size_t dir_map_size;
 
-	struct item *items;
-	size_t item_count, item_cap;
+	struct tbuf items; /* struct item */
+	size_t item_count;
 	uint32_t *group_start; /* per dir: first item of its group in sorted order */
+
+	struct tbuf skel; /* struct skel, node_count of them */
+	size_t node_count;
 
 	uint64_t *rule_files;
 	uint64_t *rule_hidden;
@@ -135,10 +190,16 @@ struct builder {
 	uint64_t hidden;
 
 	struct snapshot_build *out;
-	struct arena strings;
-	size_t prop_cap;
+	size_t strs_names;  /* where the names begin in the output strings */
+	size_t strings_len; /* of out->strings, written so far */
+	size_t strings_cap;
 	struct snap_str *keys; /* schema index -> its name in strings */
 };
+
+#define PLACED(b) ((struct placed *)(b)->placed.data)
+#define DIRS(b)   ((struct dir *)(b)->dirs.data)
+#define ITEMS(b)  ((struct item *)(b)->items.data)
+#define SKEL(b)   ((struct skel *)(b)->skel.data)
 
 /* ---- values ---- */
 
@@ -232,22 +293,41 @@ int64_t tree_parse_time_ns(const char *s, size_t len)
 
 /* ---- pass 1: placing ---- */
 
-static void skip_record(struct builder *b, unsigned reason, const struct record *rec)
+static int skip_record(struct builder *b, unsigned reason, const struct record *rec)
 {
 	struct skip_reason *s = &b->skips[reason];
 
-	if (s->count++ == 0)
-		s->example = rec->hash_id;
+	if (s->count++ == 0 && rec->hash_id.ptr != NULL) {
+		s->example = malloc((size_t)rec->hash_id.len + 1);
+		if (s->example == NULL)
+			return -ENOMEM;
+		memcpy(s->example, rec->hash_id.ptr, rec->hash_id.len);
+		s->example[rec->hash_id.len] = '\0';
+		s->example_len = rec->hash_id.len;
+	}
+	return 0;
 }
 
-static int64_t add_string(struct builder *b, const char *s, size_t len, struct snap_str *ret)
+/* Append s and a NUL to a (paths or strs); the offset of s, -ENOMEM or -EOVERFLOW. */
+static int64_t tbuf_add_str(struct tbuf *a, const char *s, size_t len)
 {
-	int64_t off = arena_add(&b->strings, s, len);
+	char *p = tbuf_add(a, len + 1);
+
+	if (p == NULL)
+		return -ENOMEM;
+	if (a->len > UINT32_MAX)
+		return -EOVERFLOW;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return (int64_t)(a->len - len - 1);
+}
+
+static int add_string(struct builder *b, const char *s, size_t len, struct snap_str *ret)
+{
+	int64_t off = tbuf_add_str(&b->strs, s, len);
 
 	if (off < 0)
-		return off;
-	if (b->strings.len > UINT32_MAX)
-		return -EOVERFLOW;
+		return (int)off;
 	ret->off = (uint32_t)off;
 	ret->len = (uint32_t)len;
 	return 0;
@@ -256,9 +336,7 @@ static int64_t add_string(struct builder *b, const char *s, size_t len, struct s
 /* Every non-empty value beyond the core properties, for xattrs and the API. */
 static int add_props(struct builder *b, struct placed *p, const struct record *rec)
 {
-	struct snapshot_build *out = b->out;
-
-	p->prop_first = out->prop_count;
+	p->prop_first = b->prop_count;
 	p->prop_count = 0;
 	for (uint32_t i = PROP_CORE_MAX; i < b->schema->count; i++) {
 		struct snap_prop *prop;
@@ -266,18 +344,16 @@ static int add_props(struct builder *b, struct placed *p, const struct record *r
 
 		if (!record_has(rec, i))
 			continue;
-		if (out->prop_count == UINT32_MAX)
+		if (b->prop_count == UINT32_MAX)
 			return -EOVERFLOW;
-		r = tree_grow(&out->props, &b->prop_cap, (size_t)out->prop_count + 1,
-		              sizeof(*out->props));
-		if (r < 0)
-			return r;
-		prop = &out->props[out->prop_count];
+		prop = tbuf_add(&b->props, sizeof(*prop));
+		if (prop == NULL)
+			return -ENOMEM;
 		prop->key = b->keys[i];
-		r = (int)add_string(b, rec->values[i].ptr, rec->values[i].len, &prop->value);
+		r = add_string(b, rec->values[i].ptr, rec->values[i].len, &prop->value);
 		if (r < 0)
 			return r;
-		out->prop_count++;
+		b->prop_count++;
 		p->prop_count++;
 	}
 	return 0;
@@ -286,8 +362,10 @@ static int add_props(struct builder *b, struct placed *p, const struct record *r
 static int place_one(struct builder *b, const struct record *rec)
 {
 	char path[SNAP_PATH_MAX];
+	struct snap_str src = {0, 0}, hash = {0, 0};
 	struct placed *p;
 	uint32_t rule = 0;
+	size_t path_len;
 	int64_t off;
 	int r;
 
@@ -297,24 +375,31 @@ static int place_one(struct builder *b, const struct record *rec)
 		b->hidden++;
 		return 0;
 	case TREE_SKIPPED:
-		skip_record(b, rule, rec);
-		return 0;
+		return skip_record(b, rule, rec);
 	case TREE_PLACED:
 		break;
 	}
-	r = tree_grow(&b->placed, &b->placed_cap, b->placed_count + 1, sizeof(*b->placed));
-	if (r < 0)
-		return r;
-	off = arena_add(&b->paths, path, strlen(path));
+	if (b->placed_count >= INDEX_MAX)
+		return -EOVERFLOW;
+	path_len = strlen(path);
+	off = tbuf_add_str(&b->paths, path, path_len);
 	if (off < 0)
 		return (int)off;
-	if (b->paths.len > UINT32_MAX)
-		return -EOVERFLOW;
-	p = &b->placed[b->placed_count++];
-	p->hash_id = rec->hash_id;
+	r = add_string(b, rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len, &src);
+	if (r == 0)
+		r = add_string(b, rec->hash_id.ptr, rec->hash_id.len, &hash);
+	if (r < 0)
+		return r;
+	p = tbuf_add(&b->placed, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	b->placed_count++;
 	p->rule = rule;
 	p->path_off = (uint32_t)off;
-	p->path_len = (uint32_t)strlen(path);
+	p->path_len = (uint32_t)path_len;
+	p->src_off = src.off;
+	p->src_len = src.len;
+	p->hash_len = hash.len;
 	p->size = tree_parse_size(rec->values[PROP_SIZE]);
 	p->mtime_ns = record_has(rec, PROP_MTIME) ? tree_parse_time_ns(rec->values[PROP_MTIME].ptr,
 	                                                               rec->values[PROP_MTIME].len)
@@ -324,12 +409,7 @@ static int place_one(struct builder *b, const struct record *rec)
 	                                          : p->mtime_ns;
 	if (p->mtime_ns == 0)
 		p->mtime_ns = p->ctime_ns;
-	r = (int)add_string(b, rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len,
-	                    &p->source);
-	if (r == 0)
-		r = (int)add_string(b, rec->hash_id.ptr, rec->hash_id.len, &p->hash_id_str);
-	if (r == 0)
-		r = add_props(b, p, rec);
+	r = add_props(b, p, rec);
 	if (r < 0)
 		return r;
 	b->rule_files[rule]++;
@@ -347,17 +427,15 @@ static uint64_t name_prefix(const char *s, size_t len)
 	return v;
 }
 
-static int add_item(struct builder *b, uint32_t parent, enum item_kind kind, uint32_t ref,
-                    uint32_t name_off, uint32_t name_len)
+static int add_item(struct builder *b, uint32_t parent, uint32_t ref, uint32_t name_off,
+                    uint32_t name_len)
 {
-	struct item *it;
-	int r = tree_grow(&b->items, &b->item_cap, b->item_count + 1, sizeof(*b->items));
+	struct item *it = tbuf_add(&b->items, sizeof(*it));
 
-	if (r < 0)
-		return r;
-	it = &b->items[b->item_count++];
+	if (it == NULL)
+		return -ENOMEM;
+	b->item_count++;
 	it->parent = parent;
-	it->kind = kind;
 	it->ref = ref;
 	it->name_off = name_off;
 	it->name_len = name_len;
@@ -373,7 +451,7 @@ static int dir_map_rehash(struct builder *b)
 	if (map == NULL)
 		return -ENOMEM;
 	for (size_t d = 0; d < b->dir_count; d++) {
-		size_t slot = b->dirs[d].path_hash & (size - 1);
+		size_t slot = DIRS(b)[d].path_hash & (size - 1);
 
 		while (map[slot] != 0)
 			slot = (slot + 1) & (size - 1);
@@ -389,19 +467,18 @@ static int dir_map_rehash(struct builder *b)
 static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 {
 	const char *path = b->paths.data + off;
-	uint64_t h;
+	uint32_t h, name_start, parent;
 	size_t slot;
-	uint32_t name_start, parent;
 	int64_t pr;
 	struct dir *d;
 	int r;
 
 	if (len == 0)
 		return 0; /* the root */
-	h = hash64(path, len, 0);
+	h = (uint32_t)hash64(path, len, 0);
 	for (slot = h & (b->dir_map_size - 1); b->dir_map[slot] != 0;
 	     slot = (slot + 1) & (b->dir_map_size - 1)) {
-		struct dir *e = &b->dirs[b->dir_map[slot] - 1];
+		const struct dir *e = &DIRS(b)[b->dir_map[slot] - 1];
 
 		if (e->path_hash == h && e->path_len == len &&
 		    memcmp(b->paths.data + e->path_off, path, len) == 0)
@@ -414,16 +491,15 @@ static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 	if (pr < 0)
 		return pr;
 	parent = (uint32_t)pr;
-	r = tree_grow(&b->dirs, &b->dir_cap, b->dir_count + 1, sizeof(*b->dirs));
-	if (r < 0)
-		return r;
-	d = &b->dirs[b->dir_count];
-	d->parent = parent;
+	if (b->dir_count >= INDEX_MAX)
+		return -EOVERFLOW;
+	d = tbuf_add(&b->dirs, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
 	d->path_off = off;
 	d->path_len = len;
 	d->path_hash = h;
-	d->node = NO_INDEX;
-	r = add_item(b, parent, ITEM_DIR, (uint32_t)b->dir_count, off + name_start,
+	r = add_item(b, parent, ITEM_DIR | (uint32_t)b->dir_count, off + name_start,
 	             len - name_start);
 	if (r < 0)
 		return r;
@@ -443,19 +519,18 @@ static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 
 static int collect_items(struct builder *b)
 {
+	struct dir *root = tbuf_add(&b->dirs, sizeof(*root));
 	int r;
 
-	r = tree_grow(&b->dirs, &b->dir_cap, 1, sizeof(*b->dirs));
-	if (r < 0)
-		return r;
-	memset(&b->dirs[0], 0, sizeof(b->dirs[0]));
-	b->dirs[0].node = 0;
+	if (root == NULL)
+		return -ENOMEM;
+	memset(root, 0, sizeof(*root));
 	b->dir_count = 1; /* the root; never in the map (find_or_add_dir answers len 0) */
 	r = dir_map_rehash(b);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < b->placed_count; i++) {
-		struct placed *p = &b->placed[i];
+		const struct placed *p = &PLACED(b)[i];
 		uint32_t name_len = 0;
 		int64_t dir;
 
@@ -465,17 +540,21 @@ static int collect_items(struct builder *b)
 		dir = find_or_add_dir(b, p->path_off, p->path_len - name_len - 1);
 		if (dir < 0)
 			return (int)dir;
-		r = add_item(b, (uint32_t)dir, ITEM_FILE, (uint32_t)i,
-		             p->path_off + p->path_len - name_len, name_len);
+		r = add_item(b, (uint32_t)dir, (uint32_t)i, p->path_off + p->path_len - name_len,
+		             name_len);
 		if (r < 0)
 			return r;
 	}
+	/* The map's work is done; the directories keep their paths for their ids. */
+	free(b->dir_map);
+	b->dir_map = NULL;
 	return 0;
 }
 
 /* ---- pass 3: order and uniqueness ---- */
 
 static const char *sort_names; /* qsort has no context argument */
+static const char *sort_strs;
 static const struct placed *sort_placed;
 
 static int item_name_cmp(const struct item *a, const struct item *b)
@@ -492,14 +571,16 @@ static int item_name_cmp(const struct item *a, const struct item *b)
 	return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
 }
 
-static int strview_cmp(struct strview a, struct strview b)
+/* The hash ids of two placed files, as memcmp would order them. */
+static int hash_id_cmp(const struct placed *a, const struct placed *b)
 {
-	size_t n = a.len < b.len ? a.len : b.len;
-	int c = memcmp(a.ptr, b.ptr, n);
+	size_t n = a->hash_len < b->hash_len ? a->hash_len : b->hash_len;
+	int c = memcmp(sort_strs + a->src_off + a->src_len + 1,
+	               sort_strs + b->src_off + b->src_len + 1, n);
 
 	if (c != 0)
 		return c;
-	return a.len < b.len ? -1 : a.len > b.len;
+	return a->hash_len < b->hash_len ? -1 : a->hash_len > b->hash_len;
 }
 
 /* Name, then directories first, then files by hash id: who keeps a contested name. */
@@ -510,10 +591,10 @@ static int item_cmp(const void *pa, const void *pb)
 
 	if (c != 0)
 		return c;
-	if (a->kind != b->kind)
-		return a->kind == ITEM_DIR ? -1 : 1;
-	if (a->kind == ITEM_FILE) {
-		c = strview_cmp(sort_placed[a->ref].hash_id, sort_placed[b->ref].hash_id);
+	if ((a->ref & ITEM_DIR) != (b->ref & ITEM_DIR))
+		return (a->ref & ITEM_DIR) ? -1 : 1;
+	if (!(a->ref & ITEM_DIR)) {
+		c = hash_id_cmp(&sort_placed[a->ref], &sort_placed[b->ref]);
 		if (c != 0)
 			return c;
 		return a->ref < b->ref ? -1 : a->ref > b->ref;
@@ -523,27 +604,30 @@ static int item_cmp(const void *pa, const void *pb)
 
 static int group_items(struct builder *b)
 {
-	struct item *sorted;
+	struct tbuf sorted = {0};
+	struct item *from, *to;
 	uint32_t *count;
 
 	b->group_start = calloc(b->dir_count + 1, sizeof(*b->group_start));
-	sorted = malloc((b->item_count ? b->item_count : 1) * sizeof(*sorted));
-	count = b->group_start;
-	if (count == NULL || sorted == NULL) {
-		free(sorted);
+	if (b->group_start == NULL || tbuf_add(&sorted, b->item_count * sizeof(*to) + 1) == NULL) {
+		tbuf_free(&sorted);
 		return -ENOMEM;
 	}
+	sorted.len--;
+	count = b->group_start;
+	from = ITEMS(b);
+	to = (struct item *)sorted.data;
 	for (size_t i = 0; i < b->item_count; i++)
-		count[b->items[i].parent + 1]++;
+		count[from[i].parent + 1]++;
 	for (size_t d = 1; d <= b->dir_count; d++)
 		count[d] += count[d - 1];
 	/* count[d] is now the start of group d; place, then restore the starts. */
 	for (size_t i = 0; i < b->item_count; i++)
-		sorted[count[b->items[i].parent]++] = b->items[i];
+		to[count[from[i].parent]++] = from[i];
 	for (size_t d = b->dir_count; d > 0; d--)
 		count[d] = count[d - 1];
 	count[0] = 0;
-	free(b->items);
+	tbuf_free(&b->items);
 	b->items = sorted;
 	return 0;
 }
@@ -603,7 +687,7 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 		int64_t off;
 		int len;
 
-		if (first[i].kind != ITEM_FILE || item_name_cmp(&first[i - 1], &first[i]) != 0)
+		if ((first[i].ref & ITEM_DIR) || item_name_cmp(&first[i - 1], &first[i]) != 0)
 			continue;
 		for (;; suffix++) {
 			bool taken;
@@ -625,9 +709,9 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 		r = tree_grow(&renames, &cap, count + 1, sizeof(*renames));
 		if (r < 0)
 			goto out;
-		off = arena_add(&b->paths, name, (size_t)len);
-		if (off < 0 || b->paths.len > UINT32_MAX) {
-			r = off < 0 ? (int)off : -EOVERFLOW;
+		off = tbuf_add_str(&b->paths, name, (size_t)len);
+		if (off < 0) {
+			r = (int)off;
 			goto out;
 		}
 		sort_names = b->paths.data; /* the arena may have moved */
@@ -654,9 +738,10 @@ static int order_items(struct builder *b)
 	if (r < 0)
 		return r;
 	sort_names = b->paths.data;
-	sort_placed = b->placed;
+	sort_strs = b->strs.data;
+	sort_placed = PLACED(b);
 	for (size_t d = 0; d < b->dir_count; d++) {
-		struct item *first = &b->items[b->group_start[d]];
+		struct item *first = &ITEMS(b)[b->group_start[d]];
 		size_t n = b->group_start[d + 1] - b->group_start[d];
 
 		if (n > 1) {
@@ -668,8 +753,6 @@ static int order_items(struct builder *b)
 	}
 	return 0;
 }
-
-/* ---- pass 4: emit ---- */
 
 /*
  * Ids hash the virtual path.  Two equal ids (or a reserved value) are resolved in
@@ -795,6 +878,141 @@ int tree_fix_ids(struct snapshot_build *out)
 	return r == 1 ? 0 : resolve_id_collisions(out);
 }
 
+/* ---- pass 4: numbering, names and ids ---- */
+
+/* Append s and a NUL to the output strings, allocated at their final size. */
+static int put_string(struct builder *b, const char *s, size_t len, struct snap_str *ret)
+{
+	if (len + 1 > b->strings_cap - b->strings_len)
+		return -EOVERFLOW; /* cannot happen: the size was counted */
+	memcpy(b->out->strings + b->strings_len, s, len);
+	b->out->strings[b->strings_len + len] = '\0';
+	ret->off = (uint32_t)b->strings_len;
+	ret->len = (uint32_t)len;
+	b->strings_len += len + 1;
+	return 0;
+}
+
+/* Copy t into dst, unmapping t from the front as it goes, then free t. */
+static void tbuf_drain(struct tbuf *t, void *dst)
+{
+	for (size_t off = 0; off < t->len; off += COPY_STEP) {
+		size_t n = t->len - off < COPY_STEP ? t->len - off : COPY_STEP;
+
+		memcpy((char *)dst + off, t->data + off, n);
+		tbuf_release(t, off + n);
+	}
+	tbuf_free(t);
+}
+
+/* The output strings at their final size: records', names, rules', skip reasons'. */
+static int alloc_strings(struct builder *b)
+{
+	uint64_t size = b->strs.len;
+	uint32_t nrules = rules_count(b->rules);
+
+	for (size_t i = 0; i < b->item_count; i++)
+		size += (uint64_t)ITEMS(b)[i].name_len + 1;
+	for (uint32_t i = 0; i < nrules; i++)
+		size += strlen(rules_name(b->rules, i)) + 1;
+	for (unsigned i = 0; i < TREE_SKIP_MAX; i++) {
+		if (b->skips[i].count == 0)
+			continue;
+		size += strlen(b->skips[i].reason) + 1;
+		if (b->skips[i].example != NULL)
+			size += (uint64_t)b->skips[i].example_len + 1;
+	}
+	if (size > UINT32_MAX)
+		return -EOVERFLOW;
+	b->out->strings = malloc(size);
+	if (b->out->strings == NULL)
+		return -ENOMEM;
+	b->strings_cap = size;
+	b->strings_len = b->strs.len;
+	tbuf_drain(&b->strs, b->out->strings);
+	return 0;
+}
+
+/*
+ * Breadth-first: each directory's children (its sorted group) take the next
+ * slots.  The skeleton itself is the queue: its directories are visited in node
+ * order.  A directory's hash state is that of its path, hashed once for all its
+ * children; a child's id extends it by "/" and the child's name.
+ */
+static int number_nodes(struct builder *b)
+{
+	size_t total = b->dir_count + b->placed_count, next = 1;
+	struct skel *sk;
+	int r;
+
+	if (total > INDEX_MAX)
+		return -EOVERFLOW;
+	r = alloc_strings(b);
+	if (r < 0)
+		return r;
+	sk = tbuf_add(&b->skel, total * sizeof(*sk));
+	if (sk == NULL)
+		return -ENOMEM;
+	sk[0] = (struct skel){SNAP_ROOT_ID, 0, SKEL_DIR | 0};
+	for (size_t k = 0; k < next; k++) {
+		const struct dir *d;
+		struct hash_state st0;
+		uint32_t first, n, di;
+
+		if (!(sk[k].aux & SKEL_DIR))
+			continue;
+		di = sk[k].aux & ~SKEL_DIR;
+		d = &DIRS(b)[di];
+		first = b->group_start[di];
+		n = b->group_start[di + 1] - first;
+		hash_init(&st0, 0);
+		hash_update(&st0, b->paths.data + d->path_off, d->path_len);
+		for (uint32_t j = 0; j < n; j++) {
+			const struct item *it = &ITEMS(b)[first + j];
+			const char *name = b->paths.data + it->name_off;
+			struct hash_state st = st0;
+			struct snap_str ignored;
+
+			r = put_string(b, name, it->name_len, &ignored);
+			if (r < 0)
+				return r;
+			hash_update(&st, "/", 1);
+			hash_update(&st, name, it->name_len);
+			sk[next].id = hash_final(&st);
+			sk[next].parent = (uint32_t)k;
+			sk[next].aux =
+			    (it->ref & ITEM_DIR) ? SKEL_DIR | (it->ref & ~ITEM_DIR) : it->ref;
+			next++;
+		}
+		sk[k].aux = SKEL_DIR | n;
+	}
+	if (next != total)
+		return -EINVAL; /* cannot happen: every item hangs under the root */
+	b->node_count = total;
+	tbuf_free(&b->paths);
+	tbuf_free(&b->items);
+	tbuf_free(&b->dirs);
+	free(b->group_start);
+	b->group_start = NULL;
+	return 0;
+}
+
+/* ---- pass 5: emit ---- */
+
+static int emit_props(struct builder *b)
+{
+	struct snapshot_build *out = b->out;
+
+	if (b->prop_count > 0) {
+		out->props = malloc((size_t)b->prop_count * sizeof(*out->props));
+		if (out->props == NULL)
+			return -ENOMEM;
+		tbuf_drain(&b->props, out->props);
+	}
+	out->prop_count = b->prop_count;
+	return 0;
+}
+
 static void emit_file(struct snap_node *node, const struct placed *p)
 {
 	node->type = SNAP_NODE_FILE;
@@ -802,8 +1020,8 @@ static void emit_file(struct snap_node *node, const struct placed *p)
 	node->mtime_ns = p->mtime_ns;
 	node->ctime_ns = p->ctime_ns;
 	node->rule = p->rule;
-	node->source = p->source;
-	node->hash_id = p->hash_id_str;
+	node->source = (struct snap_str){p->src_off, p->src_len};
+	node->hash_id = (struct snap_str){p->src_off + p->src_len + 1, p->hash_len};
 	node->prop_first = p->prop_first;
 	node->prop_count = p->prop_count;
 }
@@ -811,63 +1029,42 @@ static void emit_file(struct snap_node *node, const struct placed *p)
 static int emit_nodes(struct builder *b)
 {
 	struct snapshot_build *out = b->out;
-	size_t node_total = b->dir_count + b->placed_count;
-	uint32_t *queue = NULL; /* dir indices in breadth-first order */
-	size_t qhead = 0, qtail = 0;
-	uint32_t next = 1;
-	int r = -ENOMEM;
+	uint64_t name_off = b->strs_names;
+	uint32_t next_child = 1;
 
-	if (node_total > UINT32_MAX - 1)
-		return -EOVERFLOW;
-	out->nodes = calloc(node_total, sizeof(*out->nodes));
-	queue = malloc(b->dir_count * sizeof(*queue));
-	if (out->nodes == NULL || queue == NULL)
-		goto out;
-	out->node_count = (uint32_t)node_total;
+	out->nodes = calloc(b->node_count, sizeof(*out->nodes));
+	if (out->nodes == NULL)
+		return -ENOMEM;
+	out->node_count = (uint32_t)b->node_count;
+	for (size_t k = 0; k < b->node_count; k++) {
+		const struct skel *sk = &SKEL(b)[k];
+		struct snap_node *node = &out->nodes[k];
 
-	out->nodes[0].id = SNAP_ROOT_ID;
-	out->nodes[0].type = SNAP_NODE_DIR;
-	hash_init(&b->dirs[0].id_state, 0);
-	queue[qtail++] = 0;
-	while (qhead < qtail) {
-		struct dir *d = &b->dirs[queue[qhead++]];
-		uint32_t first = b->group_start[d - b->dirs];
-		uint32_t n = b->group_start[d - b->dirs + 1] - first;
-		struct snap_node *dn = &out->nodes[d->node];
+		node->id = sk->id;
+		node->parent = sk->parent;
+		if (k > 0) {
+			size_t len = strlen(out->strings + name_off);
 
-		dn->first_child = n ? next : 0;
-		dn->child_count = n;
-		for (uint32_t k = 0; k < n; k++) {
-			const struct item *it = &b->items[first + k];
-			const char *name = b->paths.data + it->name_off;
-			struct snap_node *node = &out->nodes[next];
-			struct hash_state st = d->id_state;
-
-			node->parent = d->node;
-			r = (int)add_string(b, name, it->name_len, &node->name);
-			if (r < 0)
-				goto out;
-			hash_update(&st, "/", 1);
-			hash_update(&st, name, it->name_len);
-			node->id = hash_final(&st);
-			if (it->kind == ITEM_DIR) {
-				struct dir *child = &b->dirs[it->ref];
-
-				node->type = SNAP_NODE_DIR;
-				child->node = next;
-				child->id_state = st;
-				queue[qtail++] = it->ref;
-			} else {
-				emit_file(node, &b->placed[it->ref]);
-			}
-			next++;
+			node->name = (struct snap_str){(uint32_t)name_off, (uint32_t)len};
+			name_off += len + 1;
 		}
+		if (sk->aux & SKEL_DIR) {
+			uint32_t n = sk->aux & ~SKEL_DIR;
+
+			node->type = SNAP_NODE_DIR;
+			node->first_child = n ? next_child : 0;
+			node->child_count = n;
+			next_child += n;
+		} else {
+			emit_file(node, &PLACED(b)[sk->aux]);
+		}
+		if ((k & 0xffff) == 0xffff)
+			tbuf_release(&b->skel, (k + 1) * sizeof(*sk));
 	}
+	tbuf_free(&b->skel);
+	tbuf_free(&b->placed);
 	tree_date_directories(out);
-	r = 0;
-out:
-	free(queue);
-	return r;
+	return 0;
 }
 
 /* ---- statistics ---- */
@@ -924,20 +1121,20 @@ static int emit_rules_and_skips(struct builder *b)
 	int r;
 
 	out->rules = calloc(nrules ? nrules : 1, sizeof(*out->rules));
-	out->skips = calloc(4, sizeof(*out->skips));
+	out->skips = calloc(TREE_SKIP_MAX, sizeof(*out->skips));
 	if (out->rules == NULL || out->skips == NULL)
 		return -ENOMEM;
 	out->rule_count = nrules;
 	for (uint32_t i = 0; i < nrules; i++) {
 		const char *name = rules_name(b->rules, i);
 
-		r = (int)add_string(b, name, strlen(name), &out->rules[i].name);
+		r = put_string(b, name, strlen(name), &out->rules[i].name);
 		if (r < 0)
 			return r;
 		out->rules[i].files = b->rule_files[i];
 		out->rules[i].hidden = b->rule_hidden[i];
 	}
-	for (unsigned i = 0; i < 4; i++) {
+	for (unsigned i = 0; i < TREE_SKIP_MAX; i++) {
 		const struct skip_reason *s = &b->skips[i];
 		struct snap_skip *k;
 
@@ -946,9 +1143,9 @@ static int emit_rules_and_skips(struct builder *b)
 		k = &out->skips[out->skip_count++];
 		k->count = s->count;
 		out->skipped += s->count;
-		r = (int)add_string(b, s->reason, strlen(s->reason), &k->reason);
-		if (r == 0 && s->example.ptr != NULL)
-			r = (int)add_string(b, s->example.ptr, s->example.len, &k->example);
+		r = put_string(b, s->reason, strlen(s->reason), &k->reason);
+		if (r == 0 && s->example != NULL)
+			r = put_string(b, s->example, s->example_len, &k->example);
 		if (r < 0)
 			return r;
 	}
@@ -958,23 +1155,28 @@ static int emit_rules_and_skips(struct builder *b)
 
 static void builder_free(struct builder *b)
 {
-	free(b->paths.data);
-	free(b->placed);
-	free(b->dirs);
+	tbuf_free(&b->strs);
+	tbuf_free(&b->props);
+	tbuf_free(&b->placed);
+	tbuf_free(&b->paths);
+	tbuf_free(&b->dirs);
+	tbuf_free(&b->items);
+	tbuf_free(&b->skel);
 	free(b->dir_map);
-	free(b->items);
 	free(b->group_start);
 	free(b->rule_files);
 	free(b->rule_hidden);
-	free(b->strings.data);
 	free(b->keys);
+	for (unsigned i = 0; i < TREE_SKIP_MAX; i++)
+		free(b->skips[i].example);
 }
 
-int tree_build(const struct rules *rules, const struct schema *schema,
-               const struct record *const *records, size_t count, struct snapshot_build **ret)
+int tree_build_next(const struct rules *rules, const struct schema *schema, tree_next_fn next,
+                    void *ctx, struct snapshot_build **ret)
 {
 	struct builder b = {.rules = rules, .schema = schema};
 	uint32_t nrules = rules_count(rules);
+	const struct record *rec;
 	int r = -ENOMEM;
 
 	for (unsigned i = 0; i < TREE_SKIP_MAX; i++)
@@ -982,26 +1184,24 @@ int tree_build(const struct rules *rules, const struct schema *schema,
 	b.out = calloc(1, sizeof(*b.out));
 	b.rule_files = calloc(nrules + 1, sizeof(*b.rule_files));
 	b.rule_hidden = calloc(nrules + 1, sizeof(*b.rule_hidden));
-	if (b.out == NULL || b.rule_files == NULL || b.rule_hidden == NULL)
-		goto fail;
-	if (arena_add(&b.strings, "", 0) < 0) /* offset 0 is "" */
-		goto fail;
 	b.keys = calloc(schema->count, sizeof(*b.keys));
-	if (b.keys == NULL)
+	if (b.out == NULL || b.rule_files == NULL || b.rule_hidden == NULL || b.keys == NULL)
 		goto fail;
-	for (uint32_t i = PROP_CORE_MAX; i < schema->count; i++) {
-		r = (int)add_string(&b, schema->names[i], strlen(schema->names[i]), &b.keys[i]);
-		if (r < 0)
-			goto fail;
-	}
-	for (size_t i = 0; i < count; i++) {
-		r = place_one(&b, records[i]);
-		if (r < 0)
-			goto fail;
-	}
-	r = collect_items(&b);
+	r = tbuf_add_str(&b.strs, "", 0) < 0 ? -ENOMEM : 0; /* offset 0 is "" */
+	for (uint32_t i = PROP_CORE_MAX; r == 0 && i < schema->count; i++)
+		r = add_string(&b, schema->names[i], strlen(schema->names[i]), &b.keys[i]);
+	while (r == 0 && (rec = next(ctx)) != NULL)
+		r = place_one(&b, rec);
+	if (r == 0)
+		r = collect_items(&b);
 	if (r == 0)
 		r = order_items(&b);
+	if (r == 0) {
+		b.strs_names = b.strs.len;
+		r = number_nodes(&b);
+	}
+	if (r == 0)
+		r = emit_props(&b);
 	if (r == 0)
 		r = emit_nodes(&b);
 	if (r == 0)
@@ -1010,9 +1210,7 @@ int tree_build(const struct rules *rules, const struct schema *schema,
 		r = emit_rules_and_skips(&b);
 	if (r < 0)
 		goto fail;
-	b.out->strings = b.strings.data;
-	b.out->strings_size = b.strings.len;
-	b.strings.data = NULL;
+	b.out->strings_size = b.strings_len;
 	r = tree_fix_ids(b.out);
 	if (r < 0)
 		goto fail;
@@ -1024,4 +1222,25 @@ fail:
 	snapshot_build_free(b.out);
 	builder_free(&b);
 	return r;
+}
+
+struct array_iter {
+	const struct record *const *records;
+	size_t count;
+	size_t next;
+};
+
+static const struct record *array_next(void *ctx)
+{
+	struct array_iter *a = ctx;
+
+	return a->next < a->count ? a->records[a->next++] : NULL;
+}
+
+int tree_build(const struct rules *rules, const struct schema *schema,
+               const struct record *const *records, size_t count, struct snapshot_build **ret)
+{
+	struct array_iter a = {records, count, 0};
+
+	return tree_build_next(rules, schema, array_next, &a, ret);
 }

@@ -41,6 +41,20 @@ int tree_build(const struct rules *rules, const struct schema *schema,
                const struct record *const *records, size_t count, struct snapshot_build **ret);
 
 /*
+ * The next record for tree_build_next(), or NULL after the last.  The record and
+ * the bytes it points to need only stay valid until the next call.
+ */
+typedef const struct record *(*tree_next_fn)(void *ctx);
+
+/*
+ * tree_build() of the records next(ctx) returns, in that order, without an array
+ * of them all: the same tree, byte for byte, as tree_build() of the same records
+ * in the same order.
+ */
+int tree_build_next(const struct rules *rules, const struct schema *schema, tree_next_fn next,
+                    void *ctx, struct snapshot_build **ret);
+
+/*
  * A time value of the KV store in nanoseconds since the epoch: whole or fractional
  * epoch seconds, milliseconds, microseconds or nanoseconds (told apart by
  * magnitude), or ISO 8601 ("2023-12-29T00:00:00.000Z", "+01:00" offsets).  0 when

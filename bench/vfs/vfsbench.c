@@ -8,12 +8,14 @@
  * validates it, then times lookups by path and by id over random existing nodes.
  * Each phase prints its time; the end prints peak RSS and bytes per file.
  *
- *   vfsbench [-n RECORDS] [-d DIR] [-l LOOKUPS]
+ *   vfsbench [-n RECORDS] [-d DIR] [-l LOOKUPS] [-k]
+ * -k keeps DIR/vfsbench.snapshot (to compare the trees of two builds).
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,16 +177,17 @@ int main(int argc, char **argv)
 	const struct record **ptrs;
 	struct gen g = {.schema = &schema};
 	char err[512], path[4096];
-	struct rusage ru;
+	struct rusage ru, ru_gen, ru_build;
 	struct stat st;
 	double t0, t_build, t_write, t_open, t_path, t_id;
 	uint32_t *sample;
 	char **paths;
 	size_t nsample = 100000; /* wider than the caches: lookups go to memory */
+	bool keep = false;
 	int c, r;
 
 	log_init("vfsbench", 0);
-	while ((c = getopt(argc, argv, "n:d:l:")) != -1) {
+	while ((c = getopt(argc, argv, "n:d:l:k")) != -1) {
 		switch (c) {
 		case 'n':
 			n = strtoul(optarg, NULL, 10);
@@ -195,8 +198,12 @@ int main(int argc, char **argv)
 		case 'l':
 			lookups = strtoul(optarg, NULL, 10);
 			break;
+		case 'k':
+			keep = true;
+			break;
 		default:
-			fprintf(stderr, "usage: vfsbench [-n RECORDS] [-d DIR] [-l LOOKUPS]\n");
+			fprintf(stderr,
+			        "usage: vfsbench [-n RECORDS] [-d DIR] [-l LOOKUPS] [-k]\n");
 			return 1;
 		}
 	}
@@ -207,6 +214,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		ptrs[i] = &g.records[i];
 
+	getrusage(RUSAGE_SELF, &ru_gen);
 	t0 = now();
 	r = tree_build(rules, &schema, ptrs, n, &b);
 	t_build = now() - t0;
@@ -217,6 +225,7 @@ int main(int argc, char **argv)
 	t_write = now() - t0;
 	if (r < 0)
 		fatalx("snapshot_write: %s", strerror(-r));
+	getrusage(RUSAGE_SELF, &ru_build);
 	snprintf(path, sizeof(path), "%s/vfsbench.snapshot", dir);
 	t0 = now();
 	if (snapshot_open(path, &s, err, sizeof(err)) < 0)
@@ -278,9 +287,14 @@ int main(int argc, char **argv)
 		printf("lookup by id         %.0f ns/op\n", t_id / (double)lookups * 1e9);
 		printf("peak RSS             %.1f MB (generator included)\n",
 		       (double)ru.ru_maxrss / 1024);
+		printf("build + write peak   %.1f MB over the generator's %.1f MB (snapshot %.1f "
+		       "MB)\n",
+		       (double)(ru_build.ru_maxrss - ru_gen.ru_maxrss) / 1024,
+		       (double)ru_gen.ru_maxrss / 1024, (double)st.st_size / 1048576);
 	}
 	snprintf(path, sizeof(path), "%s/vfsbench.snapshot", dir);
-	unlink(path);
+	if (!keep)
+		unlink(path);
 	for (size_t i = 0; i < nsample; i++)
 		free(paths[i]);
 	free(paths);

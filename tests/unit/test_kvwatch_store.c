@@ -151,6 +151,56 @@ static const struct rec library[] = {
 };
 #define NLIB (sizeof(library) / sizeof(library[0]))
 
+/*
+ * store_iter gives what store_records() gives, record for record in the same
+ * order, and tree_build_next() over it builds the same strings as tree_build().
+ */
+static void expect_iter_matches_records(struct store *s)
+{
+	struct store_records recs;
+	struct store_iter it;
+	struct snapshot_build *a = NULL, *b = NULL;
+	const struct record *rec;
+	size_t n = 0;
+
+	assert_int_equal(store_records(s, &recs), 0);
+	assert_int_equal(store_iter_init(s, &it), 0);
+	while ((rec = store_iter_next(&it)) != NULL) {
+		const struct record *want;
+
+		if (n >= recs.count)
+			fail_msg("expected %zu records from the iterator, got more", recs.count);
+		want = recs.ptrs[n++];
+		if (!sv_same(want->hash_id, rec->hash_id))
+			fail_msg("record %zu: expected id \"%.*s\", got \"%.*s\"", n,
+			         (int)want->hash_id.len, want->hash_id.ptr, (int)rec->hash_id.len,
+			         rec->hash_id.ptr);
+		for (uint32_t k = 0; k < schema.count; k++)
+			if (!sv_same(want->values[k], rec->values[k]))
+				fail_msg("%.*s.%s: expected \"%.*s\", got \"%.*s\"",
+				         (int)rec->hash_id.len, rec->hash_id.ptr, schema.names[k],
+				         (int)want->values[k].len,
+				         want->values[k].ptr ? want->values[k].ptr : "",
+				         (int)rec->values[k].len,
+				         rec->values[k].ptr ? rec->values[k].ptr : "");
+	}
+	store_iter_free(&it);
+	if (n != recs.count || n != store_count(s))
+		fail_msg("expected %u records, got %zu", store_count(s), n);
+
+	assert_int_equal(tree_build(rules, &schema, recs.ptrs, recs.count, &a), 0);
+	assert_int_equal(store_iter_init(s, &it), 0);
+	assert_int_equal(tree_build_next(rules, &schema, store_iter_next, &it, &b), 0);
+	store_iter_free(&it);
+	assert_int_equal(a->strings_size, b->strings_size);
+	assert_memory_equal(a->strings, b->strings, a->strings_size);
+	assert_int_equal(a->node_count, b->node_count);
+	assert_memory_equal(a->nodes, b->nodes, a->node_count * sizeof(*a->nodes));
+	snapshot_build_free(a);
+	snapshot_build_free(b);
+	store_records_free(&recs);
+}
+
 static void test_store_snapshot_backing(void **state)
 {
 	struct store *s;
@@ -163,6 +213,7 @@ static void test_store_snapshot_backing(void **state)
 	assert_int_equal(store_count(s), NLIB);
 	for (size_t i = 0; i < NLIB; i++)
 		expect_values(s, &library[i]);
+	expect_iter_matches_records(s);
 
 	files = publish(s, 1);
 	assert_int_equal(files, 4); /* m1 m2 m3 e1 */
@@ -172,6 +223,7 @@ static void test_store_snapshot_backing(void **state)
 		         (unsigned long long)st.mapped, (unsigned long long)st.owned);
 	for (size_t i = 0; i < NLIB; i++)
 		expect_values(s, &library[i]);
+	expect_iter_matches_records(s); /* mapped and owned entries */
 
 	/* An update makes the entry owned again; a second publish maps it anew. */
 	{
@@ -185,6 +237,7 @@ static void test_store_snapshot_backing(void **state)
 		store_stats(s, &st);
 		assert_int_equal(st.mapped, 2);
 		expect_values(s, &m1b);
+		expect_iter_matches_records(s);
 		assert_int_equal(publish(s, 2), 3);
 		store_stats(s, &st);
 		assert_int_equal(st.mapped, 3);

@@ -491,6 +491,163 @@ static void test_parse_time(void **state)
 	}
 }
 
+/*
+ * tree_build_next() reading records one at a time from a scratch record whose
+ * bytes are scribbled over before every next record: the build must keep no
+ * pointer into a record it was given.
+ */
+struct scratch_iter {
+	const struct record *const *src;
+	size_t count, next;
+	struct record rec;
+	struct strview *vals;
+	uint32_t nvals;
+	char buf[4096];
+};
+
+static const struct record *scratch_next(void *ctx)
+{
+	struct scratch_iter *it = ctx;
+	const struct record *from;
+	size_t used = 0;
+
+	memset(it->buf, 'X', sizeof(it->buf));
+	if (it->next == it->count)
+		return NULL;
+	from = it->src[it->next++];
+	memcpy(it->buf, from->hash_id.ptr, from->hash_id.len);
+	it->rec.hash_id = (struct strview){it->buf, from->hash_id.len};
+	used = from->hash_id.len;
+	for (uint32_t k = 0; k < it->nvals; k++) {
+		it->vals[k] = (struct strview){NULL, 0};
+		if (from->values[k].ptr == NULL)
+			continue;
+		assert_true(used + from->values[k].len <= sizeof(it->buf));
+		memcpy(it->buf + used, from->values[k].ptr, from->values[k].len);
+		it->vals[k] = (struct strview){it->buf + used, from->values[k].len};
+		used += from->values[k].len;
+	}
+	it->rec.values = it->vals;
+	record_derive(&it->rec);
+	return &it->rec;
+}
+
+static void expect_same_bytes(const char *what, const void *a, size_t alen, const void *b,
+                              size_t blen)
+{
+	if (alen != blen)
+		fail_msg("%s: expected %zu bytes, got %zu", what, alen, blen);
+	if (alen > 0 && memcmp(a, b, alen) != 0)
+		fail_msg("%s: expected the same bytes as tree_build(), got others", what);
+}
+
+static void test_build_next_matches_build(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+	    {"c", {"title=Same", "filePath=x/3.mkv", "size=3", "mtime=1700000000"}},
+	    {"nopath", {"title=No path"}},
+	    {"a", {"title=Same", "filePath=x/1.mkv", "size=1"}},
+	    {"g", {"title=Deep", "group=G1", "filePath=y/deep.mkv", "ctime=1600000000"}},
+	    {"dotdot", {"title=Up", "filePath=../etc/passwd"}},
+	    {"sample", {"title=S", "filePath=x/movie-sample.mkv"}},
+	    {"d", {"title=Same (2)", "filePath=x/4.mkv", "size=4"}},
+	    {"h", {"title=Deeper", "group=G1", "filePath=y/deeper.avi"}},
+	    {"b", {"title=Same", "filePath=x/2.mkv", "size=2"}},
+	    {"o", {"filePath=z/other.iso"}},
+	};
+	const size_t n = sizeof(specs) / sizeof(specs[0]);
+	struct scratch_iter it = {0};
+	struct snapshot_build *b = NULL, *want;
+
+	build(f, specs, n);
+	want = f->build;
+	it.src = f->ptrs;
+	it.count = f->count;
+	it.nvals = f->schema.count;
+	it.vals = calloc(it.nvals, sizeof(*it.vals));
+	assert_non_null(it.vals);
+	assert_int_equal(tree_build_next(f->rules, &f->schema, scratch_next, &it, &b), 0);
+	assert_int_equal(it.next, n);
+	expect_same_bytes("strings", want->strings, want->strings_size, b->strings,
+	                  b->strings_size);
+	expect_same_bytes("nodes", want->nodes, want->node_count * sizeof(*want->nodes), b->nodes,
+	                  b->node_count * sizeof(*b->nodes));
+	expect_same_bytes("props", want->props, want->prop_count * sizeof(*want->props), b->props,
+	                  b->prop_count * sizeof(*b->props));
+	expect_same_bytes("rules", want->rules, want->rule_count * sizeof(*want->rules), b->rules,
+	                  b->rule_count * sizeof(*b->rules));
+	expect_same_bytes("skips", want->skips, want->skip_count * sizeof(*want->skips), b->skips,
+	                  b->skip_count * sizeof(*b->skips));
+	expect_same_bytes("categories", want->categories,
+	                  want->category_count * sizeof(*want->categories), b->categories,
+	                  b->category_count * sizeof(*b->categories));
+	assert_int_equal(b->files, 7);
+	assert_int_equal(b->hidden, 1);
+	assert_int_equal(b->skipped, 2);
+	/* The examples are the skipped records' ids, copied before the scratch changed. */
+	for (uint32_t i = 0; i < b->skip_count; i++) {
+		const char *reason = str(b, b->skips[i].reason);
+		const char *want_id =
+		    strcmp(reason, TREE_SKIP_NO_FILE_PATH) == 0 ? "nopath" : "dotdot";
+
+		if (strcmp(str(b, b->skips[i].example), want_id) != 0)
+			fail_msg("skip \"%s\": expected example \"%s\", got \"%s\"", reason,
+			         want_id, str(b, b->skips[i].example));
+	}
+	/* Contested names were settled by the copied hash ids, as tree_build() does. */
+	assert_int_equal(must_find(b, "/Col/Same.mkv")->size, 1);
+	assert_int_equal(must_find(b, "/Col/Same (3).mkv")->size, 2);
+	assert_int_equal(must_find(b, "/Col/Same (4).mkv")->size, 3);
+	snapshot_build_free(b);
+	free(it.vals);
+}
+
+/* Many records: the temporaries grow past their first mapping and the ids stay unique. */
+static void test_build_next_large(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 20000 };
+	struct rec_spec *specs = calloc(N, sizeof(*specs));
+	char(*text)[3][48] = calloc(N, sizeof(*text));
+	struct scratch_iter it = {0};
+	struct snapshot_build *b = NULL;
+
+	assert_non_null(specs);
+	assert_non_null(text);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(text[i][0], sizeof(text[i][0]), "%08zx", i * 2654435761u % 100000007u);
+		snprintf(text[i][1], sizeof(text[i][1]), "title=T%zu", i % 15000);
+		snprintf(text[i][2], sizeof(text[i][2]), "group=G%zu", i % 700);
+		specs[i].id = text[i][0];
+		specs[i].props[0] = text[i][1];
+		specs[i].props[1] = i % 3 ? text[i][2] : "size=1";
+		specs[i].props[2] = "filePath=x/f.mkv";
+	}
+	build(f, specs, N);
+	it.src = f->ptrs;
+	it.count = f->count;
+	it.nvals = f->schema.count;
+	it.vals = calloc(it.nvals, sizeof(*it.vals));
+	assert_int_equal(tree_build_next(f->rules, &f->schema, scratch_next, &it, &b), 0);
+	assert_int_equal(b->files, N);
+	expect_same_bytes("strings", f->build->strings, f->build->strings_size, b->strings,
+	                  b->strings_size);
+	expect_same_bytes("nodes", f->build->nodes, f->build->node_count * sizeof(*b->nodes),
+	                  b->nodes, b->node_count * sizeof(*b->nodes));
+	/* Every node is its parent's child, in the parent's range. */
+	for (uint32_t i = 1; i < b->node_count; i++) {
+		const struct snap_node *p = &b->nodes[b->nodes[i].parent];
+
+		if (i < p->first_child || i >= p->first_child + p->child_count)
+			fail_msg("node %u: expected within its parent's children, got outside", i);
+	}
+	snapshot_build_free(b);
+	free(it.vals);
+	free(specs);
+	free(text);
+}
+
 static void test_empty_input(void **state)
 {
 	struct fixture *f = *state;
@@ -528,6 +685,9 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test(test_parse_time),
 	    cmocka_unit_test_setup_teardown(test_empty_input, setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_build_next_matches_build, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_build_next_large, setup_test_rules, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
