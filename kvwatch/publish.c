@@ -130,6 +130,15 @@ static const struct record *get_record(struct store *s, struct strview id, struc
 	return rec;
 }
 
+/* A patch writes its nodes straight into the next generation's file. */
+static int nodes_in_file(void *ctx, uint32_t count, struct snap_node **nodes,
+                         struct snapshot_file **file)
+{
+	const struct publisher *p = ctx;
+
+	return snapshot_begin(p->runtime_dir, SNAP_FILE_NAME, count, file, nodes);
+}
+
 int publish_patch(struct publisher *p, const struct rules *rules, const struct schema *schema,
                   struct store *store, struct store *prev, struct store *changed,
                   const struct snapshot_kv_state *kv, struct publish_result *res, char *err,
@@ -161,7 +170,8 @@ int publish_patch(struct publisher *p, const struct rules *rules, const struct s
 		changes[i].new = get_record(store, id, &recs[2 * i + 1], &vals[(2 * i + 1) * np]);
 		i++;
 	}
-	r = tree_patch(old, rules, schema, changes, i, lookup_record, &l, &b);
+	r = tree_patch_into(old, rules, schema, changes, i, lookup_record, &l, nodes_in_file, p,
+	                    &b);
 out:
 	free(changes);
 	free(recs);

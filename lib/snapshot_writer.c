@@ -8,6 +8,12 @@
  * caller's arrays; small ones are gathered in one 1 MiB buffer, so a million-node
  * tree costs a few hundred syscalls and no copy of the whole file.
  *
+ * A live update (tree_patch) rewrites every node: rather than fill an array that
+ * is then copied, it writes the nodes straight into the node section of the new
+ * file, mapped by snapshot_begin(), and snapshot_write() streams the rest behind
+ * them.  Fresh pages cost about as much as the copy here, so this halves the
+ * memory a patch touches.
+ *
  * It checks only what it needs to lay the file out (counts that fit, the empty
  * string at offset 0, unique ids); the structure of the tree is the builder's
  * business and every reader validates it again.  It does not fsync: the runtime
@@ -22,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,6 +45,17 @@ static const struct snap_header zero_header;
 
 /* Largest node count whose index (a power of two >= 2 * count) fits 32 bits. */
 #define MAX_NODES ((uint32_t)1 << 30)
+
+/* A temporary file beside its target; see snapshot_begin() for the mapped nodes. */
+struct snapshot_file {
+	int fd;
+	bool renamed;
+	char tmp[PATH_MAX];
+	char target[PATH_MAX];
+	void *map; /* [0, map_len) of the file: the header's place and the nodes */
+	size_t map_len;
+	uint32_t node_count;
+};
 
 /* The output stream: a buffer in front of fd, and the body hash. */
 struct out {
@@ -219,10 +237,16 @@ static int plan_layout(const struct snapshot_build *b, uint64_t strings_size, st
 	return 0;
 }
 
-/* The body, in layout order; o->pos follows the offsets planned in h. */
+/*
+ * The body, in layout order; o->pos follows the offsets planned in h.  With
+ * nodes_in_file the node section is in the file already (snapshot_begin()): it is
+ * hashed where it lies and the stream goes on after it.
+ */
 static int write_body(struct out *o, const struct snapshot_build *b, const uint32_t *index,
-                      const char *kv_tail, size_t kv_tail_len, const struct snap_header *h)
+                      const char *kv_tail, size_t kv_tail_len, const struct snap_header *h,
+                      bool nodes_in_file)
 {
+	size_t nodes_bytes = (size_t)b->node_count * sizeof(*b->nodes);
 	int r;
 
 #define SECTION(off, ptr, bytes)                         \
@@ -237,7 +261,16 @@ static int write_body(struct out *o, const struct snapshot_build *b, const uint3
 			return r;                        \
 	} while (0)
 
-	SECTION(h->nodes_off, b->nodes, (size_t)b->node_count * sizeof(*b->nodes));
+	if (nodes_in_file) {
+		if (o->pos != h->nodes_off)
+			return -EIO;
+		checksum_update(&o->body, b->nodes, nodes_bytes);
+		o->pos += nodes_bytes;
+		if (lseek(o->fd, (off_t)o->pos, SEEK_SET) < 0)
+			return -errno;
+	} else {
+		SECTION(h->nodes_off, b->nodes, nodes_bytes);
+	}
 	SECTION(h->index_off, index, (size_t)h->index_buckets * sizeof(*index));
 	SECTION(h->props_off, b->props_base, (size_t)b->props_base_count * sizeof(*b->props));
 	r = out_append(o, b->props, (size_t)b->prop_count * sizeof(*b->props), true);
@@ -322,112 +355,195 @@ static int check_name(const char *name)
 	return 0;
 }
 
+/* Create the temporary file for dir/name. */
+static int file_create(const char *dir, const char *name, struct snapshot_file **ret)
+{
+	struct snapshot_file *f;
+	int n, r;
+
+	if (!dir || check_name(name) < 0)
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->fd = -1;
+	n = snprintf(f->target, sizeof(f->target), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(f->target)) {
+		free(f);
+		return -ENAMETOOLONG;
+	}
+	n = snprintf(f->tmp, sizeof(f->tmp), "%s/.%s.XXXXXX", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(f->tmp)) {
+		free(f);
+		return -ENAMETOOLONG;
+	}
+	f->fd = mkostemp(f->tmp, O_CLOEXEC);
+	if (f->fd < 0) {
+		r = -errno;
+		free(f);
+		return r;
+	}
+	if (fchmod(f->fd, 0644) < 0) {
+		r = -errno;
+		snapshot_file_free(f);
+		return r;
+	}
+	*ret = f;
+	return 0;
+}
+
+void snapshot_file_free(struct snapshot_file *f)
+{
+	if (!f)
+		return;
+	if (f->map)
+		munmap(f->map, f->map_len);
+	if (f->fd >= 0)
+		close(f->fd);
+	if (!f->renamed)
+		unlink(f->tmp);
+	free(f);
+}
+
+int snapshot_begin(const char *dir, const char *name, uint32_t node_count,
+                   struct snapshot_file **ret, struct snap_node **nodes)
+{
+	struct snapshot_file *f;
+	size_t len = align8(sizeof(struct snap_header)) + (size_t)node_count * sizeof(**nodes);
+	void *map;
+	int r;
+
+	if (node_count == 0 || node_count > MAX_NODES)
+		return -EINVAL;
+	r = file_create(dir, name, &f);
+	if (r < 0)
+		return r;
+	/* On a tmpfs the pages come as the nodes are written; ENOSPC shows here. */
+	r = posix_fallocate(f->fd, 0, (off_t)len);
+	if (r != 0) {
+		snapshot_file_free(f);
+		return -r;
+	}
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		snapshot_file_free(f);
+		return r;
+	}
+	f->map = map;
+	f->map_len = len;
+	f->node_count = node_count;
+	*nodes = (struct snap_node *)((char *)map + align8(sizeof(struct snap_header)));
+	*ret = f;
+	return 0;
+}
+
+/* The header of b, but for the checksums and what plan_layout() fills in. */
+static void fill_header(struct snap_header *h, const struct snapshot_build *b,
+                        const struct snapshot_kv_state *kv, uint64_t generation,
+                        int64_t build_time_ns)
+{
+	memcpy(h->magic, SNAP_MAGIC, SNAP_MAGIC_LEN);
+	h->version = SNAP_VERSION;
+	h->generation = generation;
+	h->build_time_ns = build_time_ns;
+	h->kv_connected = kv && kv->connected ? 1 : 0;
+	h->kv_flags = kv && kv->held ? SNAP_KV_HELD : 0;
+	h->kv_last_sync_ns = kv ? kv->last_sync_ns : 0;
+	h->kv_error_since_ns = kv ? kv->error_since_ns : 0;
+	h->kv_held_removals = kv ? kv->held_removals : 0;
+	h->files = b->files;
+	h->directories = b->directories;
+	h->total_bytes = b->total_bytes;
+	h->skipped = b->skipped;
+	h->hidden = b->hidden;
+}
+
+/* Stream the body into f, then the header, and rename f into place. */
+static int write_file(struct snapshot_file *f, const struct snapshot_build *b,
+                      struct snap_header *h, const uint32_t *index, const char *kv_tail,
+                      size_t kv_tail_len)
+{
+	bool in_place = f->map != NULL;
+	struct out o = {.fd = f->fd};
+	int r;
+
+	o.buf = malloc(OUT_BUF_SIZE);
+	if (!o.buf)
+		return -ENOMEM;
+	checksum_init(&o.body);
+	/* A zero header holds the place; the real one is written once the body is hashed. */
+	r = 0;
+	if (in_place)
+		o.pos = h->nodes_off; /* the zero header and the nodes are in the file */
+	else
+		r = out_append(&o, &zero_header, sizeof(zero_header), false);
+	if (r == 0)
+		r = write_body(&o, b, index, kv_tail, kv_tail_len, h, in_place);
+	free(o.buf);
+	if (r < 0)
+		return r;
+	h->body_checksum = checksum_final(&o.body);
+	h->header_checksum = 0;
+	h->header_checksum = hash64(h, sizeof(*h), 0);
+	r = pwrite_all(f->fd, h, sizeof(*h), 0);
+	if (r < 0)
+		return r;
+	if (in_place) {
+		munmap(f->map, f->map_len);
+		f->map = NULL;
+	}
+	r = close(f->fd);
+	f->fd = -1;
+	if (r < 0)
+		return -errno;
+	if (rename(f->tmp, f->target) < 0)
+		return -errno;
+	f->renamed = true;
+	return 0;
+}
+
 int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_state *kv,
                    uint64_t generation, int64_t build_time_ns, const char *dir, const char *name)
 {
 	struct snap_header h = {0};
-	struct out o = {.fd = -1};
-	char tmp[PATH_MAX], target[PATH_MAX];
+	struct snapshot_file *f = NULL;
 	uint32_t *index = NULL;
 	char *kv_tail = NULL;
 	size_t kv_tail_len = 0;
-	int n, r;
+	int r;
 
-	if (!b || !dir || check_name(name) < 0)
+	if (!b)
+		return -EINVAL;
+	if (b->file &&
+	    (b->file->renamed || b->file->fd < 0 || b->node_count != b->file->node_count ||
+	     (char *)b->nodes != (char *)b->file->map + align8(sizeof(h))))
+		return -EINVAL;
+	if (!b->file && (!dir || check_name(name) < 0))
 		return -EINVAL;
 	r = check_sections(b);
 	if (r < 0)
 		return r;
-
 	r = kv_strings(b, kv, &h, &kv_tail, &kv_tail_len);
 	if (r < 0)
 		return r;
 	r = plan_layout(b, b->strings_base_size + b->strings_size + kv_tail_len, &h);
 	if (r < 0)
-		goto out_tail;
-
-	memcpy(h.magic, SNAP_MAGIC, SNAP_MAGIC_LEN);
-	h.version = SNAP_VERSION;
-	h.generation = generation;
-	h.build_time_ns = build_time_ns;
-	h.kv_connected = kv && kv->connected ? 1 : 0;
-	h.kv_flags = kv && kv->held ? SNAP_KV_HELD : 0;
-	h.kv_last_sync_ns = kv ? kv->last_sync_ns : 0;
-	h.kv_error_since_ns = kv ? kv->error_since_ns : 0;
-	h.kv_held_removals = kv ? kv->held_removals : 0;
-	h.files = b->files;
-	h.directories = b->directories;
-	h.total_bytes = b->total_bytes;
-	h.skipped = b->skipped;
-	h.hidden = b->hidden;
-
+		goto out;
+	fill_header(&h, b, kv, generation, build_time_ns);
 	r = build_index(b, h.index_buckets, &index);
 	if (r < 0)
-		goto out_tail;
-
-	n = snprintf(target, sizeof(target), "%s/%s", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(target)) {
-		r = -ENAMETOOLONG;
-		goto out_index;
+		goto out;
+	if (b->file) {
+		r = write_file(b->file, b, &h, index, kv_tail, kv_tail_len);
+	} else {
+		r = file_create(dir, name, &f);
+		if (r == 0)
+			r = write_file(f, b, &h, index, kv_tail, kv_tail_len);
+		snapshot_file_free(f);
 	}
-	n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		r = -ENAMETOOLONG;
-		goto out_index;
-	}
-	o.buf = malloc(OUT_BUF_SIZE);
-	if (!o.buf) {
-		r = -ENOMEM;
-		goto out_index;
-	}
-	o.fd = mkostemp(tmp, O_CLOEXEC);
-	if (o.fd < 0) {
-		r = -errno;
-		goto out_buf;
-	}
-	if (fchmod(o.fd, 0644) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-
-	/* A zero header holds the place; the real one is written once the body is hashed. */
-	checksum_init(&o.body);
-	r = out_append(&o, &zero_header, sizeof(zero_header), false);
-	if (r < 0)
-		goto out_unlink;
-	r = write_body(&o, b, index, kv_tail, kv_tail_len, &h);
-	if (r < 0)
-		goto out_unlink;
-
-	h.body_checksum = checksum_final(&o.body);
-	h.header_checksum = 0;
-	h.header_checksum = hash64(&h, sizeof(h), 0);
-	r = pwrite_all(o.fd, &h, sizeof(h), 0);
-	if (r < 0)
-		goto out_unlink;
-
-	r = close(o.fd);
-	o.fd = -1;
-	if (r < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	if (rename(tmp, target) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	r = 0;
-	goto out_buf;
-
-out_unlink:
-	if (o.fd >= 0)
-		close(o.fd);
-	unlink(tmp);
-out_buf:
-	free(o.buf);
-out_index:
+out:
 	free(index);
-out_tail:
 	free(kv_tail);
 	return r;
 }
@@ -436,7 +552,10 @@ void snapshot_build_free(struct snapshot_build *b)
 {
 	if (!b)
 		return;
-	free(b->nodes);
+	if (b->file)
+		snapshot_file_free(b->file);
+	else
+		free(b->nodes);
 	free(b->props);
 	free(b->rules);
 	free(b->categories);

@@ -52,6 +52,13 @@ struct snapshot_build {
 	const struct snap_prop *props_base;
 	uint32_t props_base_count;
 
+	/*
+	 * Set when nodes is not an array of the builder's but the node section of a
+	 * file being written (snapshot_begin()); the build owns the file, and
+	 * snapshot_write() finishes it in place.
+	 */
+	struct snapshot_file *file;
+
 	uint64_t files;
 	uint64_t directories;
 	uint64_t total_bytes;
@@ -92,9 +99,26 @@ struct snapshot_kv_state {
 /*
  * Write b as generation `generation` to dir/name (normally SNAP_FILE_NAME), through
  * a temporary file in dir and rename().  Returns 0 or -errno (-EOVERFLOW when the
- * tree does not fit the format's 32-bit counts and offsets).
+ * tree does not fit the format's 32-bit counts and offsets).  A build whose nodes
+ * are in a file of snapshot_begin() is finished in that file, which was made for
+ * its dir/name when it began; dir and name are then not used.
  */
 int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_state *kv,
                    uint64_t generation, int64_t build_time_ns, const char *dir, const char *name);
+
+/*
+ * Writing in place, for a builder that would otherwise fill a node array only to
+ * have it copied into the file (tree_patch(): a live update rewrites every node):
+ * snapshot_begin() creates the temporary file for dir/name with room for
+ * node_count nodes and maps its node section; the builder fills the node_count
+ * nodes at *nodes, sets b->nodes and b->file, and snapshot_write() writes the rest
+ * behind them.  Until the rename the file is invisible to readers.  The pages are
+ * written once, and no node array of the builder's costs memory.
+ */
+struct snapshot_file;
+int snapshot_begin(const char *dir, const char *name, uint32_t node_count,
+                   struct snapshot_file **ret, struct snap_node **nodes);
+/* Unmap and close; the temporary file goes unless snapshot_write() renamed it. */
+void snapshot_file_free(struct snapshot_file *f);
 
 #endif

@@ -99,6 +99,19 @@ int tree_patch(const struct snapshot *old, const struct rules *rules, const stru
                const struct tree_change *changes, size_t count, tree_lookup_fn lookup,
                void *lookup_ctx, struct snapshot_build **ret);
 
+/*
+ * Room for the count nodes of a patch: 0 and the nodes with the snapshot_file
+ * that holds them (snapshot_begin(); the build takes the file), or -errno.
+ */
+typedef int (*tree_nodes_fn)(void *ctx, uint32_t count, struct snap_node **nodes,
+                             struct snapshot_file **file);
+
+/* tree_patch() writing its nodes where nodes_fn says (kvwatch: into the new file). */
+int tree_patch_into(const struct snapshot *old, const struct rules *rules,
+                    const struct schema *schema, const struct tree_change *changes, size_t count,
+                    tree_lookup_fn lookup, void *lookup_ctx, tree_nodes_fn nodes_fn,
+                    void *nodes_ctx, struct snapshot_build **ret);
+
 /* tree_patch() declines deltas larger than this. */
 #define TREE_PATCH_MAX 4096
 

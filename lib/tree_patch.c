@@ -82,6 +82,8 @@ struct patch {
 	const struct schema *schema;
 	tree_lookup_fn lookup;
 	void *lookup_ctx;
+	tree_nodes_fn nodes_fn; /* NULL: malloc */
+	void *nodes_ctx;
 
 	uint32_t *pdir_of; /* old node index -> pdir index + 1 */
 	struct pdir *pdirs;
@@ -811,7 +813,14 @@ static int emit(struct patch *p, size_t total)
 	uint32_t next = 1;
 	int r = -ENOMEM;
 
-	out->nodes = malloc(total * sizeof(*out->nodes));
+	if (p->nodes_fn != NULL) {
+		r = p->nodes_fn(p->nodes_ctx, (uint32_t)total, &out->nodes, &out->file);
+		if (r < 0)
+			goto out;
+		r = -ENOMEM;
+	} else {
+		out->nodes = malloc(total * sizeof(*out->nodes));
+	}
 	queue = malloc(qcap * sizeof(*queue));
 	if (out->nodes == NULL || queue == NULL)
 		goto out;
@@ -1101,12 +1110,23 @@ int tree_patch(const struct snapshot *old, const struct rules *rules, const stru
                const struct tree_change *changes, size_t count, tree_lookup_fn lookup,
                void *lookup_ctx, struct snapshot_build **ret)
 {
+	return tree_patch_into(old, rules, schema, changes, count, lookup, lookup_ctx, NULL, NULL,
+	                       ret);
+}
+
+int tree_patch_into(const struct snapshot *old, const struct rules *rules,
+                    const struct schema *schema, const struct tree_change *changes, size_t count,
+                    tree_lookup_fn lookup, void *lookup_ctx, tree_nodes_fn nodes_fn,
+                    void *nodes_ctx, struct snapshot_build **ret)
+{
 	struct patch p = {
 	    .old = old,
 	    .rules = rules,
 	    .schema = schema,
 	    .lookup = lookup,
 	    .lookup_ctx = lookup_ctx,
+	    .nodes_fn = nodes_fn,
+	    .nodes_ctx = nodes_ctx,
 	};
 	const char *base;
 	size_t total, dead = 0, added = 0;

@@ -1501,24 +1501,32 @@ static int count_temp_files(const char *dir)
 	int n = 0;
 
 	assert_non_null(d);
+	/* The writer's temporary files are the only hidden ones: ".<name>.XXXXXX". */
 	while ((de = readdir(d)))
-		if (!strncmp(de->d_name, ".vfs.snapshot.", 14))
+		if (de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
 			n++;
 	closedir(d);
 	return n;
 }
 
-/* Write b as "name" in f->dir and return its bytes. */
-static unsigned char *write_bytes(struct fixture *f, const struct snapshot_build *b,
-                                  const char *name, size_t *ret_size)
+static unsigned char *read_whole_at(const struct fixture *f, const char *name, size_t *ret_size)
 {
 	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	return read_whole(path, ret_size);
+}
+
+/* Write b as "name" in f->dir and return its bytes. */
+static unsigned char *write_bytes(const struct fixture *f, const struct snapshot_build *b,
+                                  const char *name, size_t *ret_size)
+{
 	int r = snapshot_write(b, &test_kv, 7, 1700000001000000000LL, f->dir, name);
 
 	if (r != 0)
 		fail_msg("writing %s: expected 0, got %d", name, r);
-	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
-	return read_whole(path, ret_size);
+	return read_whole_at(f, name, ret_size);
 }
 
 /* A build that continues borrowed strings and props writes the same file. */
@@ -1574,6 +1582,59 @@ static void test_writer_borrowed_base(void **state)
 	b.props_base = NULL;
 	b.props_base_count = 2;
 	assert_int_equal(snapshot_write(&b, NULL, 1, 0, f->dir, "x"), -EINVAL);
+}
+
+/* Nodes written in place (snapshot_begin) give the same file; an unfinished one goes. */
+static void test_writer_in_place(void **state)
+{
+	struct fixture *f = *state;
+	const struct snapshot_build *whole = f->t.b;
+	struct snapshot_build b = *whole;
+	struct snapshot_file *file = NULL;
+	struct snap_node *nodes = NULL;
+	unsigned char *want, *got;
+	size_t want_size, got_size;
+	int r;
+
+	want = write_bytes(f, whole, "whole", &want_size);
+	r = snapshot_begin(f->dir, "inplace", whole->node_count, &file, &nodes);
+	if (r != 0)
+		fail_msg("snapshot_begin: expected 0, got %d", r);
+	if (count_temp_files(f->dir) != 1)
+		fail_msg("expected one temp file while writing, got %d", count_temp_files(f->dir));
+	memcpy(nodes, whole->nodes, whole->node_count * sizeof(*nodes));
+	b.nodes = nodes;
+	b.file = file;
+	/* Another node count than the file was made for is refused. */
+	b.node_count--;
+	assert_int_equal(snapshot_write(&b, &test_kv, 7, 1700000001000000000LL, NULL, NULL),
+	                 -EINVAL);
+	b.node_count++;
+	r = snapshot_write(&b, &test_kv, 7, 1700000001000000000LL, NULL, NULL);
+	if (r != 0)
+		fail_msg("in-place write: expected 0, got %d", r);
+	/* Finished once: a second write of the same file is refused. */
+	assert_int_equal(snapshot_write(&b, &test_kv, 8, 0, NULL, NULL), -EINVAL);
+	snapshot_file_free(file);
+	got = read_whole_at(f, "inplace", &got_size);
+	if (got_size != want_size || memcmp(got, want, want_size) != 0)
+		fail_msg("expected the same %zu bytes as a plain write, got %zu bytes that differ",
+		         want_size, got_size);
+	free(got);
+	free(want);
+	if (count_temp_files(f->dir) != 0)
+		fail_msg("expected no temp file after the rename, got %d",
+		         count_temp_files(f->dir));
+
+	/* Abandoned before the write: its temporary file is removed. */
+	r = snapshot_begin(f->dir, "gone", whole->node_count, &file, &nodes);
+	assert_int_equal(r, 0);
+	snapshot_file_free(file);
+	if (count_temp_files(f->dir) != 0)
+		fail_msg("abandoned: expected no temp file, got %d", count_temp_files(f->dir));
+	assert_int_equal(snapshot_begin(f->dir, "x", 0, &file, &nodes), -EINVAL);
+	assert_int_equal(snapshot_begin(f->dir, "a/b", 3, &file, &nodes), -EINVAL);
+	assert_int_equal(snapshot_begin("/nonexistent-mf-dir", "x", 3, &file, &nodes), -ENOENT);
 }
 
 static void test_writer_failures(void **state)
@@ -1784,6 +1845,7 @@ int main(void)
 	    cmocka_unit_test(test_broken_structure),
 	    cmocka_unit_test(test_writer_failures),
 	    cmocka_unit_test(test_writer_borrowed_base),
+	    cmocka_unit_test(test_writer_in_place),
 	    cmocka_unit_test(test_rename_keeps_old_mapping),
 	};
 	const struct CMUnitTest corpus[] = {
