@@ -1,20 +1,24 @@
 /*
  * loader: read file records from Redis.
  *
- * loader_run() is the full load: SCAN MATCH <prefix>file:* with a large COUNT
- * over the whole keyspace, each new hash id fetched with one MGET of exactly the
- * schema's properties.  It is pipelined so that redis-server, whose CPU is the
- * floor of this layout, never waits for the client: as soon as a SCAN reply
- * arrives the next SCAN is sent, then the reply's keys are grouped by id and
- * their MGETs queued, and only then are the previous batch's MGET replies read.
- * It blocks (with the connection's timeouts) and is meant to run on a thread of
- * its own with a connection of its own; a cancel flag stops it between replies.
+ * loader_run() is the full load, in two pipelined phases: SCAN MATCH
+ * <prefix>file:* with a large COUNT over the whole keyspace, the next SCAN on the
+ * wire as soon as a reply's first bytes give its cursor, noting every id and which
+ * schema properties it has keys for; then MGETs of exactly those keys, whole ids
+ * to an MGET of a few thousand keys, a few MGETs in flight, each id stored as its
+ * reply comes.
+ * redis-server's CPU is the floor of this layout and the server is kept busy
+ * throughout (loader.c says why the MGETs do not run during the SCAN).  It blocks
+ * (with the connection's timeouts) and is meant to run on a thread of its own
+ * with a connection of its own; a cancel flag stops it between replies.
  *
  * loader_fetch() reads given ids on an existing connection (live updates).
  *
  * Values are untrusted: a value longer than LOADER_VALUE_MAX or of another type
- * than a string is dropped (counted); an id whose keys all vanished between SCAN
- * and MGET is not a record.  Only whitelisted read commands are sent (redis.h).
+ * than a string is dropped (counted).  An id seen only with keys the schema does
+ * not need is a record with every value absent; an id whose schema keys were all
+ * gone when fetched is not a record ("vanished").  Only whitelisted read
+ * commands are sent (redis.h).
  */
 #ifndef MF_KVWATCH_LOADER_H
 #define MF_KVWATCH_LOADER_H
@@ -30,19 +34,21 @@
 
 #define LOADER_VALUE_MAX  65536
 #define LOADER_SCAN_COUNT 20000
+#define LOADER_MGET_KEYS  4096 /* keys per MGET of the full load, at most */
 
 struct store;
 
 struct load_stats {
-	uint64_t keys;     /* keys SCAN returned */
-	uint64_t bad_keys; /* keys under file: that are not <id><sep><property> */
-	uint64_t scans;    /* SCAN calls */
-	uint64_t records;  /* records stored */
-	uint64_t vanished; /* ids whose keys were gone when fetched */
-	uint64_t dropped;  /* values dropped: too long or not a string */
-	uint64_t changed;  /* records put with new values, or removed */
-	int64_t scan_ns;   /* phase 1: SCAN */
-	int64_t elapsed_ns;
+	uint64_t keys;      /* keys SCAN returned (a key returned twice counts twice) */
+	uint64_t bad_keys;  /* keys under file: that are not <id><sep><property> */
+	uint64_t scans;     /* SCAN calls */
+	uint64_t mgets;     /* MGET calls */
+	uint64_t records;   /* records stored */
+	uint64_t vanished;  /* ids whose keys were gone when fetched */
+	uint64_t dropped;   /* values dropped: too long or not a string */
+	uint64_t changed;   /* records put with new values, or removed */
+	int64_t scan_ns;    /* loader_run: connecting and phase 1, the SCAN */
+	int64_t elapsed_ns; /* loader_run: all of it */
 };
 
 struct loader_params {
@@ -52,6 +58,7 @@ struct loader_params {
 	const struct key_layout *layout;
 	const struct schema *schema;
 	uint32_t scan_count;       /* 0: LOADER_SCAN_COUNT */
+	uint32_t mget_keys;        /* 0: LOADER_MGET_KEYS */
 	const atomic_bool *cancel; /* may be NULL */
 };
 
