@@ -72,6 +72,7 @@ struct load_job {
 	int result;
 	struct store *store;
 	struct load_stats stats;
+	struct publish_loading *loading; /* the tree, placed as the records came (first load) */
 	char err[256];
 };
 
@@ -108,7 +109,8 @@ struct kvwatch {
 
 	/* The records and what was published of them. */
 	struct store *store;
-	struct store *retired; /* the previous set, kept until the next publish */
+	struct store *retired;           /* the previous set, kept until the next publish */
+	struct publish_loading *loading; /* the tree of store as the first load brought it */
 	/*
 	 * The live changes since the last publish, for publish_patch(): the ids, and
 	 * the values they had then (absent: not in the set).  Tracked only while
@@ -201,6 +203,12 @@ static bool state_changed(const struct kvwatch *kv)
 
 /* ---- publishing ---- */
 
+static void drop_loading(struct kvwatch *kv)
+{
+	publish_loading_free(kv->loading);
+	kv->loading = NULL;
+}
+
 static void delta_reset(struct kvwatch *kv, bool patchable)
 {
 	store_free(kv->delta_ids);
@@ -267,9 +275,14 @@ static void do_publish(struct kvwatch *kv)
 	int r;
 
 	r = -EAGAIN;
-	if (kv->patchable)
+	if (kv->loading != NULL) {
+		/* The first load's records, placed while they loaded: the build is done. */
+		r = publish_loading(&kv->pub, kv->loading, &st, &res, err, sizeof(err));
+		kv->loading = NULL;
+	} else if (kv->patchable) {
 		r = publish_patch(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store,
 		                  kv->delta_prev, kv->delta_ids, &st, &res, err, sizeof(err));
+	}
 	if (r == -EAGAIN)
 		r = publish_tree(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store, &st, &res,
 		                 err, sizeof(err));
@@ -498,6 +511,7 @@ static void on_message(void *userdata, const char *payload, size_t len)
 	if (n == 0)
 		return;
 	delta_note(kv, changes, n);
+	drop_loading(kv); /* the store is about to differ from what was loaded */
 	r = updates_apply(kv->cmd, &kv->layout, &kv->cfg->schema, kv->store,
 	                  kv->job != NULL ? kv->touched : NULL, changes, n, &st, err, sizeof(err));
 	free(changes);
@@ -533,6 +547,7 @@ static void job_free(struct load_job *job)
 	if (job == NULL)
 		return;
 	store_free(job->store);
+	publish_loading_free(job->loading);
 	redis_url_free(job->url);
 	if (job->efd >= 0)
 		close(job->efd);
@@ -549,16 +564,24 @@ static void adopt(struct kvwatch *kv, struct store *fresh)
 	}
 	kv->store = fresh;
 	kv->dirty = true;
+	drop_loading(kv);
 	delta_reset(kv, false);
 }
 
-static void apply_load(struct kvwatch *kv, struct store *fresh, const struct load_stats *ls)
+/*
+ * loading: the tree the job placed while loading fresh, if it did; taken when
+ * fresh becomes the record set unchanged and nothing was published before.
+ */
+static void apply_load(struct kvwatch *kv, struct store *fresh, const struct load_stats *ls,
+                       struct publish_loading **loading)
 {
 	const struct config *cfg = kv->cfg;
 	struct store_diff d;
 	struct strview id;
 	uint64_t it = 0;
 	bool was_held = kv->hold.active;
+	bool as_loaded = (kv->touched == NULL || store_count(kv->touched) == 0) &&
+	                 store_count(kv->store) == 0 && !kv->pub.ready;
 	enum hold_verdict verdict;
 
 	/* Changes that came by pub/sub while the load ran are newer than it. */
@@ -614,10 +637,15 @@ static void apply_load(struct kvwatch *kv, struct store *fresh, const struct loa
 			               ? "applied"
 			               : "it no longer removes that much; applying what there is");
 		disarm(kv->hold_timer);
-		if (d.added || d.removed || d.changed || !kv->pub.ready)
+		if (d.added || d.removed || d.changed || !kv->pub.ready) {
 			adopt(kv, fresh);
-		else
+			if (as_loaded) {
+				kv->loading = *loading;
+				*loading = NULL;
+			}
+		} else {
 			store_free(fresh);
+		}
 	}
 	if (kv->dirty || state_changed(kv))
 		schedule_publish(kv);
@@ -640,7 +668,7 @@ static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userd
 	else if (job->result < 0)
 		kv_fail(kv, "full load: %s", job->err);
 	else {
-		apply_load(kv, job->store, &job->stats);
+		apply_load(kv, job->store, &job->stats, &job->loading);
 		job->store = NULL;
 	}
 	job_free(job);
@@ -692,6 +720,15 @@ static void start_load(struct kvwatch *kv)
 	    .schema = &kv->cfg->schema,
 	    .cancel = &job->cancel,
 	};
+	/*
+	 * The first load of a process that has no tree yet will be published as it
+	 * is: its records are placed while redis-server is still sending the next.
+	 */
+	if (store_count(kv->store) == 0 && !kv->pub.ready &&
+	    publish_loading_new(kv->cfg->rules, &kv->cfg->schema, &job->loading) == 0) {
+		job->params.on_record = publish_loading_record;
+		job->params.on_record_ctx = job->loading;
+	}
 	atomic_init(&job->cancel, false);
 	r = pthread_create(&job->thread, NULL, job_main, job);
 	if (r != 0) {
@@ -822,6 +859,7 @@ static void teardown(struct kvwatch *kv)
 	kv->retired = NULL;
 	store_free(kv->store);
 	kv->store = NULL;
+	drop_loading(kv);
 	delta_reset(kv, false);
 }
 
@@ -1046,7 +1084,8 @@ out:
 
 int kvwatch_once(const struct config *cfg)
 {
-	struct publisher pub = {.runtime_dir = cfg->runtime_dir};
+	struct publisher pub = {.runtime_dir = cfg->runtime_dir, .no_map = true};
+	struct publish_loading *loading = NULL;
 	struct snapshot_kv_state st = {.connected = true};
 	struct leader_lock lock = {0};
 	struct redis_url *url = NULL;
@@ -1086,7 +1125,14 @@ int kvwatch_once(const struct config *cfg)
 	    .command_timeout_ms = cfg->kv.command_timeout_ms,
 	    .layout = &layout,
 	    .schema = &cfg->schema,
+	    .on_record = publish_loading_record,
 	};
+	if (publish_loading_new(cfg->rules, &cfg->schema, &loading) < 0) {
+		log_errorx("out of memory");
+		status = EXIT_TEMPFAIL;
+		goto out;
+	}
+	p.on_record_ctx = loading;
 	r = loader_run(&p, &s, &ls, err, sizeof(err));
 	if (r < 0) {
 		log_errorx("cannot load from %s: %s", url->redacted, err);
@@ -1096,18 +1142,22 @@ int kvwatch_once(const struct config *cfg)
 	         url->redacted, store_count(s), ls.keys, ls.elapsed_ns / 1e9, ls.scan_ns / 1e9);
 	st.leader = url->redacted;
 	st.last_sync_ns = realtime_ns();
-	r = publish_tree(&pub, cfg->rules, &cfg->schema, s, &st, &res, err, sizeof(err));
+	/* The records were placed as they came; only the last passes are left. */
+	r = publish_loading(&pub, loading, &st, &res, err, sizeof(err));
+	loading = NULL;
 	if (r < 0) {
 		log_errorx("%s", err);
 		status = EXIT_TEMPFAIL;
 		goto out;
 	}
-	snapshot_free(res.snap);
 	log_info("published generation %" PRIu64 ": %" PRIu64 " files, %" PRIu64
-	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden",
-	         res.generation, res.files, res.directories, res.skipped, res.hidden);
+	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden (build %.1f ms after the "
+	         "load, write %.1f ms)",
+	         res.generation, res.files, res.directories, res.skipped, res.hidden,
+	         res.build_ns / 1e6, res.write_ns / 1e6);
 	status = 0;
 out:
+	publish_loading_free(loading);
 	store_free(s);
 	redis_url_free(url);
 	leader_lock_clear(&lock);

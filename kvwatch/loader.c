@@ -596,6 +596,12 @@ static int take_row(struct pass *ps, const uint32_t *row, const redisReply *repl
 		return errbuf_set(ps->err, ps->errlen, r, "storing a record: %s", strerror(-r));
 	ps->st->records++;
 	ps->st->changed++;
+	if (ps->p->on_record != NULL) {
+		r = ps->p->on_record(ps->p->on_record_ctx, row_id(t, row), row[ROW_META], ps->vals);
+		if (r < 0)
+			return errbuf_set(ps->err, ps->errlen, r, "placing a record: %s",
+			                  strerror(-r));
+	}
 	return 0;
 }
 

@@ -60,6 +60,14 @@ struct loader_params {
 	uint32_t scan_count;       /* 0: LOADER_SCAN_COUNT */
 	uint32_t mget_keys;        /* 0: LOADER_MGET_KEYS */
 	const atomic_bool *cancel; /* may be NULL */
+	/*
+	 * Called on the loader's thread for every record as it is stored, with its
+	 * values (valid during the call), while redis-server works on the next MGETs:
+	 * kvwatch places the record in the tree it builds alongside.  A negative
+	 * return ends the load with that error.  May be NULL.
+	 */
+	int (*on_record)(void *ctx, const char *id, size_t id_len, const struct strview *values);
+	void *on_record_ctx;
 };
 
 /*

@@ -64,6 +64,10 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 	res->build_ns = t1 - t0;
 	t2 = clock_ns(CLOCK_MONOTONIC);
 	res->write_ns = t2 - t1;
+	if (p->no_map) {
+		res->snap = NULL;
+		return 0;
+	}
 	snprintf(path, sizeof(path), "%s/%s", p->runtime_dir, SNAP_FILE_NAME);
 	r = snapshot_open(path, &res->snap, why, sizeof(why));
 	if (r < 0) {
@@ -184,6 +188,69 @@ out:
 	}
 	res->patched = true;
 	return publish_build(p, b, kv, t0, res, err, errlen);
+}
+
+struct publish_loading {
+	struct tree_builder *builder;
+	uint32_t nprops;
+	struct strview *vals; /* one record's values, derived in place */
+};
+
+int publish_loading_new(const struct rules *rules, const struct schema *schema,
+                        struct publish_loading **ret)
+{
+	struct publish_loading *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (l == NULL)
+		return -ENOMEM;
+	l->nprops = schema->count;
+	l->vals = calloc(schema->count ? schema->count : 1, sizeof(*l->vals));
+	r = l->vals == NULL ? -ENOMEM : tree_builder_new(rules, schema, &l->builder);
+	if (r < 0) {
+		publish_loading_free(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
+int publish_loading_record(void *ctx, const char *id, size_t id_len, const struct strview *values)
+{
+	struct publish_loading *l = ctx;
+	struct record rec = {.hash_id = {id, (uint32_t)id_len}, .values = l->vals};
+
+	memcpy(l->vals, values, l->nprops * sizeof(*l->vals));
+	record_derive(&rec);
+	return tree_builder_add(l->builder, &rec);
+}
+
+int publish_loading(struct publisher *p, struct publish_loading *l,
+                    const struct snapshot_kv_state *kv, struct publish_result *res, char *err,
+                    size_t errlen)
+{
+	struct snapshot_build *b = NULL;
+	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = tree_builder_finish(l->builder, &b);
+	l->builder = NULL;
+	publish_loading_free(l);
+	if (r < 0) {
+		errbuf_set(err, errlen, 0, "building the tree: %s", strerror(-r));
+		return r;
+	}
+	return publish_build(p, b, kv, t0, res, err, errlen);
+}
+
+void publish_loading_free(struct publish_loading *l)
+{
+	if (l == NULL)
+		return;
+	tree_builder_free(l->builder);
+	free(l->vals);
+	free(l);
 }
 
 void publish_notify(struct publisher *p, uint64_t generation, const char *status)

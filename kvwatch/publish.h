@@ -33,6 +33,7 @@ struct publisher {
 	const char *runtime_dir; /* borrowed */
 	uint64_t generation;     /* the last one published (or found at start) */
 	bool ready;              /* READY=1 sent */
+	bool no_map;             /* --once: nobody maps the new file back (res.snap NULL) */
 };
 
 struct publish_result {
@@ -41,7 +42,8 @@ struct publish_result {
 	uint64_t directories;
 	uint64_t skipped;
 	uint64_t hidden;
-	int64_t build_ns;      /* records + tree_build or tree_patch */
+	int64_t build_ns;      /* records + tree_build or tree_patch (publish_loading():
+	                          the passes left after the load) */
 	bool patched;          /* by tree_patch */
 	int64_t write_ns;      /* snapshot_write, up to the rename */
 	int64_t map_ns;        /* mapping the new file back (validation included) */
@@ -71,6 +73,24 @@ int publish_patch(struct publisher *p, const struct rules *rules, const struct s
                   struct store *store, struct store *prev, struct store *changed,
                   const struct snapshot_kv_state *kv, struct publish_result *res, char *err,
                   size_t errlen);
+
+/*
+ * The tree of a full load, placed while it loads: publish_loading_new() makes
+ * the builder, the loader calls publish_loading_record() (loader_params.on_record)
+ * for every record it stores, and publish_loading() publishes the tree once the
+ * load is done, for the same result as publish_tree() on the loaded store with
+ * only the last passes of the build left after the load.  publish_loading_free()
+ * drops a tree whose records are not what is published after all.
+ */
+struct publish_loading;
+int publish_loading_new(const struct rules *rules, const struct schema *schema,
+                        struct publish_loading **ret);
+int publish_loading_record(void *ctx, const char *id, size_t id_len, const struct strview *values);
+/* Frees l. */
+int publish_loading(struct publisher *p, struct publish_loading *l,
+                    const struct snapshot_kv_state *kv, struct publish_result *res, char *err,
+                    size_t errlen);
+void publish_loading_free(struct publish_loading *l);
 
 /* sd_notify READY=1 (first time), STATUS=status and GENERATION=n. */
 void publish_notify(struct publisher *p, uint64_t generation, const char *status);

@@ -553,11 +553,14 @@ static int collect_items(struct builder *b)
 
 /* ---- pass 3: order and uniqueness ---- */
 
-static const char *sort_names; /* qsort has no context argument */
-static const char *sort_strs;
-static const struct placed *sort_placed;
+/* What the comparisons read (qsort_r's context: builds may run on two threads). */
+struct sort_ctx {
+	const char *names; /* the paths arena */
+	const char *strs;
+	const struct placed *placed;
+};
 
-static int item_name_cmp(const struct item *a, const struct item *b)
+static int item_name_cmp(const struct sort_ctx *s, const struct item *a, const struct item *b)
 {
 	size_t n;
 	int c;
@@ -565,18 +568,18 @@ static int item_name_cmp(const struct item *a, const struct item *b)
 	if (a->prefix != b->prefix)
 		return a->prefix < b->prefix ? -1 : 1;
 	n = a->name_len < b->name_len ? a->name_len : b->name_len;
-	c = memcmp(sort_names + a->name_off, sort_names + b->name_off, n);
+	c = memcmp(s->names + a->name_off, s->names + b->name_off, n);
 	if (c != 0)
 		return c;
 	return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
 }
 
 /* The hash ids of two placed files, as memcmp would order them. */
-static int hash_id_cmp(const struct placed *a, const struct placed *b)
+static int hash_id_cmp(const struct sort_ctx *s, const struct placed *a, const struct placed *b)
 {
 	size_t n = a->hash_len < b->hash_len ? a->hash_len : b->hash_len;
-	int c = memcmp(sort_strs + a->src_off + a->src_len + 1,
-	               sort_strs + b->src_off + b->src_len + 1, n);
+	int c =
+	    memcmp(s->strs + a->src_off + a->src_len + 1, s->strs + b->src_off + b->src_len + 1, n);
 
 	if (c != 0)
 		return c;
@@ -584,17 +587,18 @@ static int hash_id_cmp(const struct placed *a, const struct placed *b)
 }
 
 /* Name, then directories first, then files by hash id: who keeps a contested name. */
-static int item_cmp(const void *pa, const void *pb)
+static int item_cmp(const void *pa, const void *pb, void *ctx)
 {
+	const struct sort_ctx *s = ctx;
 	const struct item *a = pa, *b = pb;
-	int c = item_name_cmp(a, b);
+	int c = item_name_cmp(s, a, b);
 
 	if (c != 0)
 		return c;
 	if ((a->ref & ITEM_DIR) != (b->ref & ITEM_DIR))
 		return (a->ref & ITEM_DIR) ? -1 : 1;
 	if (!(a->ref & ITEM_DIR)) {
-		c = hash_id_cmp(&sort_placed[a->ref], &sort_placed[b->ref]);
+		c = hash_id_cmp(s, &s->placed[a->ref], &s->placed[b->ref]);
 		if (c != 0)
 			return c;
 		return a->ref < b->ref ? -1 : a->ref > b->ref;
@@ -633,7 +637,8 @@ static int group_items(struct builder *b)
 }
 
 /* Is name among the (sorted, unrenamed) names of the group? */
-static bool group_has_name(const struct item *first, size_t n, const char *name, size_t len)
+static bool group_has_name(const struct sort_ctx *s, const struct item *first, size_t n,
+                           const char *name, size_t len)
 {
 	struct item key = {.name_len = (uint32_t)len, .prefix = name_prefix(name, len)};
 	size_t lo = 0, hi = n;
@@ -649,7 +654,7 @@ static bool group_has_name(const struct item *first, size_t n, const char *name,
 		} else {
 			size_t k = m->name_len < len ? m->name_len : len;
 
-			c = memcmp(sort_names + m->name_off, name, k);
+			c = memcmp(s->names + m->name_off, name, k);
 			if (c == 0)
 				c = m->name_len < len ? -1 : m->name_len > len;
 		}
@@ -675,7 +680,7 @@ struct rename {
  * The new names are applied together at the end, so the binary searches always see
  * the sorted group; the group is then sorted again.
  */
-static int make_names_unique(struct builder *b, struct item *first, size_t n)
+static int make_names_unique(struct builder *b, struct sort_ctx *s, struct item *first, size_t n)
 {
 	struct rename *renames = NULL;
 	size_t count = 0, cap = 0;
@@ -687,7 +692,7 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 		int64_t off;
 		int len;
 
-		if ((first[i].ref & ITEM_DIR) || item_name_cmp(&first[i - 1], &first[i]) != 0)
+		if ((first[i].ref & ITEM_DIR) || item_name_cmp(s, &first[i - 1], &first[i]) != 0)
 			continue;
 		for (;; suffix++) {
 			bool taken;
@@ -698,7 +703,7 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 				r = len;
 				goto out;
 			}
-			taken = group_has_name(first, n, name, (size_t)len);
+			taken = group_has_name(s, first, n, name, (size_t)len);
 			for (size_t j = 0; !taken && j < count; j++)
 				taken = renames[j].name_len == (uint32_t)len &&
 				        memcmp(b->paths.data + renames[j].name_off, name,
@@ -714,7 +719,7 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 			r = (int)off;
 			goto out;
 		}
-		sort_names = b->paths.data; /* the arena may have moved */
+		s->names = b->paths.data; /* the arena may have moved */
 		renames[count++] = (struct rename){i, (uint32_t)off, (uint32_t)len};
 	}
 	for (size_t j = 0; j < count; j++) {
@@ -725,7 +730,7 @@ static int make_names_unique(struct builder *b, struct item *first, size_t n)
 		it->prefix = name_prefix(b->paths.data + it->name_off, it->name_len);
 	}
 	if (count > 0)
-		qsort(first, n, sizeof(*first), item_cmp);
+		qsort_r(first, n, sizeof(*first), item_cmp, s);
 out:
 	free(renames);
 	return r;
@@ -733,20 +738,19 @@ out:
 
 static int order_items(struct builder *b)
 {
+	struct sort_ctx s;
 	int r = group_items(b);
 
 	if (r < 0)
 		return r;
-	sort_names = b->paths.data;
-	sort_strs = b->strs.data;
-	sort_placed = PLACED(b);
+	s = (struct sort_ctx){b->paths.data, b->strs.data, PLACED(b)};
 	for (size_t d = 0; d < b->dir_count; d++) {
 		struct item *first = &ITEMS(b)[b->group_start[d]];
 		size_t n = b->group_start[d + 1] - b->group_start[d];
 
 		if (n > 1) {
-			qsort(first, n, sizeof(*first), item_cmp);
-			r = make_names_unique(b, first, n);
+			qsort_r(first, n, sizeof(*first), item_cmp, &s);
+			r = make_names_unique(b, &s, first, n);
 			if (r < 0)
 				return r;
 		}
@@ -1171,57 +1175,99 @@ static void builder_free(struct builder *b)
 		free(b->skips[i].example);
 }
 
+int tree_builder_new(const struct rules *rules, const struct schema *schema,
+                     struct tree_builder **ret)
+{
+	struct builder *b = calloc(1, sizeof(*b));
+	uint32_t nrules = rules_count(rules);
+	int r = -ENOMEM;
+
+	if (b == NULL)
+		return -ENOMEM;
+	b->rules = rules;
+	b->schema = schema;
+	for (unsigned i = 0; i < TREE_SKIP_MAX; i++)
+		b->skips[i].reason = tree_skip_reasons[i];
+	b->out = calloc(1, sizeof(*b->out));
+	b->rule_files = calloc(nrules + 1, sizeof(*b->rule_files));
+	b->rule_hidden = calloc(nrules + 1, sizeof(*b->rule_hidden));
+	b->keys = calloc(schema->count, sizeof(*b->keys));
+	if (b->out == NULL || b->rule_files == NULL || b->rule_hidden == NULL || b->keys == NULL)
+		goto fail;
+	r = tbuf_add_str(&b->strs, "", 0) < 0 ? -ENOMEM : 0; /* offset 0 is "" */
+	for (uint32_t i = PROP_CORE_MAX; r == 0 && i < schema->count; i++)
+		r = add_string(b, schema->names[i], strlen(schema->names[i]), &b->keys[i]);
+	if (r < 0)
+		goto fail;
+	*ret = (struct tree_builder *)b;
+	return 0;
+fail:
+	tree_builder_free((struct tree_builder *)b);
+	return r;
+}
+
+int tree_builder_add(struct tree_builder *tb, const struct record *rec)
+{
+	return place_one((struct builder *)tb, rec);
+}
+
+int tree_builder_finish(struct tree_builder *tb, struct snapshot_build **ret)
+{
+	struct builder *b = (struct builder *)tb;
+	int r;
+
+	r = collect_items(b);
+	if (r == 0)
+		r = order_items(b);
+	if (r == 0) {
+		b->strs_names = b->strs.len;
+		r = number_nodes(b);
+	}
+	if (r == 0)
+		r = emit_props(b);
+	if (r == 0)
+		r = emit_nodes(b);
+	if (r == 0)
+		r = emit_categories(b);
+	if (r == 0)
+		r = emit_rules_and_skips(b);
+	if (r == 0) {
+		b->out->strings_size = b->strings_len;
+		r = tree_fix_ids(b->out);
+	}
+	if (r == 0) {
+		*ret = b->out;
+		b->out = NULL;
+	}
+	tree_builder_free(tb);
+	return r;
+}
+
+void tree_builder_free(struct tree_builder *tb)
+{
+	struct builder *b = (struct builder *)tb;
+
+	if (b == NULL)
+		return;
+	snapshot_build_free(b->out);
+	builder_free(b);
+	free(b);
+}
+
 int tree_build_next(const struct rules *rules, const struct schema *schema, tree_next_fn next,
                     void *ctx, struct snapshot_build **ret)
 {
-	struct builder b = {.rules = rules, .schema = schema};
-	uint32_t nrules = rules_count(rules);
+	struct tree_builder *b;
 	const struct record *rec;
-	int r = -ENOMEM;
+	int r = tree_builder_new(rules, schema, &b);
 
-	for (unsigned i = 0; i < TREE_SKIP_MAX; i++)
-		b.skips[i].reason = tree_skip_reasons[i];
-	b.out = calloc(1, sizeof(*b.out));
-	b.rule_files = calloc(nrules + 1, sizeof(*b.rule_files));
-	b.rule_hidden = calloc(nrules + 1, sizeof(*b.rule_hidden));
-	b.keys = calloc(schema->count, sizeof(*b.keys));
-	if (b.out == NULL || b.rule_files == NULL || b.rule_hidden == NULL || b.keys == NULL)
-		goto fail;
-	r = tbuf_add_str(&b.strs, "", 0) < 0 ? -ENOMEM : 0; /* offset 0 is "" */
-	for (uint32_t i = PROP_CORE_MAX; r == 0 && i < schema->count; i++)
-		r = add_string(&b, schema->names[i], strlen(schema->names[i]), &b.keys[i]);
 	while (r == 0 && (rec = next(ctx)) != NULL)
-		r = place_one(&b, rec);
-	if (r == 0)
-		r = collect_items(&b);
-	if (r == 0)
-		r = order_items(&b);
-	if (r == 0) {
-		b.strs_names = b.strs.len;
-		r = number_nodes(&b);
+		r = tree_builder_add(b, rec);
+	if (r < 0) {
+		tree_builder_free(b);
+		return r;
 	}
-	if (r == 0)
-		r = emit_props(&b);
-	if (r == 0)
-		r = emit_nodes(&b);
-	if (r == 0)
-		r = emit_categories(&b);
-	if (r == 0)
-		r = emit_rules_and_skips(&b);
-	if (r < 0)
-		goto fail;
-	b.out->strings_size = b.strings_len;
-	r = tree_fix_ids(b.out);
-	if (r < 0)
-		goto fail;
-	*ret = b.out;
-	b.out = NULL;
-	builder_free(&b);
-	return 0;
-fail:
-	snapshot_build_free(b.out);
-	builder_free(&b);
-	return r;
+	return tree_builder_finish(b, ret);
 }
 
 struct array_iter {

@@ -55,6 +55,19 @@ int tree_build_next(const struct rules *rules, const struct schema *schema, tree
                     void *ctx, struct snapshot_build **ret);
 
 /*
+ * The same build, fed record by record as they arrive (kvwatch places the records
+ * of a full load while redis-server is still sending the next ones).  new, then
+ * add for every record (record_derive()d; it need not outlive the call), then
+ * finish, which frees the builder in every case; free drops an unfinished one.
+ */
+struct tree_builder;
+int tree_builder_new(const struct rules *rules, const struct schema *schema,
+                     struct tree_builder **ret);
+int tree_builder_add(struct tree_builder *b, const struct record *rec);
+int tree_builder_finish(struct tree_builder *b, struct snapshot_build **ret);
+void tree_builder_free(struct tree_builder *b);
+
+/*
  * A time value of the KV store in nanoseconds since the epoch: whole or fractional
  * epoch seconds, milliseconds, microseconds or nanoseconds (told apart by
  * magnitude), or ISO 8601 ("2023-12-29T00:00:00.000Z", "+01:00" offsets).  0 when
