@@ -5,10 +5,12 @@
  *   1. place: every record through the rules, read once, in order; its strings
  *      (source, hash id, properties) go straight to their place in the output's
  *      string table, its placed path into a paths arena.
- *   2. directories: every parent path of a placed file becomes a directory,
- *      found or created through one hash map keyed by the path (the key points
- *      into the arena, so a directory costs no string copy); every file and
- *      directory becomes an "item" of its parent.
+ *   2. directories, as each file is placed: every parent path of a placed file
+ *      becomes a directory, found or created through one hash map keyed by the
+ *      path (the key points into the arena, so a directory costs no string
+ *      copy); every file and directory becomes an "item" of its parent.
+ * Passes 1 and 2 run record by record (tree_builder_add), so kvwatch does them
+ * while a full load is still arriving; the others need every record.
  *   3. order: items are grouped by parent (counting sort) and each group sorted by
  *      name; equal names are made unique (" (2)", " (3)"; a directory keeps its
  *      name, files yield in hash-id order).
@@ -359,6 +361,8 @@ static int add_props(struct builder *b, struct placed *p, const struct record *r
 	return 0;
 }
 
+static int collect_one(struct builder *b, size_t i);
+
 static int place_one(struct builder *b, const struct record *rec)
 {
 	char path[SNAP_PATH_MAX];
@@ -410,6 +414,8 @@ static int place_one(struct builder *b, const struct record *rec)
 	if (p->mtime_ns == 0)
 		p->mtime_ns = p->ctime_ns;
 	r = add_props(b, p, rec);
+	if (r == 0)
+		r = collect_one(b, b->placed_count - 1);
 	if (r < 0)
 		return r;
 	b->rule_files[rule]++;
@@ -517,38 +523,33 @@ static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 	return (int64_t)b->dir_count - 1;
 }
 
-static int collect_items(struct builder *b)
+/* The root, and the map the directories are found by. */
+static int collect_begin(struct builder *b)
 {
 	struct dir *root = tbuf_add(&b->dirs, sizeof(*root));
-	int r;
 
 	if (root == NULL)
 		return -ENOMEM;
 	memset(root, 0, sizeof(*root));
 	b->dir_count = 1; /* the root; never in the map (find_or_add_dir answers len 0) */
-	r = dir_map_rehash(b);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < b->placed_count; i++) {
-		const struct placed *p = &PLACED(b)[i];
-		uint32_t name_len = 0;
-		int64_t dir;
+	return dir_map_rehash(b);
+}
 
-		while (name_len < p->path_len &&
-		       b->paths.data[p->path_off + p->path_len - 1 - name_len] != '/')
-			name_len++;
-		dir = find_or_add_dir(b, p->path_off, p->path_len - name_len - 1);
-		if (dir < 0)
-			return (int)dir;
-		r = add_item(b, (uint32_t)dir, (uint32_t)i, p->path_off + p->path_len - name_len,
-		             name_len);
-		if (r < 0)
-			return r;
-	}
-	/* The map's work is done; the directories keep their paths for their ids. */
-	free(b->dir_map);
-	b->dir_map = NULL;
-	return 0;
+/* Placed file i's directories and its item: done as each file is placed. */
+static int collect_one(struct builder *b, size_t i)
+{
+	const struct placed *p = &PLACED(b)[i];
+	uint32_t name_len = 0;
+	int64_t dir;
+
+	while (name_len < p->path_len &&
+	       b->paths.data[p->path_off + p->path_len - 1 - name_len] != '/')
+		name_len++;
+	dir = find_or_add_dir(b, p->path_off, p->path_len - name_len - 1);
+	if (dir < 0)
+		return (int)dir;
+	return add_item(b, (uint32_t)dir, (uint32_t)i, p->path_off + p->path_len - name_len,
+	                name_len);
 }
 
 /* ---- pass 3: order and uniqueness ---- */
@@ -1197,6 +1198,8 @@ int tree_builder_new(const struct rules *rules, const struct schema *schema,
 	r = tbuf_add_str(&b->strs, "", 0) < 0 ? -ENOMEM : 0; /* offset 0 is "" */
 	for (uint32_t i = PROP_CORE_MAX; r == 0 && i < schema->count; i++)
 		r = add_string(b, schema->names[i], strlen(schema->names[i]), &b->keys[i]);
+	if (r == 0)
+		r = collect_begin(b);
 	if (r < 0)
 		goto fail;
 	*ret = (struct tree_builder *)b;
@@ -1216,9 +1219,10 @@ int tree_builder_finish(struct tree_builder *tb, struct snapshot_build **ret)
 	struct builder *b = (struct builder *)tb;
 	int r;
 
-	r = collect_items(b);
-	if (r == 0)
-		r = order_items(b);
+	/* The directories are all there: the map's work is done. */
+	free(b->dir_map);
+	b->dir_map = NULL;
+	r = order_items(b);
 	if (r == 0) {
 		b->strs_names = b->strs.len;
 		r = number_nodes(b);
