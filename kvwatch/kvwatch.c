@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -76,6 +77,23 @@ struct load_job {
 	char err[256];
 };
 
+/*
+ * The file of the next generation, its pages allocated ahead on a thread of its
+ * own: on a tmpfs, allocating them costs about as much as the patch that fills
+ * them.  While live changes flow, one is made ready after each patch, so the
+ * next change finds it; SPARE_KEEP_USEC after the last change it goes, so a
+ * quiet library does not keep a second snapshot's worth of memory.
+ */
+#define SPARE_KEEP_USEC (30 * USEC_PER_SEC)
+
+struct spare {
+	pthread_t thread;
+	char dir[PATH_MAX];
+	uint64_t size;
+	struct snapshot_file *file;
+	int result;
+};
+
 struct kvwatch {
 	sd_event *event;
 	struct config *cfg;
@@ -111,6 +129,8 @@ struct kvwatch {
 	struct store *store;
 	struct store *retired;           /* the previous set, kept until the next publish */
 	struct publish_loading *loading; /* the tree of store as the first load brought it */
+	struct spare *spare;             /* being prepared for the next patch */
+	sd_event_source *spare_timer;    /* drops it when live changes stop */
 	/*
 	 * The live changes since the last publish, for publish_patch(): the ids, and
 	 * the values they had then (absent: not in the set).  Tracked only while
@@ -203,6 +223,62 @@ static bool state_changed(const struct kvwatch *kv)
 
 /* ---- publishing ---- */
 
+static void *spare_main(void *arg)
+{
+	struct spare *sp = arg;
+
+	sp->result = snapshot_prepare(sp->dir, SNAP_FILE_NAME, sp->size, &sp->file);
+	return NULL;
+}
+
+/* Prepare the next generation's file, the size of the current one and a little. */
+static void spare_start(struct kvwatch *kv)
+{
+	struct snapshot *cur = store_snapshot(kv->store);
+	struct spare *sp;
+
+	if (kv->spare != NULL || cur == NULL || !kv->patchable)
+		return;
+	sp = calloc(1, sizeof(*sp));
+	if (sp == NULL)
+		return;
+	snprintf(sp->dir, sizeof(sp->dir), "%s", kv->cfg->runtime_dir);
+	sp->size = snapshot_header(cur)->total_size + (1u << 16);
+	if (pthread_create(&sp->thread, NULL, spare_main, sp) != 0) {
+		free(sp);
+		return;
+	}
+	kv->spare = sp;
+}
+
+/* The spare file, once its thread is done (publisher.take_spare); NULL if none. */
+static struct snapshot_file *spare_take(void *ctx)
+{
+	struct kvwatch *kv = ctx;
+	struct spare *sp = kv->spare;
+	struct snapshot_file *f;
+
+	if (sp == NULL)
+		return NULL;
+	pthread_join(sp->thread, NULL);
+	kv->spare = NULL;
+	f = sp->result == 0 ? sp->file : NULL;
+	free(sp);
+	return f;
+}
+
+/* A spare nobody took: its temporary file goes. */
+static void spare_drop(struct kvwatch *kv)
+{
+	snapshot_file_free(spare_take(kv));
+}
+
+static int on_spare_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	spare_drop(userdata);
+	return 0;
+}
+
 static void drop_loading(struct kvwatch *kv)
 {
 	publish_loading_free(kv->loading);
@@ -286,6 +362,7 @@ static void do_publish(struct kvwatch *kv)
 	if (r == -EAGAIN)
 		r = publish_tree(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store, &st, &res,
 		                 err, sizeof(err));
+	spare_drop(kv); /* a full build writes a file of its own */
 	if (r < 0) {
 		log_errorx("publishing generation %" PRIu64 ": %s; retrying in %llu s",
 		           kv->pub.generation + 1, err, PUBLISH_RETRY_USEC / USEC_PER_SEC);
@@ -347,6 +424,9 @@ static void do_publish(struct kvwatch *kv)
 	store_free(kv->retired);
 	kv->retired = NULL;
 	malloc_trim(0);
+	/* Live changes are flowing: the next one finds its file allocated. */
+	if (res.patched)
+		spare_start(kv);
 }
 
 static int on_publish_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -511,6 +591,8 @@ static void on_message(void *userdata, const char *payload, size_t len)
 	if (n == 0)
 		return;
 	delta_note(kv, changes, n);
+	spare_start(kv); /* while the changes are fetched and the tree patched */
+	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
 	drop_loading(kv); /* the store is about to differ from what was loaded */
 	r = updates_apply(kv->cmd, &kv->layout, &kv->cfg->schema, kv->store,
 	                  kv->job != NULL ? kv->touched : NULL, changes, n, &st, err, sizeof(err));
@@ -860,6 +942,7 @@ static void teardown(struct kvwatch *kv)
 	store_free(kv->store);
 	kv->store = NULL;
 	drop_loading(kv);
+	spare_drop(kv);
 	delta_reset(kv, false);
 }
 
@@ -992,11 +1075,12 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	struct kvwatch kv = {
 	    .cfg = cfg,
 	    .config_path = config_path,
-	    .pub = {.runtime_dir = cfg->runtime_dir},
+	    .pub = {.runtime_dir = cfg->runtime_dir, .take_spare = spare_take},
 	};
 	sigset_t mask;
 	int r, status = 0;
 
+	kv.pub.spare_ctx = &kv;
 	if (check_runtime_dir(cfg->runtime_dir) < 0) {
 		config_free(cfg);
 		return EXIT_TEMPFAIL;
@@ -1043,6 +1127,9 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	if (r >= 0)
 		r = sd_event_add_time(kv.event, &kv.hold_timer, CLOCK_MONOTONIC, 0, 0,
 		                      on_hold_timer, &kv);
+	if (r >= 0)
+		r = sd_event_add_time(kv.event, &kv.spare_timer, CLOCK_MONOTONIC, 0, 0,
+		                      on_spare_timer, &kv);
 	if (r < 0) {
 		log_errorx("setting up the event loop: %s", strerror(-r));
 		status = EXIT_TEMPFAIL;
@@ -1052,6 +1139,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	disarm(kv.retry_timer);
 	disarm(kv.resync_timer);
 	disarm(kv.hold_timer);
+	disarm(kv.spare_timer);
 
 	if (setup(&kv) < 0) {
 		status = EXIT_CONFIG;
@@ -1075,6 +1163,7 @@ out:
 	sd_event_source_disable_unref(kv.retry_timer);
 	sd_event_source_disable_unref(kv.resync_timer);
 	sd_event_source_disable_unref(kv.hold_timer);
+	sd_event_source_disable_unref(kv.spare_timer);
 	sd_event_unref(kv.event);
 	config_free(kv.cfg);
 	return status;

@@ -138,8 +138,14 @@ static const struct record *get_record(struct store *s, struct strview id, struc
 static int nodes_in_file(void *ctx, uint32_t count, struct snap_node **nodes,
                          struct snapshot_file **file)
 {
-	const struct publisher *p = ctx;
+	struct publisher *p = ctx;
+	struct snapshot_file *f = p->take_spare ? p->take_spare(p->spare_ctx) : NULL;
 
+	if (f != NULL && snapshot_begin_in(f, count, nodes) == 0) {
+		*file = f;
+		return 0;
+	}
+	snapshot_file_free(f);
 	return snapshot_begin(p->runtime_dir, SNAP_FILE_NAME, count, file, nodes);
 }
 

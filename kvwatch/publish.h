@@ -34,6 +34,10 @@ struct publisher {
 	uint64_t generation;     /* the last one published (or found at start) */
 	bool ready;              /* READY=1 sent */
 	bool no_map;             /* --once: nobody maps the new file back (res.snap NULL) */
+	/* The file prepared for the next patch (snapshot_prepare()), or NULL; called
+	 * when the patch needs it, which then owns what it returns. */
+	struct snapshot_file *(*take_spare)(void *ctx);
+	void *spare_ctx;
 };
 
 struct publish_result {

@@ -50,6 +50,7 @@ static const struct snap_header zero_header;
 struct snapshot_file {
 	int fd;
 	bool renamed;
+	uint64_t allocated; /* bytes posix_fallocate()d so far */
 	char tmp[PATH_MAX];
 	char target[PATH_MAX];
 	void *map; /* [0, map_len) of the file: the header's place and the nodes */
@@ -405,12 +406,62 @@ void snapshot_file_free(struct snapshot_file *f)
 	free(f);
 }
 
+/* Allocate the first len bytes (a no-op for what was allocated already). */
+static int file_allocate(struct snapshot_file *f, uint64_t len)
+{
+	int r;
+
+	if (len <= f->allocated)
+		return 0;
+	/* On a tmpfs this allocates the pages; ENOSPC shows here, not as SIGBUS later. */
+	r = posix_fallocate(f->fd, 0, (off_t)len);
+	if (r != 0)
+		return -r;
+	f->allocated = len;
+	return 0;
+}
+
+int snapshot_prepare(const char *dir, const char *name, uint64_t size, struct snapshot_file **ret)
+{
+	struct snapshot_file *f;
+	int r = file_create(dir, name, &f);
+
+	if (r < 0)
+		return r;
+	r = file_allocate(f, size);
+	if (r < 0) {
+		snapshot_file_free(f);
+		return r;
+	}
+	*ret = f;
+	return 0;
+}
+
+int snapshot_begin_in(struct snapshot_file *f, uint32_t node_count, struct snap_node **nodes)
+{
+	size_t len = align8(sizeof(struct snap_header)) + (size_t)node_count * sizeof(**nodes);
+	void *map;
+	int r;
+
+	if (node_count == 0 || node_count > MAX_NODES || f->map != NULL || f->renamed)
+		return -EINVAL;
+	r = file_allocate(f, len);
+	if (r < 0)
+		return r;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	f->map = map;
+	f->map_len = len;
+	f->node_count = node_count;
+	*nodes = (struct snap_node *)((char *)map + align8(sizeof(struct snap_header)));
+	return 0;
+}
+
 int snapshot_begin(const char *dir, const char *name, uint32_t node_count,
                    struct snapshot_file **ret, struct snap_node **nodes)
 {
 	struct snapshot_file *f;
-	size_t len = align8(sizeof(struct snap_header)) + (size_t)node_count * sizeof(**nodes);
-	void *map;
 	int r;
 
 	if (node_count == 0 || node_count > MAX_NODES)
@@ -418,22 +469,11 @@ int snapshot_begin(const char *dir, const char *name, uint32_t node_count,
 	r = file_create(dir, name, &f);
 	if (r < 0)
 		return r;
-	/* On a tmpfs the pages come as the nodes are written; ENOSPC shows here. */
-	r = posix_fallocate(f->fd, 0, (off_t)len);
-	if (r != 0) {
-		snapshot_file_free(f);
-		return -r;
-	}
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
-	if (map == MAP_FAILED) {
-		r = -errno;
+	r = snapshot_begin_in(f, node_count, nodes);
+	if (r < 0) {
 		snapshot_file_free(f);
 		return r;
 	}
-	f->map = map;
-	f->map_len = len;
-	f->node_count = node_count;
-	*nodes = (struct snap_node *)((char *)map + align8(sizeof(struct snap_header)));
 	*ret = f;
 	return 0;
 }
@@ -493,6 +533,9 @@ static int write_file(struct snapshot_file *f, const struct snapshot_build *b,
 		munmap(f->map, f->map_len);
 		f->map = NULL;
 	}
+	/* A file prepared ahead may have room to spare: readers check the size. */
+	if (f->allocated > h->total_size && ftruncate(f->fd, (off_t)h->total_size) < 0)
+		return -errno;
 	r = close(f->fd);
 	f->fd = -1;
 	if (r < 0)

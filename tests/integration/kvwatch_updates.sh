@@ -127,4 +127,15 @@ rcli mset meta-sort:file:hup:filePath "media1/Movies/Hup (2011)/Hup.mkv" \
 	meta-sort:file:hup:title Hup meta-sort:file:hup:year 2011 >/dev/null
 kv_publish '{"changes": [{"action": "add", "hashId": "hup"}]}'
 kv_wait 10 '.files == 302' "updates after a reload"
+# While live changes flow, the next generation's file waits allocated beside
+# vfs.snapshot; stopping removes it, and no other temporary file is left.
+gen=$(kv_hdr .generation)
+rcli set meta-sort:file:hup:title "Hup Again" >/dev/null
+kv_publish '{"changes": [{"action": "update", "hashId": "hup"}]}'
+kv_wait 10 ".generation > $gen" "a live change after the reload"
+wait_for 5 sh -c "ls -A '$RUN' | grep -q '^\.vfs\.snapshot\.'" ||
+	fail "no file prepared for the next live change"
+ok "the next generation's file is prepared while changes flow"
 kv_stop
+left=$(ls -A "$RUN" | grep -v '^vfs\.snapshot$' || true)
+expect_eq "$left" "" "files left in the runtime directory after a stop"

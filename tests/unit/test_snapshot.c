@@ -1626,6 +1626,26 @@ static void test_writer_in_place(void **state)
 		fail_msg("expected no temp file after the rename, got %d",
 		         count_temp_files(f->dir));
 
+	/* Prepared ahead with room to spare: cut to its size, the same bytes again. */
+	r = snapshot_prepare(f->dir, "prepared", want_size + 100000, &file);
+	if (r != 0)
+		fail_msg("snapshot_prepare: expected 0, got %d", r);
+	assert_int_equal(snapshot_begin_in(file, whole->node_count, &nodes), 0);
+	assert_int_equal(snapshot_begin_in(file, whole->node_count, &nodes), -EINVAL);
+	memcpy(nodes, whole->nodes, whole->node_count * sizeof(*nodes));
+	b = *whole;
+	b.nodes = nodes;
+	b.file = file;
+	assert_int_equal(snapshot_write(&b, &test_kv, 7, 1700000001000000000LL, NULL, NULL), 0);
+	snapshot_file_free(file);
+	want = write_bytes(f, whole, "whole", &want_size);
+	got = read_whole_at(f, "prepared", &got_size);
+	if (got_size != want_size || memcmp(got, want, want_size) != 0)
+		fail_msg("prepared: expected the same %zu bytes as a plain write, got %zu bytes",
+		         want_size, got_size);
+	free(got);
+	free(want);
+
 	/* Abandoned before the write: its temporary file is removed. */
 	r = snapshot_begin(f->dir, "gone", whole->node_count, &file, &nodes);
 	assert_int_equal(r, 0);
