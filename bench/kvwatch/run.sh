@@ -2,14 +2,15 @@
 # bench/kvwatch/run.sh: kvwatch against a local redis-server in meta-sort's
 # layout (16 keys per file), not run in CI.
 #
-#   bench/kvwatch/run.sh [-b BUILD_DIR] [-u UPDATES] [-g GAP_MS] [SIZE...]
-#                                          (default: build, 200, 700, 100000 1000000)
+#   bench/kvwatch/run.sh [-b BUILD_DIR] [-r RUNS] [-u UPDATES] [-g GAP_MS] [SIZE...]
+#                                 (default: build, 5, 200, 700, 100000 1000000)
 #
 # Per size it prints, measured in the same run on the same keyspace:
-#   floor        a bare SCAN MATCH <prefix>file:* COUNT 20000 (best of 3): the
+#   floor        a bare SCAN MATCH <prefix>file:* COUNT 20000 (median of RUNS): the
 #                floor of this layout, redis-server's own CPU
 #   cold load    meta-fuse-kvwatch --once: time to the first published snapshot
-#                (best of 2) and its peak RSS, with the ratio to the floor
+#                (median of RUNS, alternating with the floor runs) and its
+#                highest peak RSS, with the ratio of the medians
 #   snapshot     the size of vfs.snapshot
 #   steady RSS   the daemon after its first generation: anonymous memory and
 #                what it maps of the snapshot, in bytes per file
@@ -23,11 +24,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 build="$src/build"
+runs=5
 updates=200
 gap=700
-while getopts b:u:g: o; do
+while getopts b:r:u:g: o; do
 	case $o in
 	b) build=$OPTARG ;;
+	r) runs=$OPTARG ;;
 	u) updates=$OPTARG ;;
 	g) gap=$OPTARG ;;
 	*) exit 2 ;;
@@ -63,7 +66,7 @@ redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$t
 pids+=($!)
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
-best() { sort -n | head -n 1; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
 printf '%-9s %8s %10s %6s %9s %9s %13s %13s %21s\n' files floor "cold load" ratio "peak RSS" snapshot \
@@ -81,18 +84,19 @@ for n in "${sizes[@]}"; do
 runtime_dir = "$run";
 kv = { redis_url = "redis://127.0.0.1:$port"; refresh_interval_ms = 86400000; };
 EOC
-	floor=$(for _ in 1 2 3; do "$tmp/scanfloor" 127.0.0.1 "$port" 'meta-sort:file:*' 20000 | cut -d' ' -f1; done | best)
-	cold=""
-	peak=""
-	for _ in 1 2; do
+	# Floor and cold load alternate, RUNS times each, so that both see the same
+	# moods of a shared machine; the medians are compared.
+	: >"$tmp/floors"
+	: >"$tmp/colds"
+	for _ in $(seq "$runs"); do
+		"$tmp/scanfloor" 127.0.0.1 "$port" 'meta-sort:file:*' 20000 | cut -d' ' -f1 >>"$tmp/floors"
 		rm -f "$run/vfs.snapshot"
 		/usr/bin/time -f "%e %M" -o "$tmp/time" "$kvw" -c "$tmp/kv.conf" --once -q
-		read -r t m <"$tmp/time"
-		if [ -z "$cold" ] || awk -v a="$t" -v b="$cold" 'BEGIN { exit !(a < b) }'; then
-			cold=$t
-			peak=$m
-		fi
+		cat "$tmp/time" >>"$tmp/colds"
 	done
+	floor=$(median <"$tmp/floors")
+	cold=$(cut -d' ' -f1 "$tmp/colds" | median)
+	peak=$(cut -d' ' -f2 "$tmp/colds" | sort -n | tail -n 1)
 	snap=$(stat -c %s "$run/vfs.snapshot")
 	ratio=$(awk -v a="$cold" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')
 
