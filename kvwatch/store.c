@@ -784,49 +784,6 @@ void store_iter_free(struct store_iter *it)
 	memset(it, 0, sizeof(*it));
 }
 
-int store_records(struct store *s, struct store_records *ret)
-{
-	struct store_records r = {0};
-	struct store_iter it;
-	const struct record *rec;
-	size_t n = 0;
-	int e;
-
-	if (s->count > 0) {
-		r.recs = malloc((size_t)s->count * sizeof(*r.recs));
-		r.vals = malloc((size_t)s->count * s->nprops * sizeof(*r.vals));
-		r.ptrs = malloc((size_t)s->count * sizeof(*r.ptrs));
-		if (r.recs == NULL || r.vals == NULL || r.ptrs == NULL) {
-			store_records_free(&r);
-			return -ENOMEM;
-		}
-	}
-	e = store_iter_init(s, &it);
-	if (e < 0) {
-		store_records_free(&r);
-		return e;
-	}
-	while (n < s->count && (rec = store_iter_next(&it)) != NULL) {
-		r.recs[n].hash_id = rec->hash_id;
-		r.recs[n].values = &r.vals[n * s->nprops];
-		memcpy(r.recs[n].values, rec->values, s->nprops * sizeof(*r.vals));
-		r.ptrs[n] = &r.recs[n];
-		n++;
-	}
-	store_iter_free(&it);
-	r.count = n;
-	*ret = r;
-	return 0;
-}
-
-void store_records_free(struct store_records *r)
-{
-	free(r->recs);
-	free(r->vals);
-	free(r->ptrs);
-	memset(r, 0, sizeof(*r));
-}
-
 /*
  * Canonical text of a parsed time: epoch milliseconds when that is exact (what
  * meta-sort writes, so a reimported record usually reads back byte for byte),

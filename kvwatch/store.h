@@ -78,16 +78,6 @@ int store_iter_init(struct store *s, struct store_iter *it);
 const struct record *store_iter_next(void *it);
 void store_iter_free(struct store_iter *it);
 
-/* The records of every entry, derived values filled in, ready for tree_build(). */
-struct store_records {
-	struct record *recs;
-	struct strview *vals;
-	const struct record **ptrs;
-	size_t count;
-};
-int store_records(struct store *s, struct store_records *ret);
-void store_records_free(struct store_records *r);
-
 /*
  * Take every file node of snap into an empty store as a mapped entry (start-up:
  * the previous run's tree, to serve and compare against).  Core values are

@@ -111,18 +111,17 @@ static uint64_t publish(struct store *s, uint64_t gen)
 {
 	struct snapshot_kv_state kv = {.connected = true};
 	struct snapshot_build *b = NULL;
-	struct store_records recs;
+	struct store_iter it;
 	struct snapshot *snap;
 	char path[256], err[256];
 	uint64_t files;
 
-	assert_int_equal(store_records(s, &recs), 0);
-	assert_int_equal(recs.count, store_count(s));
-	assert_int_equal(tree_build(rules, &schema, recs.ptrs, recs.count, &b), 0);
+	assert_int_equal(store_iter_init(s, &it), 0);
+	assert_int_equal(tree_build_next(rules, &schema, store_iter_next, &it, &b), 0);
+	store_iter_free(&it);
 	files = b->files;
 	assert_int_equal(snapshot_write(b, &kv, gen, 1, dir, SNAP_FILE_NAME), 0);
 	snapshot_build_free(b);
-	store_records_free(&recs);
 	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_FILE_NAME);
 	if (snapshot_open(path, &snap, err, sizeof(err)) < 0)
 		fail_msg("snapshot_open: %s", err);
@@ -152,30 +151,42 @@ static const struct rec library[] = {
 #define NLIB (sizeof(library) / sizeof(library[0]))
 
 /*
- * store_iter gives what store_records() gives, record for record in the same
- * order, and tree_build_next() over it builds the same strings as tree_build().
+ * store_iter gives every record once, with the values store_get() gives and the
+ * derived ones filled in, and tree_build_next() over it builds the same tree as
+ * tree_build() over the same records in an array.
  */
 static void expect_iter_matches_records(struct store *s)
 {
-	struct store_records recs;
-	struct store_iter it;
+	uint32_t count = store_count(s), np = schema.count;
+	struct record *recs = calloc(count + 1, sizeof(*recs));
+	const struct record **ptrs = calloc(count + 1, sizeof(*ptrs));
+	struct strview *vals = calloc((size_t)(count + 1) * np, sizeof(*vals));
 	struct snapshot_build *a = NULL, *b = NULL;
+	struct store_iter it;
 	const struct record *rec;
 	size_t n = 0;
 
-	assert_int_equal(store_records(s, &recs), 0);
+	assert_non_null(recs);
+	assert_non_null(ptrs);
+	assert_non_null(vals);
 	assert_int_equal(store_iter_init(s, &it), 0);
 	while ((rec = store_iter_next(&it)) != NULL) {
-		const struct record *want;
+		struct record *want;
 
-		if (n >= recs.count)
-			fail_msg("expected %zu records from the iterator, got more", recs.count);
-		want = recs.ptrs[n++];
-		if (!sv_same(want->hash_id, rec->hash_id))
-			fail_msg("record %zu: expected id \"%.*s\", got \"%.*s\"", n,
-			         (int)want->hash_id.len, want->hash_id.ptr, (int)rec->hash_id.len,
-			         rec->hash_id.ptr);
-		for (uint32_t k = 0; k < schema.count; k++)
+		if (n >= count)
+			fail_msg("expected %u records from the iterator, got more", count);
+		for (size_t j = 0; j < n; j++)
+			if (sv_same(recs[j].hash_id, rec->hash_id))
+				fail_msg("record \"%.*s\" given twice", (int)rec->hash_id.len,
+				         rec->hash_id.ptr);
+		want = &recs[n];
+		want->values = &vals[n * np];
+		if (!store_get(s, rec->hash_id.ptr, rec->hash_id.len, want->values))
+			fail_msg("record \"%.*s\": expected in the store, not there",
+			         (int)rec->hash_id.len, rec->hash_id.ptr);
+		want->hash_id = rec->hash_id;
+		record_derive(want);
+		for (uint32_t k = 0; k < np; k++)
 			if (!sv_same(want->values[k], rec->values[k]))
 				fail_msg("%.*s.%s: expected \"%.*s\", got \"%.*s\"",
 				         (int)rec->hash_id.len, rec->hash_id.ptr, schema.names[k],
@@ -183,12 +194,14 @@ static void expect_iter_matches_records(struct store *s)
 				         want->values[k].ptr ? want->values[k].ptr : "",
 				         (int)rec->values[k].len,
 				         rec->values[k].ptr ? rec->values[k].ptr : "");
+		ptrs[n] = want;
+		n++;
 	}
 	store_iter_free(&it);
-	if (n != recs.count || n != store_count(s))
-		fail_msg("expected %u records, got %zu", store_count(s), n);
+	if (n != count)
+		fail_msg("expected %u records, got %zu", count, n);
 
-	assert_int_equal(tree_build(rules, &schema, recs.ptrs, recs.count, &a), 0);
+	assert_int_equal(tree_build(rules, &schema, ptrs, n, &a), 0);
 	assert_int_equal(store_iter_init(s, &it), 0);
 	assert_int_equal(tree_build_next(rules, &schema, store_iter_next, &it, &b), 0);
 	store_iter_free(&it);
@@ -198,7 +211,9 @@ static void expect_iter_matches_records(struct store *s)
 	assert_memory_equal(a->nodes, b->nodes, a->node_count * sizeof(*a->nodes));
 	snapshot_build_free(a);
 	snapshot_build_free(b);
-	store_records_free(&recs);
+	free(recs);
+	free(ptrs);
+	free(vals);
 }
 
 static void test_store_snapshot_backing(void **state)
