@@ -60,7 +60,7 @@ trap cleanup EXIT
 cc -O2 -o "$tmp/scanfloor" "$here/scanfloor.c" -lhiredis
 cc -O2 -o "$tmp/latency" "$here/latency.c" -lhiredis
 
-port=$((30000 + RANDOM % 20000))
+port=$((10000 + RANDOM % 20000)) # below the ephemeral range
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
 	--protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
 pids+=($!)

@@ -94,9 +94,15 @@ need_root_fuse() {
 
 # A TCP port on 127.0.0.1 that nothing listens on now.
 free_port() {
-	local p
+	local p low=32768 span
+	# Below the ephemeral range: a port the kernel may hand to an outgoing
+	# connection (a client of the test's own servers) can vanish before the server
+	# binds it.
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+	[ "$low" -gt 12000 ] 2>/dev/null || low=32768
+	span=$((low - 10000))
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((10000 + RANDOM % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return 0
