@@ -231,12 +231,17 @@ static void *spare_main(void *arg)
 	return NULL;
 }
 
-/* Prepare the next generation's file, the size of the current one and a little. */
+/*
+ * Prepare the next generation's file, the size of the current one and a little;
+ * called at each live change and after each patch, so it goes SPARE_KEEP_USEC
+ * after the last of them.
+ */
 static void spare_start(struct kvwatch *kv)
 {
 	struct snapshot *cur = store_snapshot(kv->store);
 	struct spare *sp;
 
+	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
 	if (kv->spare != NULL || cur == NULL || !kv->patchable)
 		return;
 	sp = calloc(1, sizeof(*sp));
@@ -362,7 +367,7 @@ static void do_publish(struct kvwatch *kv)
 	if (r == -EAGAIN)
 		r = publish_tree(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store, &st, &res,
 		                 err, sizeof(err));
-	spare_drop(kv); /* a full build writes a file of its own */
+	spare_drop(kv); /* one the publish did not take: a build writes a file of its own */
 	if (r < 0) {
 		log_errorx("publishing generation %" PRIu64 ": %s; retrying in %llu s",
 		           kv->pub.generation + 1, err, PUBLISH_RETRY_USEC / USEC_PER_SEC);
@@ -591,8 +596,7 @@ static void on_message(void *userdata, const char *payload, size_t len)
 	if (n == 0)
 		return;
 	delta_note(kv, changes, n);
-	spare_start(kv); /* while the changes are fetched and the tree patched */
-	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
+	spare_start(kv);  /* while the changes are fetched and the tree patched */
 	drop_loading(kv); /* the store is about to differ from what was loaded */
 	r = updates_apply(kv->cmd, &kv->layout, &kv->cfg->schema, kv->store,
 	                  kv->job != NULL ? kv->touched : NULL, changes, n, &st, err, sizeof(err));
@@ -651,8 +655,8 @@ static void adopt(struct kvwatch *kv, struct store *fresh)
 }
 
 /*
- * loading: the tree the job placed while loading fresh, if it did; taken when
- * fresh becomes the record set unchanged and nothing was published before.
+ * loading: the tree the job placed while loading fresh, if it did (a first load);
+ * taken when fresh becomes the record set unchanged.
  */
 static void apply_load(struct kvwatch *kv, struct store *fresh, const struct load_stats *ls,
                        struct publish_loading **loading)
@@ -662,8 +666,8 @@ static void apply_load(struct kvwatch *kv, struct store *fresh, const struct loa
 	struct strview id;
 	uint64_t it = 0;
 	bool was_held = kv->hold.active;
-	bool as_loaded = (kv->touched == NULL || store_count(kv->touched) == 0) &&
-	                 store_count(kv->store) == 0 && !kv->pub.ready;
+	/* The job's tree is fresh's as long as no live change is copied over it. */
+	bool as_loaded = kv->touched == NULL || store_count(kv->touched) == 0;
 	enum hold_verdict verdict;
 
 	/* Changes that came by pub/sub while the load ran are newer than it. */

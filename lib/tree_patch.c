@@ -544,12 +544,12 @@ static int sort_merged(struct pentry *e, size_t n, int (*cmp)(const void *, cons
 
 	for (i = 0; i < n; i++)
 		m += e[i].moved;
-	if (m == 0 || m * 4 > n) {
+	if (m * 4 > n) {
 		if (n > 1)
 			qsort(e, n, sizeof(*e), cmp);
 		return 0;
 	}
-	moved = malloc(m * sizeof(*moved));
+	moved = malloc((m + 1) * sizeof(*moved));
 	if (moved == NULL)
 		return -ENOMEM;
 	for (i = 0, j = 0; i < n; i++) {
@@ -566,7 +566,8 @@ static int sort_merged(struct pentry *e, size_t n, int (*cmp)(const void *, cons
 		free(moved);
 		return 0;
 	}
-	qsort(moved, m, sizeof(*moved), cmp);
+	if (m > 1)
+		qsort(moved, m, sizeof(*moved), cmp);
 	/* Merge from the back: the kept entries only move right. */
 	for (i = k, j = m, w = n; j > 0; w--) {
 		if (i > 0 && cmp(&e[i - 1], &moved[j - 1]) > 0)

@@ -644,8 +644,49 @@ static void check_generated(const struct lcase *c, struct store *s)
 	}
 }
 
-static void run_case(const struct lcase *c)
+/* What loader_params.on_record saw: every record once, as the store has it. */
+struct seen {
+	struct store *copy;
+	uint64_t calls;
+	uint64_t fail_at; /* the call that fails with -ENOSPC, 0: none */
+};
+
+static int on_record(void *ctx, const char *id, size_t id_len, const struct strview *values)
 {
+	struct seen *sn = ctx;
+
+	if (++sn->calls == sn->fail_at)
+		return -ENOSPC;
+	return store_put(sn->copy, id, id_len, values);
+}
+
+static void check_seen(const struct lcase *c, struct store *s, const struct seen *sn)
+{
+	struct strview id, *want = calloc(store_nprops(s) + 1, sizeof(*want));
+	struct strview *got = calloc(store_nprops(s) + 1, sizeof(*got));
+	uint64_t it = 0;
+
+	assert_non_null(want);
+	assert_non_null(got);
+	EXPECT_U64("on_record calls", sn->calls, store_count(s));
+	EXPECT_U64("records seen by on_record", store_count(sn->copy), store_count(s));
+	while (store_next(s, &it, &id, want)) {
+		if (!store_get(sn->copy, id.ptr, id.len, got))
+			fail_msg("%s: expected on_record to see \"%.*s\", it did not", c->name,
+			         (int)id.len, id.ptr);
+		for (uint32_t k = 0; k < store_nprops(s); k++)
+			if (want[k].len != got[k].len ||
+			    (want[k].len && memcmp(want[k].ptr, got[k].ptr, want[k].len) != 0))
+				fail_msg("%s: %.*s: on_record saw another value of property %u",
+				         c->name, (int)id.len, id.ptr, k);
+	}
+	free(want);
+	free(got);
+}
+
+static void run_case(const struct lcase *c, uint64_t fail_at)
+{
+	struct seen sn = {.fail_at = fail_at};
 	struct schema schema;
 	struct key_layout kl;
 	struct redis_url *url;
@@ -676,9 +717,21 @@ static void run_case(const struct lcase *c)
 	    .schema = &schema,
 	    .mget_keys = c->mget_keys,
 	    .cancel = &cancel,
+	    .on_record = on_record,
+	    .on_record_ctx = &sn,
 	};
+	assert_int_equal(store_new(&schema, false, &sn.copy), 0);
 	r = loader_run(&p, &s, &st, err, sizeof(err));
 	fake_stop(&f);
+	if (fail_at > 0) {
+		/* A failing callback ends the load with its error. */
+		if (r != -ENOSPC || strstr(err, "placing a record") == NULL)
+			fail_msg("%s: on_record failing: expected %d \"placing a record\", got "
+			         "%d \"%s\"",
+			         c->name, -ENOSPC, r, err);
+		assert_null(s);
+		goto out;
+	}
 	if (r != c->ret)
 		fail_msg("%s: expected return %d, got %d (%s)", c->name, c->ret, r, err);
 	if (c->err != NULL && strstr(err, c->err) == NULL)
@@ -722,7 +775,10 @@ static void run_case(const struct lcase *c)
 				         c->name, f.asked[i]);
 		if (c->fault == FAULT_GENERATED)
 			check_generated(c, s);
+		check_seen(c, s, &sn);
 	}
+out:
+	store_free(sn.copy);
 	store_free(s);
 	redis_url_free(url);
 	schema_free(&schema);
@@ -732,7 +788,15 @@ static void test_cases(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		run_case(&cases[i]);
+		run_case(&cases[i], 0);
+}
+
+/* The first case again, its record callback failing on the second record. */
+static void test_record_callback_fails(void **state)
+{
+	(void)state;
+	assert_true(cases[0].nrecords >= 2 && cases[0].ret == 0);
+	run_case(&cases[0], 2);
 }
 
 /* Nobody listening: a clear error, no store. */
@@ -770,6 +834,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_record_callback_fails),
 	    cmocka_unit_test(test_refused),
 	};
 
