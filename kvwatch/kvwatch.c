@@ -51,6 +51,7 @@
 #include "redis.h"
 #include "redis_url.h"
 #include "snapshot.h"
+#include "spare.h"
 #include "store.h"
 #include "tree.h"
 #include "treediff.h"
@@ -78,21 +79,12 @@ struct load_job {
 };
 
 /*
- * The file of the next generation, its pages allocated ahead on a thread of its
- * own: on a tmpfs, allocating them costs about as much as the patch that fills
- * them.  While live changes flow, one is made ready after each patch, so the
- * next change finds it; SPARE_KEEP_USEC after the last change it goes, so a
- * quiet library does not keep a second snapshot's worth of memory.
+ * The file of the next generation, prepared ahead (spare.h).  While live changes
+ * flow, one is made ready after each patch, so the next change finds it;
+ * SPARE_KEEP_USEC after the last change it goes, so a quiet library does not
+ * keep a second snapshot's worth of memory.
  */
 #define SPARE_KEEP_USEC (30 * USEC_PER_SEC)
-
-struct spare {
-	pthread_t thread;
-	char dir[PATH_MAX];
-	uint64_t size;
-	struct snapshot_file *file;
-	int result;
-};
 
 struct kvwatch {
 	sd_event *event;
@@ -223,14 +215,6 @@ static bool state_changed(const struct kvwatch *kv)
 
 /* ---- publishing ---- */
 
-static void *spare_main(void *arg)
-{
-	struct spare *sp = arg;
-
-	sp->result = snapshot_prepare(sp->dir, SNAP_FILE_NAME, sp->size, &sp->file);
-	return NULL;
-}
-
 /*
  * Prepare the next generation's file, the size of the current one and a little;
  * called at each live change and after each patch, so it goes SPARE_KEEP_USEC
@@ -239,36 +223,21 @@ static void *spare_main(void *arg)
 static void spare_start(struct kvwatch *kv)
 {
 	struct snapshot *cur = store_snapshot(kv->store);
-	struct spare *sp;
 
 	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
 	if (kv->spare != NULL || cur == NULL || !kv->patchable)
 		return;
-	sp = calloc(1, sizeof(*sp));
-	if (sp == NULL)
-		return;
-	snprintf(sp->dir, sizeof(sp->dir), "%s", kv->cfg->runtime_dir);
-	sp->size = snapshot_header(cur)->total_size + (1u << 16);
-	if (pthread_create(&sp->thread, NULL, spare_main, sp) != 0) {
-		free(sp);
-		return;
-	}
-	kv->spare = sp;
+	kv->spare =
+	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
 }
 
 /* The spare file, once its thread is done (publisher.take_spare); NULL if none. */
 static struct snapshot_file *spare_take(void *ctx)
 {
 	struct kvwatch *kv = ctx;
-	struct spare *sp = kv->spare;
-	struct snapshot_file *f;
+	struct snapshot_file *f = spare_wait(kv->spare);
 
-	if (sp == NULL)
-		return NULL;
-	pthread_join(sp->thread, NULL);
 	kv->spare = NULL;
-	f = sp->result == 0 ? sp->file : NULL;
-	free(sp);
 	return f;
 }
 

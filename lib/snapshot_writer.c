@@ -12,7 +12,10 @@
  * is then copied, it writes the nodes straight into the node section of the new
  * file, mapped by snapshot_begin(), and snapshot_write() streams the rest behind
  * them.  Fresh pages cost about as much as the copy here, so this halves the
- * memory a patch touches.
+ * memory a patch touches.  A file made ready ahead (snapshot_prepare(), on a
+ * thread of the caller's) is mapped whole, its page tables filled: the writer
+ * then copies every section into the mapping, builds the id index where it lies,
+ * and the update pays neither the allocation nor the mapping of its pages.
  *
  * It checks only what it needs to lay the file out (counts that fit, the empty
  * string at offset 0, unique ids); the structure of the tree is the builder's
@@ -53,17 +56,21 @@ struct snapshot_file {
 	uint64_t allocated; /* bytes posix_fallocate()d so far */
 	char tmp[PATH_MAX];
 	char target[PATH_MAX];
-	void *map; /* [0, map_len) of the file: the header's place and the nodes */
+	void *map; /* [0, map_len): all of a prepared file, else the header's place and the nodes */
 	size_t map_len;
 	uint32_t node_count;
 };
 
-/* The output stream: a buffer in front of fd, and the body hash. */
+/*
+ * The output stream, and the body hash: a buffer in front of fd, or (map set)
+ * copies into the file's mapping.
+ */
 struct out {
 	int fd;
 	unsigned char *buf;
 	size_t used;
-	uint64_t pos; /* bytes of the file written or buffered so far */
+	unsigned char *map; /* the whole file, mapped; NULL: write() through buf */
+	uint64_t pos;       /* bytes of the file written or buffered so far */
 	struct checksum body;
 };
 
@@ -110,7 +117,7 @@ static int pwrite_all(int fd, const void *data, size_t len, off_t off)
 
 static int out_flush(struct out *o)
 {
-	int r = write_all(o->fd, o->buf, o->used);
+	int r = o->used ? write_all(o->fd, o->buf, o->used) : 0;
 
 	o->used = 0;
 	return r;
@@ -125,6 +132,13 @@ static int out_append(struct out *o, const void *data, size_t len, bool hashed)
 		return 0;
 	if (hashed)
 		checksum_update(&o->body, data, len);
+	if (o->map != NULL) {
+		/* A section built where it lies (the id index) is only hashed. */
+		if (data != o->map + o->pos)
+			memcpy(o->map + o->pos, data, len);
+		o->pos += len;
+		return 0;
+	}
 	o->pos += len;
 	if (o->used + len <= OUT_BUF_SIZE) {
 		memcpy(o->buf + o->used, data, len);
@@ -165,40 +179,54 @@ static uint32_t index_buckets_for(uint32_t node_count)
 }
 
 /*
- * The id index: bucket = id & (buckets - 1), linear probing, SNAP_INDEX_EMPTY for
- * a free bucket.  A duplicate id is the builder's bug: -EINVAL.
+ * The id index, in index[0 .. buckets): bucket = id & (buckets - 1), linear
+ * probing, SNAP_INDEX_EMPTY for a free bucket.  A duplicate id is the builder's
+ * bug: -EINVAL.
  */
-static int build_index(const struct snapshot_build *b, uint32_t buckets, uint32_t **ret)
+static int fill_index(const struct snapshot_build *b, uint32_t buckets, uint32_t *index)
 {
 	uint32_t mask = buckets - 1;
-	uint32_t *index;
 
-	index = malloc((size_t)buckets * sizeof(*index));
-	if (!index)
-		return -ENOMEM;
 	memset(index, 0xff, (size_t)buckets * sizeof(*index));
 	for (uint32_t i = 0; i < b->node_count; i++) {
 		uint64_t id = b->nodes[i].id;
 		uint32_t p = (uint32_t)(id & mask);
 
 		while (index[p] != SNAP_INDEX_EMPTY) {
-			if (b->nodes[index[p]].id == id) {
-				free(index);
+			if (b->nodes[index[p]].id == id)
 				return -EINVAL;
-			}
 			p = (p + 1) & mask;
 		}
 		index[p] = i;
 	}
-	*ret = index;
 	return 0;
+}
+
+/* The offsets and the total size, from the counts in h. */
+static void lay_out(struct snap_header *h)
+{
+	uint64_t off = align8(sizeof(*h));
+
+	/* 64-bit sums of 32-bit counts times small sizes cannot overflow. */
+	h->nodes_off = off;
+	off = align8(off + (uint64_t)h->node_count * sizeof(struct snap_node));
+	h->index_off = off;
+	off = align8(off + (uint64_t)h->index_buckets * sizeof(uint32_t));
+	h->props_off = off;
+	off = align8(off + (uint64_t)h->prop_count * sizeof(struct snap_prop));
+	h->rules_off = off;
+	off = align8(off + (uint64_t)h->rule_count * sizeof(struct snap_rule));
+	h->categories_off = off;
+	off = align8(off + (uint64_t)h->category_count * sizeof(struct snap_category));
+	h->skips_off = off;
+	off = align8(off + (uint64_t)h->skip_count * sizeof(struct snap_skip));
+	h->strings_off = off;
+	h->total_size = off + h->strings_size;
 }
 
 /* Everything the header needs that follows from the counts alone. */
 static int plan_layout(const struct snapshot_build *b, uint64_t strings_size, struct snap_header *h)
 {
-	uint64_t off = align8(sizeof(*h));
-
 	if (b->node_count == 0 || !b->nodes)
 		return -EINVAL;
 	if (b->node_count > MAX_NODES || strings_size > UINT32_MAX)
@@ -217,22 +245,7 @@ static int plan_layout(const struct snapshot_build *b, uint64_t strings_size, st
 	h->category_count = b->category_count;
 	h->skip_count = b->skip_count;
 	h->strings_size = strings_size;
-
-	/* 64-bit sums of 32-bit counts times small sizes cannot overflow. */
-	h->nodes_off = off;
-	off = align8(off + (uint64_t)b->node_count * sizeof(struct snap_node));
-	h->index_off = off;
-	off = align8(off + (uint64_t)h->index_buckets * sizeof(uint32_t));
-	h->props_off = off;
-	off = align8(off + (uint64_t)h->prop_count * sizeof(struct snap_prop));
-	h->rules_off = off;
-	off = align8(off + (uint64_t)b->rule_count * sizeof(struct snap_rule));
-	h->categories_off = off;
-	off = align8(off + (uint64_t)b->category_count * sizeof(struct snap_category));
-	h->skips_off = off;
-	off = align8(off + (uint64_t)b->skip_count * sizeof(struct snap_skip));
-	h->strings_off = off;
-	h->total_size = off + strings_size;
+	lay_out(h);
 	if (h->total_size > (uint64_t)SIZE_MAX || h->total_size > (uint64_t)INT64_MAX)
 		return -EOVERFLOW;
 	return 0;
@@ -241,7 +254,8 @@ static int plan_layout(const struct snapshot_build *b, uint64_t strings_size, st
 /*
  * The body, in layout order; o->pos follows the offsets planned in h.  With
  * nodes_in_file the node section is in the file already (snapshot_begin()): it is
- * hashed where it lies and the stream goes on after it.
+ * hashed where it lies and the stream goes on after it (when the file is mapped
+ * whole, out_append() sees that by itself).
  */
 static int write_body(struct out *o, const struct snapshot_build *b, const uint32_t *index,
                       const char *kv_tail, size_t kv_tail_len, const struct snap_header *h,
@@ -262,7 +276,7 @@ static int write_body(struct out *o, const struct snapshot_build *b, const uint3
 			return r;                        \
 	} while (0)
 
-	if (nodes_in_file) {
+	if (nodes_in_file && o->map == NULL) {
 		if (o->pos != h->nodes_off)
 			return -EIO;
 		checksum_update(&o->body, b->nodes, nodes_bytes);
@@ -421,14 +435,33 @@ static int file_allocate(struct snapshot_file *f, uint64_t len)
 	return 0;
 }
 
-int snapshot_prepare(const char *dir, const char *name, uint64_t size, struct snapshot_file **ret)
+/* Map the first len bytes, allocated first, page tables filled. */
+static int file_map(struct snapshot_file *f, size_t len)
 {
-	struct snapshot_file *f;
-	int r = file_create(dir, name, &f);
+	void *map;
+	int r = file_allocate(f, len);
 
 	if (r < 0)
 		return r;
-	r = file_allocate(f, size);
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	f->map = map;
+	f->map_len = len;
+	return 0;
+}
+
+int snapshot_prepare(const char *dir, const char *name, uint64_t size, struct snapshot_file **ret)
+{
+	struct snapshot_file *f;
+	int r;
+
+	if (size < sizeof(struct snap_header) || size > SIZE_MAX)
+		return -EINVAL;
+	r = file_create(dir, name, &f);
+	if (r < 0)
+		return r;
+	r = file_map(f, (size_t)size);
 	if (r < 0) {
 		snapshot_file_free(f);
 		return r;
@@ -440,21 +473,22 @@ int snapshot_prepare(const char *dir, const char *name, uint64_t size, struct sn
 int snapshot_begin_in(struct snapshot_file *f, uint32_t node_count, struct snap_node **nodes)
 {
 	size_t len = align8(sizeof(struct snap_header)) + (size_t)node_count * sizeof(**nodes);
-	void *map;
 	int r;
 
-	if (node_count == 0 || node_count > MAX_NODES || f->map != NULL || f->renamed)
+	if (node_count == 0 || node_count > MAX_NODES || f->node_count != 0 || f->renamed)
 		return -EINVAL;
-	r = file_allocate(f, len);
-	if (r < 0)
-		return r;
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
-	f->map = map;
-	f->map_len = len;
+	if (f->map_len < len) {
+		/* Prepared too small: the nodes alone get a mapping, the rest is streamed. */
+		if (f->map != NULL)
+			munmap(f->map, f->map_len);
+		f->map = NULL;
+		f->map_len = 0;
+		r = file_map(f, len);
+		if (r < 0)
+			return r;
+	}
 	f->node_count = node_count;
-	*nodes = (struct snap_node *)((char *)map + align8(sizeof(struct snap_header)));
+	*nodes = (struct snap_node *)((char *)f->map + align8(sizeof(struct snap_header)));
 	return 0;
 }
 
@@ -499,42 +533,13 @@ static void fill_header(struct snap_header *h, const struct snapshot_build *b,
 	h->hidden = b->hidden;
 }
 
-/* Stream the body into f, then the header, and rename f into place. */
-static int write_file(struct snapshot_file *f, const struct snapshot_build *b,
-                      struct snap_header *h, const uint32_t *index, const char *kv_tail,
-                      size_t kv_tail_len)
+/* Cut f to size, close it and rename it into place. */
+static int file_finish(struct snapshot_file *f, uint64_t size)
 {
-	bool in_place = f->map != NULL;
-	struct out o = {.fd = f->fd};
 	int r;
 
-	o.buf = malloc(OUT_BUF_SIZE);
-	if (!o.buf)
-		return -ENOMEM;
-	checksum_init(&o.body);
-	/* A zero header holds the place; the real one is written once the body is hashed. */
-	r = 0;
-	if (in_place)
-		o.pos = h->nodes_off; /* the zero header and the nodes are in the file */
-	else
-		r = out_append(&o, &zero_header, sizeof(zero_header), false);
-	if (r == 0)
-		r = write_body(&o, b, index, kv_tail, kv_tail_len, h, in_place);
-	free(o.buf);
-	if (r < 0)
-		return r;
-	h->body_checksum = checksum_final(&o.body);
-	h->header_checksum = 0;
-	h->header_checksum = hash64(h, sizeof(*h), 0);
-	r = pwrite_all(f->fd, h, sizeof(*h), 0);
-	if (r < 0)
-		return r;
-	if (in_place) {
-		munmap(f->map, f->map_len);
-		f->map = NULL;
-	}
 	/* A file prepared ahead may have room to spare: readers check the size. */
-	if (f->allocated > h->total_size && ftruncate(f->fd, (off_t)h->total_size) < 0)
+	if (f->allocated > size && ftruncate(f->fd, (off_t)size) < 0)
 		return -errno;
 	r = close(f->fd);
 	f->fd = -1;
@@ -546,12 +551,63 @@ static int write_file(struct snapshot_file *f, const struct snapshot_build *b,
 	return 0;
 }
 
+/*
+ * Write the body into f (with in_place, behind the nodes already there), then the
+ * header, and rename f into place.  A file mapped whole takes every section by
+ * copy and the id index where it lies; any other file is streamed.
+ */
+static int write_file(struct snapshot_file *f, const struct snapshot_build *b,
+                      struct snap_header *h, bool in_place, const char *kv_tail, size_t kv_tail_len)
+{
+	bool mapped = in_place && f->map_len >= h->total_size;
+	struct out o = {.fd = f->fd};
+	uint32_t *index;
+	int r = -ENOMEM;
+
+	if (mapped) {
+		o.map = f->map;
+		index = (uint32_t *)(o.map + h->index_off);
+	} else {
+		o.buf = malloc(OUT_BUF_SIZE);
+		index = malloc((size_t)h->index_buckets * sizeof(*index));
+		if (!o.buf || !index)
+			goto out;
+	}
+	r = fill_index(b, h->index_buckets, index);
+	if (r < 0)
+		goto out;
+	checksum_init(&o.body);
+	/* A zero header holds the place; the real one is written once the body is hashed. */
+	if (in_place)
+		o.pos = h->nodes_off; /* the zero header and the nodes are in the file */
+	else
+		r = out_append(&o, &zero_header, sizeof(zero_header), false);
+	if (r == 0)
+		r = write_body(&o, b, index, kv_tail, kv_tail_len, h, in_place);
+	if (r < 0)
+		goto out;
+	h->body_checksum = checksum_final(&o.body);
+	h->header_checksum = 0;
+	h->header_checksum = hash64(h, sizeof(*h), 0);
+	if (mapped)
+		memcpy(f->map, h, sizeof(*h));
+	else
+		r = pwrite_all(f->fd, h, sizeof(*h), 0);
+	if (r == 0)
+		r = file_finish(f, h->total_size);
+out:
+	if (!mapped) {
+		free(o.buf);
+		free(index);
+	}
+	return r;
+}
+
 int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_state *kv,
                    uint64_t generation, int64_t build_time_ns, const char *dir, const char *name)
 {
 	struct snap_header h = {0};
 	struct snapshot_file *f = NULL;
-	uint32_t *index = NULL;
 	char *kv_tail = NULL;
 	size_t kv_tail_len = 0;
 	int r;
@@ -574,19 +630,15 @@ int snapshot_write(const struct snapshot_build *b, const struct snapshot_kv_stat
 	if (r < 0)
 		goto out;
 	fill_header(&h, b, kv, generation, build_time_ns);
-	r = build_index(b, h.index_buckets, &index);
-	if (r < 0)
-		goto out;
 	if (b->file) {
-		r = write_file(b->file, b, &h, index, kv_tail, kv_tail_len);
+		r = write_file(b->file, b, &h, true, kv_tail, kv_tail_len);
 	} else {
 		r = file_create(dir, name, &f);
 		if (r == 0)
-			r = write_file(f, b, &h, index, kv_tail, kv_tail_len);
+			r = write_file(f, b, &h, false, kv_tail, kv_tail_len);
 		snapshot_file_free(f);
 	}
 out:
-	free(index);
 	free(kv_tail);
 	return r;
 }

@@ -125,9 +125,11 @@ void snapshot_file_free(struct snapshot_file *f);
  * The same in two steps, so that the file's pages can be allocated ahead, off the
  * path of the update that will fill them (kvwatch does it on a thread while it
  * fetches the changed records and patches the tree): snapshot_prepare() creates
- * the temporary file for dir/name with size bytes allocated; snapshot_begin_in()
- * maps its node section (allocating more if needed).  snapshot_write() cuts the
- * file to its final size.
+ * the temporary file for dir/name with size bytes allocated and mapped, page
+ * tables filled; snapshot_begin_in() hands out its node section (mapping more if
+ * the nodes do not fit).  When the whole snapshot fits the prepared size,
+ * snapshot_write() copies the other sections into the mapping; otherwise it
+ * streams them behind the nodes.  It cuts the file to its final size.
  */
 int snapshot_prepare(const char *dir, const char *name, uint64_t size, struct snapshot_file **ret);
 int snapshot_begin_in(struct snapshot_file *f, uint32_t node_count, struct snap_node **nodes);

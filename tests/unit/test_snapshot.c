@@ -1626,24 +1626,59 @@ static void test_writer_in_place(void **state)
 		fail_msg("expected no temp file after the rename, got %d",
 		         count_temp_files(f->dir));
 
-	/* Prepared ahead with room to spare: cut to its size, the same bytes again. */
-	r = snapshot_prepare(f->dir, "prepared", want_size + 100000, &file);
-	if (r != 0)
-		fail_msg("snapshot_prepare: expected 0, got %d", r);
-	assert_int_equal(snapshot_begin_in(file, whole->node_count, &nodes), 0);
-	assert_int_equal(snapshot_begin_in(file, whole->node_count, &nodes), -EINVAL);
-	memcpy(nodes, whole->nodes, whole->node_count * sizeof(*nodes));
-	b = *whole;
-	b.nodes = nodes;
-	b.file = file;
-	assert_int_equal(snapshot_write(&b, &test_kv, 7, 1700000001000000000LL, NULL, NULL), 0);
-	snapshot_file_free(file);
+	/*
+	 * Prepared ahead: with room to spare (mapped whole, cut to its size), at its
+	 * exact size, big enough for the nodes only (the rest streamed behind them),
+	 * too small even for them (mapped again), and with strings and properties
+	 * continued from a base as a patch has them: the same bytes every time.
+	 */
 	want = write_bytes(f, whole, "whole", &want_size);
-	got = read_whole_at(f, "prepared", &got_size);
-	if (got_size != want_size || memcmp(got, want, want_size) != 0)
-		fail_msg("prepared: expected the same %zu bytes as a plain write, got %zu bytes",
-		         want_size, got_size);
-	free(got);
+	{
+		size_t nodes_end = sizeof(struct snap_header) + whole->node_count * sizeof(*nodes);
+		const size_t sizes[] = {want_size + 100000, want_size, nodes_end + 8,
+		                        sizeof(struct snap_header), want_size};
+
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			bool split = i == sizeof(sizes) / sizeof(sizes[0]) - 1;
+
+			r = snapshot_prepare(f->dir, "prepared", sizes[i], &file);
+			if (r != 0)
+				fail_msg("snapshot_prepare(%zu): expected 0, got %d", sizes[i], r);
+			assert_int_equal(snapshot_begin_in(file, whole->node_count, &nodes), 0);
+			assert_int_equal(snapshot_begin_in(file, whole->node_count, &nodes),
+			                 -EINVAL);
+			memcpy(nodes, whole->nodes, whole->node_count * sizeof(*nodes));
+			b = *whole;
+			if (split) {
+				b.strings_base = whole->strings;
+				b.strings_base_size = whole->strings_size / 2;
+				while (b.strings_base[b.strings_base_size - 1] != '\0')
+					b.strings_base_size++;
+				b.strings = whole->strings + b.strings_base_size;
+				b.strings_size = whole->strings_size - b.strings_base_size;
+				b.props_base = whole->props;
+				b.props_base_count = whole->prop_count / 2;
+				b.props = whole->props + b.props_base_count;
+				b.prop_count = whole->prop_count - b.props_base_count;
+			}
+			b.nodes = nodes;
+			b.file = file;
+			r = snapshot_write(&b, &test_kv, 7, 1700000001000000000LL, NULL, NULL);
+			if (r != 0)
+				fail_msg("prepared %zu bytes: write: expected 0, got %d", sizes[i],
+				         r);
+			snapshot_file_free(file);
+			got = read_whole_at(f, "prepared", &got_size);
+			if (got_size != want_size || memcmp(got, want, want_size) != 0)
+				fail_msg("prepared %zu bytes%s: expected the same %zu bytes as a "
+				         "plain write, got %zu bytes",
+				         sizes[i], split ? " (split)" : "", want_size, got_size);
+			free(got);
+			if (count_temp_files(f->dir) != 0)
+				fail_msg("prepared %zu bytes: expected no temp file, got %d",
+				         sizes[i], count_temp_files(f->dir));
+		}
+	}
 	free(want);
 
 	/* Abandoned before the write: its temporary file is removed. */
@@ -1653,6 +1688,7 @@ static void test_writer_in_place(void **state)
 	if (count_temp_files(f->dir) != 0)
 		fail_msg("abandoned: expected no temp file, got %d", count_temp_files(f->dir));
 	assert_int_equal(snapshot_begin(f->dir, "x", 0, &file, &nodes), -EINVAL);
+	assert_int_equal(snapshot_prepare(f->dir, "x", 8, &file), -EINVAL);
 	assert_int_equal(snapshot_begin(f->dir, "a/b", 3, &file, &nodes), -EINVAL);
 	assert_int_equal(snapshot_begin("/nonexistent-mf-dir", "x", 3, &file, &nodes), -ENOENT);
 }
