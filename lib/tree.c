@@ -8,7 +8,8 @@
  *   2. directories, as each file is placed: every parent path of a placed file
  *      becomes a directory, found or created through one hash map keyed by the
  *      path (the key points into the arena, so a directory costs no string
- *      copy); every file and directory becomes an "item" of its parent.
+ *      copy); every file and directory becomes an "item" of its parent.  The
+ *      hash of a path is the node's id (pass 4), so it is computed here once.
  * Passes 1 and 2 run record by record (tree_builder_add), so kvwatch does them
  * while a full load is still arriving; the others need every record.
  *   3. order: items are grouped by parent (counting sort) and each group sorted by
@@ -16,8 +17,8 @@
  *      name, files yield in hash-id order).
  *   4. number: breadth-first numbering gives each directory's children contiguous
  *      slots; the names go to the string table in node order and each node gets
- *      its id (the hash of its virtual path, a directory's path hashed once for
- *      all its children) in a 16-byte skeleton.  The temporaries of passes 1-3
+ *      its id (the hash of its virtual path, from pass 2 but for files renamed in
+ *      pass 3) in a 16-byte skeleton.  The temporaries of passes 1-3
  *      are dropped here, before the nodes are allocated.
  *   5. emit: the nodes are written front to back from the skeleton and the placed
  *      files; directory times come from their newest child.
@@ -28,7 +29,7 @@
  * copies and only the pages written count) that are unmapped as soon as their
  * last reader is done, the skeleton even while it is read.  At the peak, in pass
  * 5, the output is complete but for the nodes being written, and only the placed
- * files (56 bytes each) and the rest of the skeleton are left beside it.
+ * files (64 bytes each) and the rest of the skeleton are left beside it.
  * It does not log and does not read the file system.
  */
 #include "tree.h"
@@ -121,6 +122,7 @@ static void tbuf_free(struct tbuf *t)
  * values), written while the records were read in order.
  */
 struct placed {
+	uint64_t id; /* the hash of its path, its node id unless it is renamed */
 	uint64_t size;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
@@ -138,7 +140,7 @@ struct placed {
 struct dir {
 	uint32_t path_off;
 	uint32_t path_len;
-	uint32_t path_hash; /* low half of hash64(path) */
+	uint64_t id; /* hash64(path): its node id, and its key's hash in the map */
 };
 
 struct item {
@@ -398,6 +400,7 @@ static int place_one(struct builder *b, const struct record *rec)
 	if (p == NULL)
 		return -ENOMEM;
 	b->placed_count++;
+	p->id = hash64(path, path_len, 0); /* here, while redis-server is still busy */
 	p->rule = rule;
 	p->path_off = (uint32_t)off;
 	p->path_len = (uint32_t)path_len;
@@ -457,7 +460,7 @@ static int dir_map_rehash(struct builder *b)
 	if (map == NULL)
 		return -ENOMEM;
 	for (size_t d = 0; d < b->dir_count; d++) {
-		size_t slot = DIRS(b)[d].path_hash & (size - 1);
+		size_t slot = DIRS(b)[d].id & (size - 1);
 
 		while (map[slot] != 0)
 			slot = (slot + 1) & (size - 1);
@@ -473,7 +476,8 @@ static int dir_map_rehash(struct builder *b)
 static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 {
 	const char *path = b->paths.data + off;
-	uint32_t h, name_start, parent;
+	uint32_t name_start, parent;
+	uint64_t h;
 	size_t slot;
 	int64_t pr;
 	struct dir *d;
@@ -481,12 +485,12 @@ static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 
 	if (len == 0)
 		return 0; /* the root */
-	h = (uint32_t)hash64(path, len, 0);
+	h = hash64(path, len, 0);
 	for (slot = h & (b->dir_map_size - 1); b->dir_map[slot] != 0;
 	     slot = (slot + 1) & (b->dir_map_size - 1)) {
 		const struct dir *e = &DIRS(b)[b->dir_map[slot] - 1];
 
-		if (e->path_hash == h && e->path_len == len &&
+		if (e->id == h && e->path_len == len &&
 		    memcmp(b->paths.data + e->path_off, path, len) == 0)
 			return b->dir_map[slot] - 1;
 	}
@@ -504,7 +508,7 @@ static int64_t find_or_add_dir(struct builder *b, uint32_t off, uint32_t len)
 		return -ENOMEM;
 	d->path_off = off;
 	d->path_len = len;
-	d->path_hash = h;
+	d->id = h;
 	r = add_item(b, parent, ITEM_DIR | (uint32_t)b->dir_count, off + name_start,
 	             len - name_start);
 	if (r < 0)
@@ -939,10 +943,36 @@ static int alloc_strings(struct builder *b)
 }
 
 /*
+ * The id of item it of directory d: the hash of its path, computed when it was
+ * placed, but for a renamed file, whose new path extends d's (st0, hashed once
+ * for all its children when has_st is false) by "/" and the new name.
+ */
+static uint64_t item_id(struct builder *b, const struct dir *d, const struct item *it,
+                        struct hash_state *st0, bool *has_st)
+{
+	const struct placed *p;
+	struct hash_state st;
+
+	if (it->ref & ITEM_DIR)
+		return DIRS(b)[it->ref & ~ITEM_DIR].id;
+	p = &PLACED(b)[it->ref];
+	if (it->name_off + it->name_len == p->path_off + p->path_len)
+		return p->id;
+	if (!*has_st) {
+		hash_init(st0, 0);
+		hash_update(st0, b->paths.data + d->path_off, d->path_len);
+		*has_st = true;
+	}
+	st = *st0;
+	hash_update(&st, "/", 1);
+	hash_update(&st, b->paths.data + it->name_off, it->name_len);
+	return hash_final(&st);
+}
+
+/*
  * Breadth-first: each directory's children (its sorted group) take the next
  * slots.  The skeleton itself is the queue: its directories are visited in node
- * order.  A directory's hash state is that of its path, hashed once for all its
- * children; a child's id extends it by "/" and the child's name.
+ * order.
  */
 static int number_nodes(struct builder *b)
 {
@@ -962,6 +992,7 @@ static int number_nodes(struct builder *b)
 	for (size_t k = 0; k < next; k++) {
 		const struct dir *d;
 		struct hash_state st0;
+		bool has_st = false;
 		uint32_t first, n, di;
 
 		if (!(sk[k].aux & SKEL_DIR))
@@ -970,20 +1001,14 @@ static int number_nodes(struct builder *b)
 		d = &DIRS(b)[di];
 		first = b->group_start[di];
 		n = b->group_start[di + 1] - first;
-		hash_init(&st0, 0);
-		hash_update(&st0, b->paths.data + d->path_off, d->path_len);
 		for (uint32_t j = 0; j < n; j++) {
 			const struct item *it = &ITEMS(b)[first + j];
-			const char *name = b->paths.data + it->name_off;
-			struct hash_state st = st0;
 			struct snap_str ignored;
 
-			r = put_string(b, name, it->name_len, &ignored);
+			r = put_string(b, b->paths.data + it->name_off, it->name_len, &ignored);
 			if (r < 0)
 				return r;
-			hash_update(&st, "/", 1);
-			hash_update(&st, name, it->name_len);
-			sk[next].id = hash_final(&st);
+			sk[next].id = item_id(b, d, it, &st0, &has_st);
 			sk[next].parent = (uint32_t)k;
 			sk[next].aux =
 			    (it->ref & ITEM_DIR) ? SKEL_DIR | (it->ref & ~ITEM_DIR) : it->ref;
