@@ -697,6 +697,15 @@ static int new_id(struct patch *p, struct new_ids *set, const struct hash_state 
 	return 0;
 }
 
+/* A new or renamed child e of d: its final name and the id of its new path. */
+static int name_node(struct patch *p, struct new_ids *ids, const struct pdir *d,
+                     const struct pentry *e, struct snap_node *node)
+{
+	int r = add_string(p, e->final, e->final_len, &node->name);
+
+	return r < 0 ? r : new_id(p, ids, &d->st, e->final, e->final_len, &node->id);
+}
+
 /* The hash state of the path of old directory idx. */
 static void old_state(const struct patch *p, uint32_t idx, struct hash_state *st)
 {
@@ -892,10 +901,7 @@ static int emit(struct patch *p, size_t total)
 
 				*node = *o;
 				if (!sv_eq(e->final, e->final_len, ostr(p, o->name), o->name.len)) {
-					r = add_string(p, e->final, e->final_len, &node->name);
-					if (r == 0)
-						r = new_id(p, &ids, &d->st, e->final, e->final_len,
-						           &node->id);
+					r = name_node(p, &ids, d, e, node);
 					if (r < 0)
 						goto out;
 				}
@@ -908,10 +914,7 @@ static int emit(struct patch *p, size_t total)
 				}
 			} else {
 				memset(node, 0, sizeof(*node));
-				r = add_string(p, e->final, e->final_len, &node->name);
-				if (r == 0)
-					r = new_id(p, &ids, &d->st, e->final, e->final_len,
-					           &node->id);
+				r = name_node(p, &ids, d, e, node);
 				if (r < 0)
 					goto out;
 				if (e->kind == PE_DIR) {
