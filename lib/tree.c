@@ -144,10 +144,10 @@ struct dir {
 };
 
 struct item {
-	uint64_t prefix;   /* first 8 name bytes, big-endian: compares like memcmp */
-	uint32_t parent;   /* dir index */
-	uint32_t ref;      /* ITEM_DIR | dir index, or placed index */
-	uint32_t name_off; /* in paths */
+	uint64_t prefix[2]; /* name bytes 0-7 and 8-15, big-endian: compare like memcmp */
+	uint32_t parent;    /* dir index */
+	uint32_t ref;       /* ITEM_DIR | dir index, or placed index */
+	uint32_t name_off;  /* in paths */
 	uint32_t name_len;
 };
 
@@ -427,13 +427,19 @@ static int place_one(struct builder *b, const struct record *rec)
 
 /* ---- pass 2: directories and items ---- */
 
-static uint64_t name_prefix(const char *s, size_t len)
+/*
+ * The first 16 bytes of a name as two big-endian words, zero-padded: sorting
+ * compares them before it reads the name itself, which is rarely in cache.
+ */
+static void name_prefix(const char *s, size_t len, uint64_t prefix[2])
 {
-	uint64_t v = 0;
+	for (size_t w = 0; w < 2; w++) {
+		uint64_t v = 0;
 
-	for (size_t i = 0; i < 8; i++)
-		v = v << 8 | (i < len ? (unsigned char)s[i] : 0);
-	return v;
+		for (size_t i = w * 8; i < w * 8 + 8; i++)
+			v = v << 8 | (i < len ? (unsigned char)s[i] : 0);
+		prefix[w] = v;
+	}
 }
 
 static int add_item(struct builder *b, uint32_t parent, uint32_t ref, uint32_t name_off,
@@ -448,7 +454,7 @@ static int add_item(struct builder *b, uint32_t parent, uint32_t ref, uint32_t n
 	it->ref = ref;
 	it->name_off = name_off;
 	it->name_len = name_len;
-	it->prefix = name_prefix(b->paths.data + name_off, name_len);
+	name_prefix(b->paths.data + name_off, name_len, it->prefix);
 	return 0;
 }
 
@@ -565,18 +571,26 @@ struct sort_ctx {
 	const struct placed *placed;
 };
 
-static int item_name_cmp(const struct sort_ctx *s, const struct item *a, const struct item *b)
+/* Names a (its bytes at an) and b, in memcmp order, the shorter first on a tie. */
+static int names_cmp(const struct item *a, const char *an, const struct item *b, const char *bn)
 {
 	size_t n;
 	int c;
 
-	if (a->prefix != b->prefix)
-		return a->prefix < b->prefix ? -1 : 1;
+	for (size_t w = 0; w < 2; w++) {
+		if (a->prefix[w] != b->prefix[w])
+			return a->prefix[w] < b->prefix[w] ? -1 : 1;
+	}
 	n = a->name_len < b->name_len ? a->name_len : b->name_len;
-	c = memcmp(s->names + a->name_off, s->names + b->name_off, n);
+	c = n > 16 ? memcmp(an + 16, bn + 16, n - 16) : 0;
 	if (c != 0)
 		return c;
 	return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
+}
+
+static int item_name_cmp(const struct sort_ctx *s, const struct item *a, const struct item *b)
+{
+	return names_cmp(a, s->names + a->name_off, b, s->names + b->name_off);
 }
 
 /* The hash ids of two placed files, as memcmp would order them. */
@@ -645,24 +659,16 @@ static int group_items(struct builder *b)
 static bool group_has_name(const struct sort_ctx *s, const struct item *first, size_t n,
                            const char *name, size_t len)
 {
-	struct item key = {.name_len = (uint32_t)len, .prefix = name_prefix(name, len)};
+	struct item key = {.name_len = (uint32_t)len};
 	size_t lo = 0, hi = n;
 	bool found = false;
 
+	name_prefix(name, len, key.prefix);
 	while (lo < hi && !found) {
 		size_t mid = (lo + hi) / 2;
 		const struct item *m = &first[mid];
-		int c;
+		int c = names_cmp(m, s->names + m->name_off, &key, name);
 
-		if (m->prefix != key.prefix) {
-			c = m->prefix < key.prefix ? -1 : 1;
-		} else {
-			size_t k = m->name_len < len ? m->name_len : len;
-
-			c = memcmp(s->names + m->name_off, name, k);
-			if (c == 0)
-				c = m->name_len < len ? -1 : m->name_len > len;
-		}
 		if (c == 0)
 			found = true;
 		else if (c < 0)
@@ -732,7 +738,7 @@ static int make_names_unique(struct builder *b, struct sort_ctx *s, struct item 
 
 		it->name_off = renames[j].name_off;
 		it->name_len = renames[j].name_len;
-		it->prefix = name_prefix(b->paths.data + it->name_off, it->name_len);
+		name_prefix(b->paths.data + it->name_off, it->name_len, it->prefix);
 	}
 	if (count > 0)
 		qsort_r(first, n, sizeof(*first), item_cmp, s);

@@ -268,6 +268,43 @@ static void test_collisions_get_suffixes_in_hash_id_order(void **state)
 	assert_int_equal(f->build->files, 4);
 }
 
+/* Sorting compares the first 16 bytes as words: names that share them still order right. */
+static void test_long_names_sharing_a_prefix(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+	    {"c", {"title=Season Finale Extended Cut", "filePath=x/3.mkv", "size=3"}},
+	    {"a", {"title=Season Finale Extended Cut", "filePath=x/1.mkv", "size=1"}},
+	    {"e", {"title=Season Finale Extended Cut (2)", "filePath=x/5.mkv", "size=5"}},
+	    {"f", {"title=Season Finale Ex", "filePath=x/6.mkv", "size=6"}},
+	    {"b", {"title=Season Finale Extended Cut", "filePath=x/2.mkv", "size=2"}},
+	    {"g", {"title=Season Finale Extended", "filePath=x/7.mkv", "size=7"}},
+	    {"h", {"title=Season Finale Ew", "filePath=x/8.mkv", "size=8"}},
+	};
+	static const char *const order[] = {
+	    "Season Finale Ew.mkv",
+	    "Season Finale Ex.mkv",
+	    "Season Finale Extended Cut (2).mkv",
+	    "Season Finale Extended Cut (3).mkv",
+	    "Season Finale Extended Cut (4).mkv",
+	    "Season Finale Extended Cut.mkv",
+	    "Season Finale Extended.mkv",
+	};
+	const struct snap_node *col;
+
+	build(f, specs, 7);
+	assert_int_equal(must_find(f->build, "/Col/Season Finale Extended Cut.mkv")->size, 1);
+	assert_int_equal(must_find(f->build, "/Col/Season Finale Extended Cut (2).mkv")->size, 5);
+	assert_int_equal(must_find(f->build, "/Col/Season Finale Extended Cut (3).mkv")->size, 2);
+	assert_int_equal(must_find(f->build, "/Col/Season Finale Extended Cut (4).mkv")->size, 3);
+	assert_int_equal(must_find(f->build, "/Col/Season Finale Ex.mkv")->size, 6);
+	col = must_find(f->build, "/Col");
+	assert_int_equal(col->child_count, 7);
+	for (uint32_t k = 0; k < col->child_count; k++)
+		assert_string_equal(str(f->build, f->build->nodes[col->first_child + k].name),
+		                    order[k]);
+}
+
 static void test_collisions_independent_of_input_order(void **state)
 {
 	struct fixture *f = *state;
@@ -667,6 +704,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_collisions_get_suffixes_in_hash_id_order,
 	                                    setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_names_sharing_a_prefix, setup_test_rules,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_collisions_independent_of_input_order,
 	                                    setup_test_rules, teardown),
 	    cmocka_unit_test_setup_teardown(test_values_never_create_directories, setup_test_rules,
