@@ -18,6 +18,13 @@
 #                UPDATES single-file updates, GAP_MS apart (more than a publish
 #                and the 200 ms debounce take, so each is published alone);
 #                measured up to 100,000 files
+# and in a second table, where the cold load's time goes:
+#   server CPU   redis-server's CPU time (INFO cpu) during the floor and during the
+#                cold load (medians), and their ratio: the part no client can save
+#   tail         kvwatch's build and write after the last reply (median)
+#   replica sync the peer way in: a full sync as a replica would get it
+#                (redis-cli --rdb, the RDB streamed by a forked child), once with
+#                the server's default 5 s diskless-sync delay and once without it
 # Use a release build (cmake -DCMAKE_BUILD_TYPE=Release, no sanitizers) on a quiet
 # machine; the 1,000,000-file run needs ~3 GB for redis-server and a few minutes.
 set -euo pipefail
@@ -67,6 +74,27 @@ pids+=($!)
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+server_cpu() {
+	redis-cli -p "$port" info cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { print s }'
+}
+# Run "$@" and append redis-server's CPU seconds during it to file $1.
+with_server_cpu() {
+	local out=$1 c0 c1
+	shift
+	c0=$(server_cpu)
+	"$@"
+	c1=$(server_cpu)
+	awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f\n", b - a }' >>"$out"
+}
+# Seconds a full sync as a replica takes (the RDB is thrown away).
+replica_sync() {
+	local t0 t1
+	t0=$(date +%s.%N)
+	redis-cli -p "$port" --rdb - 2>/dev/null >/dev/null
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
+}
+detail=()
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
 printf '%-9s %8s %10s %6s %9s %9s %13s %13s %21s\n' files floor "cold load" ratio "peak RSS" snapshot \
@@ -86,14 +114,28 @@ kv = { redis_url = "redis://127.0.0.1:$port"; refresh_interval_ms = 86400000; };
 EOC
 	# Floor and cold load alternate, RUNS times each, so that both see the same
 	# moods of a shared machine; the medians are compared.
-	: >"$tmp/floors"
-	: >"$tmp/colds"
+	for f in floors colds floor_cpu cold_cpu tails; do : >"$tmp/$f"; done
 	for _ in $(seq "$runs"); do
-		"$tmp/scanfloor" 127.0.0.1 "$port" 'meta-sort:file:*' 20000 | cut -d' ' -f1 >>"$tmp/floors"
+		with_server_cpu "$tmp/floor_cpu" \
+			"$tmp/scanfloor" 127.0.0.1 "$port" 'meta-sort:file:*' 20000 >"$tmp/floor.out"
+		cut -d' ' -f1 "$tmp/floor.out" >>"$tmp/floors"
 		rm -f "$run/vfs.snapshot"
-		/usr/bin/time -f "%e %M" -o "$tmp/time" "$kvw" -c "$tmp/kv.conf" --once -q
+		with_server_cpu "$tmp/cold_cpu" /usr/bin/time -f "%e %M" -o "$tmp/time" \
+			"$kvw" -c "$tmp/kv.conf" --once -v 2>"$tmp/cold.log"
 		cat "$tmp/time" >>"$tmp/colds"
+		# "... (build 908.0 ms after the load, write 278.0 ms)"
+		sed -n 's/.*(build \([0-9.]*\) ms after the load, write \([0-9.]*\) ms).*/\1 \2/p' \
+			"$tmp/cold.log" | awk '{ printf "%.3f\n", ($1 + $2) / 1000 }' >>"$tmp/tails"
 	done
+	floor_cpu=$(median <"$tmp/floor_cpu")
+	cold_cpu=$(median <"$tmp/cold_cpu")
+	sync_default=$(replica_sync)
+	redis-cli -p "$port" config set repl-diskless-sync-delay 0 >/dev/null
+	sync_nodelay=$(replica_sync)
+	redis-cli -p "$port" config set repl-diskless-sync-delay 5 >/dev/null
+	detail+=("$(printf '%-9s %9.2fs %9.2fs %5.2fx %7.2fs %9.2fs %9.2fs' "$n" "$floor_cpu" \
+		"$cold_cpu" "$(awk -v a="$cold_cpu" -v b="$floor_cpu" 'BEGIN { print a / b }')" \
+		"$(median <"$tmp/tails")" "$sync_default" "$sync_nodelay")")
 	floor=$(median <"$tmp/floors")
 	cold=$(cut -d' ' -f1 "$tmp/colds" | median)
 	peak=$(cut -d' ' -f2 "$tmp/colds" | sort -n | tail -n 1)
@@ -106,7 +148,16 @@ EOC
 	kpid=$!
 	pids+=($kpid)
 	for _ in $(seq 600); do [ -s "$run/vfs.snapshot" ] && break; sleep 0.1; done
-	sleep 2
+	# After the rename the daemon maps the file back and frees the load's memory
+	# (a few seconds at 1,000,000 files): sample once RssAnon has held still.
+	anon=0
+	for _ in $(seq 60); do
+		sleep 1
+		prev=$anon
+		anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$kpid/status")
+		[ "$anon" != "$prev" ] || break
+	done
+	sleep 1
 	anon=$(awk '/^RssAnon:/ { print $2 }' "/proc/$kpid/status")
 	total=$(awk '/^VmRSS:/ { print $2 }' "/proc/$kpid/status")
 	id=$(printf '%08x%08x%08x%08x%08x%08x%08x%08x' 3 22 44 54 68 76 100 110)
@@ -122,3 +173,7 @@ EOC
 		"$(((total * 1024 - snap) / n))" "$lat"
 done
 echo "steady anon: kvwatch's own memory; steady total: its RSS less the snapshot size."
+echo
+printf '%-9s %-28s %8s  %-21s\n' "" "redis-server CPU during" "" "replica sync"
+printf '%-9s %10s %10s %6s %8s %10s %10s\n' files floor "cold load" ratio tail default "no delay"
+for line in "${detail[@]}"; do echo "$line"; done
