@@ -134,7 +134,7 @@ static const struct record *get_record(struct store *s, struct strview id, struc
 	return rec;
 }
 
-/* A patch writes its nodes straight into the next generation's file. */
+/* A patch or a build writes its nodes straight into the next generation's file. */
 static int nodes_in_file(void *ctx, uint32_t count, struct snap_node **nodes,
                          struct snapshot_file **file)
 {
@@ -240,7 +240,7 @@ int publish_loading(struct publisher *p, struct publish_loading *l,
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	r = tree_builder_finish(l->builder, &b);
+	r = tree_builder_finish_into(l->builder, nodes_in_file, p, &b);
 	l->builder = NULL;
 	publish_loading_free(l);
 	if (r < 0) {

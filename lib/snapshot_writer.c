@@ -435,15 +435,21 @@ static int file_allocate(struct snapshot_file *f, uint64_t len)
 	return 0;
 }
 
-/* Map the first len bytes, allocated first, page tables filled. */
-static int file_map(struct snapshot_file *f, size_t len)
+/*
+ * Map the first len bytes, allocated first; with populate, page tables filled
+ * (a file prepared ahead, off the path).  Nodes mapped on the path are written in
+ * order right away: faulting their pages in as they are written lets the
+ * builder's temporaries go meanwhile, so the peak stays that of a heap array.
+ */
+static int file_map(struct snapshot_file *f, size_t len, bool populate)
 {
 	void *map;
 	int r = file_allocate(f, len);
 
 	if (r < 0)
 		return r;
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, f->fd, 0);
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0),
+	           f->fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
 	f->map = map;
@@ -461,7 +467,7 @@ int snapshot_prepare(const char *dir, const char *name, uint64_t size, struct sn
 	r = file_create(dir, name, &f);
 	if (r < 0)
 		return r;
-	r = file_map(f, (size_t)size);
+	r = file_map(f, (size_t)size, true);
 	if (r < 0) {
 		snapshot_file_free(f);
 		return r;
@@ -483,7 +489,7 @@ int snapshot_begin_in(struct snapshot_file *f, uint32_t node_count, struct snap_
 			munmap(f->map, f->map_len);
 		f->map = NULL;
 		f->map_len = 0;
-		r = file_map(f, len);
+		r = file_map(f, len, false);
 		if (r < 0)
 			return r;
 	}

@@ -1062,20 +1062,29 @@ static void emit_file(struct snap_node *node, const struct placed *p)
 	node->prop_count = p->prop_count;
 }
 
-static int emit_nodes(struct builder *b)
+static int emit_nodes(struct builder *b, tree_nodes_fn nodes_fn, void *nodes_ctx)
 {
 	struct snapshot_build *out = b->out;
 	uint64_t name_off = b->strs_names;
 	uint32_t next_child = 1;
 
-	out->nodes = calloc(b->node_count, sizeof(*out->nodes));
-	if (out->nodes == NULL)
-		return -ENOMEM;
+	if (nodes_fn != NULL) {
+		int r = nodes_fn(nodes_ctx, (uint32_t)b->node_count, &out->nodes, &out->file);
+
+		if (r < 0)
+			return r;
+	} else {
+		out->nodes = malloc(b->node_count * sizeof(*out->nodes));
+		if (out->nodes == NULL)
+			return -ENOMEM;
+	}
 	out->node_count = (uint32_t)b->node_count;
 	for (size_t k = 0; k < b->node_count; k++) {
 		const struct skel *sk = &SKEL(b)[k];
 		struct snap_node *node = &out->nodes[k];
 
+		/* Every byte, padding too: the body checksum covers them. */
+		memset(node, 0, sizeof(*node));
 		node->id = sk->id;
 		node->parent = sk->parent;
 		if (k > 0) {
@@ -1247,6 +1256,12 @@ int tree_builder_add(struct tree_builder *tb, const struct record *rec)
 
 int tree_builder_finish(struct tree_builder *tb, struct snapshot_build **ret)
 {
+	return tree_builder_finish_into(tb, NULL, NULL, ret);
+}
+
+int tree_builder_finish_into(struct tree_builder *tb, tree_nodes_fn nodes_fn, void *nodes_ctx,
+                             struct snapshot_build **ret)
+{
 	struct builder *b = (struct builder *)tb;
 	int r;
 
@@ -1261,7 +1276,7 @@ int tree_builder_finish(struct tree_builder *tb, struct snapshot_build **ret)
 	if (r == 0)
 		r = emit_props(b);
 	if (r == 0)
-		r = emit_nodes(b);
+		r = emit_nodes(b, nodes_fn, nodes_ctx);
 	if (r == 0)
 		r = emit_categories(b);
 	if (r == 0)

@@ -113,11 +113,19 @@ int tree_patch(const struct snapshot *old, const struct rules *rules, const stru
                void *lookup_ctx, struct snapshot_build **ret);
 
 /*
- * Room for the count nodes of a patch: 0 and the nodes with the snapshot_file
- * that holds them (snapshot_begin(); the build takes the file), or -errno.
+ * Room for the count nodes of a build or a patch: 0 and the nodes with the
+ * snapshot_file that holds them (snapshot_begin(); the build takes the file), or
+ * -errno.
  */
 typedef int (*tree_nodes_fn)(void *ctx, uint32_t count, struct snap_node **nodes,
                              struct snapshot_file **file);
+
+/*
+ * tree_builder_finish() writing its nodes where nodes_fn says (kvwatch: into the
+ * new file, so that the largest section is neither allocated twice nor copied).
+ */
+int tree_builder_finish_into(struct tree_builder *b, tree_nodes_fn nodes_fn, void *nodes_ctx,
+                             struct snapshot_build **ret);
 
 /* tree_patch() writing its nodes where nodes_fn says (kvwatch: into the new file). */
 int tree_patch_into(const struct snapshot *old, const struct rules *rules,

@@ -685,6 +685,88 @@ static void test_build_next_large(void **state)
 	free(text);
 }
 
+struct nodes_dir {
+	const char *dir;
+	int calls;
+};
+
+static int nodes_into_file(void *ctx, uint32_t count, struct snap_node **nodes,
+                           struct snapshot_file **file)
+{
+	struct nodes_dir *nd = ctx;
+
+	nd->calls++;
+	return snapshot_begin(nd->dir, "into", count, file, nodes);
+}
+
+static unsigned char *slurp(const char *dir, const char *name, size_t *len)
+{
+	char path[512];
+	FILE *fp;
+	unsigned char *data;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	n = ftell(fp);
+	assert_true(n > 0);
+	rewind(fp);
+	data = malloc((size_t)n);
+	assert_non_null(data);
+	assert_int_equal(fread(data, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	unlink(path);
+	*len = (size_t)n;
+	return data;
+}
+
+/* A build finished with its nodes in the new file writes the same bytes as a plain one. */
+static void test_finish_into_file(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+	    {"c", {"title=Same", "filePath=x/3.mkv", "size=3", "mtime=1700000000"}},
+	    {"a", {"title=Same", "filePath=x/1.mkv", "size=1"}},
+	    {"g", {"title=Deep", "group=G1", "filePath=y/deep.mkv", "ctime=1600000000"}},
+	    {"o", {"filePath=z/other.iso"}},
+	};
+	struct snapshot_kv_state kv = {.connected = true};
+	char dir[] = "/tmp/mf-tree-XXXXXX";
+	struct nodes_dir nd = {dir, 0};
+	struct scratch_iter it = {0};
+	struct tree_builder *tb;
+	struct snapshot_build *b = NULL;
+	const struct record *rec;
+	unsigned char *want, *got;
+	size_t want_len, got_len;
+
+	assert_non_null(mkdtemp(dir));
+	build(f, specs, 4);
+	assert_int_equal(snapshot_write(f->build, &kv, 3, 1, dir, "plain"), 0);
+	want = slurp(dir, "plain", &want_len);
+
+	it.src = f->ptrs;
+	it.count = f->count;
+	it.nvals = f->schema.count;
+	it.vals = calloc(it.nvals, sizeof(*it.vals));
+	assert_int_equal(tree_builder_new(f->rules, &f->schema, &tb), 0);
+	while ((rec = scratch_next(&it)) != NULL)
+		assert_int_equal(tree_builder_add(tb, rec), 0);
+	assert_int_equal(tree_builder_finish_into(tb, nodes_into_file, &nd, &b), 0);
+	assert_int_equal(nd.calls, 1);
+	assert_non_null(b->file);
+	assert_int_equal(snapshot_write(b, &kv, 3, 1, NULL, NULL), 0);
+	snapshot_build_free(b);
+	got = slurp(dir, "into", &got_len);
+	expect_same_bytes("file", want, want_len, got, got_len);
+	free(want);
+	free(got);
+	free(it.vals);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_empty_input(void **state)
 {
 	struct fixture *f = *state;
@@ -727,6 +809,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_build_next_matches_build, setup_test_rules,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_build_next_large, setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_finish_into_file, setup_test_rules, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
