@@ -1067,17 +1067,10 @@ static int emit_nodes(struct builder *b, tree_nodes_fn nodes_fn, void *nodes_ctx
 	struct snapshot_build *out = b->out;
 	uint64_t name_off = b->strs_names;
 	uint32_t next_child = 1;
+	int r = tree_nodes_room(nodes_fn, nodes_ctx, b->node_count, out);
 
-	if (nodes_fn != NULL) {
-		int r = nodes_fn(nodes_ctx, (uint32_t)b->node_count, &out->nodes, &out->file);
-
-		if (r < 0)
-			return r;
-	} else {
-		out->nodes = malloc(b->node_count * sizeof(*out->nodes));
-		if (out->nodes == NULL)
-			return -ENOMEM;
-	}
+	if (r < 0)
+		return r;
 	out->node_count = (uint32_t)b->node_count;
 	for (size_t k = 0; k < b->node_count; k++) {
 		const struct skel *sk = &SKEL(b)[k];

@@ -823,16 +823,12 @@ static int emit(struct patch *p, size_t total)
 	uint32_t next = 1;
 	int r = -ENOMEM;
 
-	if (p->nodes_fn != NULL) {
-		r = p->nodes_fn(p->nodes_ctx, (uint32_t)total, &out->nodes, &out->file);
-		if (r < 0)
-			goto out;
-		r = -ENOMEM;
-	} else {
-		out->nodes = malloc(total * sizeof(*out->nodes));
-	}
+	r = tree_nodes_room(p->nodes_fn, p->nodes_ctx, total, out);
+	if (r < 0)
+		goto out;
+	r = -ENOMEM;
 	queue = malloc(qcap * sizeof(*queue));
-	if (out->nodes == NULL || queue == NULL)
+	if (queue == NULL)
 		goto out;
 	memset(&out->nodes[0], 0, sizeof(out->nodes[0]));
 	out->nodes[0].id = SNAP_ROOT_ID;

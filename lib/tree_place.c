@@ -92,6 +92,15 @@ int tree_grow(void *array, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
+int tree_nodes_room(tree_nodes_fn nodes_fn, void *nodes_ctx, size_t count,
+                    struct snapshot_build *out)
+{
+	if (nodes_fn != NULL)
+		return nodes_fn(nodes_ctx, (uint32_t)count, &out->nodes, &out->file);
+	out->nodes = malloc(count * sizeof(*out->nodes));
+	return out->nodes != NULL ? 0 : -ENOMEM;
+}
+
 void tree_date_directories(struct snapshot_build *out)
 {
 	for (uint32_t i = out->node_count; i-- > 1;) {

@@ -13,6 +13,7 @@
 #include "record.h"
 #include "rules.h"
 #include "snapshot_writer.h"
+#include "tree.h"
 
 enum tree_outcome {
 	TREE_PLACED,
@@ -43,6 +44,13 @@ uint64_t tree_parse_size(struct strview v);
 
 /* Grow *array (of *cap elements of size bytes) to hold at least n; 0 or -ENOMEM. */
 int tree_grow(void *array, size_t *cap, size_t n, size_t size);
+
+/*
+ * Room for out's count nodes: where nodes_fn says (out->file set), or on the heap
+ * when nodes_fn is NULL.  0 or -errno.
+ */
+int tree_nodes_room(tree_nodes_fn nodes_fn, void *nodes_ctx, size_t count,
+                    struct snapshot_build *out);
 
 /* Date every directory by its newest descendant (children follow their parents). */
 void tree_date_directories(struct snapshot_build *out);
