@@ -13,8 +13,8 @@
  * when it was not there before.  Nothing here logs; errors come back as -errno for the caller
  * to report.
  */
-#ifndef MF_FUSED_SOURCE_H
-#define MF_FUSED_SOURCE_H
+#ifndef MF_SOURCE_H
+#define MF_SOURCE_H
 
 #include <stdbool.h>
 #include <stddef.h>

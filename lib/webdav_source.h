@@ -10,8 +10,8 @@
  * connect timeout and a stall timeout, and every failure is -EIO (-ENOENT for a
  * 404): a read never hangs.  Nothing here logs above debug; the caller logs.
  */
-#ifndef MF_FUSED_WEBDAV_SOURCE_H
-#define MF_FUSED_WEBDAV_SOURCE_H
+#ifndef MF_WEBDAV_SOURCE_H
+#define MF_WEBDAV_SOURCE_H
 
 #include <stddef.h>
 #include <stdint.h>

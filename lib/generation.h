@@ -1,8 +1,9 @@
 /*
- * generation: the snapshot fused serves now, and the ones still in use.
+ * generation: the snapshot a reader (fused, davd, apid) serves now, and the ones
+ * still in use.
  *
  * A generation is one mapped vfs.snapshot (or, before the first one exists, an
- * empty placeholder) plus what fused derives from it once: the text of the
+ * empty placeholder) plus what a reader derives from it once: the text of the
  * virtual ERROR.txt.  It is immutable.  Every request takes a reference to the
  * current generation at its start and drops it at its end, so a request never
  * sees two generations and an old mapping is unmapped only when the last
@@ -12,8 +13,8 @@
  * does not watch anything itself and does not log: reload returns what
  * happened and a reason, and the caller logs once.
  */
-#ifndef MF_FUSED_GENERATION_H
-#define MF_FUSED_GENERATION_H
+#ifndef MF_GENERATION_H
+#define MF_GENERATION_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -26,7 +27,7 @@ struct snapshot;
 struct generation {
 	struct snapshot *snap; /* NULL: the placeholder, no snapshot loaded yet */
 	uint64_t number;       /* the snapshot's generation, 0 for the placeholder */
-	int64_t loaded_ns;     /* CLOCK_REALTIME when fused loaded it */
+	int64_t loaded_ns;     /* CLOCK_REALTIME when it was loaded */
 
 	/* ERROR.txt: NULL when the store is healthy (the file is absent then). */
 	char *error_text;
@@ -71,7 +72,7 @@ enum gen_reload_result {
  * invalidation; the caller puts it) and *ret_new one to the new one.  On
  * GEN_RELOAD_REFUSED, err says why ("vfs.snapshot: body checksum mismatch"); the
  * same refused file is not tried (or reported) again until it changes.  Returns
- * the result, or -errno for a failure of fused itself (-ENOMEM).
+ * the result, or -errno for a failure of the reader itself (-ENOMEM).
  */
 int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct generation **ret_new,
                      char *err, size_t errlen);

@@ -8,8 +8,8 @@
  * the same for as long as the generation is served.  This file only renders
  * text; ops.c serves it under SNAP_ERROR_FILE_ID.
  */
-#ifndef MF_FUSED_ERROR_FILE_H
-#define MF_FUSED_ERROR_FILE_H
+#ifndef MF_ERROR_FILE_H
+#define MF_ERROR_FILE_H
 
 #include <stddef.h>
 #include <stdint.h>

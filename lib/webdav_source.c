@@ -168,7 +168,7 @@ static void setup_handle(struct webdav_file *f)
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC | CURLAUTH_DIGEST);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "meta-fuse-fused");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "meta-fuse");
 }
 
 static int status_errno(long status)
