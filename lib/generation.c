@@ -190,7 +190,7 @@ int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct g
 		return GEN_RELOAD_UNCHANGED;
 	}
 
-	r = snapshot_open_fd(fd, &snap, err, errlen);
+	r = snapshot_load_fd(fd, &snap, err, errlen);
 	close(fd);
 	if (r < 0) {
 		st->refused_valid = true;

@@ -20,10 +20,23 @@
 struct snapshot;
 
 /*
- * Map and validate the snapshot at path (or an open fd, which is not kept).  On
- * failure returns -errno (-EINVAL, -EBADMSG for a corrupt file, -ENOENT, ...) and
- * writes a one-line reason to err ("vfs.snapshot: body checksum mismatch").  The
- * caller owns the returned snapshot.
+ * Read the snapshot at path (or an open fd, which is not kept) into private
+ * memory and validate that copy.  Whatever happens to the file afterwards
+ * (truncated, overwritten in place) the snapshot keeps the bytes that were
+ * validated and no access to it can fault: the way for a reader of a file that
+ * another process writes.  Costs the file's size in memory and one copy.
+ *
+ * On failure returns -errno (-EINVAL, -EBADMSG for a corrupt file, -ENOENT, ...)
+ * and writes a one-line reason to err ("vfs.snapshot: body checksum mismatch").
+ * The caller owns the returned snapshot.
+ */
+int snapshot_load(const char *path, struct snapshot **ret, char *err, size_t errlen);
+int snapshot_load_fd(int fd, struct snapshot **ret, char *err, size_t errlen);
+/*
+ * Like snapshot_load(), but map the file (MAP_PRIVATE, no copy): its pages are
+ * shared with the page cache, so a later truncation makes an access fault
+ * (SIGBUS) and a write in place shows through.  Only for a file that nobody but
+ * the caller can change (kvwatch mapping what it has just written).
  */
 int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t errlen);
 int snapshot_open_fd(int fd, struct snapshot **ret, char *err, size_t errlen);

@@ -34,6 +34,9 @@
 #include "checksum.h"
 #include "hash.h"
 
+/* From this size on, a private copy asks for transparent huge pages. */
+#define COPY_HUGE_MIN (2u << 20)
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the snapshot is little-endian and read through structs in memory"
 #endif
@@ -41,7 +44,7 @@
 struct snapshot {
 	const unsigned char *base;
 	size_t size;
-	bool mapped; /* base is our mmap() of size bytes */
+	size_t map_size; /* base is our mmap() of map_size bytes; 0: borrowed */
 
 	const struct snap_header *hdr;
 	const struct snap_node *nodes;
@@ -430,13 +433,66 @@ int snapshot_open_buffer(const void *data, size_t size, struct snapshot **ret, c
 	return 0;
 }
 
-static int open_fd(int fd, const char *name, struct snapshot **ret, char *err, size_t errlen)
+/*
+ * Read size bytes of fd into fresh private memory, read-only once filled.  read(2)
+ * never faults: a file cut short while it is read is a short count, reported as
+ * a refusal.  Large copies ask for transparent huge pages (fewer TLB misses on
+ * lookups); the kernel may say no.
+ */
+static int copy_in(int fd, size_t size, void **ret_map, size_t *ret_map_size, char *why, size_t wl)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t map_size = (size + (size_t)page - 1) & ~((size_t)page - 1), done = 0;
+	unsigned char *map;
+	int r;
+
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		snprintf(why, wl, "copying %zu bytes: %s", size, strerror(-r));
+		return r;
+	}
+	if (size >= COPY_HUGE_MIN)
+		(void)madvise(map, map_size, MADV_HUGEPAGE);
+	while (done < size) {
+		ssize_t n = pread(fd, map + done, size - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			snprintf(why, wl, "read: %s", strerror(-r));
+			munmap(map, map_size);
+			return r;
+		}
+		if (n == 0) {
+			snprintf(why, wl, "truncated while being read: %zu of %zu bytes", done,
+			         size);
+			munmap(map, map_size);
+			return -EBADMSG;
+		}
+		done += (size_t)n;
+	}
+	if (mprotect(map, map_size, PROT_READ) < 0) {
+		r = -errno;
+		snprintf(why, wl, "mprotect: %s", strerror(-r));
+		munmap(map, map_size);
+		return r;
+	}
+	*ret_map = map;
+	*ret_map_size = map_size;
+	return 0;
+}
+
+/* Map (or, with copy, read) the snapshot in fd and validate it. */
+static int open_fd(int fd, const char *name, bool copy, struct snapshot **ret, char *err,
+                   size_t errlen)
 {
 	struct snapshot *s;
 	struct stat st;
 	char why[256];
 	void *map;
-	size_t size;
+	size_t size, map_size;
 	int r;
 
 	if (!ret) {
@@ -464,22 +520,31 @@ static int open_fd(int fd, const char *name, struct snapshot **ret, char *err, s
 		set_err(err, errlen, name, why);
 		return -EBADMSG;
 	}
-	map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	if (map == MAP_FAILED) {
-		r = -errno;
-		snprintf(why, sizeof(why), "mmap: %s", strerror(-r));
-		set_err(err, errlen, name, why);
-		return r;
+	if (copy) {
+		r = copy_in(fd, size, &map, &map_size, why, sizeof(why));
+		if (r < 0) {
+			set_err(err, errlen, name, why);
+			return r;
+		}
+	} else {
+		map = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		if (map == MAP_FAILED) {
+			r = -errno;
+			snprintf(why, sizeof(why), "mmap: %s", strerror(-r));
+			set_err(err, errlen, name, why);
+			return r;
+		}
+		map_size = size;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		munmap(map, size);
+		munmap(map, map_size);
 		set_err(err, errlen, name, "out of memory");
 		return -ENOMEM;
 	}
 	s->base = map;
 	s->size = size;
-	s->mapped = true;
+	s->map_size = map_size;
 	why[0] = '\0';
 	r = validate(s, why, sizeof(why));
 	if (r < 0) {
@@ -491,12 +556,7 @@ static int open_fd(int fd, const char *name, struct snapshot **ret, char *err, s
 	return 0;
 }
 
-int snapshot_open_fd(int fd, struct snapshot **ret, char *err, size_t errlen)
-{
-	return open_fd(fd, NULL, ret, err, errlen);
-}
-
-int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t errlen)
+static int open_path(const char *path, bool copy, struct snapshot **ret, char *err, size_t errlen)
 {
 	int fd, r;
 
@@ -510,17 +570,37 @@ int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t err
 		set_err(err, errlen, path, strerror(-r));
 		return r;
 	}
-	r = open_fd(fd, path, ret, err, errlen);
+	r = open_fd(fd, path, copy, ret, err, errlen);
 	close(fd);
 	return r;
+}
+
+int snapshot_open_fd(int fd, struct snapshot **ret, char *err, size_t errlen)
+{
+	return open_fd(fd, NULL, false, ret, err, errlen);
+}
+
+int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t errlen)
+{
+	return open_path(path, false, ret, err, errlen);
+}
+
+int snapshot_load_fd(int fd, struct snapshot **ret, char *err, size_t errlen)
+{
+	return open_fd(fd, NULL, true, ret, err, errlen);
+}
+
+int snapshot_load(const char *path, struct snapshot **ret, char *err, size_t errlen)
+{
+	return open_path(path, true, ret, err, errlen);
 }
 
 void snapshot_free(struct snapshot *s)
 {
 	if (!s)
 		return;
-	if (s->mapped)
-		munmap((void *)s->base, s->size);
+	if (s->map_size)
+		munmap((void *)s->base, s->map_size);
 	free(s);
 }
 

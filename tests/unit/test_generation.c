@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -179,6 +180,149 @@ static void test_reload_sequence(void **state)
 	gen_store_free(st);
 }
 
+/*
+ * The served file changed in place under a loaded generation, as `truncate -s
+ * 4096`, `cp other.snapshot vfs.snapshot` or a stray write would: every node of
+ * the generation still reads as it was validated (no SIGBUS, no foreign bytes),
+ * and the next reload refuses a damaged file or switches to a valid one.
+ */
+enum damage { DAMAGE_TRUNCATE_4096, DAMAGE_TRUNCATE_0, DAMAGE_OVERWRITE, DAMAGE_CP_OVER };
+
+#define DAMAGE_FILES 300
+
+/* cp: the existing file opened with O_TRUNC and another snapshot written into it. */
+static void cp_over(const char *to)
+{
+	char odir[64], opath[128], buf[65536];
+	ssize_t n;
+	int in, out;
+
+	snprintf(odir, sizeof(odir), "/tmp/mf-test-gen-other.XXXXXX");
+	assert_non_null(mkdtemp(odir));
+	assert_int_equal(tsnap_write(odir, 9, files, 1, NULL), 0);
+	snprintf(opath, sizeof(opath), "%s/vfs.snapshot", odir);
+	in = open(opath, O_RDONLY);
+	out = open(to, O_WRONLY | O_TRUNC);
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	close(in);
+	close(out);
+	unlink(opath);
+	rmdir(odir);
+}
+
+static void damage_file(enum damage how, const char *p)
+{
+	static char junk[4096];
+	struct stat sb;
+	int fd;
+
+	switch (how) {
+	case DAMAGE_TRUNCATE_4096:
+		assert_int_equal(truncate(p, 4096), 0);
+		break;
+	case DAMAGE_TRUNCATE_0:
+		assert_int_equal(truncate(p, 0), 0);
+		break;
+	case DAMAGE_OVERWRITE:
+		/* Everything after the first page, the file keeping its size. */
+		memset(junk, 'x', sizeof(junk));
+		fd = open(p, O_WRONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(fstat(fd, &sb), 0);
+		for (off_t o = 4096; o < sb.st_size; o += (off_t)sizeof(junk)) {
+			size_t n = (size_t)(sb.st_size - o) < sizeof(junk)
+			               ? (size_t)(sb.st_size - o)
+			               : sizeof(junk);
+
+			assert_int_equal(pwrite(fd, junk, n, o), (ssize_t)n);
+		}
+		close(fd);
+		break;
+	case DAMAGE_CP_OVER:
+		cp_over(p);
+		break;
+	}
+}
+
+/* Every file of the table is there with its size, found by path and by id. */
+static void expect_intact(const struct generation *g, const struct tspec *want, size_t n,
+                          const char *what)
+{
+	const struct snap_node *node;
+
+	if (g->number != 3)
+		fail_msg("%s: expected generation 3, got %llu", what,
+		         (unsigned long long)g->number);
+	if (snapshot_header(g->snap)->files != n)
+		fail_msg("%s: expected %zu files, got %llu", what, n,
+		         (unsigned long long)snapshot_header(g->snap)->files);
+	for (size_t i = 0; i < n; i++) {
+		char back[256];
+		int r = snapshot_lookup_path(g->snap, want[i].path, &node);
+
+		if (r < 0)
+			fail_msg("%s: \"%s\": expected found, got %d", what, want[i].path, r);
+		if (node->size != want[i].size)
+			fail_msg("%s: \"%s\": expected size %llu, got %llu", what, want[i].path,
+			         (unsigned long long)want[i].size, (unsigned long long)node->size);
+		if (snapshot_lookup_id(g->snap, node->id) != node)
+			fail_msg("%s: \"%s\": expected found by its id", what, want[i].path);
+		snapshot_node_path(g->snap, node, back, sizeof(back));
+		if (strcmp(back, want[i].path) != 0)
+			fail_msg("%s: expected path \"%s\", got \"%s\"", what, want[i].path, back);
+	}
+}
+
+static void test_changed_in_place(void **state)
+{
+	static const struct {
+		enum damage how;
+		const char *what;
+		int reload; /* what the next reload says */
+		uint64_t served;
+	} cases[] = {
+	    {DAMAGE_TRUNCATE_4096, "truncate -s 4096", GEN_RELOAD_REFUSED, 3},
+	    {DAMAGE_TRUNCATE_0, "truncate -s 0", GEN_RELOAD_REFUSED, 3},
+	    {DAMAGE_OVERWRITE, "bytes overwritten in place", GEN_RELOAD_REFUSED, 3},
+	    {DAMAGE_CP_OVER, "cp other.snapshot over it", GEN_RELOAD_SWITCHED, 9},
+	};
+	struct tspec *many = calloc(DAMAGE_FILES, sizeof(*many));
+	char(*paths)[64] = calloc(DAMAGE_FILES, sizeof(*paths));
+
+	assert_non_null(many);
+	assert_non_null(paths);
+	for (size_t i = 0; i < DAMAGE_FILES; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "/Movies/Film %03zu (2001)/Film %03zu.mkv", i,
+		         i);
+		many[i] = (struct tspec){paths[i], 1000 + i, 1000000000000000000LL, NULL, NULL};
+	}
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct gen_store *st;
+		struct generation *g;
+		struct stat sb;
+
+		unlink(path);
+		assert_int_equal(tsnap_write(dir, 3, many, DAMAGE_FILES, NULL), 0);
+		assert_int_equal(stat(path, &sb), 0);
+		if (sb.st_size <= 8192)
+			fail_msg("expected a snapshot over two pages, got %lld bytes",
+			         (long long)sb.st_size);
+		assert_int_equal(gen_store_new(dir, &st), 0);
+		expect_reload(st, GEN_RELOAD_SWITCHED, cases[k].what, 3);
+		g = gen_store_get(st);
+		damage_file(cases[k].how, path);
+		expect_intact(g, many, DAMAGE_FILES, cases[k].what);
+		expect_reload(st, cases[k].reload, cases[k].what, cases[k].served);
+		expect_intact(g, many, DAMAGE_FILES, cases[k].what);
+		generation_put(g);
+		gen_store_free(st);
+	}
+	free(paths);
+	free(many);
+}
+
 static void test_error_text(void **state)
 {
 	struct {
@@ -250,6 +394,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_reload_sequence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_error_text, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_changed_in_place, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
