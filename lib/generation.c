@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,13 +148,37 @@ static void swap_in(struct gen_store *st, struct generation *g, struct generatio
 	*ret_new = g;
 }
 
+/* A refused file is not tried again until it changes. */
+static void remember_refused(struct gen_store *st, const struct stat *sb)
+{
+	st->refused_valid = true;
+	st->refused_dev = sb->st_dev;
+	st->refused_ino = sb->st_ino;
+	st->refused_size = sb->st_size;
+	st->refused_mtime_ns = stat_mtime_ns(sb);
+}
+
+/*
+ * Whether snap would roll cur back: a lower (or the same) generation built no
+ * later than cur.  kvwatch continues the numbering of the file it finds at start;
+ * one that starts afresh (the file was gone or refused) counts from 1 again, but
+ * everything it writes is built after what is served, so it is taken.
+ */
+static bool is_older(const struct snapshot *snap, const struct generation *cur)
+{
+	if (!cur->snap)
+		return false;
+	return snapshot_generation(snap) <= cur->number &&
+	       snapshot_header(snap)->build_time_ns <= snapshot_header(cur->snap)->build_time_ns;
+}
+
 int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct generation **ret_new,
                      char *err, size_t errlen)
 {
 	struct generation *cur, *g;
 	struct snapshot *snap = NULL;
 	struct stat sb;
-	bool placeholder, same;
+	bool placeholder, same, older;
 	int fd, r;
 
 	*ret_old = *ret_new = NULL;
@@ -193,13 +218,23 @@ int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct g
 	r = snapshot_load_fd(fd, &snap, err, errlen);
 	close(fd);
 	if (r < 0) {
-		st->refused_valid = true;
-		st->refused_dev = sb.st_dev;
-		st->refused_ino = sb.st_ino;
-		st->refused_size = sb.st_size;
-		st->refused_mtime_ns = stat_mtime_ns(&sb);
+		remember_refused(st, &sb);
 		if (errlen && !err[0])
 			snprintf(err, errlen, "%s: %s", st->path, strerror(-r));
+		goto refused;
+	}
+	cur = gen_store_get(st);
+	older = is_older(snap, cur);
+	if (older)
+		snprintf(err, errlen,
+		         "%s: generation %" PRIu64
+		         " is not newer than the served generation %" PRIu64
+		         " (numbered and built before it), refusing to roll back",
+		         st->path, snapshot_generation(snap), cur->number);
+	generation_put(cur);
+	if (older) {
+		snapshot_free(snap);
+		remember_refused(st, &sb);
 		goto refused;
 	}
 	st->refused_valid = false;

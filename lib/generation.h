@@ -62,7 +62,7 @@ struct generation *gen_store_get(struct gen_store *st);
 enum gen_reload_result {
 	GEN_RELOAD_UNCHANGED, /* same file as the current generation, or none */
 	GEN_RELOAD_SWITCHED,  /* a new generation is current */
-	GEN_RELOAD_REFUSED,   /* the file is invalid; the current generation stays */
+	GEN_RELOAD_REFUSED,   /* the file is invalid or older; the current generation stays */
 	GEN_RELOAD_MAX,
 };
 
@@ -71,7 +71,10 @@ enum gen_reload_result {
  * GEN_RELOAD_SWITCHED, *ret_old holds a reference to the replaced generation (for
  * invalidation; the caller puts it) and *ret_new one to the new one.  On
  * GEN_RELOAD_REFUSED, err says why ("vfs.snapshot: body checksum mismatch"); the
- * same refused file is not tried (or reported) again until it changes.  Returns
+ * same refused file is not tried (or reported) again until it changes.  A valid
+ * file that would roll the tree back is refused too: one whose generation is not
+ * above the served one's and that was built no later (an old file renamed into
+ * place); a writer that restarted its count at 1 builds later and is taken.  Returns
  * the result, or -errno for a failure of the reader itself (-ENOMEM).
  */
 int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct generation **ret_new,

@@ -24,6 +24,9 @@ struct tspec {
 	const char *props;  /* "key=value;key=value", NULL for none */
 };
 
+/* The build time tsnap_write() gives its snapshots. */
+static int64_t tsnap_build_ns = 2000000000;
+
 struct tnode {
 	char *path;
 	const char *name; /* into path */
@@ -185,7 +188,7 @@ static int tsnap_write(const char *dir, uint64_t gen, const struct tspec *files,
 	b.rule_count = 1;
 	b.strings = tb.strings;
 	b.strings_size = tb.slen;
-	r = snapshot_write(&b, kv ? kv : &ok, gen, 2000000000, dir, "vfs.snapshot");
+	r = snapshot_write(&b, kv ? kv : &ok, gen, tsnap_build_ns, dir, "vfs.snapshot");
 
 	for (size_t i = 0; i < tb.count; i++)
 		free(tb.n[i].path);

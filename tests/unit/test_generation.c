@@ -323,6 +323,58 @@ static void test_changed_in_place(void **state)
 	free(many);
 }
 
+/*
+ * An older snapshot renamed into place is refused (the tree does not roll back),
+ * once; a writer that restarted its numbering at 1 builds later and is taken.
+ */
+static void test_rollback(void **state)
+{
+	static const struct {
+		uint64_t gen;
+		int64_t built;
+		int reload;
+		uint64_t served;
+		const char *what;
+	} steps[] = {
+	    {5, 5000, GEN_RELOAD_SWITCHED, 5, "generation 5"},
+	    {4, 4000, GEN_RELOAD_REFUSED, 5, "generation 4 put back"},
+	    {5, 5000, GEN_RELOAD_REFUSED, 5, "a copy of generation 5"},
+	    {3, 5000, GEN_RELOAD_REFUSED, 5, "a lower generation built at the same time"},
+	    {6, 4500, GEN_RELOAD_SWITCHED, 6, "a higher generation, clock stepped back"},
+	    {1, 7000, GEN_RELOAD_SWITCHED, 1, "a restarted writer's first generation"},
+	    {2, 7100, GEN_RELOAD_SWITCHED, 2, "and its second"},
+	};
+	struct gen_store *st;
+	char tmp[160], err[256];
+
+	snprintf(tmp, sizeof(tmp), "%s/stage", dir);
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	assert_int_equal(gen_store_new(dir, &st), 0);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		struct generation *old = NULL, *new = NULL;
+		char staged[192];
+		int r;
+
+		tsnap_build_ns = steps[i].built;
+		assert_int_equal(tsnap_write(tmp, steps[i].gen, files, 2, NULL), 0);
+		snprintf(staged, sizeof(staged), "%s/vfs.snapshot", tmp);
+		assert_int_equal(rename(staged, path), 0);
+		r = gen_store_reload(st, &old, &new, err, sizeof(err));
+		if (r != steps[i].reload)
+			fail_msg("%s: expected %s, got %s (%s)", steps[i].what,
+			         result_name(steps[i].reload), result_name(r), err);
+		if (r == GEN_RELOAD_REFUSED && !strstr(err, "not newer"))
+			fail_msg("%s: expected a reason saying \"not newer\", got \"%s\"",
+			         steps[i].what, err);
+		generation_put(old);
+		generation_put(new);
+		expect_reload(st, GEN_RELOAD_UNCHANGED, steps[i].what, steps[i].served);
+	}
+	tsnap_build_ns = 2000000000;
+	gen_store_free(st);
+	rmdir(tmp);
+}
+
 static void test_error_text(void **state)
 {
 	struct {
@@ -395,6 +447,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reload_sequence, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_error_text, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_changed_in_place, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
