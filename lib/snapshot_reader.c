@@ -491,8 +491,8 @@ static int open_fd(int fd, const char *name, bool copy, struct snapshot **ret, c
 	struct snapshot *s;
 	struct stat st;
 	char why[256];
-	void *map;
-	size_t size, map_size;
+	void *map = NULL;
+	size_t size, map_size = 0;
 	int r;
 
 	if (!ret) {
