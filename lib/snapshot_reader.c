@@ -1,7 +1,9 @@
 /*
- * snapshot_reader: maps vfs.snapshot read-only and validates all of it before any
- * caller sees a byte, then answers lookups on the trusted data without further
- * checks.
+ * snapshot_reader: reads vfs.snapshot into private memory (or maps it, for the
+ * writer's own file) and validates all of it before any caller sees a byte, then
+ * answers lookups on the trusted data without further checks.  A reader's copy
+ * does not change when the file does: a file truncated or overwritten in place
+ * after the load neither faults nor shows through.
  *
  * Validation is one pass over the header, one over the nodes and one over the
  * index, in the order of docs/snapshot-format.md ("What a reader checks"): sizes
