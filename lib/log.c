@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 static const char *log_prefix = "meta-fuse";
 static int log_threshold = LOG_LEVEL_INFO;
 static bool log_with_priority = true;
@@ -61,23 +63,66 @@ line_append(char *line, size_t *len, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Whether the n bytes at p are shown as they are: printable ASCII, or one valid
+ * UTF-8 sequence that is not a C1 control (U+0080..U+009F, which some terminals
+ * obey as ESC sequences).
+ */
+static bool is_shown(const unsigned char *p, size_t n)
+{
+	if (n == 1)
+		return p[0] >= 0x20 && p[0] < 0x7f;
+	return !(n == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
+size_t log_escape(char *out, size_t cap, const char *in, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)in, *end = p + len;
+	size_t o = 0;
+
+	while (p < end) {
+		size_t n = p[0] < 0x80 ? 1 : utf8_sequence_length(p, (size_t)(end - p));
+
+		if (n > 0 && is_shown(p, n)) {
+			if (o + n >= cap)
+				break;
+			memcpy(out + o, p, n);
+			o += n;
+			p += n;
+			continue;
+		}
+		/* A control byte, or every byte of a C1 control or an invalid sequence. */
+		n = n ? n : 1;
+		if (o + 4 * n >= cap)
+			break;
+		for (size_t i = 0; i < n; i++, o += 4)
+			snprintf(out + o, 5, "\\x%02x", p[i]);
+		p += n;
+	}
+	if (cap)
+		out[o] = '\0';
+	return o;
+}
+
 void log_vmsg(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char line[4096];
-	size_t len = 0, cap = sizeof(line) - 1; /* room for the '\n' */
+	char raw[4096], line[4096];
+	size_t rlen = 0, len = 0, cap = sizeof(line) - 1; /* room for the '\n' */
 
 	if (!log_is_enabled(level))
 		return;
 	if (log_with_priority)
 		line_append(line, &len, cap, "<%d>", (int)level);
 	line_append(line, &len, cap, "%s: ", log_prefix);
-	line_vappend(line, &len, cap, fmt, ap);
+	line_vappend(raw, &rlen, sizeof(raw), fmt, ap);
 	if (errnum != 0)
-		line_append(line, &len, cap, ": %s", strerror(errnum));
-	/* One event, one line: embedded newlines would forge log lines. */
-	for (size_t i = 0; i < len; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
+		line_append(raw, &rlen, sizeof(raw), ": %s", strerror(errnum));
+	/*
+	 * One event, one line, shown as it is: a value from Redis or a client may hold
+	 * newlines (forged lines) or terminal escape sequences; every caller's text
+	 * goes through this one escape.
+	 */
+	len += log_escape(line + len, cap + 1 - len, raw, rlen);
 	line[len++] = '\n';
 	(void)!write(STDERR_FILENO, line, len);
 }
@@ -101,23 +146,18 @@ LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
 LOG_FN(log_error, LOG_LEVEL_ERR, 1)
 LOG_FN(log_errorx, LOG_LEVEL_ERR, 0)
 
-void fatal(const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
+#define FATAL_FN(name, status, with_errno)                                  \
+	void name(const char *fmt, ...)                                     \
+	{                                                                   \
+		int saved = errno;                                          \
+		va_list ap;                                                 \
+		va_start(ap, fmt);                                          \
+		log_vmsg(LOG_LEVEL_ERR, (with_errno) ? saved : 0, fmt, ap); \
+		va_end(ap);                                                 \
+		exit(status);                                               \
+	}
 
-	va_start(ap, fmt);
-	log_vmsg(LOG_LEVEL_ERR, saved, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void fatalx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vmsg(LOG_LEVEL_ERR, 0, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
+FATAL_FN(fatal, 1, 1)
+FATAL_FN(fatalx, 1, 0)
+FATAL_FN(fatal_temp, LOG_EXIT_TEMPFAIL, 1)
+FATAL_FN(fatalx_temp, LOG_EXIT_TEMPFAIL, 0)
