@@ -427,8 +427,10 @@ static int mount_alone(struct fused *f, bool debug, struct fuse_session **ret_se
 
 	mount_options(f->cfg, opts, sizeof(opts));
 	se = session_new(f, opts, debug);
-	if (!se)
-		return -EINVAL;
+	if (!se) {
+		log_errorx("cannot set up the FUSE session (see the libfuse message above)");
+		return -EIO;
+	}
 	if (fuse_session_mount(se, mp) < 0) {
 		fuse_session_destroy(se);
 		log_errorx("cannot mount \"%s\" (see the libfuse message above)", mp);
@@ -497,7 +499,7 @@ static int drop_privileges(uid_t uid, gid_t gid)
 		return -EPERM;
 	}
 	if (uid != 0 && (setresuid(0, 0, 0) == 0 || geteuid() == 0))
-		fatalx("privileges still held after dropping them to uid %u", (unsigned)uid);
+		fatalx_temp("privileges still held after dropping them to uid %u", (unsigned)uid);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		log_warn("PR_SET_NO_NEW_PRIVS");
 	log_debug("running as uid %u gid %u", (unsigned)uid, (unsigned)gid);
@@ -626,7 +628,7 @@ int fused_main(int argc, char **argv)
 	f.gid = cfg->gid;
 	if (gen_store_new(cfg->runtime_dir, &f.gens) < 0 ||
 	    source_new(cfg->files_volume, &f.src) < 0 || keep_table_new(65536, &f.file_cache) < 0)
-		fatalx("out of memory");
+		fatalx_temp("out of memory");
 	r = source_volume_status(f.src);
 	if (r < 0)
 		log_warnx("files volume \"%s\": %s; sources will not open until it is there",
@@ -634,7 +636,7 @@ int fused_main(int argc, char **argv)
 	if (cfg->source_webdav_url && *cfg->source_webdav_url) {
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
 		    webdav_new(cfg->source_webdav_url, &f.dav) < 0)
-			fatalx("cannot set up the WebDAV source");
+			fatalx_temp("cannot set up the WebDAV source");
 		log_info("files not readable under \"%s\" are read from \"%s\"", cfg->files_volume,
 		         cfg->source_webdav_url);
 	}
@@ -654,7 +656,7 @@ int fused_main(int argc, char **argv)
 	}
 
 	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0)
-		fatal("pipe");
+		fatal_temp("pipe");
 	signal_pipe = pipefd[1];
 	f.wake_fd = pipefd[1];
 	install_signals();
@@ -713,7 +715,7 @@ int fused_main(int argc, char **argv)
 
 	loop_cfg = fuse_loop_cfg_create();
 	if (!loop_cfg)
-		fatalx("out of memory");
+		fatalx_temp("out of memory");
 	fuse_loop_cfg_set_clone_fd(loop_cfg, 0);
 	fuse_loop_cfg_set_idle_threads(loop_cfg, 4);
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);

@@ -4,7 +4,7 @@
 # second fused on the same mount point is refused; a stale mount left by a dead
 # daemon is detected and replaced; a descriptor mounted by someone else (the
 # supervisor's way) is served with --fuse-fd, where fused itself answers writes
-# with EROFS; bad usage and configuration exit 1.
+# with EROFS; bad usage and configuration exit 1, other failures (pipe()) 75.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fused_lib.sh"
 need mount
@@ -111,6 +111,31 @@ expect_eq "$?" 1 "--fuse-fd of a closed descriptor exits 1"
 expect_match "$(cat "$T/err.log")" "not an open descriptor" "and says so"
 "$BIN/meta-fuse-fused" -c "$T/fused.conf" --bogus >"$T/err.log" 2>&1
 expect_eq "$?" 1 "an unknown option exits 1"
+
+# --- other failures exit 75 (restart), not 1 ---
+# Too few descriptors for pipe(): raise the limit one at a time until fused gets
+# past its first descriptors and fails at pipe() (how many it opens before
+# differs between builds, so the limit is searched, not assumed).
+found=""
+for n in $(seq 3 24); do
+	(ulimit -n "$n" && exec "$BIN/meta-fuse-fused" -c "$T/fused.conf") >"$T/nofile.log" 2>&1 &
+	P=$!
+	wait_for 10 bash -c "! kill -0 $P 2>/dev/null || grep -q 'mounted at' '$T/nofile.log'"
+	if kill -0 "$P" 2>/dev/null; then
+		kill -TERM "$P"
+		wait "$P"
+		break
+	fi
+	wait "$P"
+	rc=$?
+	if grep -q "pipe: Too many open files" "$T/nofile.log" &&
+		! grep -q "Sanitizer has encountered" "$T/nofile.log"; then
+		found=$n
+		break
+	fi
+done
+[ -n "$found" ] || fail "no descriptor limit made pipe() fail"
+expect_eq "$rc" 75 "pipe() failing (ulimit -n $found) exits 75"
 is_mounted && fail "a failed start left a mount"
 ok "failed starts leave no mount"
 check_sanitizer
