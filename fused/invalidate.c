@@ -35,15 +35,6 @@ static void report_inode(struct diff *d, uint64_t id)
 	d->sink->inode(d->sink->ctx, id);
 }
 
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen ? 1 : 0;
-}
-
 static bool file_changed(const struct snapshot *os, const struct snap_node *o,
                          const struct snapshot *ns, const struct snap_node *n)
 {
@@ -76,7 +67,7 @@ static bool diff_children(struct diff *d, uint64_t dir_id, const struct snapshot
 		else if (!n)
 			c = -1;
 		else
-			c = name_cmp(oname, o->name.len, nname, n->name.len);
+			c = snap_name_cmp(oname, o->name.len, nname, n->name.len);
 
 		if (c < 0) { /* gone */
 			report_entry(d, dir_id, oname, o->name.len);

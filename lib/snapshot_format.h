@@ -19,7 +19,9 @@
 #ifndef MF_SNAPSHOT_FORMAT_H
 #define MF_SNAPSHOT_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SNAP_MAGIC         "MFSNAP\r\n" /* 8 bytes; CR LF catches text-mode mangling */
 #define SNAP_MAGIC_LEN     8
@@ -31,6 +33,20 @@
 #define SNAP_INDEX_EMPTY   UINT32_MAX
 #define SNAP_NAME_MAX      255 /* bytes in one name */
 #define SNAP_PATH_MAX      4096
+
+/*
+ * The order of names in a directory, part of the format (a reader's binary search
+ * relies on it): bytewise (memcmp) order, a prefix before its extensions ("Up" <
+ * "Up.mkv").  <0, 0, >0.  Every place that sorts or searches names uses this one.
+ */
+static inline int snap_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
 
 enum snap_node_type {
 	SNAP_NODE_DIR = 1,

@@ -199,16 +199,6 @@ static int validate_header(struct snapshot *s, char *why, size_t wl)
 	return 0;
 }
 
-/* Bytewise order, a prefix first: <0, 0, >0. */
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 static int validate_nodes(const struct snapshot *s, char *why, size_t wl)
 {
 	const struct snap_node *nodes = s->nodes;
@@ -262,8 +252,8 @@ static int validate_nodes(const struct snapshot *s, char *why, size_t wl)
 			 */
 			if (i > 1 && nodes[i - 1].parent == nd->parent) {
 				const struct snap_node *prev = &nodes[i - 1];
-				int c = name_cmp(s->strings + prev->name.off, prev->name.len, name,
-				                 len);
+				int c = snap_name_cmp(s->strings + prev->name.off, prev->name.len,
+				                      name, len);
 
 				if (c == 0)
 					return bad(why, wl,
@@ -668,7 +658,7 @@ const struct snap_node *snapshot_lookup_child(const struct snapshot *s, const st
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		const struct snap_node *c = &s->nodes[mid];
-		int cmp = name_cmp(s->strings + c->name.off, c->name.len, name, len);
+		int cmp = snap_name_cmp(s->strings + c->name.off, c->name.len, name, len);
 
 		if (cmp == 0)
 			return c;

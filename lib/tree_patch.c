@@ -483,33 +483,24 @@ static int original_name(struct patch *p, struct pentry *e)
 	return 0;
 }
 
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
 /* tree_build()'s order: name, directories first, files by hash id. */
 static int entry_cmp(const void *pa, const void *pb)
 {
 	const struct pentry *a = pa, *b = pb;
-	int c = name_cmp(a->name, a->name_len, b->name, b->name_len);
+	int c = snap_name_cmp(a->name, a->name_len, b->name, b->name_len);
 
 	if (c != 0)
 		return c;
 	if (a->is_dir != b->is_dir)
 		return a->is_dir ? -1 : 1;
-	return name_cmp(a->hash_id.ptr, a->hash_id.len, b->hash_id.ptr, b->hash_id.len);
+	return snap_name_cmp(a->hash_id.ptr, a->hash_id.len, b->hash_id.ptr, b->hash_id.len);
 }
 
 static int final_cmp(const void *pa, const void *pb)
 {
 	const struct pentry *a = pa, *b = pb;
 
-	return name_cmp(a->final, a->final_len, b->final, b->final_len);
+	return snap_name_cmp(a->final, a->final_len, b->final, b->final_len);
 }
 
 static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_t len)
@@ -518,7 +509,7 @@ static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = name_cmp(e[mid].name, e[mid].name_len, name, len);
+		int c = snap_name_cmp(e[mid].name, e[mid].name_len, name, len);
 
 		if (c == 0)
 			return true;
@@ -610,8 +601,8 @@ static int settle_names(struct patch *p, struct pdir *d)
 		char name[SNAP_NAME_MAX + 1];
 		int len = 0;
 
-		if (e->is_dir ||
-		    name_cmp(d->e[k - 1].name, d->e[k - 1].name_len, e->name, e->name_len) != 0)
+		if (e->is_dir || snap_name_cmp(d->e[k - 1].name, d->e[k - 1].name_len, e->name,
+		                               e->name_len) != 0)
 			continue;
 		for (unsigned suffix = 2;; suffix++) {
 			bool taken;
