@@ -5,8 +5,9 @@
  * change hook the directories whose listing changed: a directory of the new
  * tree is reported when the old tree had no directory with its id (ids hash the
  * path), or when its children differ in name, type or id, or a child file in
- * size, mtime, source or hash id.  A directory that disappeared shows up through
- * its surviving parent.  Pure: reads two mapped snapshots, no I/O.
+ * size, mtime, ctime, source or hash id (lib/snapshot_diff.c decides, as it does
+ * for fused).  A directory that disappeared shows up through its surviving
+ * parent.  Pure: reads two mapped snapshots, no I/O.
  */
 #ifndef MF_KVWATCH_TREEDIFF_H
 #define MF_KVWATCH_TREEDIFF_H
