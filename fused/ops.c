@@ -262,14 +262,8 @@ static void attr_of(const struct fused *f, const struct generation *g, const str
 		mtime = v->node->mtime_ns;
 		ctime = v->node->ctime_ns;
 		if (snapshot_node_is_dir(v->node)) {
-			const struct snap_node *c;
-			uint32_t count, dirs = 0;
-
-			c = snapshot_children(g->snap, v->node, &count);
-			for (uint32_t i = 0; i < count; i++)
-				dirs += snapshot_node_is_dir(&c[i]);
 			st->st_mode = S_IFDIR | f->dir_mode;
-			st->st_nlink = 2 + dirs;
+			st->st_nlink = 2 + (nlink_t)v->node->subdirs;
 		} else {
 			st->st_mode = S_IFREG | f->file_mode;
 			st->st_nlink = 1;

@@ -25,7 +25,7 @@
 
 #define SNAP_MAGIC         "MFSNAP\r\n" /* 8 bytes; CR LF catches text-mode mangling */
 #define SNAP_MAGIC_LEN     8
-#define SNAP_VERSION       2
+#define SNAP_VERSION       3
 #define SNAP_FILE_NAME     "vfs.snapshot"
 #define SNAP_ROOT_ID       1  /* FUSE_ROOT_ID */
 #define SNAP_ERROR_FILE_ID 2  /* fused's virtual ERROR.txt */
@@ -135,7 +135,10 @@ struct snap_node {
 	uint32_t rule;           /* index into the rules section */
 	uint32_t prop_first;     /* props[prop_first .. prop_first + prop_count) */
 	uint32_t prop_count;
-	uint32_t reserved;
+
+	/* Directories: how many of the children are directories (st_nlink - 2),
+	 * counted by the writer, checked by readers; files: 0. */
+	uint32_t subdirs;
 };
 
 struct snap_prop {

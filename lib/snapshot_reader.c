@@ -204,6 +204,7 @@ static int validate_nodes(const struct snapshot *s, char *why, size_t wl)
 	const struct snap_node *nodes = s->nodes;
 	const uint32_t n = s->node_count;
 	uint64_t claimed = 0;
+	uint32_t subdirs;
 	const char *p;
 
 	if (nodes[0].id != SNAP_ROOT_ID || nodes[0].type != SNAP_NODE_DIR || nodes[0].parent != 0 ||
@@ -272,21 +273,34 @@ static int validate_nodes(const struct snapshot *s, char *why, size_t wl)
 			if (nd->rule >= s->rule_count)
 				return bad(why, wl, "node %u: rule %u out of bounds (%u)", i,
 				           nd->rule, s->rule_count);
+			if (nd->subdirs != 0)
+				return bad(why, wl, "node %u: file with %u subdirectories", i,
+				           nd->subdirs);
 			continue;
 		}
 
+		subdirs = 0;
 		if ((uint64_t)nd->first_child + nd->child_count > n)
 			return bad(why, wl, "node %u: child range %u+%u out of bounds (%u nodes)",
 			           i, nd->first_child, nd->child_count, n);
+		if (nd->child_count == 0 && nd->subdirs != 0)
+			return bad(why, wl, "node %u: %u subdirectories, but no children", i,
+			           nd->subdirs);
 		if (nd->child_count == 0)
 			continue;
 		if (nd->first_child <= i)
 			return bad(why, wl, "node %u: first child %u does not come after it", i,
 			           nd->first_child);
-		for (uint32_t j = nd->first_child; j < nd->first_child + nd->child_count; j++)
+		for (uint32_t j = nd->first_child; j < nd->first_child + nd->child_count; j++) {
 			if (nodes[j].parent != i)
 				return bad(why, wl, "node %u: parent %u, but directory %u lists it",
 				           j, nodes[j].parent, i);
+			subdirs += nodes[j].type == SNAP_NODE_DIR;
+		}
+		if (subdirs != nd->subdirs)
+			return bad(why, wl,
+			           "node %u: %u subdirectories, but %u of its children are", i,
+			           nd->subdirs, subdirs);
 		claimed += nd->child_count;
 	}
 	/*

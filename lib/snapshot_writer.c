@@ -189,8 +189,17 @@ static int fill_index(const struct snapshot_build *b, uint32_t buckets, uint32_t
 
 	memset(index, 0xff, (size_t)buckets * sizeof(*index));
 	for (uint32_t i = 0; i < b->node_count; i++) {
-		uint64_t id = b->nodes[i].id;
+		struct snap_node *nd = &b->nodes[i];
+		uint64_t id = nd->id;
 		uint32_t p = (uint32_t)(id & mask);
+
+		/*
+		 * The directories' subdirectory counts, in the same pass: a node's
+		 * children come after it, so it is zeroed before any of them counts.
+		 */
+		nd->subdirs = 0;
+		if (i > 0 && nd->type == SNAP_NODE_DIR && nd->parent < i)
+			b->nodes[nd->parent].subdirs++;
 
 		while (index[p] != SNAP_INDEX_EMPTY) {
 			if (b->nodes[index[p]].id == id)

@@ -9,6 +9,7 @@ packages=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
 	libfuse3-dev libhiredis-dev libmicrohttpd-dev libconfig-dev libsystemd-dev
 	libjansson-dev libexpat1-dev libcurl4-gnutls-dev libcmocka-dev
+	libxxhash-dev
 	# run and test
 	fuse3 redis-server redis-tools attr rsync curl procps psmisc jq python3
 )

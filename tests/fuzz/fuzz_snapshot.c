@@ -66,8 +66,15 @@ static void exercise(const struct snapshot *s)
 			check(snapshot_parent(s, node) == NULL);
 		}
 		c = snapshot_children(s, node, &count);
-		for (uint32_t k = 0; k < count; k++)
-			check(snapshot_parent(s, &c[k]) == node);
+		{
+			uint32_t dirs = 0;
+
+			for (uint32_t k = 0; k < count; k++) {
+				check(snapshot_parent(s, &c[k]) == node);
+				dirs += snapshot_node_is_dir(&c[k]);
+			}
+			check(node->subdirs == dirs);
+		}
 		props = snapshot_props(s, node, &count);
 		for (uint32_t k = 0; k < count; k++)
 			check(snapshot_prop(s, node, snapshot_str(s, props[k].key)) != NULL);

@@ -27,6 +27,13 @@ got=$(LC_ALL=C ls -1 "$MNT/TV/Show 1/Season 02")
 expect_eq "$got" "$show" "a long directory lists every entry"
 got=$(ls -1a "$MNT/TV" | head -2 | tr '\n' ' ')
 expect_eq "$got" ". .. " "listings start with . and .."
+# A directory's link count is 2 + its subdirectories, for every directory.
+bad=0
+while IFS= read -r d; do
+	subs=$(find "$d" -mindepth 1 -maxdepth 1 -type d | wc -l)
+	[ "$(stat -c %h "$d")" = $((2 + subs)) ] || bad=$((bad + 1))
+done < <(find "$MNT" -type d)
+expect_eq "$bad" 0 "every directory's link count is 2 + its subdirectories"
 [ ! -e "$MNT/ERROR.txt" ] || fail "ERROR.txt shown while the store is healthy"
 ok "no ERROR.txt while healthy"
 

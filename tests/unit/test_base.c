@@ -109,15 +109,18 @@ static void test_checksum_sees_every_bit(void **state)
 
 static void test_checksum_values_are_stable(void **state)
 {
-	/* Part of the snapshot format: a reader checks what another build wrote. */
+	/*
+	 * Part of the snapshot format: a reader checks what another build wrote.  XXH3
+	 * 64-bit, seed 0; "" is the value xxHash itself publishes.
+	 */
 	struct {
 		const char *in;
 		uint64_t want;
 	} cases[] = {
-	    {"", 0x2caecad08d9d16a7ULL},
-	    {"MFSNAP", 0x4923e2efc4e0db28ULL},
+	    {"", 0x2d06800538d394c2ULL},
+	    {"MFSNAP", 0x689c593a3dfa5607ULL},
 	    {"/Movies/Inception (2010)/Inception.mkv, more than one 32-byte block",
-	     0x4af65da09430e1c4ULL},
+	     0x7127e05839161185ULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t got = checksum64(cases[i].in, strlen(cases[i].in));

@@ -654,13 +654,14 @@ static void test_children(void **state)
 	struct {
 		const char *dir;
 		const char *want[4];
+		uint32_t subdirs;
 	} cases[] = {
-	    {"/", {"Empty", "Movies", "TV", NULL}},
-	    {"/Movies", {"Am\xc3\xa9lie.mkv", "Inception (2010)", "Up", "Up.mkv"}},
-	    {"/Movies/Up", {"Up (extras).mkv", NULL}},
-	    {"/TV/Show", {"S01E01.mkv", "S01E02.mkv", NULL}},
-	    {"/Empty", {NULL}},
-	    {"/Movies/Up.mkv", {NULL}},
+	    {"/", {"Empty", "Movies", "TV", NULL}, 3},
+	    {"/Movies", {"Am\xc3\xa9lie.mkv", "Inception (2010)", "Up", "Up.mkv"}, 2},
+	    {"/Movies/Up", {"Up (extras).mkv", NULL}, 0},
+	    {"/TV/Show", {"S01E01.mkv", "S01E02.mkv", NULL}, 0},
+	    {"/Empty", {NULL}, 0},
+	    {"/Movies/Up.mkv", {NULL}, 0},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -672,6 +673,9 @@ static void test_children(void **state)
 			want++;
 		if (count != want)
 			fail_msg("%s: expected %u children, got %u", cases[i].dir, want, count);
+		if (d->subdirs != cases[i].subdirs)
+			fail_msg("%s: expected %u subdirectories, got %u", cases[i].dir,
+			         cases[i].subdirs, d->subdirs);
 		for (uint32_t k = 0; k < count; k++) {
 			const char *name = snapshot_str(s, c[k].name);
 
@@ -1246,6 +1250,19 @@ static void p_type_three(struct patch *p)
 static void p_dir_as_file(struct patch *p)
 {
 	node_at(p, "/TV/Show")->type = SNAP_NODE_FILE;
+	node_at(p, "/TV")->subdirs--; /* so that the parent's count agrees */
+}
+static void p_subdirs_wrong(struct patch *p)
+{
+	node_at(p, "/TV")->subdirs++;
+}
+static void p_empty_subdirs(struct patch *p)
+{
+	node_at(p, "/Empty")->subdirs = 2;
+}
+static void p_file_subdirs(struct patch *p)
+{
+	node_at(p, "/Movies/Up.mkv")->subdirs = 1;
 }
 static void p_file_children(struct patch *p)
 {
@@ -1409,7 +1426,7 @@ static void test_broken_structure(void **state)
 		const char *want;
 	} cases[] = {
 	    {"magic", p_magic, "bad magic"},
-	    {"version", p_version, "unsupported format version 3"},
+	    {"version", p_version, "unsupported format version 4"},
 	    {"header size small", p_header_size_small, "header size 16"},
 	    {"header size large", p_header_size_large, "node section"},
 	    {"node size", p_node_size, "node size 80"},
@@ -1448,6 +1465,10 @@ static void test_broken_structure(void **state)
 	    {"type 0", p_type_zero, "bad type 0"},
 	    {"type 3", p_type_three, "bad type 3"},
 	    {"dir as file", p_dir_as_file, "file with 2 children"},
+	    {"subdirectory count", p_subdirs_wrong, "2 subdirectories, but 1 of its children are"},
+	    {"file with subdirectories", p_file_subdirs, "file with 1 subdirectories"},
+	    {"empty directory with subdirectories", p_empty_subdirs,
+	     "2 subdirectories, but no children"},
 	    {"file with children", p_file_children, "file with 1 children"},
 	    {"file rule", p_file_rule, "rule 3 out of bounds"},
 	    {"prop range", p_prop_range, "property range"},
