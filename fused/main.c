@@ -8,13 +8,15 @@
  * multi-threaded session loop, say READY.
  *
  * Threads: libfuse's workers answer requests (ops.c).  One control thread owns
- * everything else: reloads on SIGHUP, on inotify events for vfs.snapshot in the
- * runtime directory and on a slow periodic check; the kernel-cache invalidations
- * that follow a reload (which must not come from inside a request handler);
- * sd_notify status and watchdog pings.  Signals go to the main thread (libfuse
- * blocks them in its workers, the control thread blocks them too), whose
- * handlers only set flags and write one byte to the control thread's pipe; the
- * main thread waits in fuse_session_loop_mt(), which a signal interrupts.
+ * everything else, in one sd-event loop like every worker's: reloads on SIGHUP,
+ * on inotify events for vfs.snapshot in the runtime directory and on a slow
+ * periodic check; the kernel-cache invalidations that follow a reload (which
+ * must not come from inside a request handler); sd_notify status and watchdog
+ * pings.  Signals go to the main thread (libfuse blocks them in its workers, the
+ * control thread blocks them too), whose handlers only set flags and write one
+ * byte to the control thread's command pipe; the main thread waits in
+ * fuse_session_loop_mt(), which a signal interrupts (so the signals are not
+ * sd-event sources: a signalfd would not wake it).
  *
  * SIGTERM/SIGINT end the loop; fused then unmounts what it mounted itself and
  * exits 0.  When the mount goes away from outside, it exits EXIT_TEMPFAIL.
@@ -26,7 +28,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
+#include <sys/epoll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,16 +55,21 @@
 
 #define PERIODIC_CHECK_MS 10000 /* default of --check-interval */
 #define WATCH_RETRY_MS    1000
+#define USEC_PER_MS       1000ULL
 
 struct control {
 	struct fused *f;
 	int pipe_rd;
-	int inotify_fd;
-	int watch; /* -1 while the runtime directory is not watched */
 	pthread_t thread;
-	uint64_t watchdog_usec;
 	int64_t check_ms; /* periodic look at vfs.snapshot; 0 = none */
 	char *mount_point;
+
+	sd_event *event;
+	sd_event_source *command;     /* pipe_rd */
+	sd_event_source *inotify;     /* the runtime directory; NULL while not watched */
+	sd_event_source *watch_retry; /* the next try to watch it */
+	sd_event_source *check;       /* the periodic check */
+	bool inotify_failed;          /* said so once */
 };
 
 static struct fuse_session *volatile signal_session;
@@ -209,130 +217,156 @@ static void reload(struct control *c, const char *why)
 	generation_put(new);
 }
 
+/* ---- the control loop (sd-event) ------------------------------------------ */
+
+static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata);
+
+static void arm_watch_retry(struct control *c)
+{
+	sd_event_source_set_time_relative(c->watch_retry, WATCH_RETRY_MS * USEC_PER_MS);
+	sd_event_source_set_enabled(c->watch_retry, SD_EVENT_ONESHOT);
+}
+
+/* Watch the runtime directory; while it cannot be watched, try again every second. */
 static void watch_runtime_dir(struct control *c)
 {
 	const char *dir = c->f->cfg->runtime_dir;
+	int r;
 
-	if (c->inotify_fd < 0 || c->watch >= 0)
+	r = sd_event_add_inotify(c->event, &c->inotify, dir,
+	                         IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF |
+	                             IN_ONLYDIR,
+	                         on_inotify, c);
+	if (r < 0) {
+		if (!c->inotify_failed)
+			log_warnx("cannot watch \"%s\": %s; looking for new snapshots on SIGHUP, "
+			          "the periodic check and every %d s until it can be watched",
+			          dir, strerror(-r), WATCH_RETRY_MS / 1000);
+		c->inotify_failed = true;
+		arm_watch_retry(c);
 		return;
-	c->watch = inotify_add_watch(c->inotify_fd, dir,
-	                             IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF |
-	                                 IN_ONLYDIR);
-	if (c->watch >= 0) {
-		log_debug("watching \"%s\" for new snapshots", dir);
-		/* It may have appeared while nobody watched. */
-		reload(c, "runtime directory watched");
 	}
+	c->inotify_failed = false;
+	log_debug("watching \"%s\" for new snapshots", dir);
+	/* It may have appeared while nobody watched. */
+	reload(c, "runtime directory watched");
 }
 
-/* Returns whether vfs.snapshot was replaced; notices a lost watch. */
-static bool read_inotify(struct control *c)
+static int on_watch_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool hit = false;
+	struct control *c = userdata;
+
+	if (!c->inotify)
+		watch_runtime_dir(c);
+	if (!c->inotify)
+		reload(c, "runtime directory not watched");
+	return 0;
+}
+
+static int on_inotify(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	struct control *c = userdata;
+
+	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+		if (c->inotify)
+			log_warnx("runtime directory \"%s\" went away, watching for it again",
+			          c->f->cfg->runtime_dir);
+		c->inotify = sd_event_source_disable_unref(c->inotify);
+		arm_watch_retry(c);
+	} else if (ev->len && strcmp(ev->name, SNAP_FILE_NAME) == 0) {
+		reload(c, "inotify");
+	}
+	return 0;
+}
+
+static int on_check(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct control *c = userdata;
+
+	reload(c, "periodic check");
+	sd_event_source_set_time_relative(s, (uint64_t)c->check_ms * USEC_PER_MS);
+	sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/* Commands on the pipe: 'h' SIGHUP, 'i' FUSE INIT done, 't' SIGTERM/SIGINT, 'q' quit. */
+static int on_command(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct control *c = userdata;
+	bool hup = false, init = false;
+	char cmds[64];
 	ssize_t n;
 
-	while ((n = read(c->inotify_fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			const struct inotify_event *ev = (const struct inotify_event *)p;
-
-			if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
-				if (c->watch >= 0)
-					log_warnx("runtime directory \"%s\" went away, watching "
-					          "for it again",
-					          c->f->cfg->runtime_dir);
-				if (c->watch >= 0 && !(ev->mask & IN_IGNORED))
-					inotify_rm_watch(c->inotify_fd, c->watch);
-				c->watch = -1;
-			} else if (ev->len && strcmp(ev->name, SNAP_FILE_NAME) == 0) {
-				hit = true;
-			}
-			p += sizeof(*ev) + ev->len;
+	while ((n = read(fd, cmds, sizeof(cmds))) > 0) {
+		for (ssize_t i = 0; i < n; i++) {
+			if (cmds[i] == 'q' || cmds[i] == 't')
+				return sd_event_exit(c->event, 0);
+			hup |= cmds[i] == 'h';
+			init |= cmds[i] == 'i';
 		}
 	}
-	return hit;
-}
+	if (init) {
+		struct generation *g = gen_store_get(c->f->gens);
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		log_info("mounted at \"%s\", reads up to %u KiB%s", c->mount_point,
+		         c->f->max_read / 1024, c->f->splice ? " by splice" : "");
+		sd_notify(0, "READY=1");
+		notify_status(g);
+		generation_put(g);
+	}
+	if (hup)
+		reload(c, "SIGHUP");
+	return 0;
 }
 
 static void *control_main(void *arg)
 {
 	struct control *c = arg;
-	int64_t next_check = c->check_ms ? mono_ms() + c->check_ms : INT64_MAX, next_ping = 0;
+	int r;
 
 	watch_runtime_dir(c);
-	for (;;) {
-		struct pollfd pfd[2] = {
-		    {.fd = c->pipe_rd, .events = POLLIN},
-		    {.fd = c->inotify_fd, .events = POLLIN},
-		};
-		int64_t now = mono_ms(), deadline = next_check;
-		int timeout;
-
-		if (deadline - now > 3600000)
-			deadline = now + 3600000;
-		if (c->watch < 0 && now + WATCH_RETRY_MS < deadline)
-			deadline = now + WATCH_RETRY_MS;
-		if (c->watchdog_usec) {
-			if (now >= next_ping) {
-				sd_notify(0, "WATCHDOG=1");
-				next_ping = now + (int64_t)(c->watchdog_usec / 2000);
-			}
-			if (next_ping < deadline)
-				deadline = next_ping;
-		}
-		timeout = deadline > now ? (int)(deadline - now) : 0;
-		if (poll(pfd, c->inotify_fd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR) {
-			log_warn("poll");
-			sleep(1);
-			continue;
-		}
-		if (pfd[0].revents & POLLIN) {
-			char cmds[64];
-			ssize_t n = read(c->pipe_rd, cmds, sizeof(cmds));
-			bool hup = false, init = false;
-
-			for (ssize_t i = 0; i < n; i++) {
-				if (cmds[i] == 'q' || cmds[i] == 't')
-					return NULL;
-				hup |= cmds[i] == 'h';
-				init |= cmds[i] == 'i';
-			}
-			if (init) {
-				struct generation *g = gen_store_get(c->f->gens);
-
-				log_info("mounted at \"%s\", reads up to %u KiB%s", c->mount_point,
-				         c->f->max_read / 1024, c->f->splice ? " by splice" : "");
-				sd_notify(0, "READY=1");
-				notify_status(g);
-				generation_put(g);
-			}
-			if (hup)
-				reload(c, "SIGHUP");
-		}
-		if (c->inotify_fd >= 0 && (pfd[1].revents & POLLIN) && read_inotify(c))
-			reload(c, "inotify");
-		now = mono_ms();
-		if (c->watch < 0)
-			watch_runtime_dir(c);
-		if (now >= next_check) {
-			reload(c, "periodic check");
-			next_check = now + c->check_ms;
-		}
-	}
+	r = sd_event_loop(c->event);
+	if (r < 0)
+		log_errorx("control loop: %s", strerror(-r));
+	return NULL;
 }
 
+static void control_free(struct control *c)
+{
+	c->inotify = sd_event_source_disable_unref(c->inotify);
+	c->watch_retry = sd_event_source_disable_unref(c->watch_retry);
+	c->check = sd_event_source_disable_unref(c->check);
+	c->command = sd_event_source_disable_unref(c->command);
+	c->event = sd_event_unref(c->event);
+}
+
+/*
+ * The loop's sources, made here and run by the control thread alone: the command
+ * pipe, the periodic check, the retry of the directory watch, the watchdog
+ * (sd-event pings WATCHDOG=1 when $WATCHDOG_USEC asks for it).
+ */
 static int control_start(struct control *c)
 {
 	sigset_t block, old;
 	int r;
 
+	r = sd_event_new(&c->event);
+	if (r >= 0)
+		r = sd_event_set_watchdog(c->event, true);
+	if (r >= 0)
+		r = sd_event_add_io(c->event, &c->command, c->pipe_rd, EPOLLIN, on_command, c);
+	if (r >= 0)
+		r = sd_event_add_time_relative(c->event, &c->watch_retry, CLOCK_MONOTONIC,
+		                               WATCH_RETRY_MS * USEC_PER_MS, 0, on_watch_retry, c);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(c->watch_retry, SD_EVENT_OFF);
+	if (r >= 0 && c->check_ms > 0)
+		r = sd_event_add_time_relative(c->event, &c->check, CLOCK_MONOTONIC,
+		                               (uint64_t)c->check_ms * USEC_PER_MS, 0, on_check, c);
+	if (r < 0) {
+		control_free(c);
+		return r;
+	}
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
@@ -340,6 +374,8 @@ static int control_start(struct control *c)
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	r = -pthread_create(&c->thread, NULL, control_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0)
+		control_free(c);
 	return r;
 }
 
@@ -533,8 +569,7 @@ int fused_main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct fused f = {.read_ahead_fd = -1, .wake_fd = -1};
-	struct control ctl = {
-	    .pipe_rd = -1, .inotify_fd = -1, .watch = -1, .check_ms = PERIODIC_CHECK_MS};
+	struct control ctl = {.pipe_rd = -1, .check_ms = PERIODIC_CHECK_MS};
 	const char *config_path = NULL;
 	struct config *cfg = NULL;
 	struct fuse_session *se = NULL;
@@ -700,12 +735,6 @@ int fused_main(int argc, char **argv)
 
 	ctl.f = &f;
 	ctl.pipe_rd = pipefd[0];
-	ctl.inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (ctl.inotify_fd < 0)
-		log_warn("inotify: new snapshots are noticed on SIGHUP and every %d s only",
-		         PERIODIC_CHECK_MS / 1000);
-	if (sd_watchdog_enabled(0, &ctl.watchdog_usec) <= 0)
-		ctl.watchdog_usec = 0;
 	r = control_start(&ctl);
 	if (r < 0) {
 		log_errorx("cannot start the control thread: %s", strerror(-r));
@@ -736,6 +765,7 @@ out_unmount:
 
 		(void)!write(pipefd[1], &q, 1);
 		pthread_join(ctl.thread, NULL);
+		control_free(&ctl);
 	}
 	signal_session = NULL;
 	if (unmounter_fd >= 0) {
@@ -762,8 +792,6 @@ out:
 		close(pipefd[0]);
 	if (pipefd[1] >= 0)
 		close(pipefd[1]);
-	if (ctl.inotify_fd >= 0)
-		close(ctl.inotify_fd);
 	if (f.read_ahead_fd >= 0)
 		close(f.read_ahead_fd);
 	webdav_free(f.dav);

@@ -4,7 +4,8 @@
 # the change is visible at once: added, removed and changed files, a changed
 # file's new bytes (its cached pages dropped); an open file keeps reading across
 # generations, even after its source is deleted; a corrupt snapshot is refused
-# with one log line and the last good tree stays.
+# with one log line and the last good tree stays; a runtime directory moved
+# away and made again is watched again.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fused_lib.sh"
 
@@ -101,6 +102,17 @@ expect_eq "$(grep -c "keeping generation 3" "$T/fused.log")" 2 "the same bad fil
 publish --generation 4
 wait_for 5 grep -q "serving generation 4" "$T/fused.log" || fail "generation 4 not loaded"
 ok "a good snapshot after bad ones is served"
+
+# The runtime directory moved away and made again: fused watches the new one.
+mv "$T/run" "$T/run.gone"
+wait_for 5 grep -q "went away, watching for it again" "$T/fused.log" ||
+	fail "the runtime directory going away was not noticed"
+mkdir "$T/run"
+publish --generation 5
+wait_for 10 grep -q "serving generation 5" "$T/fused.log" ||
+	fail "a snapshot in the new runtime directory was not served"
+expect_eq "$(stat -c %s "$NEW")" 999 "the tree of the new runtime directory is served"
+ok "a runtime directory made again is watched again"
 
 stop_fused
 check_sanitizer
