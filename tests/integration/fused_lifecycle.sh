@@ -4,7 +4,8 @@
 # second fused on the same mount point is refused; a stale mount left by a dead
 # daemon is detected and replaced; a descriptor mounted by someone else (the
 # supervisor's way) is served with --fuse-fd, where fused itself answers writes
-# with EROFS; bad usage and configuration exit 1, other failures (pipe()) 75.
+# with EROFS; sd_notify READY, STATUS and watchdog pings arrive; bad usage and
+# configuration exit 1, other failures (pipe()) 75.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fused_lib.sh"
 need mount
@@ -25,6 +26,29 @@ wait "$P"
 expect_eq "$?" 0 "fused exits 0 on SIGINT"
 is_mounted && fail "still mounted after SIGINT"
 ok "SIGINT unmounts"
+
+# --- sd_notify: READY once mounted, STATUS per generation, watchdog pings ---
+cat >"$T/notify.py" <<'EOP'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode(errors="replace").replace("\n", " ") + "\n")
+        out.flush()
+EOP
+start_bg notify python3 "$T/notify.py" "$T/notify.sock" "$T/notify.msgs"
+wait_for 5 test -S "$T/notify.sock" || fail "the notify listener did not start"
+NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=200000 start_fused
+wait_for 5 grep -q "READY=1" "$T/notify.msgs" || fail "no READY=1"
+wait_for 5 bash -c "[ \$(grep -c 'WATCHDOG=1' '$T/notify.msgs') -ge 5 ]" ||
+	fail "fewer than 5 watchdog pings in 5 s with WATCHDOG_USEC=200000"
+ok "READY=1 and watchdog pings from the control loop"
+publish --generation 7
+kill -HUP "$FUSED_PID"
+wait_for 5 grep -q "STATUS=generation 7" "$T/notify.msgs" || fail "no STATUS for generation 7"
+ok "STATUS on a new generation"
+stop_fused
 
 # --- killed: fused's unmounter takes the mount away (after directories were
 # opened, when the kernel no longer sends opendir) ---
