@@ -815,6 +815,54 @@ static void test_open_fd_and_buffer(void **state)
 }
 
 /*
+ * snapshot_load(): the same answers as snapshot_open() for good and bad files,
+ * and a copy that owes nothing to the file: the same bytes at another address,
+ * intact after the file is overwritten and emptied.
+ */
+static void test_load(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot *s, *m;
+	char err[256], p[256];
+	const struct snap_header *h;
+	int fd;
+
+	assert_int_equal(snapshot_load("/nonexistent/vfs.snapshot", &s, err, sizeof(err)), -ENOENT);
+	assert_int_equal(snapshot_load(f->dir, &s, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	snprintf(p, sizeof(p), "%s/copy", f->dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, f->bytes, 100), 100);
+	assert_int_equal(snapshot_load(p, &s, err, sizeof(err)), -EBADMSG);
+	if (!strstr(err, "/copy: truncated: file is 100 bytes"))
+		fail_msg("expected the path and \"truncated\", got \"%s\"", err);
+
+	assert_int_equal(pwrite(fd, f->bytes, f->size, 0), (ssize_t)f->size);
+	assert_int_equal(snapshot_load(p, &s, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_open(p, &m, err, sizeof(err)), 0);
+	h = snapshot_header(s);
+	assert_ptr_not_equal(h, snapshot_header(m));
+	assert_memory_equal(h, f->bytes, f->size);
+	/* Overwritten, then emptied: the copy does not change, nothing faults. */
+	{
+		unsigned char *junk = malloc(f->size);
+
+		memset(junk, 0xee, f->size);
+		assert_int_equal(pwrite(fd, junk, f->size, 0), (ssize_t)f->size);
+		free(junk);
+	}
+	snapshot_free(m); /* the mapping would now show the junk */
+	assert_int_equal(ftruncate(fd, 0), 0);
+	close(fd);
+	assert_memory_equal(h, f->bytes, f->size);
+	assert_int_equal(snapshot_generation(s), 7);
+	assert_string_equal(snapshot_str(s, must_lookup(s, "/TV")->name), "TV");
+	snapshot_free(s);
+	unlink(p);
+}
+
+/*
  * Ids that are not the seed-0 hash of their path (as after a collision): path
  * lookups must still find the right node, never the node that holds the hash.
  */
@@ -1916,6 +1964,7 @@ int main(void)
 	    cmocka_unit_test(test_children),
 	    cmocka_unit_test(test_files_props_tables),
 	    cmocka_unit_test(test_open_fd_and_buffer),
+	    cmocka_unit_test(test_load),
 	    cmocka_unit_test(test_header_fields_perturbed),
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_flipped_bytes),
