@@ -238,11 +238,14 @@ static void watch_runtime_dir(struct control *c)
 	                             IN_ONLYDIR,
 	                         on_inotify, c);
 	if (r < 0) {
-		if (!c->inotify_failed)
+		/* A missing directory is kvwatch's to make (or said to have gone). */
+		if (r == -ENOENT)
+			log_debug("\"%s\" does not exist (yet), watching for it", dir);
+		else if (!c->inotify_failed)
 			log_warnx("cannot watch \"%s\": %s; looking for new snapshots on SIGHUP, "
 			          "the periodic check and every %d s until it can be watched",
 			          dir, strerror(-r), WATCH_RETRY_MS / 1000);
-		c->inotify_failed = true;
+		c->inotify_failed = r != -ENOENT;
 		arm_watch_retry(c);
 		return;
 	}

@@ -218,7 +218,9 @@ int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct g
 	r = snapshot_load_fd(fd, &snap, err, errlen);
 	close(fd);
 	if (r < 0) {
-		remember_refused(st, &sb);
+		/* Out of memory says nothing about the file: try it again next time. */
+		if (r != -ENOMEM)
+			remember_refused(st, &sb);
 		if (errlen && !err[0])
 			snprintf(err, errlen, "%s: %s", st->path, strerror(-r));
 		goto refused;
