@@ -259,3 +259,31 @@ int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t
 	out[total] = '\0';
 	return (int)total;
 }
+
+int names_strip_suffix(const char *name, size_t len, char *out, size_t cap)
+{
+	size_t ext = extension_start(name, len), i = ext, stem;
+	char check[SNAP_NAME_MAX + 1];
+	unsigned long n = 0;
+	int r;
+
+	if (i < 4 || name[i - 1] != ')')
+		return -EINVAL;
+	for (i--; i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9'; i--)
+		;
+	if (i < 3 || i + 1 == ext || name[i - 1] != '(' || name[i - 2] != ' ' || ext - i > 9)
+		return -EINVAL;
+	for (size_t k = i; k < ext - 1; k++)
+		n = n * 10 + (unsigned long)(name[k] - '0');
+	stem = i - 2;
+	if (stem + (len - ext) + 1 > cap)
+		return -ENAMETOOLONG;
+	memmove(out, name, stem);
+	memmove(out + stem, name + ext, len - ext);
+	out[stem + len - ext] = '\0';
+	/* Only an exact inverse counts: "a (02).mkv" or a cut stem is not one. */
+	r = names_add_suffix(out, stem + len - ext, (unsigned)n, check, sizeof(check));
+	if (r < 0 || (size_t)r != len || memcmp(check, name, len) != 0)
+		return -EINVAL;
+	return (int)(stem + len - ext);
+}

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "snapshot_format.h"
+
 bool names_is_safe(const char *name, size_t len);
 
 /*
@@ -44,5 +46,19 @@ size_t names_fix_component(char *name, size_t len);
  * -ENAMETOOLONG if cap (counting the NUL) is too small.
  */
 int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t cap);
+
+/*
+ * names_add_suffix() shortens a stem only for a result of at least this many
+ * bytes: a shorter suffixed name gives back its unsuffixed name exactly.
+ */
+#define NAMES_SUFFIX_SURE (SNAP_NAME_MAX - 3)
+
+/*
+ * The inverse of names_add_suffix() for a name shorter than NAMES_SUFFIX_SURE:
+ * name without its " (n)" into out (capacity cap, NUL-terminated; not name).
+ * Returns the length, -EINVAL when name is not names_add_suffix() of the result
+ * ("a.mkv", "a (02).mkv"), or -ENAMETOOLONG when cap is too small.
+ */
+int names_strip_suffix(const char *name, size_t len, char *out, size_t cap);
 
 #endif

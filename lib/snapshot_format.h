@@ -121,7 +121,7 @@ struct snap_node {
 	int64_t ctime_ns;
 	uint32_t parent;      /* node index of the parent directory; the root's is 0 */
 	uint16_t type;        /* enum snap_node_type */
-	uint16_t flags;       /* zero */
+	uint16_t flags;       /* SNAP_NODE_F_* (readers ignore bits they do not know) */
 	struct snap_str name; /* one path component; "" for the root */
 
 	/* Directories: children are nodes[first_child .. first_child + child_count),
@@ -163,6 +163,10 @@ struct snap_skip {
 	struct snap_str example; /* hash id of one such record */
 	uint64_t count;
 };
+
+/* snap_node.flags */
+#define SNAP_NODE_F_SUFFIXED     0x0001 /* the build added " (n)" to the rendered name */
+#define SNAP_NODE_F_SIZE_UNKNOWN 0x0002 /* the KV store gave no usable size: size is 0 */
 
 _Static_assert(sizeof(struct snap_node) == 88, "snap_node layout");
 _Static_assert(sizeof(struct snap_header) % 8 == 0, "snap_header alignment");

@@ -127,6 +127,7 @@ struct placed {
 	int64_t mtime_ns;
 	int64_t ctime_ns;
 	uint32_t rule;
+	uint32_t flags;    /* SNAP_NODE_F_* */
 	uint32_t path_off; /* in paths, absolute "/a/b/name" */
 	uint32_t path_len;
 	uint32_t src_off; /* in the output strings */
@@ -207,6 +208,9 @@ struct builder {
 
 /* ---- values ---- */
 
+/* Every second of a time that fits signed 64-bit nanoseconds, fraction included. */
+#define SECONDS_MAX (INT64_MAX / 1000000000 - 1)
+
 static bool parse_digits(const char *s, size_t n, int *ret)
 {
 	int v = 0;
@@ -220,27 +224,43 @@ static bool parse_digits(const char *s, size_t n, int *ret)
 	return true;
 }
 
-/* "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+HH:MM|-HH:MM]" */
-static bool parse_iso8601(const char *s, size_t len, int64_t *ret)
+static int days_in_month(int y, int m)
 {
-	struct tm tm = {0};
-	int64_t ns = 0, offset = 0;
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* "YYYY-MM-DD[T ]HH:MM:SS[.frac][Z|+HH:MM|-HH:MM]": 0, -EINVAL or -ERANGE. */
+static int parse_iso8601(const char *s, size_t len, int64_t *ret)
+{
+	int year, mon, mday, hour, min, sec, oh, om;
+	int64_t ns = 0, offset = 0, secs;
 	size_t i = 19;
-	time_t t;
-	int oh, om;
 
 	if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != ' ') ||
 	    s[13] != ':' || s[16] != ':')
-		return false;
-	if (!parse_digits(s, 4, &tm.tm_year) || !parse_digits(s + 5, 2, &tm.tm_mon) ||
-	    !parse_digits(s + 8, 2, &tm.tm_mday) || !parse_digits(s + 11, 2, &tm.tm_hour) ||
-	    !parse_digits(s + 14, 2, &tm.tm_min) || !parse_digits(s + 17, 2, &tm.tm_sec))
-		return false;
-	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return false;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
+		return -EINVAL;
+	if (!parse_digits(s, 4, &year) || !parse_digits(s + 5, 2, &mon) ||
+	    !parse_digits(s + 8, 2, &mday) || !parse_digits(s + 11, 2, &hour) ||
+	    !parse_digits(s + 14, 2, &min) || !parse_digits(s + 17, 2, &sec))
+		return -EINVAL;
+	if (mon < 1 || mon > 12 || mday < 1 || mday > days_in_month(year, mon) || hour > 23 ||
+	    min > 59 || sec > 60)
+		return -EINVAL;
 	if (i < len && s[i] == '.') {
 		int64_t scale = 100000000;
 
@@ -251,52 +271,68 @@ static bool parse_iso8601(const char *s, size_t len, int64_t *ret)
 		i++;
 	} else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':' &&
 	           parse_digits(s + i + 1, 2, &oh) && parse_digits(s + i + 4, 2, &om)) {
+		if (oh > 23 || om > 59)
+			return -EINVAL;
 		offset = (s[i] == '+' ? 1 : -1) * ((int64_t)oh * 3600 + om * 60);
 		i = len;
 	}
 	if (i != len)
-		return false;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return false;
-	*ret = ((int64_t)t - offset) * 1000000000 + ns;
-	return true;
+		return -EINVAL;
+	/* Years 0000-9999 keep every term far from overflow; the result may not fit. */
+	secs = days_from_civil(year, mon, mday) * 86400 + hour * 3600 + min * 60 + sec - offset;
+	if (secs > SECONDS_MAX || secs < -SECONDS_MAX)
+		return -ERANGE;
+	*ret = secs * 1000000000 + ns;
+	return 0;
 }
 
-int64_t tree_parse_time_ns(const char *s, size_t len)
+int tree_parse_time_ns(const char *s, size_t len, int64_t *ret)
 {
 	uint64_t whole = 0, frac_ns = 0, scale = 100000000;
 	size_t i = 0;
-	int64_t iso;
+	int r;
 
 	if (len == 0)
-		return 0;
-	if (parse_iso8601(s, len, &iso))
-		return iso;
+		return -EINVAL;
+	r = parse_iso8601(s, len, ret);
+	if (r != -EINVAL)
+		return r;
 	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
 		if (whole > UINT64_MAX / 10 - 10)
-			return 0;
+			return -ERANGE;
 		whole = whole * 10 + (uint64_t)(s[i] - '0');
 	}
 	if (i == 0)
-		return 0;
+		return -EINVAL;
 	if (i < len && s[i] == '.')
 		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
 			frac_ns += (uint64_t)(s[i] - '0') * scale;
 	if (i != len)
-		return 0;
+		return -EINVAL;
 	/* Epoch numbers carry their unit in their size: 1e11 s would be the year 5138. */
-	if (whole >= 100000000000000000ULL)
-		return whole > INT64_MAX ? 0 : (int64_t)whole; /* ns */
-	if (whole >= 100000000000000ULL)
-		return (int64_t)(whole * 1000); /* us */
-	if (whole >= 100000000000ULL)
-		return (int64_t)(whole * 1000000 + frac_ns / 1000); /* ms */
-	return (int64_t)(whole * 1000000000 + frac_ns);
+	if (whole >= 100000000000000000ULL) { /* ns */
+		if (whole > INT64_MAX)
+			return -ERANGE;
+		*ret = (int64_t)whole;
+	} else if (whole >= 100000000000000ULL) { /* us */
+		if (whole > INT64_MAX / 1000)
+			return -ERANGE;
+		*ret = (int64_t)(whole * 1000);
+	} else if (whole >= 100000000000ULL) { /* ms */
+		if (whole > INT64_MAX / 1000000 - 1)
+			return -ERANGE;
+		*ret = (int64_t)(whole * 1000000 + frac_ns / 1000);
+	} else { /* s: "9999999999" would be 2286 */
+		if (whole > SECONDS_MAX)
+			return -ERANGE;
+		*ret = (int64_t)(whole * 1000000000 + frac_ns);
+	}
+	return 0;
 }
 
 /* ---- pass 1: placing ---- */
 
+/* Count rec under reason (a skip, or a value a placed file does without). */
 static int skip_record(struct builder *b, unsigned reason, const struct record *rec)
 {
 	struct skip_reason *s = &b->skips[reason];
@@ -369,6 +405,7 @@ static int place_one(struct builder *b, const struct record *rec)
 {
 	char path[SNAP_PATH_MAX];
 	struct snap_str src = {0, 0}, hash = {0, 0};
+	struct tree_file file;
 	struct placed *p;
 	uint32_t rule = 0;
 	size_t path_len;
@@ -407,15 +444,18 @@ static int place_one(struct builder *b, const struct record *rec)
 	p->src_off = src.off;
 	p->src_len = src.len;
 	p->hash_len = hash.len;
-	p->size = tree_parse_size(rec->values[PROP_SIZE]);
-	p->mtime_ns = record_has(rec, PROP_MTIME) ? tree_parse_time_ns(rec->values[PROP_MTIME].ptr,
-	                                                               rec->values[PROP_MTIME].len)
-	                                          : 0;
-	p->ctime_ns = record_has(rec, PROP_CTIME) ? tree_parse_time_ns(rec->values[PROP_CTIME].ptr,
-	                                                               rec->values[PROP_CTIME].len)
-	                                          : p->mtime_ns;
-	if (p->mtime_ns == 0)
-		p->mtime_ns = p->ctime_ns;
+	tree_file_of(rec, &file);
+	p->size = file.size;
+	p->mtime_ns = file.mtime_ns;
+	p->ctime_ns = file.ctime_ns;
+	p->flags = file.flags;
+	for (unsigned i = TREE_SKIP_RECORDS; i < TREE_SKIP_MAX; i++) {
+		if (!(file.notes & 1u << i))
+			continue;
+		r = skip_record(b, i, rec);
+		if (r < 0)
+			return r;
+	}
 	r = add_props(b, p, rec);
 	if (r == 0)
 		r = collect_one(b, b->placed_count - 1);
@@ -685,42 +725,50 @@ struct rename {
 	uint32_t name_len;
 };
 
+struct taken_ctx {
+	const struct sort_ctx *s;
+	const struct item *first;
+	size_t n;
+};
+
+static bool taken_in_group(void *ctx, const char *name, size_t len)
+{
+	const struct taken_ctx *t = ctx;
+
+	return group_has_name(t->s, t->first, t->n, name, len);
+}
+
 /*
  * Give every file that lost its name to an earlier item of the same (sorted) group a
- * free " (n)" variant: free of the group's names and of the names given before it.
- * The new names are applied together at the end, so the binary searches always see
- * the sorted group; the group is then sorted again.
+ * free " (n)" variant (tree_uniq).  The new names are applied together at the end,
+ * so the binary searches always see the sorted group; the group is then sorted
+ * again.
  */
-static int make_names_unique(struct builder *b, struct sort_ctx *s, struct item *first, size_t n)
+static int make_names_unique(struct builder *b, struct sort_ctx *s, struct tree_uniq *u,
+                             struct item *first, size_t n)
 {
+	struct taken_ctx t = {s, first, n};
 	struct rename *renames = NULL;
 	size_t count = 0, cap = 0;
 	int r = 0;
 
+	tree_uniq_reset(u);
 	for (size_t i = 1; i < n; i++) {
-		char name[SNAP_NAME_MAX + 1];
-		unsigned suffix = 2;
+		const char *name;
 		int64_t off;
 		int len;
 
-		if ((first[i].ref & ITEM_DIR) || item_name_cmp(s, &first[i - 1], &first[i]) != 0)
+		if (item_name_cmp(s, &first[i - 1], &first[i]) != 0) {
+			tree_uniq_run(u);
 			continue;
-		for (;; suffix++) {
-			bool taken;
-
-			len = names_add_suffix(b->paths.data + first[i].name_off, first[i].name_len,
-			                       suffix, name, sizeof(name));
-			if (len < 0) {
-				r = len;
-				goto out;
-			}
-			taken = group_has_name(s, first, n, name, (size_t)len);
-			for (size_t j = 0; !taken && j < count; j++)
-				taken = renames[j].name_len == (uint32_t)len &&
-				        memcmp(b->paths.data + renames[j].name_off, name,
-				               (size_t)len) == 0;
-			if (!taken)
-				break;
+		}
+		if (first[i].ref & ITEM_DIR)
+			continue;
+		len = tree_uniq_next(u, s->names + first[i].name_off, first[i].name_len,
+		                     taken_in_group, &t, &name);
+		if (len < 0) {
+			r = len;
+			goto out;
 		}
 		r = tree_grow(&renames, &cap, count + 1, sizeof(*renames));
 		if (r < 0)
@@ -739,6 +787,7 @@ static int make_names_unique(struct builder *b, struct sort_ctx *s, struct item 
 		it->name_off = renames[j].name_off;
 		it->name_len = renames[j].name_len;
 		name_prefix(b->paths.data + it->name_off, it->name_len, it->prefix);
+		PLACED(b)[it->ref].flags |= SNAP_NODE_F_SUFFIXED;
 	}
 	if (count > 0)
 		qsort_r(first, n, sizeof(*first), item_cmp, s);
@@ -749,148 +798,25 @@ out:
 
 static int order_items(struct builder *b)
 {
+	struct tree_uniq u;
 	struct sort_ctx s;
 	int r = group_items(b);
 
 	if (r < 0)
 		return r;
+	tree_uniq_init(&u);
 	s = (struct sort_ctx){b->paths.data, b->strs.data, PLACED(b)};
-	for (size_t d = 0; d < b->dir_count; d++) {
+	for (size_t d = 0; d < b->dir_count && r == 0; d++) {
 		struct item *first = &ITEMS(b)[b->group_start[d]];
 		size_t n = b->group_start[d + 1] - b->group_start[d];
 
 		if (n > 1) {
 			qsort_r(first, n, sizeof(*first), item_cmp, &s);
-			r = make_names_unique(b, &s, first, n);
-			if (r < 0)
-				return r;
+			r = make_names_unique(b, &s, &u, first, n);
 		}
 	}
-	return 0;
-}
-
-/*
- * Ids hash the virtual path.  Two equal ids (or a reserved value) are resolved in
- * node order: the first keeps its id, the next rehashes its path with seed 1, 2,
- * ... until free.  Collisions of 64-bit hashes practically never happen, so the
- * check sorts a copy of the ids (sequential memory work) and only a tree that
- * fails it is resolved, through a hash set in node order.
- */
-/* LSD radix sort, 16 bits a pass; count has 1 << 16 entries. */
-static void radix_sort_u64(uint64_t *a, uint64_t *tmp, size_t n, uint32_t *count)
-{
-	for (unsigned shift = 0; shift < 64; shift += 16) {
-		uint32_t sum = 0;
-
-		memset(count, 0, (1 << 16) * sizeof(*count));
-		for (size_t i = 0; i < n; i++)
-			count[(a[i] >> shift) & 0xffff]++;
-		for (size_t d = 0; d < (1 << 16); d++) {
-			uint32_t c = count[d];
-
-			count[d] = sum;
-			sum += c;
-		}
-		for (size_t i = 0; i < n; i++)
-			tmp[count[(a[i] >> shift) & 0xffff]++] = a[i];
-		memcpy(a, tmp, n * sizeof(*a));
-	}
-}
-
-/* 1 when every node but the root has its own id of at least SNAP_ID_RESERVED. */
-static int ids_are_unique(const struct snapshot_build *out)
-{
-	size_t n = out->node_count - 1;
-	uint64_t *ids = malloc((n ? n : 1) * sizeof(*ids));
-	uint64_t *tmp = malloc((n ? n : 1) * sizeof(*tmp));
-	uint32_t *count = malloc((1 << 16) * sizeof(*count));
-	int unique = -ENOMEM;
-
-	if (ids == NULL || tmp == NULL || count == NULL)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		ids[i] = out->nodes[i + 1].id;
-	radix_sort_u64(ids, tmp, n, count);
-	unique = n == 0 || ids[0] >= SNAP_ID_RESERVED;
-	for (size_t i = 1; i < n && unique; i++)
-		if (ids[i] == ids[i - 1])
-			unique = 0;
-out:
-	free(ids);
-	free(tmp);
-	free(count);
-	return unique;
-}
-
-static bool id_set_insert(uint64_t *slots, size_t size, uint64_t id)
-{
-	size_t slot = (id ^ (id >> 32)) & (size - 1);
-
-	while (slots[slot] != 0) {
-		if (slots[slot] == id)
-			return false;
-		slot = (slot + 1) & (size - 1);
-	}
-	slots[slot] = id;
-	return true;
-}
-
-static size_t node_path(const struct snapshot_build *out, uint32_t i, char *buf)
-{
-	uint32_t chain[SNAP_PATH_MAX / 2];
-	size_t depth = 0, len = 0;
-
-	for (uint32_t n = i; n != 0 && depth < SNAP_PATH_MAX / 2; n = out->nodes[n].parent)
-		chain[depth++] = n;
-	while (depth > 0) {
-		const struct snap_node *nd = &out->nodes[chain[--depth]];
-
-		buf[len++] = '/';
-		memcpy(buf + len, out->strings + nd->name.off, nd->name.len);
-		len += nd->name.len;
-	}
-	return len;
-}
-
-static int resolve_id_collisions(struct snapshot_build *out)
-{
-	char *path = malloc(SNAP_PATH_MAX * 2);
-	size_t size = 1024;
-	uint64_t *slots;
-
-	while (size < (size_t)out->node_count * 2)
-		size *= 2;
-	slots = calloc(size, sizeof(*slots));
-	if (path == NULL || slots == NULL) {
-		free(path);
-		free(slots);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 1; i < out->node_count; i++) {
-		struct snap_node *n = &out->nodes[i];
-		size_t len;
-
-		if (n->id >= SNAP_ID_RESERVED && id_set_insert(slots, size, n->id))
-			continue;
-		len = node_path(out, i, path);
-		for (uint64_t seed = 1;; seed++) {
-			n->id = hash64(path, len, seed);
-			if (n->id >= SNAP_ID_RESERVED && id_set_insert(slots, size, n->id))
-				break;
-		}
-	}
-	free(path);
-	free(slots);
-	return 0;
-}
-
-int tree_fix_ids(struct snapshot_build *out)
-{
-	int r = ids_are_unique(out);
-
-	if (r < 0)
-		return r;
-	return r == 1 ? 0 : resolve_id_collisions(out);
+	tree_uniq_free(&u);
+	return r;
 }
 
 /* ---- pass 4: numbering, names and ids ---- */
@@ -1056,6 +982,7 @@ static void emit_file(struct snap_node *node, const struct placed *p)
 	node->mtime_ns = p->mtime_ns;
 	node->ctime_ns = p->ctime_ns;
 	node->rule = p->rule;
+	node->flags = (uint16_t)p->flags;
 	node->source = (struct snap_str){p->src_off, p->src_len};
 	node->hash_id = (struct snap_str){p->src_off + p->src_len + 1, p->hash_len};
 	node->prop_first = p->prop_first;
@@ -1101,7 +1028,7 @@ static int emit_nodes(struct builder *b, tree_nodes_fn nodes_fn, void *nodes_ctx
 	}
 	tbuf_free(&b->skel);
 	tbuf_free(&b->placed);
-	tree_date_directories(out);
+	tree_date_directories(out, tree_now_ns());
 	return 0;
 }
 
@@ -1180,7 +1107,8 @@ static int emit_rules_and_skips(struct builder *b)
 			continue;
 		k = &out->skips[out->skip_count++];
 		k->count = s->count;
-		out->skipped += s->count;
+		if (i < TREE_SKIP_RECORDS)
+			out->skipped += s->count;
 		r = put_string(b, s->reason, strlen(s->reason), &k->reason);
 		if (r == 0 && s->example != NULL)
 			r = put_string(b, s->example, s->example_len, &k->example);

@@ -28,6 +28,17 @@
 #define TREE_SKIP_BAD_NAME     "rendered path has no usable name"
 
 /*
+ * Values a placed file does without (the file stays in the tree).  They are listed
+ * with the skip reasons, with a count and an example, but not counted in the
+ * header's skipped: docs/kvwatch.md, "Sizes and times".
+ */
+#define TREE_NOTE_BAD_SIZE "size missing or unusable (file kept, size read from the source)"
+#define TREE_NOTE_BAD_TIME "mtime or ctime unusable (value ignored)"
+
+/* Files dated later than this past the build's time do not date their directories. */
+#define TREE_FUTURE_SLACK_NS (86400 * (int64_t)1000000000)
+
+/*
  * Build the tree of records[0..count).  Records need not be sorted; the result
  * does not depend on their order (but for which record a skip reason names as
  * its example).  Records must have been through record_derive().  Every
@@ -70,10 +81,12 @@ void tree_builder_free(struct tree_builder *b);
 /*
  * A time value of the KV store in nanoseconds since the epoch: whole or fractional
  * epoch seconds, milliseconds, microseconds or nanoseconds (told apart by
- * magnitude), or ISO 8601 ("2023-12-29T00:00:00.000Z", "+01:00" offsets).  0 when
- * unparsable.
+ * magnitude), or ISO 8601 ("2023-12-29T00:00:00.000Z", "+01:00" offsets, years
+ * 0000-9999).  Returns 0 and *ret, -EINVAL when unparsable or -ERANGE when the
+ * time does not fit signed 64-bit nanoseconds (before 1677-09-22 or after
+ * 2262-04-11); *ret is untouched on failure.
  */
-int64_t tree_parse_time_ns(const char *s, size_t len);
+int tree_parse_time_ns(const char *s, size_t len, int64_t *ret);
 
 struct snapshot;
 

@@ -45,6 +45,7 @@ struct pentry {
 	bool is_dir;
 	bool dead;
 	bool moved;             /* maybe out of order: see sort_merged() */
+	bool suffixed;          /* final carries a " (n)" given here or in old */
 	struct strview hash_id; /* files */
 	const char *final;      /* the name in the new tree */
 	uint32_t final_len;
@@ -58,7 +59,10 @@ struct pdir {
 	uint32_t name_len;
 	struct pentry *e;
 	size_t n, cap;
+	size_t nold; /* e[0 .. nold) are old's children in order, until settled */
 	size_t live;
+	uint32_t *byhash; /* old file entries by hash id (index + 1), built on demand */
+	size_t byhash_size;
 	bool dropped;
 	bool has_st;
 	struct hash_state st; /* of its new path, when has_st (set while emitting) */
@@ -68,9 +72,14 @@ struct pdir {
 struct pfile {
 	const struct record *rec;
 	uint32_t rule;
-	uint64_t size;
-	int64_t mtime_ns;
-	int64_t ctime_ns;
+	struct tree_file file;
+};
+
+/* Strings the patch makes, in blocks that never move. */
+struct arena {
+	char **blocks;
+	size_t nblocks, cap;
+	size_t used, size; /* in the last block */
 };
 
 struct patch {
@@ -90,10 +99,9 @@ struct patch {
 	size_t npdirs, pdir_cap;
 	struct pfile *pfiles;
 	size_t npfiles, pfile_cap;
-	uint32_t *dead; /* old nodes taken out or renamed: their ids are free */
-	size_t ndead, dead_cap;
-	char **owned; /* strings to free */
-	size_t nowned, owned_cap;
+	uint8_t *dead; /* per old node: taken out or renamed, its id is free */
+	struct arena arena;
+	struct tree_uniq uniq;
 
 	int64_t hidden_delta;
 	int64_t *rule_hidden_delta;
@@ -114,18 +122,30 @@ struct patch {
 	bool *key_done;
 };
 
-static const char *own(struct patch *p, const char *s, size_t len)
+#define ARENA_BLOCK ((size_t)1 << 16)
+
+/* A copy of s[0..len) and a NUL that lives as long as the patch, or NULL. */
+static char *own(struct patch *p, const char *s, size_t len)
 {
+	struct arena *a = &p->arena;
 	char *c;
 
-	if (tree_grow(&p->owned, &p->owned_cap, p->nowned + 1, sizeof(*p->owned)) < 0)
-		return NULL;
-	c = malloc(len + 1);
-	if (c == NULL)
-		return NULL;
+	if (a->nblocks == 0 || a->size - a->used < len + 1) {
+		size_t size = len + 1 > ARENA_BLOCK ? len + 1 : ARENA_BLOCK;
+
+		if (tree_grow(&a->blocks, &a->cap, a->nblocks + 1, sizeof(*a->blocks)) < 0)
+			return NULL;
+		a->blocks[a->nblocks] = malloc(size);
+		if (a->blocks[a->nblocks] == NULL)
+			return NULL;
+		a->nblocks++;
+		a->used = 0;
+		a->size = size;
+	}
+	c = a->blocks[a->nblocks - 1] + a->used;
+	a->used += len + 1;
 	memcpy(c, s, len);
 	c[len] = '\0';
-	p->owned[p->nowned++] = c;
 	return c;
 }
 
@@ -207,6 +227,7 @@ static int64_t touch(struct patch *p, uint32_t idx)
 	r = tree_grow(&p->pdirs[pd].e, &p->pdirs[pd].cap, dn->child_count, sizeof(struct pentry));
 	if (r < 0)
 		return r;
+	p->pdirs[pd].nold = dn->child_count;
 	for (uint32_t k = 0; k < dn->child_count; k++) {
 		uint32_t c = dn->first_child + k;
 		const struct snap_node *cn = &p->onodes[c];
@@ -216,6 +237,7 @@ static int64_t touch(struct patch *p, uint32_t idx)
 		    .name = ostr(p, cn->name),
 		    .name_len = cn->name.len,
 		    .is_dir = cn->type == SNAP_NODE_DIR,
+		    .suffixed = (cn->flags & SNAP_NODE_F_SUFFIXED) != 0,
 		};
 
 		if (!e.is_dir) {
@@ -234,30 +256,95 @@ static int64_t touch(struct patch *p, uint32_t idx)
 static int kill_old(struct patch *p, uint32_t parent, uint32_t idx)
 {
 	int64_t pd = touch(p, parent);
+	struct pentry *e;
 
 	if (pd < 0)
 		return (int)pd;
-	for (size_t k = 0; k < p->pdirs[pd].n; k++) {
-		struct pentry *e = &p->pdirs[pd].e[k];
+	/* Until settled, a touched directory's entries start with its old children. */
+	e = &p->pdirs[pd].e[idx - p->onodes[parent].first_child];
+	if (e->kind != PE_OLD || e->ref != idx || e->dead)
+		return -EAGAIN;
+	e->dead = true;
+	p->pdirs[pd].live--;
+	p->dead[idx] = 1;
+	return 0;
+}
 
-		if (e->kind == PE_OLD && e->ref == idx && !e->dead) {
-			e->dead = true;
-			p->pdirs[pd].live--;
-			if (tree_grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
-				return -ENOMEM;
-			p->dead[p->ndead++] = idx;
-			return 0;
-		}
+static uint64_t hash_id_hash(const char *s, size_t len)
+{
+	return hash64(s, len, 0);
+}
+
+/* The old file entries of pdir d by hash id, for removals from large directories. */
+static int index_by_hash(struct patch *p, struct pdir *d)
+{
+	size_t size = 64;
+
+	while (size < d->nold * 2)
+		size *= 2;
+	d->byhash = calloc(size, sizeof(*d->byhash));
+	if (d->byhash == NULL)
+		return -ENOMEM;
+	d->byhash_size = size;
+	for (size_t k = 0; k < d->nold; k++) {
+		const struct pentry *e = &d->e[k];
+		size_t slot;
+
+		if (e->is_dir)
+			continue;
+		slot = hash_id_hash(e->hash_id.ptr, e->hash_id.len) & (size - 1);
+		while (d->byhash[slot] != 0)
+			slot = (slot + 1) & (size - 1);
+		d->byhash[slot] = (uint32_t)k + 1;
 	}
-	return -EAGAIN;
+	(void)p;
+	return 0;
+}
+
+/* The old child of directory cur that is the file of hash_id, or NO_INDEX. */
+static uint32_t find_old_file(struct patch *p, uint32_t cur, const char *name,
+                              struct strview hash_id)
+{
+	const struct snap_node *dn = &p->onodes[cur];
+	const struct snap_node *c = snapshot_lookup_child(p->old, dn, name, strlen(name));
+	struct pdir *d;
+	size_t slot;
+	int64_t pd;
+
+	/* Most files have the name they were placed at. */
+	if (c != NULL && c->type == SNAP_NODE_FILE &&
+	    sv_eq(ostr(p, c->hash_id), c->hash_id.len, hash_id.ptr, hash_id.len))
+		return snapshot_node_index(p->old, c);
+	if (dn->child_count < 64) {
+		for (uint32_t k = 0; k < dn->child_count; k++) {
+			c = &p->onodes[dn->first_child + k];
+			if (c->type == SNAP_NODE_FILE &&
+			    sv_eq(ostr(p, c->hash_id), c->hash_id.len, hash_id.ptr, hash_id.len))
+				return dn->first_child + k;
+		}
+		return NO_INDEX;
+	}
+	pd = touch(p, cur);
+	if (pd < 0)
+		return NO_INDEX;
+	d = &p->pdirs[pd];
+	if (d->byhash == NULL && index_by_hash(p, d) < 0)
+		return NO_INDEX;
+	for (slot = hash_id_hash(hash_id.ptr, hash_id.len) & (d->byhash_size - 1);
+	     d->byhash[slot] != 0; slot = (slot + 1) & (d->byhash_size - 1)) {
+		const struct pentry *e = &d->e[d->byhash[slot] - 1];
+
+		if (sv_eq(e->hash_id.ptr, e->hash_id.len, hash_id.ptr, hash_id.len))
+			return e->ref;
+	}
+	return NO_INDEX;
 }
 
 /* Remove the file of an old version placed at path. */
 static int remove_placed(struct patch *p, const char *path, struct strview hash_id)
 {
-	uint32_t cur = 0;
+	uint32_t cur = 0, idx;
 	const char *s = path + 1;
-	const struct snap_node *dn;
 
 	for (;;) {
 		const char *slash = strchr(s, '/');
@@ -271,15 +358,8 @@ static int remove_placed(struct patch *p, const char *path, struct strview hash_
 		cur = snapshot_node_index(p->old, c);
 		s = slash + 1;
 	}
-	dn = &p->onodes[cur];
-	for (uint32_t k = 0; k < dn->child_count; k++) {
-		const struct snap_node *c = &p->onodes[dn->first_child + k];
-
-		if (c->type == SNAP_NODE_FILE &&
-		    sv_eq(ostr(p, c->hash_id), c->hash_id.len, hash_id.ptr, hash_id.len))
-			return kill_old(p, cur, dn->first_child + k);
-	}
-	return -EAGAIN;
+	idx = find_old_file(p, cur, s, hash_id);
+	return idx == NO_INDEX ? -EAGAIN : kill_old(p, cur, idx);
 }
 
 /* The pdir of the child directory name of pdir pd, created when new. */
@@ -290,7 +370,8 @@ static int64_t child_pdir(struct patch *p, size_t pd, const char *name, size_t l
 	int64_t nd;
 	int r;
 
-	for (size_t k = 0; k < p->pdirs[pd].n; k++) {
+	/* New directories come after the old children. */
+	for (size_t k = p->pdirs[pd].nold; k < p->pdirs[pd].n; k++) {
 		const struct pentry *x = &p->pdirs[pd].e[k];
 
 		if (x->kind == PE_DIR && sv_eq(x->name, x->name_len, name, len))
@@ -355,20 +436,27 @@ static int insert_placed(struct patch *p, const char *path, const struct record 
 	f = &p->pfiles[p->npfiles];
 	f->rec = rec;
 	f->rule = rule;
-	f->size = tree_parse_size(rec->values[PROP_SIZE]);
-	f->mtime_ns = record_has(rec, PROP_MTIME) ? tree_parse_time_ns(rec->values[PROP_MTIME].ptr,
-	                                                               rec->values[PROP_MTIME].len)
-	                                          : 0;
-	f->ctime_ns = record_has(rec, PROP_CTIME) ? tree_parse_time_ns(rec->values[PROP_CTIME].ptr,
-	                                                               rec->values[PROP_CTIME].len)
-	                                          : f->mtime_ns;
-	if (f->mtime_ns == 0)
-		f->mtime_ns = f->ctime_ns;
+	tree_file_of(rec, &f->file);
 	e.ref = (uint32_t)p->npfiles++;
 	e.name = name;
 	e.name_len = (uint32_t)strlen(name);
 	e.hash_id = rec->hash_id;
 	return add_entry(p, (size_t)pd, &e);
+}
+
+/* Count the values a placed file does without (delta +1 or -1). */
+static void count_notes(struct patch *p, const struct record *rec, int delta)
+{
+	struct tree_file f;
+
+	tree_file_of(rec, &f);
+	for (unsigned i = TREE_SKIP_RECORDS; i < NSKIPS; i++) {
+		if (!(f.notes & 1u << i))
+			continue;
+		p->skip_delta[i] += delta;
+		if (delta > 0 && p->skip_new_example[i].ptr == NULL)
+			p->skip_new_example[i] = rec->hash_id;
+	}
 }
 
 static int apply_change(struct patch *p, const struct tree_change *ch)
@@ -387,6 +475,7 @@ static int apply_change(struct patch *p, const struct tree_change *ch)
 			p->skip_delta[rule]--; /* a lost example: see example_gone() */
 			break;
 		case TREE_PLACED:
+			count_notes(p, ch->old, -1);
 			r = remove_placed(p, path, ch->old->hash_id);
 			if (r < 0)
 				return r;
@@ -408,6 +497,7 @@ static int apply_change(struct patch *p, const struct tree_change *ch)
 	case TREE_PLACED:
 		break;
 	}
+	count_notes(p, ch->new, 1);
 	return insert_placed(p, path, ch->new, rule);
 }
 
@@ -450,9 +540,9 @@ static bool ends_with_suffix(const char *name, size_t len)
 }
 
 /*
- * Could name be a " (n)" variant that tree_build() gave a contested name?
- * names_add_suffix() puts the suffix at the end or before the extension, whose
- * dot is the last one.
+ * Could name be a " (n)" variant that a build without node flags gave a
+ * contested name?  names_add_suffix() puts the suffix at the end or before the
+ * extension, whose dot is the last one.
  */
 static bool maybe_renamed(const char *name, size_t len)
 {
@@ -462,15 +552,31 @@ static bool maybe_renamed(const char *name, size_t len)
 	       (dot != NULL && ends_with_suffix(name, (size_t)(dot - name)));
 }
 
-/* The unrenamed name of an unchanged old file: its record placed again. */
+/*
+ * The unrenamed name of an unchanged old file.  A file flagged suffixed drops its
+ * " (n)" (names_strip_suffix()); one whose stem may have been shortened, or an
+ * unflagged one that looks suffixed (a snapshot of a build without the flag),
+ * has its record placed again.
+ */
 static int original_name(struct patch *p, struct pentry *e)
 {
 	char path[SNAP_PATH_MAX];
 	const struct record *rec;
 	const char *slash;
 	uint32_t rule;
+	int len;
 
-	if (e->kind != PE_OLD || e->is_dir || e->dead || !maybe_renamed(e->name, e->name_len))
+	if (e->kind != PE_OLD || e->is_dir || e->dead)
+		return 0;
+	if (e->suffixed && e->name_len < NAMES_SUFFIX_SURE) {
+		len = names_strip_suffix(e->name, e->name_len, path, sizeof(path));
+		if (len < 0)
+			return -EAGAIN; /* not a snapshot of ours */
+		e->name = own(p, path, (size_t)len);
+		e->name_len = (uint32_t)len;
+		return e->name != NULL ? 0 : -ENOMEM;
+	}
+	if (!e->suffixed && !maybe_renamed(e->name, e->name_len))
 		return 0;
 	rec = p->lookup(p->lookup_ctx, e->hash_id.ptr, e->hash_id.len);
 	if (rec == NULL || tree_place(p->rules, rec, path, &rule) != TREE_PLACED)
@@ -501,6 +607,20 @@ static int final_cmp(const void *pa, const void *pb)
 	const struct pentry *a = pa, *b = pb;
 
 	return snap_name_cmp(a->final, a->final_len, b->final, b->final_len);
+}
+
+struct sorted_ctx {
+	const struct pentry *e;
+	size_t n;
+};
+
+static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_t len);
+
+static bool sorted_taken(void *ctx, const char *name, size_t len)
+{
+	const struct sorted_ctx *t = ctx;
+
+	return sorted_has(t->e, t->n, name, len);
 }
 
 static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_t len)
@@ -589,38 +709,37 @@ static int settle_names(struct patch *p, struct pdir *d)
 		d->e[n++] = *e;
 	}
 	d->n = n;
+	d->nold = 0;
 	r = sort_merged(d->e, n, entry_cmp);
 	if (r < 0)
 		return r;
 	for (size_t k = 0; k < n; k++) {
 		d->e[k].final = d->e[k].name;
 		d->e[k].final_len = d->e[k].name_len;
+		d->e[k].suffixed = false;
 	}
+	tree_uniq_reset(&p->uniq);
 	for (size_t k = 1; k < n; k++) {
 		struct pentry *e = &d->e[k];
-		char name[SNAP_NAME_MAX + 1];
-		int len = 0;
+		struct sorted_ctx t = {d->e, n};
+		const char *name;
+		int len;
 
-		if (e->is_dir || snap_name_cmp(d->e[k - 1].name, d->e[k - 1].name_len, e->name,
-		                               e->name_len) != 0)
+		if (snap_name_cmp(d->e[k - 1].name, d->e[k - 1].name_len, e->name, e->name_len) !=
+		    0) {
+			tree_uniq_run(&p->uniq);
 			continue;
-		for (unsigned suffix = 2;; suffix++) {
-			bool taken;
-
-			len = names_add_suffix(e->name, e->name_len, suffix, name, sizeof(name));
-			if (len < 0)
-				return len;
-			taken = sorted_has(d->e, n, name, (size_t)len);
-			for (size_t j = 1; !taken && j < k; j++)
-				taken = d->e[j].final != d->e[j].name &&
-				        sv_eq(d->e[j].final, d->e[j].final_len, name, (size_t)len);
-			if (!taken)
-				break;
 		}
+		if (e->is_dir)
+			continue;
+		len = tree_uniq_next(&p->uniq, e->name, e->name_len, sorted_taken, &t, &name);
+		if (len < 0)
+			return len;
 		e->final = own(p, name, (size_t)len);
 		if (e->final == NULL)
 			return -ENOMEM;
 		e->final_len = (uint32_t)len;
+		e->suffixed = true;
 	}
 	for (size_t k = 0; k < n; k++) {
 		const struct pentry *e = &d->e[k];
@@ -629,11 +748,8 @@ static int settle_names(struct patch *p, struct pdir *d)
 		if (e->kind != PE_OLD)
 			continue;
 		old_name = p->onodes[e->ref].name;
-		if (sv_eq(e->final, e->final_len, ostr(p, old_name), old_name.len))
-			continue;
-		if (tree_grow(&p->dead, &p->dead_cap, p->ndead + 1, sizeof(*p->dead)) < 0)
-			return -ENOMEM;
-		p->dead[p->ndead++] = e->ref;
+		if (!sv_eq(e->final, e->final_len, ostr(p, old_name), old_name.len))
+			p->dead[e->ref] = 1;
 	}
 	/* Unsuffixed names keep the order of the sort by name. */
 	for (size_t k = 0; k < n; k++)
@@ -651,9 +767,46 @@ static int settle_names(struct patch *p, struct pdir *d)
  * the patch decline: tree_build() would rehash one of them by breadth-first order.
  */
 struct new_ids {
-	uint64_t *ids;
-	size_t n, cap;
+	uint64_t *slots; /* open addressing; 0 = empty (ids are >= SNAP_ID_RESERVED) */
+	size_t n, size;
 };
+
+/* false when id is in the set already (or memory ran out: *ret_r). */
+static bool ids_insert(struct new_ids *set, uint64_t id, int *ret_r)
+{
+	size_t slot;
+
+	if ((set->n + 1) * 2 > set->size) {
+		size_t size = set->size ? set->size * 2 : 256;
+		uint64_t *slots = calloc(size, sizeof(*slots));
+
+		if (slots == NULL) {
+			*ret_r = -ENOMEM;
+			return false;
+		}
+		for (size_t i = 0; i < set->size; i++) {
+			if (set->slots[i] == 0)
+				continue;
+			for (slot = set->slots[i] & (size - 1); slots[slot] != 0;
+			     slot = (slot + 1) & (size - 1))
+				;
+			slots[slot] = set->slots[i];
+		}
+		free(set->slots);
+		set->slots = slots;
+		set->size = size;
+	}
+	for (slot = id & (set->size - 1); set->slots[slot] != 0;
+	     slot = (slot + 1) & (set->size - 1)) {
+		if (set->slots[slot] == id) {
+			*ret_r = -EAGAIN;
+			return false;
+		}
+	}
+	set->slots[slot] = id;
+	set->n++;
+	return true;
+}
 
 static int new_id(struct patch *p, struct new_ids *set, const struct hash_state *parent,
                   const char *name, size_t len, uint64_t *ret)
@@ -661,6 +814,7 @@ static int new_id(struct patch *p, struct new_ids *set, const struct hash_state 
 	struct hash_state st = *parent;
 	const struct snap_node *o;
 	uint64_t id;
+	int r;
 
 	hash_update(&st, "/", 1);
 	hash_update(&st, name, len);
@@ -668,22 +822,11 @@ static int new_id(struct patch *p, struct new_ids *set, const struct hash_state 
 	if (id < SNAP_ID_RESERVED)
 		return -EAGAIN;
 	o = snapshot_lookup_id(p->old, id);
-	if (o != NULL) {
-		/* Free only if that node left the tree or was renamed. */
-		uint32_t idx = snapshot_node_index(p->old, o);
-		size_t i = 0;
-
-		while (i < p->ndead && p->dead[i] != idx)
-			i++;
-		if (i == p->ndead)
-			return -EAGAIN;
-	}
-	for (size_t i = 0; i < set->n; i++)
-		if (set->ids[i] == id)
-			return -EAGAIN;
-	if (tree_grow(&set->ids, &set->cap, set->n + 1, sizeof(*set->ids)) < 0)
-		return -ENOMEM;
-	set->ids[set->n++] = id;
+	/* Free only if that node left the tree or was renamed. */
+	if (o != NULL && !p->dead[snapshot_node_index(p->old, o)])
+		return -EAGAIN;
+	if (!ids_insert(set, id, &r))
+		return r;
 	*ret = id;
 	return 0;
 }
@@ -748,9 +891,10 @@ static int emit_file(struct patch *p, struct snap_node *node, const struct pfile
 	int r;
 
 	node->type = SNAP_NODE_FILE;
-	node->size = f->size;
-	node->mtime_ns = f->mtime_ns;
-	node->ctime_ns = f->ctime_ns;
+	node->size = f->file.size;
+	node->mtime_ns = f->file.mtime_ns;
+	node->ctime_ns = f->file.ctime_ns;
+	node->flags |= f->file.flags;
 	node->rule = f->rule;
 	r = add_string(p, rec->values[PROP_FILE_PATH].ptr, rec->values[PROP_FILE_PATH].len,
 	               &node->source);
@@ -887,6 +1031,9 @@ static int emit(struct patch *p, size_t total)
 				const struct snap_node *o = &p->onodes[e->ref];
 
 				*node = *o;
+				node->flags &= (uint16_t)~SNAP_NODE_F_SUFFIXED;
+				if (e->suffixed)
+					node->flags |= SNAP_NODE_F_SUFFIXED;
 				if (!sv_eq(e->final, e->final_len, ostr(p, o->name), o->name.len)) {
 					r = name_node(p, &ids, d, e, node);
 					if (r < 0)
@@ -901,6 +1048,8 @@ static int emit(struct patch *p, size_t total)
 				}
 			} else {
 				memset(node, 0, sizeof(*node));
+				if (e->suffixed)
+					node->flags = SNAP_NODE_F_SUFFIXED;
 				r = name_node(p, &ids, d, e, node);
 				if (r < 0)
 					goto out;
@@ -936,11 +1085,11 @@ static int emit(struct patch *p, size_t total)
 		goto out;
 	}
 	out->node_count = next;
-	tree_date_directories(out);
+	tree_date_directories(out, tree_now_ns());
 	r = 0;
 out:
 	free(queue);
-	free(ids.ids);
+	free(ids.slots);
 	return r;
 }
 
@@ -1010,7 +1159,8 @@ static int emit_stats(struct patch *p)
 			continue;
 		k = &out->skips[out->skip_count++];
 		k->count = (uint64_t)c;
-		out->skipped += (uint64_t)c;
+		if (i < TREE_SKIP_RECORDS)
+			out->skipped += (uint64_t)c;
 		if (counts[i] == 0) {
 			/* A reason new in this tree: one of the changed records has it. */
 			if (p->skip_new_example[i].ptr == NULL)
@@ -1030,27 +1180,47 @@ static int emit_stats(struct patch *p)
 	return 0;
 }
 
+/* The skip reasons and notes (1 << enum tree_skip) of a record. */
+static uint32_t record_reasons(struct patch *p, const struct record *rec)
+{
+	char path[SNAP_PATH_MAX];
+	struct tree_file f;
+	uint32_t reason;
+
+	switch (tree_place(p->rules, rec, path, &reason)) {
+	case TREE_SKIPPED:
+		return 1u << reason;
+	case TREE_PLACED:
+		tree_file_of(rec, &f);
+		return f.notes;
+	case TREE_HIDDEN:
+		break;
+	}
+	return 0;
+}
+
 /* Was the example of a skip reason among the records that lost that reason? */
 static bool example_gone(struct patch *p, const struct tree_change *changes, size_t count)
 {
 	uint32_t oskips;
 	const struct snap_skip *skips = snapshot_skips(p->old, &oskips);
-	char path[SNAP_PATH_MAX];
 
 	for (uint32_t k = 0; k < oskips; k++) {
 		const char *ex = ostr(p, skips[k].example);
+		unsigned i;
 
-		for (size_t i = 0; i < count; i++) {
-			const struct record *o = changes[i].old;
-			uint32_t reason;
+		for (i = 0; i < NSKIPS; i++)
+			if (strcmp(ostr(p, skips[k].reason), tree_skip_reasons[i]) == 0)
+				break;
+		for (size_t c = 0; c < count; c++) {
+			const struct record *o = changes[c].old;
 
 			if (o == NULL ||
 			    !sv_eq(o->hash_id.ptr, o->hash_id.len, ex, skips[k].example.len))
 				continue;
-			/* Gone unless the new version is skipped for the same reason. */
-			if (changes[i].new == NULL ||
-			    tree_place(p->rules, changes[i].new, path, &reason) != TREE_SKIPPED ||
-			    strcmp(ostr(p, skips[k].reason), tree_skip_reasons[reason]) != 0)
+			/* Gone unless the new version has the same reason. */
+			if (i == NSKIPS || changes[c].new == NULL ||
+			    !(record_reasons(p, changes[c].new) & 1u << i))
 				return true;
 		}
 	}
@@ -1080,15 +1250,18 @@ static bool too_much_garbage(const struct patch *p)
 
 static void patch_free(struct patch *p)
 {
-	for (size_t i = 0; i < p->npdirs; i++)
+	for (size_t i = 0; i < p->npdirs; i++) {
 		free(p->pdirs[i].e);
+		free(p->pdirs[i].byhash);
+	}
 	free(p->pdirs);
 	free(p->pdir_of);
 	free(p->pfiles);
 	free(p->dead);
-	for (size_t i = 0; i < p->nowned; i++)
-		free(p->owned[i]);
-	free(p->owned);
+	for (size_t i = 0; i < p->arena.nblocks; i++)
+		free(p->arena.blocks[i]);
+	free(p->arena.blocks);
+	tree_uniq_free(&p->uniq);
 	free(p->rule_hidden_delta);
 	free(p->rule_files);
 	free(p->top_files);
@@ -1131,14 +1304,16 @@ int tree_patch_into(const struct snapshot *old, const struct rules *rules,
 	p.onodes = snapshot_node(old, 0);
 	if (p.h->rule_count != nrules || p.onode_count == 0)
 		return -EAGAIN;
+	tree_uniq_init(&p.uniq);
 	p.pdir_of = calloc(p.onode_count, sizeof(*p.pdir_of));
+	p.dead = calloc(p.onode_count, sizeof(*p.dead));
 	p.rule_hidden_delta = calloc(nrules + 1, sizeof(*p.rule_hidden_delta));
 	p.rule_files = calloc(nrules + 1, sizeof(*p.rule_files));
 	p.keys = calloc(schema->count, sizeof(*p.keys));
 	p.key_done = calloc(schema->count, sizeof(*p.key_done));
 	p.out = calloc(1, sizeof(*p.out));
-	if (p.pdir_of == NULL || p.rule_hidden_delta == NULL || p.rule_files == NULL ||
-	    p.keys == NULL || p.key_done == NULL || p.out == NULL)
+	if (p.pdir_of == NULL || p.dead == NULL || p.rule_hidden_delta == NULL ||
+	    p.rule_files == NULL || p.keys == NULL || p.key_done == NULL || p.out == NULL)
 		goto fail;
 
 	r = -EAGAIN;

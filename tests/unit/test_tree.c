@@ -503,28 +503,57 @@ static void test_parse_time(void **state)
 {
 	struct {
 		const char *in;
+		int want_r;
 		int64_t want;
 	} cases[] = {
-	    {"1703808000", 1703808000LL * 1000000000},
-	    {"1703808000000", 1703808000LL * 1000000000},
-	    {"1703808000.5", 1703808000LL * 1000000000 + 500000000},
-	    {"1703808000000000", 1703808000LL * 1000000000},
-	    {"2023-12-29T00:00:00Z", 1703808000LL * 1000000000},
-	    {"2023-12-29T00:00:00.250Z", 1703808000LL * 1000000000 + 250000000},
-	    {"2023-12-29T01:00:00+01:00", 1703808000LL * 1000000000},
-	    {"2023-12-29 00:00:00", 1703808000LL * 1000000000},
-	    {"", 0},
-	    {"yesterday", 0},
-	    {"12abc", 0},
-	    {"2023-13-29T00:00:00Z", 0},
-	    {"99999999999999999999999", 0},
+	    {"1703808000", 0, 1703808000LL * 1000000000},
+	    {"1703808000000", 0, 1703808000LL * 1000000000},
+	    {"1703808000.5", 0, 1703808000LL * 1000000000 + 500000000},
+	    {"1703808000000000", 0, 1703808000LL * 1000000000},
+	    {"2023-12-29T00:00:00Z", 0, 1703808000LL * 1000000000},
+	    {"2023-12-29T00:00:00.250Z", 0, 1703808000LL * 1000000000 + 250000000},
+	    {"2023-12-29T01:00:00+01:00", 0, 1703808000LL * 1000000000},
+	    {"2023-12-29 00:00:00", 0, 1703808000LL * 1000000000},
+	    {"2024-02-29T00:00:00Z", 0, 1709164800LL * 1000000000},
+	    {"1969-12-31T23:59:59Z", 0, -1000000000LL},
+	    {"1900-01-01T00:00:00Z", 0, -2208988800LL * 1000000000},
+	    {"2262-04-11T23:47:15Z", 0, 9223372035LL * 1000000000},
+	    {"9223372035", 0, 9223372035LL * 1000000000},
+	    {"9223372036853", 0, 9223372036853LL * 1000000},
+	    {"9223372036854775", 0, 9223372036854775LL * 1000},
+	    {"9223372036854775807", 0, INT64_MAX},
+	    /* Out of range: signed overflow or a wrap before. */
+	    {"2262-04-11T23:47:17Z", -ERANGE, 0},
+	    {"2263-01-01T00:00:00Z", -ERANGE, 0},
+	    {"9999-12-31T23:59:59Z", -ERANGE, 0},
+	    {"1677-01-01T00:00:00Z", -ERANGE, 0},
+	    {"0000-01-01T00:00:00Z", -ERANGE, 0},
+	    {"9999999999", -ERANGE, 0},
+	    {"9223372037", -ERANGE, 0},
+	    {"99999999999999", -ERANGE, 0},
+	    {"99999999999999999", -ERANGE, 0},
+	    {"9223372036854775808", -ERANGE, 0},
+	    {"99999999999999999999999", -ERANGE, 0},
+	    /* Not a time. */
+	    {"", -EINVAL, 0},
+	    {"yesterday", -EINVAL, 0},
+	    {"12abc", -EINVAL, 0},
+	    {"-5", -EINVAL, 0},
+	    {"2023-13-29T00:00:00Z", -EINVAL, 0},
+	    {"2023-02-30T00:00:00Z", -EINVAL, 0},
+	    {"2023-02-29T00:00:00Z", -EINVAL, 0},
+	    {"2023-12-29T24:00:00Z", -EINVAL, 0},
+	    {"2023-12-29T00:00:00+25:00", -EINVAL, 0},
+	    {"2023-12-29T00:00:00Zjunk", -EINVAL, 0},
 	};
+	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int64_t got = tree_parse_time_ns(cases[i].in, strlen(cases[i].in));
+		int64_t got = 0;
+		int r = tree_parse_time_ns(cases[i].in, strlen(cases[i].in), &got);
 
-		if (got != cases[i].want)
-			fail_msg("\"%s\": expected %lld, got %lld", cases[i].in,
-			         (long long)cases[i].want, (long long)got);
+		if (r != cases[i].want_r || got != cases[i].want)
+			fail_msg("\"%s\": expected %d/%lld, got %d/%lld", cases[i].in,
+			         cases[i].want_r, (long long)cases[i].want, r, (long long)got);
 	}
 }
 
@@ -627,6 +656,9 @@ static void test_build_next_matches_build(void **state)
 		const char *reason = str(b, b->skips[i].reason);
 		const char *want_id =
 		    strcmp(reason, TREE_SKIP_NO_FILE_PATH) == 0 ? "nopath" : "dotdot";
+
+		if (strcmp(reason, TREE_NOTE_BAD_SIZE) == 0)
+			continue; /* these records have no size: a note, not a skip */
 
 		if (strcmp(str(b, b->skips[i].example), want_id) != 0)
 			fail_msg("skip \"%s\": expected example \"%s\", got \"%s\"", reason,
