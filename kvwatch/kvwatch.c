@@ -50,6 +50,7 @@
 #include "publish.h"
 #include "redis.h"
 #include "redis_url.h"
+#include "reload.h"
 #include "snapshot.h"
 #include "spare.h"
 #include "store.h"
@@ -68,6 +69,8 @@
 struct load_job {
 	pthread_t thread;
 	struct loader_params params;
+	const struct config *cfg; /* the one it started under (schema, rules: kept alive) */
+	struct key_layout layout;
 	struct redis_url *url;
 	atomic_bool cancel;
 	int efd;
@@ -89,6 +92,7 @@ struct load_job {
 struct kvwatch {
 	sd_event *event;
 	struct config *cfg;
+	struct config *job_cfg; /* a configuration replaced while the job runs under it */
 	const char *config_path;
 	struct key_layout layout;
 	char channel[KEYS_PREFIX_MAX + 16];
@@ -114,6 +118,7 @@ struct kvwatch {
 	sd_event_source *job_io;
 	struct store *touched; /* ids changed by pub/sub while the job runs */
 	bool load_again;
+	bool rules_pending; /* new rules wait for a load of the properties they need */
 	sd_event_source *resync_timer;
 	int64_t last_sync_ns;
 
@@ -156,6 +161,7 @@ struct kvwatch {
 
 static void start_load(struct kvwatch *kv);
 static void schedule_publish(struct kvwatch *kv);
+static void drop_source(struct kvwatch *kv);
 
 static int64_t realtime_ns(void)
 {
@@ -692,6 +698,9 @@ static void apply_load(struct kvwatch *kv, struct store *fresh, const struct loa
 			               ? "applied"
 			               : "it no longer removes that much; applying what there is");
 		disarm(kv->hold_timer);
+		if (kv->rules_pending)
+			kv->dirty = true; /* placed with the new rules, even if nothing changed */
+		kv->rules_pending = false;
 		if (d.added || d.removed || d.changed || !kv->pub.ready) {
 			adopt(kv, fresh);
 			if (as_loaded) {
@@ -718,6 +727,16 @@ static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userd
 	kv->job_io = sd_event_source_disable_unref(kv->job_io);
 	kv->job = NULL;
 	cancelled = atomic_load(&job->cancel);
+	if (!cancelled && job->cfg != kv->cfg) {
+		/* A reload came meanwhile: the records stand, the tree placed with the old
+		 * rules does not (and the schema is the same, or the job was cancelled). */
+		publish_loading_free(job->loading);
+		job->loading = NULL;
+		if (job->store != NULL && store_set_schema(job->store, &kv->cfg->schema) < 0)
+			cancelled = kv->load_again = true;
+	}
+	config_free(kv->job_cfg);
+	kv->job_cfg = NULL;
 	if (cancelled)
 		log_debug("full load cancelled");
 	else if (job->result < 0)
@@ -767,11 +786,13 @@ static void start_load(struct kvwatch *kv)
 		kv_fail(kv, "full load: %s", strerror(-r));
 		return;
 	}
+	job->cfg = kv->cfg;
+	job->layout = kv->layout;
 	job->params = (struct loader_params){
 	    .url = job->url,
 	    .connect_timeout_ms = kv->cfg->kv.connect_timeout_ms,
 	    .command_timeout_ms = kv->cfg->kv.command_timeout_ms,
-	    .layout = &kv->layout,
+	    .layout = &job->layout,
 	    .schema = &kv->cfg->schema,
 	    .cancel = &job->cancel,
 	};
@@ -888,12 +909,6 @@ static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static void teardown(struct kvwatch *kv)
 {
-	disconnect(kv);
-	kv->fail_pending = false;
-	if (kv->fail_defer != NULL)
-		disarm(kv->fail_defer);
-	if (kv->retry_timer != NULL)
-		disarm(kv->retry_timer);
 	if (kv->job != NULL) {
 		atomic_store(&kv->job->cancel, true);
 		pthread_join(kv->job->thread, NULL);
@@ -901,15 +916,11 @@ static void teardown(struct kvwatch *kv)
 		job_free(kv->job);
 		kv->job = NULL;
 	}
-	leader_watch_free(kv->leader);
-	kv->leader = NULL;
-	kv->lock_bad = false;
+	config_free(kv->job_cfg);
+	kv->job_cfg = NULL;
+	drop_source(kv);
 	hooks_free(kv->hooks);
 	kv->hooks = NULL;
-	free(kv->url_text);
-	kv->url_text = NULL;
-	redis_url_free(kv->url);
-	kv->url = NULL;
 	store_free(kv->retired);
 	kv->retired = NULL;
 	store_free(kv->store);
@@ -948,7 +959,8 @@ static int open_store(struct kvwatch *kv)
 	return 0;
 }
 
-static int setup(struct kvwatch *kv)
+/* Whom to follow and under which keys: kv.redis_url, or the leader lock. */
+static int setup_source(struct kvwatch *kv)
 {
 	struct config *cfg = kv->cfg;
 	char err[256];
@@ -959,16 +971,6 @@ static int setup(struct kvwatch *kv)
 		return -EINVAL;
 	}
 	keys_channel(&kv->layout, kv->channel, sizeof(kv->channel));
-	r = open_store(kv);
-	if (r < 0) {
-		log_errorx("out of memory");
-		return r;
-	}
-	r = hooks_new(kv->event, cfg->hooks.on_change, cfg->hooks.debounce_ms, 0, &kv->hooks);
-	if (r < 0) {
-		log_errorx("hooks.on_change: %s", strerror(-r));
-		return r;
-	}
 	if (cfg->kv.redis_url[0] != '\0') {
 		r = redis_url_parse(cfg->kv.redis_url, &kv->url, err, sizeof(err));
 		if (r < 0) {
@@ -990,35 +992,162 @@ static int setup(struct kvwatch *kv)
 	return 0;
 }
 
-static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+static void drop_source(struct kvwatch *kv)
 {
-	struct kvwatch *kv = userdata;
-	struct config *ncfg = NULL, *old;
-	char err[512];
-	int r;
+	disconnect(kv);
+	kv->fail_pending = false;
+	if (kv->fail_defer != NULL)
+		disarm(kv->fail_defer);
+	if (kv->retry_timer != NULL)
+		disarm(kv->retry_timer);
+	leader_watch_free(kv->leader);
+	kv->leader = NULL;
+	kv->lock_bad = false;
+	free(kv->url_text);
+	kv->url_text = NULL;
+	redis_url_free(kv->url);
+	kv->url = NULL;
+}
 
-	r = config_load(kv->config_path, &ncfg, err, sizeof(err));
-	if (r < 0) {
-		log_errorx("reload: %s; keeping the running configuration", err);
-		return 0;
-	}
-	for (size_t i = 0; i < ncfg->warning_count; i++)
-		log_warnx("%s", ncfg->warnings[i]);
-	log_info("reloading the configuration");
-	teardown(kv);
-	old = kv->cfg;
-	kv->cfg = ncfg;
-	kv->pub.runtime_dir = ncfg->runtime_dir;
-	config_free(old);
-	if (setup(kv) < 0) {
-		sd_event_exit(kv->event, EXIT_CONFIG);
-		return 0;
-	}
-	kv->dirty = true; /* the rules may have changed */
+static void start_source(struct kvwatch *kv)
+{
 	if (kv->leader != NULL)
 		leader_watch_check(kv->leader);
 	else
 		connect_now(kv);
+}
+
+static int setup_hooks(struct kvwatch *kv)
+{
+	int r;
+
+	r = hooks_new(kv->event, kv->cfg->hooks.on_change, kv->cfg->hooks.debounce_ms, 0,
+	              &kv->hooks);
+	if (r < 0)
+		log_errorx("hooks.on_change: %s", strerror(-r));
+	return r;
+}
+
+static int setup(struct kvwatch *kv)
+{
+	int r;
+
+	r = open_store(kv);
+	if (r < 0) {
+		log_errorx("out of memory");
+		return r;
+	}
+	r = setup_hooks(kv);
+	if (r < 0)
+		return r;
+	return setup_source(kv);
+}
+
+/*
+ * Point every record set at the new configuration's schema: the same properties,
+ * the same sets; other properties, the records are copied (by name) and what
+ * was tracked for a patch or a running load is dropped.
+ */
+static int rebase_stores(struct kvwatch *kv, struct config *ncfg, unsigned changes)
+{
+	struct store *fresh = NULL;
+	int r;
+
+	delta_reset(kv, false);
+	if (!(changes & RELOAD_SCHEMA)) {
+		store_set_schema(kv->store, &ncfg->schema);
+		if (kv->retired != NULL)
+			store_set_schema(kv->retired, &ncfg->schema);
+		if (kv->touched != NULL)
+			store_set_schema(kv->touched, &ncfg->schema);
+		return 0;
+	}
+	r = store_reschema(kv->store, &ncfg->schema, &fresh);
+	if (r < 0)
+		return r;
+	job_cancel(kv); /* its records would lack the new properties */
+	kv->load_again = kv->job != NULL;
+	/* The old set keeps the published snapshot for the hooks' diff, nothing else. */
+	if (store_snapshot(kv->store) != NULL && kv->retired == NULL)
+		kv->retired = kv->store;
+	else
+		store_free(kv->store);
+	kv->store = fresh;
+	return 0;
+}
+
+/*
+ * SIGHUP: parse the file beside the running configuration; a broken one is
+ * refused with one line and nothing changes.  A good one is swapped in, and only
+ * what it changes is redone (reload.h): new rules re-place the records held,
+ * without a Redis command, unless they need properties the records lack.
+ */
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+	struct config *ncfg = NULL, *old = kv->cfg;
+	char err[512];
+	unsigned changes;
+	int r;
+
+	r = config_load(kv->config_path, &ncfg, err, sizeof(err));
+	if (r == 0)
+		r = reload_check(old, ncfg, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("reload: %s; keeping the running configuration", err);
+		config_free(ncfg);
+		return 0;
+	}
+	for (size_t i = 0; i < ncfg->warning_count; i++)
+		log_warnx("%s", ncfg->warnings[i]);
+	changes = reload_changes(old, ncfg);
+	r = rebase_stores(kv, ncfg, changes);
+	if (r < 0) {
+		log_errorx("reload: %s; keeping the running configuration", strerror(-r));
+		config_free(ncfg);
+		return 0;
+	}
+	log_info("reloading the configuration:%s%s%s%s%s%s", changes & RELOAD_RULES ? " rules" : "",
+	         changes & RELOAD_FETCH ? " properties" : "",
+	         changes & RELOAD_SOURCE ? " source" : "", changes & RELOAD_HOOKS ? " hooks" : "",
+	         changes & RELOAD_OTHER ? " settings" : "", changes == 0 ? " nothing changed" : "");
+	if (changes & (RELOAD_SOURCE | RELOAD_FETCH))
+		job_cancel(kv);
+	if (changes & RELOAD_SOURCE)
+		drop_source(kv);
+	if (changes & RELOAD_HOOKS) {
+		hooks_free(kv->hooks);
+		kv->hooks = NULL;
+	}
+	drop_loading(kv); /* placed with the running rules */
+
+	kv->cfg = ncfg;
+	kv->pub.runtime_dir = ncfg->runtime_dir;
+	keys_init(&kv->layout, ncfg->kv.prefix, ncfg->kv.separator); /* it points into ncfg */
+	if (kv->job != NULL && kv->job->cfg == old && kv->job_cfg == NULL)
+		kv->job_cfg = old; /* the load still reads it; freed when it ends */
+	else
+		config_free(old);
+
+	if ((changes & RELOAD_HOOKS) && setup_hooks(kv) < 0)
+		log_warnx("reload: running without a change hook");
+	if (changes & RELOAD_SOURCE) {
+		if (setup_source(kv) < 0) {
+			sd_event_exit(kv->event, EXIT_CONFIG); /* reload_check() let it through */
+			return 0;
+		}
+		start_source(kv); /* connects, then loads */
+	} else if (changes & RELOAD_FETCH) {
+		start_load(kv); /* the records lack what the new rules ask for */
+	}
+	if ((changes & RELOAD_FETCH) && kv->url != NULL) {
+		/* Placing now would move files that only lack the new property. */
+		kv->rules_pending = true;
+	} else if (changes & RELOAD_RULES) {
+		/* Re-place the records held with the new rules: a full build, no Redis. */
+		log_info("reload: placing %u records with the new rules", store_count(kv->store));
+		kv->dirty = true;
+	}
 	if (kv->dirty || state_changed(kv))
 		schedule_publish(kv);
 	return 0;
@@ -1118,10 +1247,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 		status = EXIT_CONFIG;
 		goto out;
 	}
-	if (kv.leader != NULL)
-		leader_watch_check(kv.leader);
-	else
-		connect_now(&kv);
+	start_source(&kv);
 	r = sd_event_loop(kv.event);
 	if (r < 0) {
 		log_errorx("event loop: %s", strerror(-r));
