@@ -57,6 +57,7 @@
 #include "tree.h"
 #include "treediff.h"
 #include "updates.h"
+#include "warm.h"
 
 #define USEC_PER_MS        1000ULL
 #define USEC_PER_SEC       1000000ULL
@@ -65,6 +66,8 @@
 #define PUBLISH_RETRY_USEC (2 * USEC_PER_SEC)
 #define MALFORMED_LOG_USEC (10 * USEC_PER_SEC)
 #define ERROR_MAX          512
+#define SAVE_EVERY_USEC    (300 * USEC_PER_SEC) /* the copy in state_dir, at most */
+#define SAVE_POLL_USEC     (1 * USEC_PER_SEC)
 
 struct load_job {
 	pthread_t thread;
@@ -154,6 +157,14 @@ struct kvwatch {
 
 	struct hooks *hooks;
 
+	/* The copy of the last loaded tree in state_dir (warm.h). */
+	struct warm_save *saver;
+	sd_event_source *save_timer;
+	uint64_t saved_generation; /* the last one copied, or being copied */
+	uint64_t last_save_usec;
+	bool pub_savable; /* the last generation published holds loaded data */
+	bool resyncing;   /* the published tree is the saved one, no load ended since */
+
 	uint64_t messages;
 	uint64_t malformed;
 	uint64_t malformed_logged_usec;
@@ -213,6 +224,9 @@ static void set_error(struct kvwatch *kv, const char *text)
 
 static bool state_changed(const struct kvwatch *kv)
 {
+	/* The saved tree says "resyncing" until a load ends: errors only go to the log. */
+	if (kv->resyncing)
+		return false;
 	return !kv->pub.ready || kv->pub_connected != kv->connected ||
 	       kv->pub_held != kv->hold.active ||
 	       (kv->hold.active && kv->pub_held_removals != kv->hold.removals) ||
@@ -312,6 +326,76 @@ static void delta_note(struct kvwatch *kv, const struct batch_change *changes, s
 	free(vals);
 }
 
+/* ---- the copy in state_dir ---- */
+
+/* Reap a finished copy; false while one runs. */
+static bool save_reap(struct kvwatch *kv, bool wait)
+{
+	char err[512];
+
+	if (kv->saver == NULL)
+		return true;
+	if (!wait && !warm_save_done(kv->saver))
+		return false;
+	if (warm_save_end(kv->saver, err, sizeof(err)) < 0) {
+		log_warnx("saving the tree for the next start: %s", err);
+		kv->saved_generation = 0;
+	} else {
+		log_debug("saved generation %" PRIu64 " in %s", kv->saved_generation,
+		          kv->cfg->state_dir);
+	}
+	kv->saver = NULL;
+	return true;
+}
+
+static void save_start(struct kvwatch *kv)
+{
+	kv->saver = warm_save_start(kv->cfg->runtime_dir, kv->cfg->state_dir, kv->pub.generation);
+	if (kv->saver == NULL) {
+		log_warnx("saving the tree for the next start: out of memory");
+		return;
+	}
+	kv->saved_generation = kv->pub.generation;
+	kv->last_save_usec = now_usec(kv);
+}
+
+/* A loaded generation was published: copy it when the last copy is old enough. */
+static void save_schedule(struct kvwatch *kv)
+{
+	int enabled = SD_EVENT_OFF;
+	uint64_t when = kv->last_save_usec + SAVE_EVERY_USEC, now = now_usec(kv);
+
+	sd_event_source_get_enabled(kv->save_timer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	arm(kv->save_timer, kv->last_save_usec == 0 || when < now ? now : when);
+}
+
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	if (!save_reap(kv, false)) {
+		arm(kv->save_timer, usec + SAVE_POLL_USEC);
+		return 0;
+	}
+	if (!kv->pub_savable || kv->saved_generation == kv->pub.generation)
+		return 0;
+	save_start(kv);
+	arm(kv->save_timer, usec + SAVE_POLL_USEC); /* to reap it */
+	return 0;
+}
+
+/* At exit: the last loaded generation, if not copied yet; waits. */
+static void save_final(struct kvwatch *kv)
+{
+	save_reap(kv, true);
+	if (!kv->pub_savable || kv->saved_generation == kv->pub.generation)
+		return;
+	save_start(kv);
+	save_reap(kv, true);
+}
+
 static void do_publish(struct kvwatch *kv)
 {
 	struct snapshot_kv_state st = {
@@ -374,7 +458,11 @@ static void do_publish(struct kvwatch *kv)
 	         res.build_ns / 1e6, res.write_ns / 1e6, res.map_ns / 1e6);
 
 	kv->dirty = false;
+	kv->resyncing = false;
 	kv->last_publish_usec = started;
+	kv->pub_savable = kv->last_sync_ns != 0;
+	if (kv->pub_savable)
+		save_schedule(kv);
 	kv->pub_connected = kv->connected;
 	kv->pub_held = kv->hold.active;
 	kv->pub_held_removals = kv->hold.removals;
@@ -655,6 +743,7 @@ static void apply_load(struct kvwatch *kv, struct store *fresh, const struct loa
 
 	store_diff(kv->store, fresh, &d);
 	kv->last_sync_ns = realtime_ns();
+	kv->resyncing = false;
 	backoff_reset(&kv->backoff);
 	log_info("full load from %s: %u records from %" PRIu64 " keys in %.2f s: %" PRIu64
 	         " added, %" PRIu64 " removed, %" PRIu64 " changed",
@@ -930,32 +1019,50 @@ static void teardown(struct kvwatch *kv)
 	delta_reset(kv, false);
 }
 
-/* The record set to start from: the previous run's tree, if there is one. */
+/*
+ * The record set to start from: the previous run's tree (the runtime
+ * directory's, else the copy in state_dir), published again at once as the
+ * next generation, marked resyncing, so the readers serve it while the first
+ * load runs (warm.h).
+ */
 static int open_store(struct kvwatch *kv)
 {
 	struct snapshot *prev = NULL;
-	char err[256];
+	struct timespec t0, t1;
+	char err[512], status[256];
+	uint64_t files;
 	int r;
 
 	r = store_new(&kv->cfg->schema, false, &kv->store);
 	if (r < 0)
 		return r;
-	r = publish_open_previous(&kv->pub, &prev, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = warm_publish(&kv->pub, kv->cfg->state_dir, &prev, err, sizeof(err));
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0) {
 		log_warnx("previous snapshot: %s, starting empty", err);
 		return 0;
 	}
+	files = snapshot_header(prev)->files;
+	snprintf(status, sizeof(status), "generation %" PRIu64 ": %" PRIu64 " files, resyncing",
+	         kv->pub.generation, files);
+	publish_notify(&kv->pub, kv->pub.generation, status);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	kv->last_publish_usec = now_usec(kv);
+	kv->pub_connected = false;
+	kv->pub_error[0] = '\0';
+	kv->resyncing = true;
+	log_info("published generation %" PRIu64 ": %" PRIu64 " files of the previous run, "
+	         "resyncing (%.1f ms)",
+	         kv->pub.generation, files,
+	         (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 	r = store_import_snapshot(kv->store, prev);
 	if (r < 0) {
 		log_warnx("previous snapshot: %s, starting empty", strerror(-r));
 		store_free(kv->store);
 		return store_new(&kv->cfg->schema, false, &kv->store);
 	}
-	log_info("previous snapshot: generation %" PRIu64 " with %u files, served until Redis "
-	         "answers",
-	         kv->pub.generation, store_count(kv->store));
 	return 0;
 }
 
@@ -1232,6 +1339,9 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	if (r >= 0)
 		r = sd_event_add_time(kv.event, &kv.spare_timer, CLOCK_MONOTONIC, 0, 0,
 		                      on_spare_timer, &kv);
+	if (r >= 0)
+		r = sd_event_add_time(kv.event, &kv.save_timer, CLOCK_MONOTONIC, 0, 0,
+		                      on_save_timer, &kv);
 	if (r < 0) {
 		log_errorx("setting up the event loop: %s", strerror(-r));
 		status = EXIT_TEMPFAIL;
@@ -1242,6 +1352,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	disarm(kv.resync_timer);
 	disarm(kv.hold_timer);
 	disarm(kv.spare_timer);
+	disarm(kv.save_timer);
 
 	if (setup(&kv) < 0) {
 		status = EXIT_CONFIG;
@@ -1255,8 +1366,10 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	} else {
 		status = r;
 	}
+	save_final(&kv);
 out:
 	teardown(&kv);
+	sd_event_source_disable_unref(kv.save_timer);
 	sd_event_source_disable_unref(kv.fail_defer);
 	sd_event_source_disable_unref(kv.publish_timer);
 	sd_event_source_disable_unref(kv.retry_timer);

@@ -18,10 +18,10 @@
 #include "config.h"
 #include "reload.h"
 
-#define KV(more) "runtime_dir = \"/tmp\";\nkv = { redis_url = \"redis://127.0.0.1:6379\"; " more " };\n"
-#define BASE     KV("")
-#define RULES(tpl)                                                                                 \
-	"rules = ( { name = \"all\"; template = \"" tpl "\"; } );\n"
+#define KV(more) \
+	"runtime_dir = \"/tmp\";\nkv = { redis_url = \"redis://127.0.0.1:6379\"; " more " };\n"
+#define BASE       KV("")
+#define RULES(tpl) "rules = ( { name = \"all\"; template = \"" tpl "\"; } );\n"
 
 static char dir[] = "/tmp/test_kvwatch_reload.XXXXXX";
 
@@ -57,8 +57,7 @@ static void test_reload_changes(void **state)
 	    {BASE, BASE RULES("/{title}"), RELOAD_RULES | RELOAD_SCHEMA},
 	    {BASE RULES("/{title}"), BASE RULES("/{title}/{genre}"),
 	     RELOAD_RULES | RELOAD_SCHEMA | RELOAD_FETCH},
-	    {BASE RULES("/{title}/{genre}"), BASE RULES("/{title}"),
-	     RELOAD_RULES | RELOAD_SCHEMA},
+	    {BASE RULES("/{title}/{genre}"), BASE RULES("/{title}"), RELOAD_RULES | RELOAD_SCHEMA},
 	    {BASE, "runtime_dir = \"/tmp\";\nkv = { redis_url = \"redis://127.0.0.1:6380\"; };\n",
 	     RELOAD_SOURCE},
 	    {BASE, KV("prefix = \"x:\";"), RELOAD_SOURCE},
@@ -101,7 +100,8 @@ static void test_reload_check(void **state)
 		char err[512] = "";
 		int r = reload_check(cur, next, err, sizeof(err));
 
-		if (cases[i].error == NULL ? r != 0 : r != -EINVAL || !strstr(err, cases[i].error)) {
+		if (cases[i].error == NULL ? r != 0
+		                           : r != -EINVAL || !strstr(err, cases[i].error)) {
 			print_error("case %zu: expected %s, got %d \"%s\"\n", i,
 			            cases[i].error ? cases[i].error : "accepted", r, err);
 			fail();
