@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "fetch.h"
 #include "batch.h"
 #include "config.h"
 #include "hold.h"
@@ -107,7 +108,11 @@ struct kvwatch {
 	bool lock_bad;
 
 	/* The connections of this thread. */
-	redisContext *cmd;
+	redisContext *cmd;          /* NULL while a fetch has it */
+	struct fetch *fetch;        /* the live changes' fetch in flight (fetch.h) */
+	struct fetch *orphan;       /* one given up with its connection, still to free */
+	struct batch_change *queue; /* changes waiting for the fetch in flight */
+	size_t queue_n;
 	struct subscriber *sub;
 	bool connected;
 	struct backoff backoff;
@@ -534,8 +539,22 @@ static void job_cancel(struct kvwatch *kv)
 	kv->touched = NULL;
 }
 
+static void drop_fetch(struct kvwatch *kv)
+{
+	if (kv->fetch != NULL) {
+		fetch_free(kv->orphan); /* waits only if an older one still runs */
+		kv->orphan = kv->fetch;
+		fetch_abandon(kv->fetch);
+		kv->fetch = NULL;
+	}
+	free(kv->queue);
+	kv->queue = NULL;
+	kv->queue_n = 0;
+}
+
 static void disconnect(struct kvwatch *kv)
 {
+	drop_fetch(kv);
 	subscriber_free(kv->sub);
 	kv->sub = NULL;
 	if (kv->cmd != NULL)
@@ -631,17 +650,81 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 
 /* ---- live updates ---- */
 
+static void fetch_next(struct kvwatch *kv);
+
+/* The changes' values are in (on the loop thread): carry them out. */
+static void on_fetched(void *userdata, struct fetch *f)
+{
+	struct kvwatch *kv = userdata;
+	const struct batch_change *changes;
+	struct update_stats st = {0};
+	struct store *fetched;
+	const char *err;
+	size_t n;
+	int r;
+
+	kv->fetch = NULL;
+	r = fetch_result(f, &fetched, &changes, &n, &st.load, &err);
+	kv->cmd = fetch_take_connection(f);
+	if (r < 0) {
+		kv_fail(kv, "fetching changed files: %s", err);
+		fetch_free(f);
+		return;
+	}
+	if (!schema_equal(fetch_schema(f), &kv->cfg->schema)) {
+		/* A reload changed the properties meanwhile: a full load repairs it. */
+		fetch_free(f);
+		start_load(kv);
+		fetch_next(kv);
+		return;
+	}
+	delta_note(kv, changes, n);
+	drop_loading(kv); /* the store is about to differ from what was loaded */
+	r = updates_merge(kv->store, kv->job != NULL ? kv->touched : NULL, fetched, changes, n,
+	                  &st);
+	fetch_free(f);
+	if (r < 0) {
+		kv_fail(kv, "applying changed files: %s", strerror(-r));
+		return;
+	}
+	log_debug("batch: %" PRIu64 " fetched, %" PRIu64 " removed, %" PRIu64 " vanished, %" PRIu64
+	          " records changed",
+	          st.fetched, st.removed, st.load.vanished, st.changed);
+	if (st.changed > 0) {
+		kv->dirty = true;
+		schedule_publish(kv);
+	}
+	fetch_next(kv);
+}
+
+/* Hand the waiting changes to a fetch, unless one is in flight. */
+static void fetch_next(struct kvwatch *kv)
+{
+	int r;
+
+	if (kv->fetch != NULL || kv->queue_n == 0 || kv->cmd == NULL || kv->fail_pending)
+		return;
+	r = fetch_start(kv->event, kv->cmd, &kv->layout, &kv->cfg->schema, kv->queue, kv->queue_n,
+	                on_fetched, kv, &kv->fetch);
+	if (r < 0) {
+		kv_fail(kv, "fetching changed files: %s", strerror(-r));
+		return;
+	}
+	kv->cmd = NULL;
+	kv->queue = NULL;
+	kv->queue_n = 0;
+}
+
 static void on_message(void *userdata, const char *payload, size_t len)
 {
 	struct kvwatch *kv = userdata;
-	struct batch_change *changes = NULL;
-	struct update_stats st = {0};
+	struct batch_change *changes = NULL, *q;
 	char err[256];
 	size_t n = 0;
 	int r;
 
 	kv->messages++;
-	if (!kv->connected || kv->cmd == NULL || kv->fail_pending)
+	if (!kv->connected || kv->fail_pending)
 		return;
 	r = batch_parse(&kv->layout, payload, len, &changes, &n, err, sizeof(err));
 	if (r < 0) {
@@ -656,25 +739,28 @@ static void on_message(void *userdata, const char *payload, size_t len)
 		}
 		return;
 	}
-	if (n == 0)
-		return;
-	delta_note(kv, changes, n);
-	spare_start(kv);  /* while the changes are fetched and the tree patched */
-	drop_loading(kv); /* the store is about to differ from what was loaded */
-	r = updates_apply(kv->cmd, &kv->layout, &kv->cfg->schema, kv->store,
-	                  kv->job != NULL ? kv->touched : NULL, changes, n, &st, err, sizeof(err));
-	free(changes);
-	if (r < 0) {
-		kv_fail(kv, "fetching changed files: %s", err);
+	if (n == 0) {
+		free(changes);
 		return;
 	}
-	log_debug("batch: %" PRIu64 " fetched, %" PRIu64 " removed, %" PRIu64 " vanished, %" PRIu64
-	          " records changed",
-	          st.fetched, st.removed, st.load.vanished, st.changed);
-	if (st.changed == 0)
-		return; /* a change announced twice, or of files that are not there */
-	kv->dirty = true;
-	schedule_publish(kv);
+	/* Behind the changes already waiting, in message order. */
+	if (kv->queue_n == 0) {
+		kv->queue = changes;
+		kv->queue_n = n;
+	} else {
+		q = reallocarray(kv->queue, kv->queue_n + n, sizeof(*q));
+		if (q == NULL) {
+			free(changes);
+			kv_fail(kv, "live changes: out of memory");
+			return;
+		}
+		memcpy(q + kv->queue_n, changes, n * sizeof(*q));
+		kv->queue = q;
+		kv->queue_n += n;
+		free(changes);
+	}
+	spare_start(kv); /* while the changes are fetched and the tree patched */
+	fetch_next(kv);
 }
 
 /* ---- full loads ---- */
@@ -1008,6 +1094,8 @@ static void teardown(struct kvwatch *kv)
 	config_free(kv->job_cfg);
 	kv->job_cfg = NULL;
 	drop_source(kv);
+	fetch_free(kv->orphan);
+	kv->orphan = NULL;
 	hooks_free(kv->hooks);
 	kv->hooks = NULL;
 	store_free(kv->retired);
