@@ -134,8 +134,9 @@ int fetch_start(sd_event *event, redisContext *c, const struct key_layout *layou
 	return 0;
 }
 
-int fetch_result(struct fetch *f, struct store **ret_fetched, const struct batch_change **ret_changes,
-                 size_t *ret_n, struct load_stats *ret_stats, const char **ret_err)
+int fetch_result(struct fetch *f, struct store **ret_fetched,
+                 const struct batch_change **ret_changes, size_t *ret_n,
+                 struct load_stats *ret_stats, const char **ret_err)
 {
 	*ret_fetched = f->fetched;
 	*ret_changes = f->changes;

@@ -41,8 +41,9 @@ int fetch_start(sd_event *event, redisContext *c, const struct key_layout *layou
                 fetch_done_fn done, void *userdata, struct fetch **ret);
 
 /* In `done`: the outcome.  0, or -errno with the reason in *ret_err. */
-int fetch_result(struct fetch *f, struct store **ret_fetched, const struct batch_change **ret_changes,
-                 size_t *ret_n, struct load_stats *ret_stats, const char **ret_err);
+int fetch_result(struct fetch *f, struct store **ret_fetched,
+                 const struct batch_change **ret_changes, size_t *ret_n,
+                 struct load_stats *ret_stats, const char **ret_err);
 /* In `done`: take the connection back (NULL after a failure: it is freed). */
 redisContext *fetch_take_connection(struct fetch *f);
 /* The schema the values were fetched under (a copy of the one given). */

@@ -256,17 +256,23 @@ static void spare_start(struct kvwatch *kv)
 	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
 }
 
-/* The spare file, once its thread is done (publisher.take_spare); NULL if none. */
+/*
+ * The spare file if its thread is done (publisher.take_spare); NULL if none or
+ * not ready: the loop never waits for it, the patch then makes its own file.
+ */
 static struct snapshot_file *spare_take(void *ctx)
 {
 	struct kvwatch *kv = ctx;
-	struct snapshot_file *f = spare_wait(kv->spare);
+	struct snapshot_file *f;
 
+	if (!spare_is_ready(kv->spare))
+		return NULL;
+	f = spare_wait(kv->spare);
 	kv->spare = NULL;
 	return f;
 }
 
-/* A spare nobody took: its temporary file goes. */
+/* A spare nobody took: its temporary file goes (one still being made stays). */
 static void spare_drop(struct kvwatch *kv)
 {
 	snapshot_file_free(spare_take(kv));
@@ -274,7 +280,11 @@ static void spare_drop(struct kvwatch *kv)
 
 static int on_spare_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	spare_drop(userdata);
+	struct kvwatch *kv = userdata;
+
+	spare_drop(kv);
+	if (kv->spare != NULL)
+		arm(kv->spare_timer, usec + USEC_PER_SEC); /* still being made */
 	return 0;
 }
 
@@ -1103,7 +1113,8 @@ static void teardown(struct kvwatch *kv)
 	store_free(kv->store);
 	kv->store = NULL;
 	drop_loading(kv);
-	spare_drop(kv);
+	snapshot_file_free(spare_wait(kv->spare)); /* at exit: waits */
+	kv->spare = NULL;
 	delta_reset(kv, false);
 }
 

@@ -23,6 +23,7 @@ struct subscriber {
 	subscriber_error_cb on_error;
 	void *userdata;
 	bool failed;
+	size_t unparsed; /* bytes read since the last whole reply (to within one read) */
 };
 
 static bool is_str(const redisReply *r, const char *s)
@@ -45,14 +46,17 @@ static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 	struct subscriber *s = userdata;
 	char err[256];
 	redisReply *reply;
+	size_t got = 0;
 	int r;
 
-	r = redis_read_some(s->c, SUBSCRIBER_READ_MAX, err, sizeof(err));
+	r = redis_read_some(s->c, SUBSCRIBER_READ_MAX, &got, err, sizeof(err));
+	s->unparsed += got;
 	while (r == 0 && !s->failed) {
 		r = redis_next_reply(s->c, &reply, err, sizeof(err));
 		if (r <= 0)
 			break;
 		r = 0;
+		s->unparsed = 0;
 		if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
 		    is_str(reply->element[0], "message") &&
 		    reply->element[2]->type == REDIS_REPLY_STRING)
@@ -67,7 +71,7 @@ static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 		fail_once(s, err);
 		return 0;
 	}
-	if (redis_pending_bytes(s->c) > SUBSCRIBER_BUFFER_MAX) {
+	if (s->unparsed > SUBSCRIBER_BUFFER_MAX) {
 		snprintf(err, sizeof(err), "a pub/sub message exceeds %u bytes",
 		         SUBSCRIBER_BUFFER_MAX);
 		fail_once(s, err);
