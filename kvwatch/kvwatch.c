@@ -54,6 +54,7 @@
 #include "reload.h"
 #include "snapshot.h"
 #include "spare.h"
+#include "state.h"
 #include "store.h"
 #include "tree.h"
 #include "treediff.h"
@@ -114,7 +115,7 @@ struct kvwatch {
 	struct batch_change *queue; /* changes waiting for the fetch in flight */
 	size_t queue_n;
 	struct subscriber *sub;
-	bool connected;
+	enum kv_state state; /* the one truth about where kvwatch is (state.h) */
 	struct backoff backoff;
 	sd_event_source *retry_timer;
 	sd_event_source *fail_defer;
@@ -211,6 +212,23 @@ static const char *leader_name(const struct kvwatch *kv)
 	return kv->url ? kv->url->redacted : "redis";
 }
 
+/* ---- the state machine (state.h) ---- */
+
+static void kv_event(struct kvwatch *kv, enum kv_event ev)
+{
+	enum kv_state to = kv_state_next(kv->state, ev);
+
+	if (to != kv->state)
+		log_debug("state %s -> %s (%s)", kv_state_name(kv->state), kv_state_name(to),
+		          kv_event_name(ev));
+	kv->state = to;
+}
+
+static bool is_connected(const struct kvwatch *kv)
+{
+	return kv_state_is_connected(kv->state);
+}
+
 /* ---- the KV state ---- */
 
 static void set_error(struct kvwatch *kv, const char *text)
@@ -232,7 +250,7 @@ static bool state_changed(const struct kvwatch *kv)
 	/* The saved tree says "resyncing" until a load ends: errors only go to the log. */
 	if (kv->resyncing)
 		return false;
-	return !kv->pub.ready || kv->pub_connected != kv->connected ||
+	return !kv->pub.ready || kv->pub_connected != is_connected(kv) ||
 	       kv->pub_held != kv->hold.active ||
 	       (kv->hold.active && kv->pub_held_removals != kv->hold.removals) ||
 	       strcmp(kv->pub_error, kv->error) != 0;
@@ -414,7 +432,7 @@ static void save_final(struct kvwatch *kv)
 static void do_publish(struct kvwatch *kv)
 {
 	struct snapshot_kv_state st = {
-	    .connected = kv->connected,
+	    .connected = is_connected(kv),
 	    .held = kv->hold.active,
 	    .held_removals = kv->hold.active ? kv->hold.removals : 0,
 	    .last_sync_ns = kv->last_sync_ns,
@@ -456,7 +474,7 @@ static void do_publish(struct kvwatch *kv)
 		         " files; holding back the removal of %" PRIu64
 		         " files (SIGUSR1 applies it)",
 		         res.generation, res.files, kv->hold.removals);
-	else if (kv->connected)
+	else if (is_connected(kv))
 		snprintf(status, sizeof(status),
 		         "generation %" PRIu64 ": %" PRIu64 " files from %s", res.generation,
 		         res.files, leader_name(kv));
@@ -469,7 +487,7 @@ static void do_publish(struct kvwatch *kv)
 	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden (%s; %s %.1f ms, "
 	         "write %.1f ms, map %.1f ms)",
 	         res.generation, res.files, res.directories, res.skipped, res.hidden,
-	         kv->connected ? "connected" : "disconnected", res.patched ? "patch" : "build",
+	         is_connected(kv) ? "connected" : "disconnected", res.patched ? "patch" : "build",
 	         res.build_ns / 1e6, res.write_ns / 1e6, res.map_ns / 1e6);
 
 	kv->dirty = false;
@@ -478,7 +496,7 @@ static void do_publish(struct kvwatch *kv)
 	kv->pub_savable = kv->last_sync_ns != 0;
 	if (kv->pub_savable)
 		save_schedule(kv);
-	kv->pub_connected = kv->connected;
+	kv->pub_connected = is_connected(kv);
 	kv->pub_held = kv->hold.active;
 	kv->pub_held_removals = kv->hold.removals;
 	snprintf(kv->pub_error, sizeof(kv->pub_error), "%s", kv->error);
@@ -570,7 +588,6 @@ static void disconnect(struct kvwatch *kv)
 	if (kv->cmd != NULL)
 		redisFree(kv->cmd);
 	kv->cmd = NULL;
-	kv->connected = false;
 	job_cancel(kv);
 	disarm(kv->resync_timer);
 }
@@ -596,6 +613,7 @@ static int on_fail(sd_event_source *s, void *userdata)
 
 	kv->fail_pending = false;
 	disconnect(kv);
+	kv_event(kv, KV_EV_FAILED);
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
 		rnd = (uint32_t)realtime_ns();
 	delay = backoff_next(&kv->backoff, rnd);
@@ -646,7 +664,7 @@ static void connect_now(struct kvwatch *kv)
 	}
 	if (kv->error[0] != '\0' || !kv->pub.ready)
 		log_info("connected to %s, subscribed to %s", kv->url->redacted, kv->channel);
-	kv->connected = true;
+	kv_event(kv, KV_EV_CONNECTED);
 	set_error(kv, NULL);
 	/* Messages may have been missed while away: a full resync. */
 	start_load(kv);
@@ -654,6 +672,7 @@ static void connect_now(struct kvwatch *kv)
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
+	kv_event(userdata, KV_EV_RETRY);
 	connect_now(userdata);
 	return 0;
 }
@@ -734,7 +753,7 @@ static void on_message(void *userdata, const char *payload, size_t len)
 	int r;
 
 	kv->messages++;
-	if (!kv->connected || kv->fail_pending)
+	if (!is_connected(kv) || kv->fail_pending)
 		return;
 	r = batch_parse(&kv->layout, payload, len, &changes, &n, err, sizeof(err));
 	if (r < 0) {
@@ -854,6 +873,7 @@ static void apply_load(struct kvwatch *kv, struct store *fresh, const struct loa
 	/* The guard counts files: records with a filePath that would leave the tree. */
 	verdict = hold_check(&kv->hold, d.files, d.lost, cfg->kv.hold_threshold_percent,
 	                     cfg->kv.hold_time_ms, (int64_t)now_usec(kv) * 1000);
+	kv_event(kv, verdict == HOLD_KEEP ? KV_EV_HELD : KV_EV_APPLIED);
 	if (verdict == HOLD_KEEP) {
 		if (!was_held) {
 			char when[96] = "";
@@ -931,7 +951,7 @@ static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userd
 		job->store = NULL;
 	}
 	job_free(job);
-	if (kv->load_again && kv->connected && !kv->fail_pending)
+	if (kv->load_again && is_connected(kv) && !kv->fail_pending)
 		start_load(kv);
 	return 0;
 }
@@ -942,7 +962,7 @@ static void start_load(struct kvwatch *kv)
 	char err[256];
 	int r;
 
-	if (!kv->connected || kv->url == NULL)
+	if (!is_connected(kv) || kv->url == NULL)
 		return;
 	if (kv->job != NULL) {
 		kv->load_again = true;
@@ -999,6 +1019,7 @@ static void start_load(struct kvwatch *kv)
 		return;
 	}
 	kv->job = job;
+	kv_event(kv, KV_EV_LOAD);
 	log_debug("full load from %s started", leader_name(kv));
 }
 
@@ -1033,6 +1054,7 @@ static void on_leader(void *userdata, const char *url, const char *error)
 			return;
 		}
 		log_warnx("%s; waiting for a usable lock", error);
+		kv_event(kv, KV_EV_NO_LEADER);
 		set_error(kv, error);
 		if (state_changed(kv))
 			schedule_publish(kv);
@@ -1059,6 +1081,7 @@ static void on_leader(void *userdata, const char *url, const char *error)
 	kv->url_text = text;
 	kv->url = u;
 	backoff_reset(&kv->backoff);
+	kv_event(kv, KV_EV_LEADER);
 	connect_now(kv);
 }
 
@@ -1213,14 +1236,17 @@ static void drop_source(struct kvwatch *kv)
 	kv->url_text = NULL;
 	redis_url_free(kv->url);
 	kv->url = NULL;
+	kv_event(kv, KV_EV_SOURCE_GONE);
 }
 
 static void start_source(struct kvwatch *kv)
 {
-	if (kv->leader != NULL)
+	if (kv->leader != NULL) {
 		leader_watch_check(kv->leader);
-	else
-		connect_now(kv);
+		return;
+	}
+	kv_event(kv, KV_EV_LEADER);
+	connect_now(kv);
 }
 
 static int setup_hooks(struct kvwatch *kv)

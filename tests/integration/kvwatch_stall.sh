@@ -14,8 +14,9 @@ kv_wait 20 '.files == 100 and .kv.connected' "first generation: 100 files"
 id=$(kv_gen_id 3)
 rcli set "meta-sort:file:$id:title" "Paused" >/dev/null
 gen=$(kv_hdr .generation)
-# One connection, one round: the message goes out, then every client stops.
-printf 'PUBLISH meta-sort:file:batch "{\\"changes\\":[{\\"action\\":\\"update\\",\\"hashId\\":\\"%s\\"}]}"\nCLIENT PAUSE 3000 ALL\n' "$id" |
+# One transaction: the message goes out, then every client stops, before
+# kvwatch can ask for the file.
+printf 'MULTI\nPUBLISH meta-sort:file:batch "{\\"changes\\":[{\\"action\\":\\"update\\",\\"hashId\\":\\"%s\\"}]}"\nCLIENT PAUSE 3000 ALL\nEXEC\n' "$id" |
 	rcli >/dev/null
 sleep 0.3
 t0=$(date +%s%N)
