@@ -74,7 +74,7 @@ const char *kv_state_name(enum kv_state s)
 const char *kv_event_name(enum kv_event e)
 {
 	static const char *const names[KV_EVENT_MAX] = {
-	    "no leader", "leader", "connected", "load", "applied",
+	    "no leader", "leader", "connected", "load",        "applied",
 	    "held",      "failed", "retry",     "source gone",
 	};
 
