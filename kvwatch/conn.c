@@ -150,8 +150,8 @@ void conn_connect(struct kvwatch *kv)
 		return;
 	}
 	r = subscriber_new(kv->event, kv->url, kv->cfg->kv.connect_timeout_ms,
-	                   kv->cfg->kv.command_timeout_ms, kv->channel, live_on_message, on_sub_error,
-	                   kv, &kv->sub, err, sizeof(err));
+	                   kv->cfg->kv.command_timeout_ms, kv->channel, live_on_message,
+	                   on_sub_error, kv, &kv->sub, err, sizeof(err));
 	if (r < 0) {
 		kv_fail(kv, "%s", err);
 		return;

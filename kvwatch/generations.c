@@ -243,8 +243,9 @@ static void do_publish(struct kvwatch *kv)
 	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden (%s; %s %.1f ms, "
 	         "write %.1f ms, map %.1f ms)",
 	         res.generation, res.files, res.directories, res.skipped, res.hidden,
-	         kv_is_connected(kv) ? "connected" : "disconnected", res.patched ? "patch" : "build",
-	         res.build_ns / 1e6, res.write_ns / 1e6, res.map_ns / 1e6);
+	         kv_is_connected(kv) ? "connected" : "disconnected",
+	         res.patched ? "patch" : "build", res.build_ns / 1e6, res.write_ns / 1e6,
+	         res.map_ns / 1e6);
 
 	kv->dirty = false;
 	kv->resyncing = false;

@@ -156,8 +156,6 @@ struct kvwatch {
 	uint64_t malformed_logged_usec;
 };
 
-
-
 static inline int64_t realtime_ns(void)
 {
 	struct timespec ts;
