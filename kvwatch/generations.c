@@ -217,11 +217,31 @@ static void do_publish(struct kvwatch *kv)
 		                 err, sizeof(err));
 	spare_drop(kv); /* one the publish did not take: a build writes a file of its own */
 	if (r < 0) {
-		log_errorx("publishing generation %" PRIu64 ": %s; retrying in %llu s",
-		           kv->pub.generation + 1, err, PUBLISH_RETRY_USEC / USEC_PER_SEC);
-		arm(kv->publish_timer, now_usec(kv) + PUBLISH_RETRY_USEC);
+		/* A full disk stays full for a while: back off, and say it once. */
+		uint64_t delay =
+		    kv->publish_retry_usec ? kv->publish_retry_usec * 2 : PUBLISH_RETRY_USEC;
+
+		if (delay > PUBLISH_RETRY_MAX_USEC)
+			delay = PUBLISH_RETRY_MAX_USEC;
+		if (kv->publish_retry_usec == 0)
+			log_errorx("publishing generation %" PRIu64 ": %s; retrying in %llu s, "
+			           "backing off up to %llu s",
+			           kv->pub.generation + 1, err, delay / USEC_PER_SEC,
+			           PUBLISH_RETRY_MAX_USEC / USEC_PER_SEC);
+		else if (delay == PUBLISH_RETRY_MAX_USEC)
+			log_warnx("publishing generation %" PRIu64 ": still failing: %s; retrying "
+			          "in %llu s",
+			          kv->pub.generation + 1, err, delay / USEC_PER_SEC);
+		else
+			log_debug("publishing generation %" PRIu64 ": %s; retrying in %llu s",
+			          kv->pub.generation + 1, err, delay / USEC_PER_SEC);
+		kv->publish_retry_usec = delay;
+		arm(kv->publish_timer, now_usec(kv) + delay);
 		return;
 	}
+	if (kv->publish_retry_usec != 0)
+		log_info("published again after a failure");
+	kv->publish_retry_usec = 0;
 	if (err[0] != '\0')
 		log_warnx("%s", err);
 	if (kv->hold.active)

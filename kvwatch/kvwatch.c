@@ -22,6 +22,7 @@
  */
 #include "kvwatch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -274,7 +275,8 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		log_warnx("reload: running without a change hook");
 	if (changes & RELOAD_SOURCE) {
 		if (conn_setup(kv) < 0) {
-			sd_event_exit(kv->event, EXIT_CONFIG); /* reload_check() let it through */
+			/* reload_check() let it through: not the file's fault. */
+			sd_event_exit(kv->event, EXIT_TEMPFAIL);
 			return 0;
 		}
 		conn_start(kv); /* connects, then loads */
@@ -292,6 +294,33 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	if (kv->dirty || gen_state_changed(kv))
 		gen_schedule(kv);
 	return 0;
+}
+
+/*
+ * kvwatch is the only writer of dir: a temporary snapshot file found at start
+ * was left by a process that died while writing or preparing it.
+ */
+static void remove_leftovers(const char *dir)
+{
+	static const char prefix[] = "." SNAP_FILE_NAME ".";
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+		else
+			log_warn("removing the leftover \"%s/%s\"", dir, de->d_name);
+	}
+	closedir(d);
+	if (n > 0)
+		log_info("removed %d temporary snapshot file%s left in %s", n, n == 1 ? "" : "s",
+		         dir);
 }
 
 static int check_runtime_dir(const char *dir)
@@ -328,6 +357,8 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 		config_free(cfg);
 		return EXIT_TEMPFAIL;
 	}
+	remove_leftovers(cfg->runtime_dir);
+	remove_leftovers(cfg->state_dir);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -388,8 +419,10 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	disarm(kv.spare_timer);
 	disarm(kv.save_timer);
 
-	if (setup(&kv) < 0) {
-		status = EXIT_CONFIG;
+	r = setup(&kv);
+	if (r < 0) {
+		/* A bad value is the configuration's; anything else a restart may cure. */
+		status = r == -EINVAL ? EXIT_CONFIG : EXIT_TEMPFAIL;
 		goto out;
 	}
 	conn_start(&kv);
@@ -442,7 +475,7 @@ int kvwatch_once(const struct config *cfg)
 		         LEADER_LOCK_NAME);
 		if (leader_read(path, &lock, err, sizeof(err)) < 0) {
 			log_errorx("cannot find the Redis leader: lock %s: %s", path, err);
-			return EXIT_CONFIG;
+			return EXIT_TEMPFAIL; /* meta-core may not have written it yet */
 		}
 		text = lock.api;
 	}
@@ -469,6 +502,8 @@ int kvwatch_once(const struct config *cfg)
 	r = loader_run(&p, &s, &ls, err, sizeof(err));
 	if (r < 0) {
 		log_errorx("cannot load from %s: %s", url->redacted, err);
+		/* Refused credentials are the configuration's; an absent Redis is not. */
+		status = r == -EACCES ? EXIT_CONFIG : EXIT_TEMPFAIL;
 		goto out;
 	}
 	log_info("full load from %s: %u records from %" PRIu64 " keys in %.2f s (scan %.2f s)",

@@ -41,15 +41,16 @@ struct subscriber;
 struct warm_save;
 struct snapshot_file;
 
-#define USEC_PER_MS        1000ULL
-#define USEC_PER_SEC       1000000ULL
-#define RETRY_BASE_MS      250
-#define RETRY_CAP_MS       10000
-#define PUBLISH_RETRY_USEC (2 * USEC_PER_SEC)
-#define MALFORMED_LOG_USEC (10 * USEC_PER_SEC)
-#define ERROR_MAX          512
-#define SAVE_EVERY_USEC    (300 * USEC_PER_SEC) /* the copy in state_dir, at most */
-#define SAVE_POLL_USEC     (1 * USEC_PER_SEC)
+#define USEC_PER_MS            1000ULL
+#define USEC_PER_SEC           1000000ULL
+#define RETRY_BASE_MS          250
+#define RETRY_CAP_MS           10000
+#define PUBLISH_RETRY_USEC     (2 * USEC_PER_SEC)
+#define PUBLISH_RETRY_MAX_USEC (60 * USEC_PER_SEC)
+#define MALFORMED_LOG_USEC     (10 * USEC_PER_SEC)
+#define ERROR_MAX              512
+#define SAVE_EVERY_USEC        (300 * USEC_PER_SEC) /* the copy in state_dir, at most */
+#define SAVE_POLL_USEC         (1 * USEC_PER_SEC)
 
 struct load_job {
 	pthread_t thread;
@@ -130,6 +131,7 @@ struct kvwatch {
 	bool dirty;
 	sd_event_source *publish_timer;
 	uint64_t last_publish_usec;
+	uint64_t publish_retry_usec; /* the last retry delay after a failed publish, 0: none */
 	bool pub_connected;
 	bool pub_held;
 	uint64_t pub_held_removals;
