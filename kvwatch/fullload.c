@@ -103,6 +103,27 @@ static void adopt(struct kvwatch *kv, struct store *fresh)
  * loading: the tree the job placed while loading fresh, if it did (a first load);
  * taken when fresh becomes the record set unchanged.
  */
+/*
+ * The next periodic resync: kv.refresh_interval_ms after this load, or later
+ * when the loads cost more than kv.resync_cpu_percent of the time (a load keeps
+ * redis-server busy about as long as it takes).  load_ns: 0 for a check that
+ * found nothing changed.
+ */
+static void arm_resync(struct kvwatch *kv, int64_t load_ns)
+{
+	uint64_t delay = (uint64_t)kv->cfg->kv.refresh_interval_ms * USEC_PER_MS;
+	uint64_t gap =
+	    (uint64_t)(load_ns > 0 ? load_ns : 0) / 1000 * 100 / kv->cfg->kv.resync_cpu_percent;
+
+	if (kv->cfg->kv.refresh_interval_ms == 0)
+		return;
+	if (gap > delay) {
+		log_debug("next resync in %.1f s (the load took %.2f s)", gap / 1e6, load_ns / 1e9);
+		delay = gap;
+	}
+	arm(kv->resync_timer, now_usec(kv) + delay);
+}
+
 static void apply_load(struct kvwatch *kv, struct store *fresh, const struct load_stats *ls,
                        struct publish_loading **loading)
 {
@@ -185,9 +206,10 @@ static void apply_load(struct kvwatch *kv, struct store *fresh, const struct loa
 	}
 	if (kv->dirty || gen_state_changed(kv))
 		gen_schedule(kv);
-	if (cfg->kv.refresh_interval_ms > 0)
-		arm(kv->resync_timer, now_usec(kv) + cfg->kv.refresh_interval_ms * USEC_PER_MS);
+	arm_resync(kv, ls->elapsed_ns);
 }
+
+static void start(struct kvwatch *kv, bool check);
 
 static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 {
@@ -209,21 +231,29 @@ static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userd
 	}
 	config_free(kv->job_cfg);
 	kv->job_cfg = NULL;
-	if (cancelled)
+	if (cancelled) {
 		log_debug("full load cancelled");
-	else if (job->result < 0)
+	} else if (job->result == -EALREADY) {
+		/* The fingerprint says no write came since the last load. */
+		log_debug("resync: no write since the last load, nothing to load");
+		kv_event(kv, KV_EV_APPLIED);
+		backoff_reset(&kv->backoff);
+		arm_resync(kv, 0);
+	} else if (job->result < 0)
 		kv_fail(kv, "full load: %s", job->err);
 	else {
+		memcpy(kv->fingerprint, job->fingerprint, sizeof(kv->fingerprint));
 		apply_load(kv, job->store, &job->stats, &job->loading);
 		job->store = NULL;
 	}
 	fullload_job_free(job);
 	if (kv->load_again && kv_is_connected(kv) && !kv->fail_pending)
-		fullload_start(kv);
+		start(kv, false);
 	return 0;
 }
 
-void fullload_start(struct kvwatch *kv)
+/* check: a periodic resync, that loads only when the fingerprint changed. */
+static void start(struct kvwatch *kv, bool check)
 {
 	struct load_job *job;
 	char err[256];
@@ -267,7 +297,12 @@ void fullload_start(struct kvwatch *kv)
 	    .layout = &job->layout,
 	    .schema = &kv->cfg->schema,
 	    .cancel = &job->cancel,
+	    .fingerprint = job->fingerprint,
 	};
+	if (check && kv->fingerprint[0] != '\0') {
+		memcpy(job->unless, kv->fingerprint, sizeof(job->unless));
+		job->params.unless_fingerprint = job->unless;
+	}
 	/*
 	 * The first load of a process that has no tree yet will be published as it
 	 * is: its records are placed while redis-server is still sending the next.
@@ -290,9 +325,14 @@ void fullload_start(struct kvwatch *kv)
 	log_debug("full load from %s started", leader_name(kv));
 }
 
+void fullload_start(struct kvwatch *kv)
+{
+	start(kv, false);
+}
+
 int fullload_on_resync(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	fullload_start(userdata);
+	start(userdata, true);
 	return 0;
 }
 

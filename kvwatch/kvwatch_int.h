@@ -26,6 +26,7 @@
 #include "batch.h"
 #include "hold.h"
 #include "keys.h"
+#include "fingerprint.h"
 #include "loader.h"
 #include "publish.h"
 #include "redis_url.h"
@@ -63,7 +64,9 @@ struct load_job {
 	int result;
 	struct store *store;
 	struct load_stats stats;
-	struct publish_loading *loading; /* the tree, placed as the records came (first load) */
+	struct publish_loading *loading;   /* the tree, placed as the records came (first load) */
+	char fingerprint[FINGERPRINT_MAX]; /* the server's, before the scan */
+	char unless[FINGERPRINT_MAX];      /* a periodic resync: load only if it differs */
 	char err[256];
 };
 
@@ -110,6 +113,7 @@ struct kvwatch {
 	bool load_again;
 	bool rules_pending; /* new rules wait for a load of the properties they need */
 	sd_event_source *resync_timer;
+	char fingerprint[FINGERPRINT_MAX]; /* the server's at the last load, "" unknown */
 	int64_t last_sync_ns;
 
 	/* The records and what was published of them. */

@@ -28,6 +28,7 @@
  */
 #include "loader.h"
 #include "errbuf.h"
+#include "fingerprint.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -812,6 +813,21 @@ int loader_run(const struct loader_params *p, struct store **ret, struct load_st
 	r = redis_connect(p->url, p->connect_timeout_ms, p->command_timeout_ms, &ps.c, err, errlen);
 	if (r < 0)
 		goto out;
+	if (p->fingerprint != NULL) {
+		r = fingerprint_read(ps.c, p->url->db, p->fingerprint, FINGERPRINT_MAX, err,
+		                     errlen);
+		if (r == -EPROTO) {
+			p->fingerprint[0] = '\0'; /* none: always load */
+			r = 0;
+		}
+		if (r < 0)
+			goto out;
+		if (p->unless_fingerprint != NULL && p->fingerprint[0] != '\0' &&
+		    strcmp(p->fingerprint, p->unless_fingerprint) == 0) {
+			r = errbuf_set(err, errlen, -EALREADY, "nothing changed");
+			goto out;
+		}
+	}
 	r = scan_ids(&ps);
 	st->scan_ns = now_ns() - start;
 	if (r == 0)

@@ -104,6 +104,7 @@ static const struct key keys[] = {
     KEY(KT_UINT, kv.hold_time_ms, NULL, "600000", .min = 0, .max = MS_DAY),
     KEY(KT_UINT, kv.connect_timeout_ms, NULL, "2000", .min = 1, .max = 600000),
     KEY(KT_UINT, kv.command_timeout_ms, NULL, "10000", .min = 1, .max = 3600000),
+    KEY(KT_UINT, kv.resync_cpu_percent, NULL, "1", .min = 1, .max = 100),
 
     KEY(KT_BOOL, fuse.enabled, NULL, "true"),
     KEY(KT_PATH, fuse.mount_point, "FUSE_MOUNT_POINT", "/mnt/virtual"),

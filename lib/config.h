@@ -70,6 +70,7 @@ struct config {
 		uint32_t hold_time_ms;           /* ... until it has persisted this long */
 		uint32_t connect_timeout_ms;
 		uint32_t command_timeout_ms;
+		uint32_t resync_cpu_percent; /* periodic resyncs: at most this share of time */
 	} kv;
 
 	struct {
