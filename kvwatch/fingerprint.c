@@ -71,8 +71,7 @@ static int info(redisContext *c, const char *section, redisReply **ret, char *er
 	return 0;
 }
 
-int fingerprint_read(redisContext *c, unsigned db, char *buf, size_t len, char *err,
-                     size_t errlen)
+int fingerprint_read(redisContext *c, unsigned db, char *buf, size_t len, char *err, size_t errlen)
 {
 	redisReply *p = NULL, *k = NULL;
 	int r;

@@ -28,7 +28,6 @@ int fingerprint_parse(const char *persistence, const char *keyspace, unsigned db
                       size_t len);
 
 /* Ask c for both sections.  0, -EIO (connection) or -EPROTO, reason in err. */
-int fingerprint_read(redisContext *c, unsigned db, char *buf, size_t len, char *err,
-                     size_t errlen);
+int fingerprint_read(redisContext *c, unsigned db, char *buf, size_t len, char *err, size_t errlen);
 
 #endif

@@ -14,8 +14,8 @@
 
 #include "fingerprint.h"
 
-#define PERSIST(changes, saved)                                                                    \
-	"# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:" changes                      \
+#define PERSIST(changes, saved)                                              \
+	"# Persistence\r\nloading:0\r\nrdb_changes_since_last_save:" changes \
 	"\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:" saved "\r\n"
 
 static void test_parse(void **state)
@@ -26,14 +26,15 @@ static void test_parse(void **state)
 		int ret;
 		const char *expect;
 	} cases[] = {
-	    {PERSIST("12", "1700000000"), "# Keyspace\r\ndb0:keys=160,expires=0,avg_ttl=0\r\n", 0, 0,
-	     "12/1700000000/keys=160,expires=0"},
+	    {PERSIST("12", "1700000000"), "# Keyspace\r\ndb0:keys=160,expires=0,avg_ttl=0\r\n", 0,
+	     0, "12/1700000000/keys=160,expires=0"},
 	    /* the average TTL moves by itself: not part of it */
 	    {PERSIST("12", "1700000000"), "# Keyspace\r\ndb0:keys=160,expires=3,avg_ttl=9\r\n", 0,
 	     0, "12/1700000000/keys=160,expires=3"},
 	    /* another database's line is not ours */
-	    {PERSIST("7", "1"), "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"
-	                        "db3:keys=5,expires=0,avg_ttl=0\r\n",
+	    {PERSIST("7", "1"),
+	     "# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"
+	     "db3:keys=5,expires=0,avg_ttl=0\r\n",
 	     3, 0, "7/1/keys=5,expires=0"},
 	    {PERSIST("7", "1"), "# Keyspace\r\ndb10:keys=5,expires=0,avg_ttl=0\r\n", 1, 0,
 	     "7/1/empty"},
@@ -50,8 +51,8 @@ static void test_parse(void **state)
 		                          sizeof(buf));
 
 		if (r != cases[i].ret || (r == 0 && strcmp(buf, cases[i].expect) != 0)) {
-			print_error("case %zu: expected %d \"%s\", got %d \"%s\"\n", i, cases[i].ret,
-			            cases[i].expect ? cases[i].expect : "", r, buf);
+			print_error("case %zu: expected %d \"%s\", got %d \"%s\"\n", i,
+			            cases[i].ret, cases[i].expect ? cases[i].expect : "", r, buf);
 			fail();
 		}
 	}
