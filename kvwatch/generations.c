@@ -8,6 +8,7 @@
  * state_dir at most every SAVE_EVERY_USEC and at exit (warm.h).
  */
 #include "kvwatch_int.h"
+#include "guard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -185,6 +186,34 @@ void gen_save_final(struct kvwatch *kv)
 	save_reap(kv, true);
 }
 
+/*
+ * The published file kvwatch maps back was cut or rewritten under it (guard.h):
+ * its records are gone; drop them and load everything again.  True if so.
+ */
+bool gen_check_damage(struct kvwatch *kv)
+{
+	struct store *fresh = NULL;
+
+	if (!guard_damaged())
+		return false;
+	guard_set(NULL, 0, NULL);
+	log_errorx("%s/%s was cut or rewritten under kvwatch; loading everything again from %s",
+	           kv->cfg->runtime_dir, SNAP_FILE_NAME, leader_name(kv));
+	if (store_new(&kv->cfg->schema, false, &fresh) < 0) {
+		kv_fail(kv, "out of memory");
+		return true;
+	}
+	store_free(kv->store);
+	store_free(kv->retired);
+	kv->retired = NULL;
+	kv->store = fresh;
+	live_delta_reset(kv, false);
+	gen_drop_loading(kv);
+	kv->dirty = false;
+	fullload_start(kv); /* or the next connection's */
+	return true;
+}
+
 static void do_publish(struct kvwatch *kv)
 {
 	struct snapshot_kv_state st = {
@@ -203,6 +232,8 @@ static void do_publish(struct kvwatch *kv)
 	uint64_t started = now_usec(kv);
 	int r;
 
+	if (gen_check_damage(kv))
+		return;
 	r = -EAGAIN;
 	if (kv->loading != NULL) {
 		/* The first load's records, placed while they loaded: the build is done. */
@@ -290,14 +321,29 @@ static void do_publish(struct kvwatch *kv)
 			treediff_free(dirs, n);
 		}
 	}
+	/* A damaged mapping read while publishing: the tree may be wrong, load again. */
+	if (gen_check_damage(kv)) {
+		snapshot_free(res.snap);
+		return;
+	}
 	/* The next live changes patch this generation if the store maps it. */
 	r = -1;
 	if (res.snap != NULL) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", kv->cfg->runtime_dir, SNAP_FILE_NAME);
+		if (chmod(path, 0444) < 0)
+			log_debug("chmod 0444 \"%s\": %s", path, strerror(errno));
 		r = store_rebind(kv->store, res.snap);
 		if (r < 0)
 			log_warnx("mapping records to generation %" PRIu64 ": %s", res.generation,
 			          strerror(-r));
+		else
+			guard_set(snapshot_header(res.snap), snapshot_header(res.snap)->total_size,
+			          path);
 	}
+	if (r < 0)
+		guard_set(NULL, 0, NULL);
 	live_delta_reset(kv, r == 0);
 	store_free(kv->retired);
 	kv->retired = NULL;

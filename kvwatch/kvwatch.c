@@ -46,6 +46,7 @@
 #include "batch.h"
 #include "fetch.h"
 #include "config.h"
+#include "guard.h"
 #include "kvwatch_int.h"
 #include "hold.h"
 #include "hooks.h"
@@ -156,6 +157,7 @@ static int open_store(struct kvwatch *kv)
 		store_free(kv->store);
 		return store_new(&kv->cfg->schema, false, &kv->store);
 	}
+	guard_set(snapshot_header(prev), snapshot_header(prev)->total_size, NULL);
 	return 0;
 }
 
@@ -368,6 +370,11 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	sigaddset(&mask, SIGPIPE);
 	/* Before any thread exists, so that every thread inherits the mask. */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	if (guard_install() < 0) {
+		log_error("installing the SIGBUS guard");
+		config_free(cfg);
+		return EXIT_TEMPFAIL;
+	}
 	backoff_init(&kv.backoff, RETRY_BASE_MS, RETRY_CAP_MS);
 
 	r = sd_event_default(&kv.event);

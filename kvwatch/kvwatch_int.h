@@ -221,6 +221,7 @@ int gen_on_save_timer(sd_event_source *s, uint64_t usec, void *userdata);
 void gen_save_final(struct kvwatch *kv);
 int gen_on_publish_timer(sd_event_source *s, uint64_t usec, void *userdata);
 void gen_schedule(struct kvwatch *kv);
+bool gen_check_damage(struct kvwatch *kv);
 
 /* live.c: pub/sub batches, their fetch off the loop, the delta a patch needs. */
 void live_delta_reset(struct kvwatch *kv, bool patchable);

@@ -77,7 +77,7 @@ int warm_publish(struct publisher *p, const char *state_dir, struct snapshot **r
 		errbuf_set(err, errlen, r, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	r = fchmod(fd, 0644) < 0 ? -errno : 0;
+	r = fchmod(fd, 0444) < 0 ? -errno : 0; /* published read-only, see guard.h */
 	if (r == 0)
 		r = write_all(fd, &h, sizeof(h));
 	if (r == 0)
