@@ -2,15 +2,16 @@
  * hooks: debounce changes, run the hook, reap it or kill it (see hooks.h).
  *
  * The directory list goes to the child through a memfd: the hook reads it at
- * its own pace and kvwatch never blocks on a pipe.  The environment is prepared
- * before fork(), since after fork() in a threaded process only async-signal-safe
- * calls are allowed until execve().
+ * its own pace and kvwatch never blocks on a pipe.  The hook is started with
+ * posix_spawn() (its own process group, stdin from that file, no descriptor of
+ * kvwatch's, default signal dispositions), the environment prepared before.
  */
 #include "hooks.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,7 +196,9 @@ static void run(struct hooks *h)
 	char *argv[] = {"sh", "-c", h->command, NULL};
 	size_t lines = 0;
 	char **env;
-	sigset_t all;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, def;
 	uint64_t now;
 	int fd, r;
 	pid_t pid;
@@ -216,22 +219,41 @@ static void run(struct hooks *h)
 		clear_pending(h);
 		return;
 	}
-	pid = fork();
-	if (pid == 0) {
-		/* Child: async-signal-safe calls only. */
+	/*
+	 * posix_spawn: its own process group, stdin from the input file, no other
+	 * descriptor of ours, no signal blocked or ignored.
+	 */
+	r = posix_spawn_file_actions_init(&fa);
+	if (r == 0) {
+		r = posix_spawnattr_init(&at);
+		if (r != 0)
+			posix_spawn_file_actions_destroy(&fa);
+	}
+	if (r == 0) {
 		sigemptyset(&all);
-		setpgid(0, 0);
-		if (dup2(fd, STDIN_FILENO) < 0)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		execve("/bin/sh", argv, env);
-		_exit(127);
+		sigfillset(&def);
+		r = posix_spawn_file_actions_adddup2(&fa, fd, STDIN_FILENO);
+		if (r == 0)
+			r = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+		if (r == 0)
+			r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+			                                      POSIX_SPAWN_SETSIGMASK |
+			                                      POSIX_SPAWN_SETSIGDEF);
+		if (r == 0)
+			r = posix_spawnattr_setpgroup(&at, 0);
+		if (r == 0)
+			r = posix_spawnattr_setsigmask(&at, &all);
+		if (r == 0)
+			r = posix_spawnattr_setsigdefault(&at, &def);
+		if (r == 0)
+			r = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+		posix_spawnattr_destroy(&at);
+		posix_spawn_file_actions_destroy(&fa);
 	}
 	free(env);
 	close(fd);
-	if (pid < 0) {
-		log_warn("change hook: fork");
+	if (r != 0) {
+		log_warnx("change hook: starting /bin/sh: %s", strerror(r));
 		h->failures++;
 		clear_pending(h);
 		return;

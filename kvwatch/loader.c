@@ -28,6 +28,7 @@
  */
 #include "loader.h"
 #include "errbuf.h"
+#include "fingerprint.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -564,30 +565,44 @@ static int scan_ids(struct pass *ps)
 }
 
 /* Store a row's values (NULL reply: it asked for nothing) or count it vanished. */
-static int take_row(struct pass *ps, const uint32_t *row, const redisReply *reply, size_t *pos)
+/*
+ * The values of one id in an MGET reply, its elements from *pos on: one per
+ * property row names (row NULL: every property), into vals[0..nprops).  A value
+ * not asked, nil, not a string or over LOADER_VALUE_MAX is absent (the last two
+ * counted as dropped).  reply NULL: nothing was asked.  Returns whether any of
+ * the id's keys exists.  The one reader of MGET replies, for loads and fetches.
+ */
+static bool take_values(const redisReply *reply, size_t *pos, const uint32_t *row, uint32_t nprops,
+                        struct strview *vals, struct load_stats *st)
 {
-	const struct stage *t = &ps->t;
 	bool any = reply == NULL;
-	int r;
 
-	for (uint32_t k = 0; k < t->nprops; k++) {
+	for (uint32_t k = 0; k < nprops; k++) {
 		const redisReply *e;
 
-		ps->vals[k] = (struct strview){NULL, 0};
-		if (reply == NULL || !row_has(row, k))
+		vals[k] = (struct strview){NULL, 0};
+		if (reply == NULL || (row != NULL && !row_has(row, k)))
 			continue;
 		e = reply->element[(*pos)++];
 		if (e->type == REDIS_REPLY_STRING) {
 			any = true;
 			if (e->len > LOADER_VALUE_MAX)
-				ps->st->dropped++;
+				st->dropped++;
 			else
-				ps->vals[k] = (struct strview){e->str, (uint32_t)e->len};
+				vals[k] = (struct strview){e->str, (uint32_t)e->len};
 		} else if (e->type != REDIS_REPLY_NIL) {
-			ps->st->dropped++;
+			st->dropped++;
 		}
 	}
-	if (!any) {
+	return any;
+}
+
+static int take_row(struct pass *ps, const uint32_t *row, const redisReply *reply, size_t *pos)
+{
+	const struct stage *t = &ps->t;
+	int r;
+
+	if (!take_values(reply, pos, row, t->nprops, ps->vals, ps->st)) {
 		ps->st->vanished++;
 		return 0;
 	}
@@ -798,6 +813,21 @@ int loader_run(const struct loader_params *p, struct store **ret, struct load_st
 	r = redis_connect(p->url, p->connect_timeout_ms, p->command_timeout_ms, &ps.c, err, errlen);
 	if (r < 0)
 		goto out;
+	if (p->fingerprint != NULL) {
+		r = fingerprint_read(ps.c, p->url->db, p->fingerprint, FINGERPRINT_MAX, err,
+		                     errlen);
+		if (r == -EPROTO) {
+			p->fingerprint[0] = '\0'; /* none: always load */
+			r = 0;
+		}
+		if (r < 0)
+			goto out;
+		if (p->unless_fingerprint != NULL && p->fingerprint[0] != '\0' &&
+		    strcmp(p->fingerprint, p->unless_fingerprint) == 0) {
+			r = errbuf_set(err, errlen, -EALREADY, "nothing changed");
+			goto out;
+		}
+	}
 	r = scan_ids(&ps);
 	st->scan_ns = now_ns() - start;
 	if (r == 0)
@@ -899,47 +929,25 @@ static int mget_append(redisContext *c, struct mget *m, const struct key_layout 
 }
 
 /*
- * Store the MGET reply (NULL: nothing was asked) for id: put, or remove when
- * no key of it exists any more.
+ * Store the MGET reply of every property (NULL: nothing was asked) for id: put,
+ * or remove when no key of it exists any more.
  */
-static int mget_take(struct mget *m, redisReply *reply, const unsigned char *mask,
-                     struct store *dst, const char *id, size_t len, struct load_stats *st,
-                     char *err, size_t errlen)
+static int mget_take(struct mget *m, redisReply *reply, struct store *dst, const char *id,
+                     size_t len, struct load_stats *st, char *err, size_t errlen)
 {
-	uint32_t asked = 0, j = 0;
-	bool any = reply == NULL;
+	size_t pos = 0;
 	int r;
 
-	for (uint32_t k = 0; k < m->nprops; k++)
-		asked += has_bit(mask, k);
 	if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
 		errbuf_set(err, errlen, 0, "MGET: %.*s", (int)(reply->len > 200 ? 200 : reply->len),
 		           reply->str);
 		return -EACCES;
 	}
-	if (reply != NULL && (reply->type != REDIS_REPLY_ARRAY || reply->elements != asked)) {
+	if (reply != NULL && (reply->type != REDIS_REPLY_ARRAY || reply->elements != m->nprops)) {
 		errbuf_set(err, errlen, 0, "MGET: unexpected reply of type %d", reply->type);
 		return -EPROTO;
 	}
-	for (uint32_t k = 0; k < m->nprops; k++) {
-		const redisReply *e;
-
-		m->vals[k] = (struct strview){NULL, 0};
-		if (reply == NULL || !has_bit(mask, k))
-			continue;
-		e = reply->element[j++];
-		if (e->type == REDIS_REPLY_STRING) {
-			any = true;
-			if (e->len > LOADER_VALUE_MAX) {
-				st->dropped++;
-				continue;
-			}
-			m->vals[k] = (struct strview){e->str, (uint32_t)e->len};
-		} else if (e->type != REDIS_REPLY_NIL) {
-			st->dropped++;
-		}
-	}
-	if (!any) {
+	if (!take_values(reply, &pos, NULL, m->nprops, m->vals, st)) {
 		st->vanished++;
 		st->changed += store_remove(dst, id, len);
 		return 0;
@@ -978,7 +986,7 @@ int loader_fetch(redisContext *c, const struct key_layout *layout, const struct 
 			r = redis_get_reply(c, &reply, err, errlen);
 			if (r < 0)
 				break;
-			r = mget_take(&m, reply, NULL, dst, ids[i], id_lens[i], st, err, errlen);
+			r = mget_take(&m, reply, dst, ids[i], id_lens[i], st, err, errlen);
 			freeReplyObject(reply);
 		}
 	}

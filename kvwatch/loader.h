@@ -61,6 +61,13 @@ struct loader_params {
 	uint32_t mget_keys;        /* 0: LOADER_MGET_KEYS */
 	const atomic_bool *cancel; /* may be NULL */
 	/*
+	 * When set (FINGERPRINT_MAX bytes), the server's fingerprint is read before the
+	 * scan (fingerprint.h; "" when it has none); when it then equals
+	 * unless_fingerprint, nothing is loaded and loader_run() returns -EALREADY.
+	 */
+	char *fingerprint;
+	const char *unless_fingerprint;
+	/*
 	 * Called on the loader's thread for every record as it is stored, with its
 	 * values (valid during the call), while redis-server works on the next MGETs:
 	 * kvwatch places the record in the tree it builds alongside.  A negative

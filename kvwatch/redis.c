@@ -152,17 +152,18 @@ int redis_set_nonblocking(redisContext *c)
 {
 	int fl = fcntl(c->fd, F_GETFL);
 
+	/* Only the descriptor: hiredis's own I/O is not used on it from here on. */
 	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
-	c->flags &= ~REDIS_BLOCK;
 	return 0;
 }
 
-int redis_read_some(redisContext *c, size_t max, char *err, size_t errlen)
+int redis_read_some(redisContext *c, size_t max, size_t *ret_read, char *err, size_t errlen)
 {
 	char buf[65536];
 	size_t total = 0;
 
+	*ret_read = 0;
 	while (total < max) {
 		ssize_t n = read(c->fd, buf, sizeof(buf));
 
@@ -183,6 +184,7 @@ int redis_read_some(redisContext *c, size_t max, char *err, size_t errlen)
 			return -EIO;
 		}
 		total += (size_t)n;
+		*ret_read = total;
 	}
 	return 0;
 }
@@ -199,11 +201,4 @@ int redis_next_reply(redisContext *c, redisReply **ret, char *err, size_t errlen
 		return 0;
 	*ret = reply;
 	return 1;
-}
-
-size_t redis_pending_bytes(const redisContext *c)
-{
-	const redisReader *rd = c->reader;
-
-	return rd->buf != NULL && rd->len > rd->pos ? rd->len - rd->pos : 0;
 }

@@ -46,13 +46,13 @@ int redis_call(redisContext *c, int argc, const char **argv, const size_t *lens,
  * For a subscriber driven by an event loop: switch the connection to
  * non-blocking; then redis_read_some() reads what is available (at most max
  * bytes) into the reply parser and redis_next_reply() takes parsed replies.
- * redis_read_some() returns 0, or -EIO on EOF or error (reason in err).
+ * redis_read_some() returns 0 and the bytes read, or -EIO on EOF or error
+ * (reason in err).  Only hiredis's public API is used: the descriptor is made
+ * non-blocking, the context's flags are left alone.
  */
 int redis_set_nonblocking(redisContext *c);
-int redis_read_some(redisContext *c, size_t max, char *err, size_t errlen);
+int redis_read_some(redisContext *c, size_t max, size_t *ret_read, char *err, size_t errlen);
 /* 1 and a reply, 0 when none is complete yet, -EIO on a protocol error. */
 int redis_next_reply(redisContext *c, redisReply **ret, char *err, size_t errlen);
-/* Bytes received but not yet parsed (a message still arriving). */
-size_t redis_pending_bytes(const redisContext *c);
 
 #endif

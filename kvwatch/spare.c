@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,6 +18,7 @@ struct spare {
 	uint64_t size;
 	struct snapshot_file *file;
 	int result;
+	atomic_bool ready;
 };
 
 static void *spare_main(void *arg)
@@ -24,6 +26,7 @@ static void *spare_main(void *arg)
 	struct spare *sp = arg;
 
 	sp->result = snapshot_prepare(sp->dir, SNAP_FILE_NAME, sp->size, &sp->file);
+	atomic_store(&sp->ready, true);
 	return NULL;
 }
 
@@ -38,6 +41,7 @@ struct spare *spare_prepare(const char *dir, uint64_t size)
 		return NULL;
 	}
 	sp->size = size;
+	atomic_init(&sp->ready, false);
 	if (pthread_create(&sp->thread, NULL, spare_main, sp) != 0) {
 		free(sp);
 		return NULL;
@@ -55,4 +59,9 @@ struct snapshot_file *spare_wait(struct spare *sp)
 	f = sp->result == 0 ? sp->file : NULL;
 	free(sp);
 	return f;
+}
+
+bool spare_is_ready(struct spare *sp)
+{
+	return sp != NULL && atomic_load(&sp->ready);
 }

@@ -4,10 +4,13 @@
  * On a tmpfs, allocating a file's pages and mapping them costs about as much as
  * the patch that fills them.  spare_prepare() has snapshot_prepare() do
  * it on a thread while the caller builds; spare_wait() joins the thread and
- * hands the file over.
+ * hands the file over.  The event loop only takes a spare that spare_is_ready()
+ * says is done: it never waits for the thread.
  */
 #ifndef MF_KVWATCH_SPARE_H
 #define MF_KVWATCH_SPARE_H
+
+#include <stdbool.h>
 
 #include <stdint.h>
 
@@ -34,5 +37,8 @@ struct spare *spare_prepare(const char *dir, uint64_t size);
  * attempt will say so).
  */
 struct snapshot_file *spare_wait(struct spare *sp);
+
+/* Is the thread done (so that spare_wait() does not wait)?  false for NULL. */
+bool spare_is_ready(struct spare *sp);
 
 #endif

@@ -613,6 +613,53 @@ void store_free(struct store *s)
 	free(s);
 }
 
+int store_set_schema(struct store *s, const struct schema *schema)
+{
+	if (!schema_equal(s->schema, schema))
+		return -EINVAL;
+	s->schema = schema;
+	return 0;
+}
+
+int store_reschema(struct store *s, const struct schema *schema, struct store **ret)
+{
+	struct strview *old = NULL, *vals = NULL;
+	struct store *n = NULL;
+	int32_t *from = NULL;
+	struct strview id;
+	uint64_t it = 0;
+	int r;
+
+	r = store_new(schema, false, &n);
+	if (r < 0)
+		return r;
+	old = calloc(s->nprops, sizeof(*old));
+	vals = calloc(schema->count, sizeof(*vals));
+	from = calloc(schema->count, sizeof(*from));
+	if (old == NULL || vals == NULL || from == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < schema->count; i++)
+		from[i] = schema_find(s->schema, schema->names[i], strlen(schema->names[i]));
+	while (store_next(s, &it, &id, old)) {
+		for (uint32_t i = 0; i < schema->count; i++)
+			vals[i] = from[i] >= 0 ? old[from[i]] : (struct strview){0};
+		r = store_put(n, id.ptr, id.len, vals);
+		if (r < 0)
+			goto out;
+	}
+	*ret = n;
+	n = NULL;
+	r = 0;
+out:
+	store_free(n);
+	free(old);
+	free(vals);
+	free(from);
+	return r;
+}
+
 uint32_t store_count(const struct store *s)
 {
 	return s->count;

@@ -37,6 +37,15 @@ int store_new(const struct schema *schema, bool bulk, struct store **ret);
 /* Also releases the snapshot the store maps, if any. */
 void store_free(struct store *s);
 
+/*
+ * A configuration reload brings a new schema.  store_set_schema() points s at
+ * schema when it names the same properties in the same order (-EINVAL if not);
+ * store_reschema() copies every record of s into a new store of schema, by
+ * property name (a property s lacks is absent; one schema lacks is dropped).
+ */
+int store_set_schema(struct store *s, const struct schema *schema);
+int store_reschema(struct store *s, const struct schema *schema, struct store **ret);
+
 uint32_t store_count(const struct store *s);
 uint32_t store_nprops(const struct store *s);
 

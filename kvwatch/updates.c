@@ -23,6 +23,7 @@ struct subscriber {
 	subscriber_error_cb on_error;
 	void *userdata;
 	bool failed;
+	size_t unparsed; /* bytes read since the last whole reply (to within one read) */
 };
 
 static bool is_str(const redisReply *r, const char *s)
@@ -45,14 +46,17 @@ static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 	struct subscriber *s = userdata;
 	char err[256];
 	redisReply *reply;
+	size_t got = 0;
 	int r;
 
-	r = redis_read_some(s->c, SUBSCRIBER_READ_MAX, err, sizeof(err));
+	r = redis_read_some(s->c, SUBSCRIBER_READ_MAX, &got, err, sizeof(err));
+	s->unparsed += got;
 	while (r == 0 && !s->failed) {
 		r = redis_next_reply(s->c, &reply, err, sizeof(err));
 		if (r <= 0)
 			break;
 		r = 0;
+		s->unparsed = 0;
 		if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
 		    is_str(reply->element[0], "message") &&
 		    reply->element[2]->type == REDIS_REPLY_STRING)
@@ -67,7 +71,7 @@ static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 		fail_once(s, err);
 		return 0;
 	}
-	if (redis_pending_bytes(s->c) > SUBSCRIBER_BUFFER_MAX) {
+	if (s->unparsed > SUBSCRIBER_BUFFER_MAX) {
 		snprintf(err, sizeof(err), "a pub/sub message exceeds %u bytes",
 		         SUBSCRIBER_BUFFER_MAX);
 		fail_once(s, err);
@@ -153,60 +157,72 @@ void subscriber_free(struct subscriber *s)
 	free(s);
 }
 
-int updates_apply(redisContext *c, const struct key_layout *layout, const struct schema *schema,
-                  struct store *store, struct store *touched, const struct batch_change *changes,
-                  size_t n, struct update_stats *st, char *err, size_t errlen)
+int updates_fetch(redisContext *c, const struct key_layout *layout, const struct schema *schema,
+                  const struct batch_change *changes, size_t n, struct store **ret,
+                  struct load_stats *st, char *err, size_t errlen)
 {
-	const char **ids = NULL;
-	uint32_t *lens = NULL;
-	struct strview *none = NULL;
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	uint32_t *lens = calloc(n ? n : 1, sizeof(*lens));
+	struct store *fetched = NULL;
 	size_t nf = 0;
-	int r = 0;
+	int r;
 
-	ids = calloc(n ? n : 1, sizeof(*ids));
-	lens = calloc(n ? n : 1, sizeof(*lens));
-	none = calloc(schema->count, sizeof(*none));
-	if (ids == NULL || lens == NULL || none == NULL) {
+	r = ids == NULL || lens == NULL ? -ENOMEM : store_new(schema, false, &fetched);
+	if (r < 0) {
 		errbuf_set(err, errlen, 0, "out of memory");
-		r = -ENOMEM;
 		goto out;
 	}
-	/* In message order; a later change of the same id wins. */
 	for (size_t i = 0; i < n; i++) {
+		if (changes[i].action == BATCH_REMOVE)
+			continue;
+		ids[nf] = changes[i].id;
+		lens[nf] = changes[i].id_len;
+		nf++;
+	}
+	r = loader_fetch(c, layout, schema, fetched, ids, lens, nf, st, err, errlen);
+	if (r == 0) {
+		*ret = fetched;
+		fetched = NULL;
+	}
+out:
+	store_free(fetched);
+	free(ids);
+	free(lens);
+	return r;
+}
+
+int updates_merge(struct store *store, struct store *touched, struct store *fetched,
+                  const struct batch_change *changes, size_t n, struct update_stats *st)
+{
+	uint32_t np = store_nprops(store);
+	struct strview *vals = calloc(np, sizeof(*vals)), *none = calloc(np, sizeof(*none));
+	int r = vals == NULL || none == NULL ? -ENOMEM : 0;
+
+	/* In message order: a remove after an add wins, an add after a remove too. */
+	for (size_t i = 0; r == 0 && i < n; i++) {
 		const struct batch_change *ch = &changes[i];
 
 		if (touched != NULL && store_put(touched, ch->id, ch->id_len, none) < 0) {
-			errbuf_set(err, errlen, 0, "out of memory");
 			r = -ENOMEM;
-			goto out;
+			break;
 		}
 		if (ch->action == BATCH_REMOVE) {
-			/* Fetches queued before it must not bring the file back. */
-			if (nf > 0) {
-				r = loader_fetch(c, layout, schema, store, ids, lens, nf, &st->load,
-				                 err, errlen);
-				if (r < 0)
-					goto out;
-				st->fetched += nf;
-				nf = 0;
-			}
 			st->changed += store_remove(store, ch->id, ch->id_len);
 			st->removed++;
 			continue;
 		}
-		ids[nf] = ch->id;
-		lens[nf] = ch->id_len;
-		nf++;
+		st->fetched++;
+		if (!store_get(fetched, ch->id, ch->id_len, vals)) {
+			/* None of its keys is left. */
+			st->changed += store_remove(store, ch->id, ch->id_len);
+			continue;
+		}
+		r = store_put_changed(store, ch->id, ch->id_len, vals);
+		if (r > 0)
+			st->changed++;
+		r = r < 0 ? r : 0;
 	}
-	if (nf > 0) {
-		r = loader_fetch(c, layout, schema, store, ids, lens, nf, &st->load, err, errlen);
-		if (r == 0)
-			st->fetched += nf;
-	}
-out:
-	st->changed += st->load.changed;
-	free(ids);
-	free(lens);
+	free(vals);
 	free(none);
 	return r;
 }

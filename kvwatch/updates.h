@@ -7,10 +7,11 @@
  * one unfinished message before the connection is dropped).  Each message
  * payload goes to the caller; a closed or broken connection is reported once.
  *
- * updates_apply() carries out parsed changes on the store: add and update fetch
- * the file's properties (pipelined MGETs on the caller's command connection),
- * remove drops it.  Every id it touches is also recorded in `touched` (when
- * given), so a full load running meanwhile can be corrected with them.
+ * updates_fetch() fetches what parsed changes need (pipelined MGETs on a command
+ * connection, off the event loop) and updates_merge() then carries them out on
+ * the store: add and update take the fetched properties, remove drops the file.
+ * Every id it touches is also recorded in `touched` (when given), so a full load
+ * running meanwhile can be corrected with them.
  */
 #ifndef MF_KVWATCH_UPDATES_H
 #define MF_KVWATCH_UPDATES_H
@@ -52,8 +53,22 @@ struct update_stats {
 	struct load_stats load; /* of the fetches */
 };
 
-int updates_apply(redisContext *c, const struct key_layout *layout, const struct schema *schema,
-                  struct store *store, struct store *touched, const struct batch_change *changes,
-                  size_t n, struct update_stats *stats, char *err, size_t errlen);
+/*
+ * Fetch the properties of every add and update of changes[0..n) on c (pipelined
+ * MGETs) into a new store of schema; an id none of whose keys exists is absent
+ * from it.  Blocking: kvwatch runs it on a thread (fetch.h).  Returns 0 and the
+ * store (the caller owns it), or -EIO when the connection failed (reason in err).
+ */
+int updates_fetch(redisContext *c, const struct key_layout *layout, const struct schema *schema,
+                  const struct batch_change *changes, size_t n, struct store **ret,
+                  struct load_stats *stats, char *err, size_t errlen);
+
+/*
+ * Carry changes[0..n) out on store in message order, the values of adds and
+ * updates from fetched (absent there: the file is gone); record every id in
+ * touched when given.  fetched has store's schema.  0 or -ENOMEM.
+ */
+int updates_merge(struct store *store, struct store *touched, struct store *fetched,
+                  const struct batch_change *changes, size_t n, struct update_stats *stats);
 
 #endif

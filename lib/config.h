@@ -53,6 +53,7 @@ struct config {
 	char *path; /* the file loaded, NULL when none */
 
 	char *runtime_dir;
+	char *state_dir; /* kvwatch's copy of the last published snapshot (warm start) */
 	uid_t uid;
 	gid_t gid;
 	char *files_volume;
@@ -69,6 +70,7 @@ struct config {
 		uint32_t hold_time_ms;           /* ... until it has persisted this long */
 		uint32_t connect_timeout_ms;
 		uint32_t command_timeout_ms;
+		uint32_t resync_cpu_percent; /* periodic resyncs: at most this share of time */
 	} kv;
 
 	struct {
@@ -104,6 +106,11 @@ struct config {
 	char *rules_file;     /* NULL when the rules are inline or the defaults */
 	struct rules *rules;  /* compiled; never NULL after a successful load */
 	struct schema schema; /* properties the rules and the core need */
+	/*
+	 * A hash of the rules' source (the rules file's bytes, the inline list's
+	 * settings, or 0 for the built-in ones): equal fingerprints, equal rules.
+	 */
+	uint64_t rules_fingerprint;
 
 	struct config_program *programs;
 	size_t program_count;

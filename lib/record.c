@@ -50,6 +50,16 @@ int schema_find(const struct schema *schema, const char *name, size_t len)
 	return -ENOENT;
 }
 
+bool schema_equal(const struct schema *a, const struct schema *b)
+{
+	if (a->count != b->count)
+		return false;
+	for (uint32_t i = 0; i < a->count; i++)
+		if (strcmp(a->names[i], b->names[i]) != 0)
+			return false;
+	return true;
+}
+
 int schema_intern(struct schema *schema, const char *name, size_t len)
 {
 	int r = schema_find(schema, name, len);

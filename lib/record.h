@@ -42,6 +42,8 @@ void schema_free(struct schema *schema);
 int schema_intern(struct schema *schema, const char *name, size_t len);
 /* Index of name, or -ENOENT. */
 int schema_find(const struct schema *schema, const char *name, size_t len);
+/* The same names in the same order. */
+bool schema_equal(const struct schema *a, const struct schema *b);
 
 /* A borrowed byte string; ptr == NULL means absent. */
 struct strview {

@@ -56,6 +56,8 @@ enum snap_node_type {
 
 /* kv_flags */
 #define SNAP_KV_HELD (1u << 0) /* a large removal is being held back, see kv_held_removals */
+/* a saved tree served at start while the first load runs (kvwatch's warm start) */
+#define SNAP_KV_RESYNCING (1u << 1)
 
 /*
  * A string: off and len index the strings section; strings[off + len] is the NUL

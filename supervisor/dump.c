@@ -77,9 +77,10 @@ static void dump_header(FILE *out, const struct snapshot *s)
 	put_snap_str(out, s, "error", h->kv_error);
 	fprintf(out,
 	        ",\"errorSince\":%" PRId64 ",\"lastSync\":%" PRId64
-	        ",\"held\":%s,\"heldRemovals\":%" PRIu64 "}}\n",
+	        ",\"held\":%s,\"heldRemovals\":%" PRIu64 ",\"resyncing\":%s}}\n",
 	        ms(h->kv_error_since_ns), ms(h->kv_last_sync_ns),
-	        (h->kv_flags & SNAP_KV_HELD) ? "true" : "false", h->kv_held_removals);
+	        (h->kv_flags & SNAP_KV_HELD) ? "true" : "false", h->kv_held_removals,
+	        (h->kv_flags & SNAP_KV_RESYNCING) ? "true" : "false");
 }
 
 static void dump_node(FILE *out, const struct snapshot *s, const struct snap_node *n,

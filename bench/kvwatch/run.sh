@@ -2,8 +2,8 @@
 # bench/kvwatch/run.sh: kvwatch against a local redis-server in meta-sort's
 # layout (16 keys per file), not run in CI.
 #
-#   bench/kvwatch/run.sh [-b BUILD_DIR] [-r RUNS] [-u UPDATES] [-g GAP_MS] [SIZE...]
-#                                 (default: build, 5, 200, 700, 100000 1000000)
+#   bench/kvwatch/run.sh [-b BUILD_DIR] [-r RUNS] [-u UPDATES] [-g GAP_MS] [-i IDLE_S]
+#                        [SIZE...]  (default: build, 5, 200, 700, 600, 100000 1000000)
 #
 # Per size it prints, measured in the same run on the same keyspace:
 #   floor        a bare SCAN MATCH <prefix>file:* COUNT 20000 (median of RUNS): the
@@ -25,6 +25,14 @@
 #   replica sync the peer way in: a full sync as a replica would get it
 #                (redis-cli --rdb, the RDB streamed by a forked child), once with
 #                the server's default 5 s diskless-sync delay and once without it
+# and in a third table, the daemon's life (default kv.refresh_interval_ms and
+# kv.resync_cpu_percent):
+#   warm start   after a "reboot" (runtime directory emptied, the copy in
+#                state_dir kept), kvwatch's start to the saved tree published
+#   rules reload SIGHUP with changed rules (same properties) to the new
+#                generation renamed into place, no Redis command
+#   idle CPU     redis-server's CPU over IDLE_S quiet seconds with the daemon
+#                attached, as a share of one core
 # Use a release build (cmake -DCMAKE_BUILD_TYPE=Release, no sanitizers) on a quiet
 # machine; the 1,000,000-file run needs ~3 GB for redis-server and a few minutes.
 set -euo pipefail
@@ -34,12 +42,14 @@ build="$src/build"
 runs=5
 updates=200
 gap=700
-while getopts b:r:u:g: o; do
+idle=600
+while getopts b:r:u:g:i: o; do
 	case $o in
 	b) build=$OPTARG ;;
 	r) runs=$OPTARG ;;
 	u) updates=$OPTARG ;;
 	g) gap=$OPTARG ;;
+	i) idle=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -95,6 +105,7 @@ replica_sync() {
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }'
 }
 detail=()
+life=()
 mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 
 printf '%-9s %8s %10s %6s %9s %9s %13s %13s %21s\n' files floor "cold load" ratio "peak RSS" snapshot \
@@ -110,7 +121,15 @@ for n in "${sizes[@]}"; do
 	mkdir -p "$run"
 	cat >"$tmp/kv.conf" <<EOC
 runtime_dir = "$run";
+state_dir = "$tmp/state";
 kv = { redis_url = "redis://127.0.0.1:$port"; refresh_interval_ms = 86400000; };
+EOC
+	cp "$src/etc/rules/default.conf" "$tmp/rules.conf"
+	cat >"$tmp/life.conf" <<EOC
+runtime_dir = "$run";
+state_dir = "$tmp/state";
+rules_file = "$tmp/rules.conf";
+kv = { redis_url = "redis://127.0.0.1:$port"; };
 EOC
 	# Floor and cold load alternate, RUNS times each, so that both see the same
 	# moods of a shared machine; the medians are compared.
@@ -142,8 +161,9 @@ EOC
 	snap=$(stat -c %s "$run/vfs.snapshot")
 	ratio=$(awk -v a="$cold" -v b="$floor" 'BEGIN { printf "%.2f", a / b }')
 
-	# The daemon: steady memory, then update latency.
+	# The daemon: steady memory, then update latency (a cold start: no saved copy).
 	rm -f "$run/vfs.snapshot"
+	rm -rf "$tmp/state"
 	"$kvw" -c "$tmp/kv.conf" -q >"$tmp/daemon.log" 2>&1 &
 	kpid=$!
 	pids+=($kpid)
@@ -168,6 +188,31 @@ EOC
 	fi
 	kill "$kpid"
 	wait "$kpid" 2>/dev/null || true
+
+	# The daemon's life: a warm start from the copy its stop left in state_dir,
+	# a rules reload, then quiet minutes.
+	rm -f "$run/vfs.snapshot"
+	t0=$(date +%s%N)
+	"$kvw" -c "$tmp/life.conf" >"$tmp/life.log" 2>&1 &
+	kpid=$!
+	pids+=($kpid)
+	for _ in $(seq 6000); do [ -e "$run/vfs.snapshot" ] && break; sleep 0.01; done
+	warm=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+	for _ in $(seq 1200); do grep -q "full load from" "$tmp/life.log" && break; sleep 0.1; done
+	sleep 2
+	ino=$(stat -c %i "$run/vfs.snapshot")
+	sed -i 's|template = "/Movies/|template = "/Films/|' "$tmp/rules.conf"
+	t0=$(date +%s%N)
+	kill -HUP "$kpid"
+	for _ in $(seq 6000); do [ "$(stat -c %i "$run/vfs.snapshot")" != "$ino" ] && break; sleep 0.005; done
+	reload=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
+	c0=$(server_cpu)
+	sleep "$idle"
+	c1=$(server_cpu)
+	idlecpu=$(awk -v a="$c0" -v b="$c1" -v t="$idle" 'BEGIN { printf "%.3f", (b - a) * 100 / t }')
+	kill "$kpid"
+	wait "$kpid" 2>/dev/null || true
+	life+=("$(printf '%-9s %10ss %10ss %9s%% (%ss)' "$n" "$warm" "$reload" "$idlecpu" "$idle")")
 	printf '%-9s %7.2fs %9.2fs %5sx %6s MB %6s MB %6s B/file %6s B/file %21s\n' "$n" "$floor" "$cold" \
 		"$ratio" "$(mb "$peak")" "$((snap / 1048576))" "$((anon * 1024 / n))" \
 		"$(((total * 1024 - snap) / n))" "$lat"
@@ -177,3 +222,6 @@ echo
 printf '%-9s %-28s %8s  %-21s\n' "" "redis-server CPU during" "" "replica sync"
 printf '%-9s %10s %10s %6s %8s %10s %10s\n' files floor "cold load" ratio tail default "no delay"
 for line in "${detail[@]}"; do echo "$line"; done
+echo
+printf '%-9s %11s %11s %18s\n' files "warm start" "rules reload" "idle server CPU"
+for line in "${life[@]}"; do echo "$line"; done

@@ -2,7 +2,7 @@
 # kvwatch --once: a full load of a generated library checked through
 # `meta-fuse dump`; the spec's Inception example; both key layouts; dirty
 # records refused and counted; keys outside the layout ignored; the generation
-# goes on across runs; an unreachable Redis is one clear error and exit 1.
+# goes on across runs; an unreachable Redis is one clear error and exit 75.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kvwatch_lib.sh"
 
@@ -93,12 +93,13 @@ rc=0
 expect_eq "$rc" 1 "a wrong password: exit 1"
 expect_match "$(cat "$T/badpw.log")" "AUTH" "a wrong password is named"
 
-# Nobody listening: one clear line, exit 1, the snapshot untouched.
+# Nobody listening: one clear line, exit 75 (a restart may cure it), the
+# snapshot untouched.
 gen=$(kv_hdr .generation)
 kv_conf down "redis_url = \"redis://127.0.0.1:$(free_port)\";"
 rc=0
 "$KVW" -c "$T/down.conf" --once 2>"$T/down.log" || rc=$?
-expect_eq "$rc" 1 "unreachable Redis: exit 1"
+expect_eq "$rc" 75 "unreachable Redis: exit 75"
 expect_eq "$(wc -l <"$T/down.log")" 1 "unreachable Redis: one error line"
 expect_match "$(cat "$T/down.log")" "cannot load from redis://127.0.0.1:[0-9]+/0: connect: Connection refused" \
 	"unreachable Redis: a clear message"

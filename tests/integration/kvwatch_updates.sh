@@ -38,9 +38,13 @@ kv_wait 10 '.files == 100' "remove: gone"
 kv_publish '{"changes": [{"action": "remove", "hashId": "000000000000000100000005000000030000000b000000070000000d00000011"}]}'
 kv_wait 10 '.files == 99' "remove: the message is obeyed"
 # add for a file that is not in Redis: nothing appears.
+# The next real change is the marker: its generation must come right after.
 gen=$(kv_hdr .generation)
 kv_publish '{"changes": [{"action": "add", "hashId": "ghost"}]}'
-sleep 0.5
+rcli set meta-sort:file:$(kv_gen_id 10):title Marker >/dev/null
+kv_publish "{\"changes\": [{\"action\": \"update\", \"hashId\": \"$(kv_gen_id 10)\"}]}"
+kv_wait 10 ".generation >= $((gen + 1))" "a change after the absent one"
+expect_eq "$(kv_hdr .generation)" "$((gen + 1))" "generations after an absent add and one change"
 expect_eq "$(kv_hdr .files)" 99 "add of an absent file adds nothing"
 
 # A burst: 200 new files announced one message each, as fast as redis-cli sends.
@@ -76,9 +80,7 @@ rcli -x publish meta-sort:file:batch <"$T/big.msg" >/dev/null
 	printf '{"action":"add","hashId":"last"}]}'
 } >"$T/long.msg"
 rcli -x publish meta-sort:file:batch <"$T/long.msg" >/dev/null
-sleep 0.5
 kv_alive
-expect_eq "$(kv_hdr .generation)" "$gen" "malformed messages and changes of nothing publish nothing"
 expect_match "$(cat "$T/kvwatch-live.log")" "malformed message on meta-sort:file:batch: not JSON" \
 	"malformed messages are logged"
 n=$(grep -c "malformed message" "$T/kvwatch-live.log")
@@ -89,20 +91,23 @@ rcli mset meta-sort:file:after:filePath "media1/Movies/After (2019)/After.mkv" \
 	meta-sort:file:after:title After meta-sort:file:after:year 2019 >/dev/null
 kv_publish '{"changes": [{"action": "add", "hashId": "after"}]}'
 kv_wait 10 '.files == 300' "after malformed messages, updates still apply"
+expect_eq "$(kv_hdr .generation)" "$((gen + 1))" "malformed messages and changes of nothing publish nothing"
 kv_has_path "/Movies/After (2019)/After.mkv" || fail "After is missing"
 
 # Nothing changed, nothing published: a periodic resync finds no difference.
 kv_stop
-kv_conf resync "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 300;"
+kv_conf resync "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 300; resync_cpu_percent = 100;"
 kv_start resync
 # The previous run's tree lacks the generated file removed by message only.
 kv_wait 20 '.files == 301 and .kv.connected' "restart: the full load is the truth"
 gen=$(kv_hdr .generation)
-sleep 1.5
+resyncs() {
+	grep -c "full load from .*: \|resync: no write since the last load" "$T/kvwatch-resync.log"
+}
+wait_for 10 sh -c "[ \$(grep -c 'full load from .*: \|resync: no write since' '$T/kvwatch-resync.log') -ge 4 ]" ||
+	fail "expected periodic resyncs every 300 ms, got $(resyncs)"
+ok "periodic resyncs ran"
 expect_eq "$(kv_hdr .generation)" "$gen" "resyncs that find nothing new publish nothing"
-n=$(grep -c "full load from" "$T/kvwatch-resync.log")
-[ "$n" -ge 3 ] || fail "expected periodic resyncs every 300 ms, got $n loads"
-ok "periodic resyncs ran ($n)"
 # A change made behind kvwatch's back shows with the next resync.
 rcli set meta-sort:file:after:title "After Dark" >/dev/null
 kv_wait 5 ".generation > $gen" "a resync publishes a silent change"
@@ -118,11 +123,13 @@ wait_for 5 grep -q "reload: .*keeping the running configuration" "$T/kvwatch-res
 kv_alive
 ok "SIGHUP with a broken configuration: refused, still running"
 sed "s|redis://127.0.0.1:$REDIS_PORT\"|redis://127.0.0.1:$REDIS_PORT/0\"|" "$T/resync.good" >"$T/resync.conf"
-gen=$(kv_hdr .generation)
+loads=$(grep -c 'full load from .*: ' "$T/kvwatch-resync.log")
 kill -HUP "$KV_PID"
-wait_for 5 grep -q "reloading the configuration" "$T/kvwatch-resync.log" ||
+wait_for 5 grep -q "reloading the configuration: source" "$T/kvwatch-resync.log" ||
 	fail "SIGHUP did not reload"
-kv_wait 10 ".generation > $gen and .kv.connected and .files == 301" "SIGHUP: reloaded and republished"
+wait_for 10 sh -c "[ \$(grep -c 'full load from .*: ' '$T/kvwatch-resync.log') -gt $loads ]" ||
+	fail "SIGHUP with a new kv.redis_url: no full load"
+kv_wait 10 ".kv.connected and .files == 301" "SIGHUP: reloaded from the new source"
 rcli mset meta-sort:file:hup:filePath "media1/Movies/Hup (2011)/Hup.mkv" \
 	meta-sort:file:hup:title Hup meta-sort:file:hup:year 2011 >/dev/null
 kv_publish '{"changes": [{"action": "add", "hashId": "hup"}]}'

@@ -12,6 +12,8 @@ set -o pipefail
 : "${MF_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 BIN="$MF_BUILD_DIR/bin"
 T=$(mktemp -d "${TMPDIR:-/tmp}/mf-test.XXXXXX")
+# kvwatch's saved tree (warm start) stays private to the scenario.
+export META_FUSE_STATE_DIR="$T/state"
 MF_PIDS=()
 MF_MOUNTS=()
 MF_SCENARIO=$(basename "$0" .sh)

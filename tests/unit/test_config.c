@@ -611,6 +611,11 @@ static const struct bad_case bad_cases[] = {
      "@1kv.redis_url: \"http://10.0.0.1:6379\" is not a Redis URL"},
     {"kv = { redis_url = \"redis://\"; };", NULL, NULL, "@1kv.redis_url: \"redis://\" has no host"},
     {"kv = { redis_url = \"unix://run/redis.sock\"; };", NULL, NULL, "needs an absolute path"},
+    /* refused as kvwatch refuses them: one parser (lib/redis_url.c) */
+    {"kv = { redis_url = \"redis://h:99999\"; };", NULL, NULL,
+     "@1kv.redis_url: \"redis://h:99999\": "},
+    {"kv = { redis_url = \"redis://h/abc\"; };", NULL, NULL,
+     "@1kv.redis_url: \"redis://h/abc\": invalid database number"},
     {NULL, "REDIS_URL", "10.0.0.1:6379", "REDIS_URL (kv.redis_url): \"10.0.0.1:6379\""},
     {"source_webdav_url = \"ftp://x/\";", NULL, NULL,
      "@1source_webdav_url: \"ftp://x/\" is not an http:// or https:// URL"},

@@ -1,6 +1,7 @@
 /*
  * redis_url: the Redis address kvwatch connects to, parsed from kv.redis_url,
- * REDIS_URL or the "api" field of the leader lock file.
+ * REDIS_URL or the "api" field of the leader lock file.  The one parser: the
+ * configuration's check (check-config) refuses what kvwatch would refuse.
  *
  *   redis://[[user]:password@]host[:port][/db]     (host: name, IPv4 or [IPv6])
  *   unix://[[user]:password@]/path/to/socket[?db=N]
@@ -11,8 +12,8 @@
  * another program): everything is length- and character-checked.  Nothing here
  * connects or logs.
  */
-#ifndef MF_KVWATCH_REDIS_URL_H
-#define MF_KVWATCH_REDIS_URL_H
+#ifndef MF_REDIS_URL_H
+#define MF_REDIS_URL_H
 
 #include <stddef.h>
 #include <stdint.h>

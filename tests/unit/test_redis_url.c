@@ -1,6 +1,7 @@
 /*
- * Unit tests of kvwatch's Redis URL parser and its backoff: every accepted form,
- * redaction (no credential ever in the redacted text), and each refusal.
+ * Unit tests of the Redis URL parser (lib/redis_url.c), shared by kvwatch and the
+ * configuration check: every accepted form, redaction (no credential ever in the
+ * redacted text), and each refusal.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,7 +14,6 @@
 
 #include <cmocka.h>
 
-#include "backoff.h"
 #include "redis_url.h"
 
 static const char *nz(const char *s)
@@ -160,41 +160,12 @@ static void test_url_equal(void **state)
 	redis_url_free(NULL);
 }
 
-static void test_backoff(void **state)
-{
-	struct backoff b;
-	/* base 100, cap 1000: nominal 100, 200, 400, 800, 1000, 1000 ... */
-	const uint32_t nominal[] = {100, 200, 400, 800, 1000, 1000, 1000};
-	uint32_t d;
-
-	backoff_init(&b, 100, 1000);
-	for (size_t i = 0; i < sizeof(nominal) / sizeof(nominal[0]); i++) {
-		uint32_t lo = nominal[i] - nominal[i] / 2, hi = nominal[i];
-		struct backoff save = b;
-
-		d = backoff_next(&b, 0);
-		if (d != lo)
-			fail_msg("attempt %zu, no jitter: expected %u, got %u", i, lo, d);
-		b = save;
-		d = backoff_next(&b, UINT32_MAX);
-		if (d < lo || d > hi)
-			fail_msg("attempt %zu, max jitter: expected %u..%u, got %u", i, lo, hi, d);
-	}
-	/* Many failures never overflow past the cap. */
-	for (int i = 0; i < 200; i++)
-		d = backoff_next(&b, (uint32_t)i * 2654435761u);
-	assert_true(d <= 1000 && d >= 500);
-	backoff_reset(&b);
-	assert_int_equal(backoff_next(&b, 0), 50);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_url_accepts),
 	    cmocka_unit_test(test_url_refuses),
 	    cmocka_unit_test(test_url_equal),
-	    cmocka_unit_test(test_backoff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,381 @@
+/*
+ * generations: when and how the next generation is published.  Live changes
+ * are debounced (kv.debounce_ms), then patched into the previous tree when the
+ * store maps it, else built whole; the file of the next patch is prepared on a
+ * thread (spare.h) and taken only when it is ready.  The KV state stamped into
+ * each snapshot is compared with the last one published, so that failures that
+ * repeat publish nothing.  A generation made of loaded data is copied into
+ * state_dir at most every SAVE_EVERY_USEC and at exit (warm.h).
+ */
+#include "kvwatch_int.h"
+#include "guard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "batch.h"
+#include "fetch.h"
+#include "config.h"
+#include "kvwatch_int.h"
+#include "hold.h"
+#include "hooks.h"
+#include "keys.h"
+#include "leader.h"
+#include "loader.h"
+#include "log.h"
+#include "publish.h"
+#include "redis.h"
+#include "redis_url.h"
+#include "reload.h"
+#include "snapshot.h"
+#include "spare.h"
+#include "state.h"
+#include "store.h"
+#include "tree.h"
+#include "treediff.h"
+#include "updates.h"
+#include "warm.h"
+
+bool gen_state_changed(const struct kvwatch *kv)
+{
+	/* The saved tree says "resyncing" until a load ends: errors only go to the log. */
+	if (kv->resyncing)
+		return false;
+	return !kv->pub.ready || kv->pub_connected != kv_is_connected(kv) ||
+	       kv->pub_held != kv->hold.active ||
+	       (kv->hold.active && kv->pub_held_removals != kv->hold.removals) ||
+	       strcmp(kv->pub_error, kv->error) != 0;
+}
+
+/*
+ * Prepare the next generation's file, the size of the current one and a little;
+ * called at each live change and after each patch, so it goes SPARE_KEEP_USEC
+ * after the last of them.
+ */
+void gen_spare_start(struct kvwatch *kv)
+{
+	struct snapshot *cur = store_snapshot(kv->store);
+
+	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
+	if (kv->spare != NULL || cur == NULL || !kv->patchable)
+		return;
+	kv->spare =
+	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
+}
+
+/*
+ * The spare file if its thread is done (publisher.take_spare); NULL if none or
+ * not ready: the loop never waits for it, the patch then makes its own file.
+ */
+struct snapshot_file *gen_spare_take(void *ctx)
+{
+	struct kvwatch *kv = ctx;
+	struct snapshot_file *f;
+
+	if (!spare_is_ready(kv->spare))
+		return NULL;
+	f = spare_wait(kv->spare);
+	kv->spare = NULL;
+	return f;
+}
+
+/* A spare nobody took: its temporary file goes (one still being made stays). */
+static void spare_drop(struct kvwatch *kv)
+{
+	snapshot_file_free(gen_spare_take(kv));
+}
+
+int gen_on_spare_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	spare_drop(kv);
+	if (kv->spare != NULL)
+		arm(kv->spare_timer, usec + USEC_PER_SEC); /* still being made */
+	return 0;
+}
+
+void gen_drop_loading(struct kvwatch *kv)
+{
+	publish_loading_free(kv->loading);
+	kv->loading = NULL;
+}
+
+/* Reap a finished copy; false while one runs. */
+static bool save_reap(struct kvwatch *kv, bool wait)
+{
+	char err[512];
+
+	if (kv->saver == NULL)
+		return true;
+	if (!wait && !warm_save_done(kv->saver))
+		return false;
+	if (warm_save_end(kv->saver, err, sizeof(err)) < 0) {
+		log_warnx("saving the tree for the next start: %s", err);
+		kv->saved_generation = 0;
+	} else {
+		log_debug("saved generation %" PRIu64 " in %s", kv->saved_generation,
+		          kv->cfg->state_dir);
+	}
+	kv->saver = NULL;
+	return true;
+}
+
+static void save_start(struct kvwatch *kv)
+{
+	kv->saver = warm_save_start(kv->cfg->runtime_dir, kv->cfg->state_dir, kv->pub.generation);
+	if (kv->saver == NULL) {
+		log_warnx("saving the tree for the next start: out of memory");
+		return;
+	}
+	kv->saved_generation = kv->pub.generation;
+	kv->last_save_usec = now_usec(kv);
+}
+
+/* A loaded generation was published: copy it when the last copy is old enough. */
+static void save_schedule(struct kvwatch *kv)
+{
+	int enabled = SD_EVENT_OFF;
+	uint64_t when = kv->last_save_usec + SAVE_EVERY_USEC, now = now_usec(kv);
+
+	sd_event_source_get_enabled(kv->save_timer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	arm(kv->save_timer, kv->last_save_usec == 0 || when < now ? now : when);
+}
+
+int gen_on_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	if (!save_reap(kv, false)) {
+		arm(kv->save_timer, usec + SAVE_POLL_USEC);
+		return 0;
+	}
+	if (!kv->pub_savable || kv->saved_generation == kv->pub.generation)
+		return 0;
+	save_start(kv);
+	arm(kv->save_timer, usec + SAVE_POLL_USEC); /* to reap it */
+	return 0;
+}
+
+/* At exit: the last loaded generation, if not copied yet; waits. */
+void gen_save_final(struct kvwatch *kv)
+{
+	save_reap(kv, true);
+	if (!kv->pub_savable || kv->saved_generation == kv->pub.generation)
+		return;
+	save_start(kv);
+	save_reap(kv, true);
+}
+
+/*
+ * The published file kvwatch maps back was cut or rewritten under it (guard.h):
+ * its records are gone; drop them and load everything again.  True if so.
+ */
+bool gen_check_damage(struct kvwatch *kv)
+{
+	struct store *fresh = NULL;
+
+	if (!guard_damaged())
+		return false;
+	guard_set(NULL, 0, NULL);
+	log_errorx("%s/%s was cut or rewritten under kvwatch; loading everything again from %s",
+	           kv->cfg->runtime_dir, SNAP_FILE_NAME, leader_name(kv));
+	if (store_new(&kv->cfg->schema, false, &fresh) < 0) {
+		kv_fail(kv, "out of memory");
+		return true;
+	}
+	store_free(kv->store);
+	store_free(kv->retired);
+	kv->retired = NULL;
+	kv->store = fresh;
+	live_delta_reset(kv, false);
+	gen_drop_loading(kv);
+	kv->dirty = false;
+	fullload_start(kv); /* or the next connection's */
+	return true;
+}
+
+static void do_publish(struct kvwatch *kv)
+{
+	struct snapshot_kv_state st = {
+	    .connected = kv_is_connected(kv),
+	    .held = kv->hold.active,
+	    .held_removals = kv->hold.active ? kv->hold.removals : 0,
+	    .last_sync_ns = kv->last_sync_ns,
+	    .error_since_ns = kv->error_since_ns,
+	    .error = kv->error,
+	    .leader = kv->url ? kv->url->redacted : NULL,
+	};
+	struct publish_result res;
+	struct snapshot *old;
+	char err[512] = "", status[600];
+	/* The debounce counts from the start: a publish slower than it waits for nothing. */
+	uint64_t started = now_usec(kv);
+	int r;
+
+	if (gen_check_damage(kv))
+		return;
+	r = -EAGAIN;
+	if (kv->loading != NULL) {
+		/* The first load's records, placed while they loaded: the build is done. */
+		r = publish_loading(&kv->pub, kv->loading, &st, &res, err, sizeof(err));
+		kv->loading = NULL;
+	} else if (kv->patchable) {
+		r = publish_patch(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store,
+		                  kv->delta_prev, kv->delta_ids, &st, &res, err, sizeof(err));
+	}
+	if (r == -EAGAIN)
+		r = publish_tree(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store, &st, &res,
+		                 err, sizeof(err));
+	spare_drop(kv); /* one the publish did not take: a build writes a file of its own */
+	if (r < 0) {
+		/* A full disk stays full for a while: back off, and say it once. */
+		uint64_t delay =
+		    kv->publish_retry_usec ? kv->publish_retry_usec * 2 : PUBLISH_RETRY_USEC;
+
+		if (delay > PUBLISH_RETRY_MAX_USEC)
+			delay = PUBLISH_RETRY_MAX_USEC;
+		if (kv->publish_retry_usec == 0)
+			log_errorx("publishing generation %" PRIu64 ": %s; retrying in %llu s, "
+			           "backing off up to %llu s",
+			           kv->pub.generation + 1, err, delay / USEC_PER_SEC,
+			           PUBLISH_RETRY_MAX_USEC / USEC_PER_SEC);
+		else if (delay == PUBLISH_RETRY_MAX_USEC)
+			log_warnx("publishing generation %" PRIu64 ": still failing: %s; retrying "
+			          "in %llu s",
+			          kv->pub.generation + 1, err, delay / USEC_PER_SEC);
+		else
+			log_debug("publishing generation %" PRIu64 ": %s; retrying in %llu s",
+			          kv->pub.generation + 1, err, delay / USEC_PER_SEC);
+		kv->publish_retry_usec = delay;
+		arm(kv->publish_timer, now_usec(kv) + delay);
+		return;
+	}
+	if (kv->publish_retry_usec != 0)
+		log_info("published again after a failure");
+	kv->publish_retry_usec = 0;
+	if (err[0] != '\0')
+		log_warnx("%s", err);
+	if (kv->hold.active)
+		snprintf(status, sizeof(status),
+		         "generation %" PRIu64 ": %" PRIu64
+		         " files; holding back the removal of %" PRIu64
+		         " files (SIGUSR1 applies it)",
+		         res.generation, res.files, kv->hold.removals);
+	else if (kv_is_connected(kv))
+		snprintf(status, sizeof(status),
+		         "generation %" PRIu64 ": %" PRIu64 " files from %s", res.generation,
+		         res.files, leader_name(kv));
+	else
+		snprintf(status, sizeof(status),
+		         "generation %" PRIu64 ": %" PRIu64 " files, disconnected: %s",
+		         res.generation, res.files, kv->error[0] ? kv->error : "no leader");
+	publish_notify(&kv->pub, res.generation, status);
+	log_info("published generation %" PRIu64 ": %" PRIu64 " files, %" PRIu64
+	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden (%s; %s %.1f ms, "
+	         "write %.1f ms, map %.1f ms)",
+	         res.generation, res.files, res.directories, res.skipped, res.hidden,
+	         kv_is_connected(kv) ? "connected" : "disconnected",
+	         res.patched ? "patch" : "build", res.build_ns / 1e6, res.write_ns / 1e6,
+	         res.map_ns / 1e6);
+
+	kv->dirty = false;
+	kv->resyncing = false;
+	kv->last_publish_usec = started;
+	kv->pub_savable = kv->last_sync_ns != 0;
+	if (kv->pub_savable)
+		save_schedule(kv);
+	kv->pub_connected = kv_is_connected(kv);
+	kv->pub_held = kv->hold.active;
+	kv->pub_held_removals = kv->hold.removals;
+	snprintf(kv->pub_error, sizeof(kv->pub_error), "%s", kv->error);
+
+	old = store_snapshot(kv->store);
+	if (old == NULL && kv->retired != NULL)
+		old = store_snapshot(kv->retired);
+	if (kv->hooks != NULL && res.snap != NULL) {
+		char **dirs = NULL;
+		size_t n = 0;
+
+		if (treediff_dirs(old, res.snap, HOOKS_DIRS_MAX, &dirs, &n) == 0) {
+			hooks_changed(kv->hooks, res.generation, dirs, n);
+			treediff_free(dirs, n);
+		}
+	}
+	/* A damaged mapping read while publishing: the tree may be wrong, load again. */
+	if (gen_check_damage(kv)) {
+		snapshot_free(res.snap);
+		return;
+	}
+	/* The next live changes patch this generation if the store maps it. */
+	r = -1;
+	if (res.snap != NULL) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", kv->cfg->runtime_dir, SNAP_FILE_NAME);
+		if (chmod(path, 0444) < 0)
+			log_debug("chmod 0444 \"%s\": %s", path, strerror(errno));
+		r = store_rebind(kv->store, res.snap);
+		if (r < 0)
+			log_warnx("mapping records to generation %" PRIu64 ": %s", res.generation,
+			          strerror(-r));
+		else
+			guard_set(snapshot_header(res.snap), snapshot_header(res.snap)->total_size,
+			          path);
+	}
+	if (r < 0)
+		guard_set(NULL, 0, NULL);
+	live_delta_reset(kv, r == 0);
+	store_free(kv->retired);
+	kv->retired = NULL;
+	malloc_trim(0);
+	/* Live changes are flowing: the next one finds its file allocated. */
+	if (res.patched)
+		gen_spare_start(kv);
+}
+
+int gen_on_publish_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	if (kv->dirty || gen_state_changed(kv))
+		do_publish(kv);
+	return 0;
+}
+
+/*
+ * Publish at once when the last publish is older than the debounce time (one
+ * change is seen fast), else when it has passed (a burst becomes one generation).
+ */
+void gen_schedule(struct kvwatch *kv)
+{
+	int enabled = SD_EVENT_OFF;
+	uint64_t now = now_usec(kv), when;
+
+	sd_event_source_get_enabled(kv->publish_timer, &enabled);
+	if (enabled != SD_EVENT_OFF)
+		return;
+	when = kv->last_publish_usec + kv->cfg->kv.debounce_ms * USEC_PER_MS;
+	if (!kv->pub.ready || when < now)
+		when = now;
+	arm(kv->publish_timer, when);
+}
