@@ -92,8 +92,14 @@ struct api_call {
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp);
 void api_response_clear(struct api_response *resp);
 
-/* The route a path belongs to, for metrics labels: "/api/fuse/getattr", or "other". */
-const char *api_route_name(const char *path);
+/*
+ * Routes by index, for the metrics: api_route_names[api_route_index(path)] is
+ * "/api/fuse/getattr", "/" (the dashboard and its assets) or, for a path that is
+ * no route, "other" (the last of API_ROUTES_COUNT names).
+ */
+#define API_ROUTES_COUNT 20
+extern const char *const api_route_names[API_ROUTES_COUNT];
+unsigned api_route_index(const char *path);
 
 /* ---- for the handlers ---- */
 

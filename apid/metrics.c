@@ -8,7 +8,7 @@
  *
  * Every series is written with its # HELP and # TYPE lines once, and label
  * values go through one escaping function (put_label).  Names start with
- * metafuse_.
+ * mf_.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -75,48 +75,48 @@ static void snapshot_metrics(FILE *f, const struct api *api, const struct genera
 		rules = snapshot_rules(s, &nrules);
 		skips = snapshot_skips(s, &nskips);
 	}
-	gauge(f, "metafuse_snapshot_loaded", "Whether a snapshot is served (1) or none yet (0).",
+	gauge(f, "mf_snapshot_loaded", "Whether a snapshot is served (1) or none yet (0).",
 	      s != NULL);
-	gauge(f, "metafuse_generation", "Generation of the served snapshot.", (double)g->number);
-	gauge(f, "metafuse_files", "Files in the virtual tree.", (double)h->files);
-	gauge(f, "metafuse_directories", "Directories in the virtual tree, the root included.",
+	gauge(f, "mf_generation", "Generation of the served snapshot.", (double)g->number);
+	gauge(f, "mf_files", "Files in the virtual tree.", (double)h->files);
+	gauge(f, "mf_directories", "Directories in the virtual tree, the root included.",
 	      (double)h->directories);
-	gauge(f, "metafuse_bytes", "Sum of the sizes of the files in the virtual tree.",
+	gauge(f, "mf_bytes", "Sum of the sizes of the files in the virtual tree.",
 	      (double)h->total_bytes);
-	head(f, "metafuse_category_files", "gauge", "Files per top-level directory.");
+	head(f, "mf_category_files", "gauge", "Files per top-level directory.");
 	for (uint32_t i = 0; i < ncat; i++)
-		labelled(f, "metafuse_category_files", "category", snapshot_str(s, cat[i].name),
+		labelled(f, "mf_category_files", "category", snapshot_str(s, cat[i].name),
 		         (double)cat[i].files);
-	head(f, "metafuse_category_bytes", "gauge", "Bytes per top-level directory.");
+	head(f, "mf_category_bytes", "gauge", "Bytes per top-level directory.");
 	for (uint32_t i = 0; i < ncat; i++)
-		labelled(f, "metafuse_category_bytes", "category", snapshot_str(s, cat[i].name),
+		labelled(f, "mf_category_bytes", "category", snapshot_str(s, cat[i].name),
 		         (double)cat[i].bytes);
-	gauge(f, "metafuse_snapshot_timestamp_seconds", "When the served snapshot was built.",
+	gauge(f, "mf_snapshot_timestamp_seconds", "When the served snapshot was built.",
 	      (double)h->build_time_ns / 1e9);
-	gauge(f, "metafuse_snapshot_age_seconds", "Age of the served snapshot.",
+	gauge(f, "mf_snapshot_age_seconds", "Age of the served snapshot.",
 	      h->build_time_ns ? now - (double)h->build_time_ns / 1e9 : 0);
-	gauge(f, "metafuse_kv_last_sync_timestamp_seconds",
+	gauge(f, "mf_kv_last_sync_timestamp_seconds",
 	      "Last successful full sync with the key-value store (0: never).",
 	      (double)h->kv_last_sync_ns / 1e9);
-	gauge(f, "metafuse_kv_connected", "Whether kvwatch was connected to the store (1) or not.",
+	gauge(f, "mf_kv_connected", "Whether kvwatch was connected to the store (1) or not.",
 	      h->kv_connected != 0);
-	gauge(f, "metafuse_kv_removal_held", "Whether a large removal is being held back.",
+	gauge(f, "mf_kv_removal_held", "Whether a large removal is being held back.",
 	      (h->kv_flags & SNAP_KV_HELD) != 0);
-	gauge(f, "metafuse_kv_held_removals", "Files a held-back change would remove.",
+	gauge(f, "mf_kv_held_removals", "Files a held-back change would remove.",
 	      (double)h->kv_held_removals);
-	gauge(f, "metafuse_skipped_records", "Records no rule could place.", (double)h->skipped);
-	head(f, "metafuse_skipped_records_by_reason", "gauge", "Records skipped, per reason.");
+	gauge(f, "mf_skipped_records", "Records no rule could place.", (double)h->skipped);
+	head(f, "mf_skipped_records_by_reason", "gauge", "Records skipped, per reason.");
 	for (uint32_t i = 0; i < nskips; i++)
-		labelled(f, "metafuse_skipped_records_by_reason", "reason",
+		labelled(f, "mf_skipped_records_by_reason", "reason",
 		         snapshot_str(s, skips[i].reason), (double)skips[i].count);
-	gauge(f, "metafuse_hidden_records", "Records a rule hid on purpose.", (double)h->hidden);
-	head(f, "metafuse_rule_files", "gauge", "Files each rule placed.");
+	gauge(f, "mf_hidden_records", "Records a rule hid on purpose.", (double)h->hidden);
+	head(f, "mf_rule_files", "gauge", "Files each rule placed.");
 	for (uint32_t i = 0; i < nrules; i++)
-		labelled(f, "metafuse_rule_files", "rule", snapshot_str(s, rules[i].name),
+		labelled(f, "mf_rule_files", "rule", snapshot_str(s, rules[i].name),
 		         (double)rules[i].files);
-	head(f, "metafuse_rule_hidden_records", "gauge", "Records each rule hid.");
+	head(f, "mf_rule_hidden_records", "gauge", "Records each rule hid.");
 	for (uint32_t i = 0; i < nrules; i++)
-		labelled(f, "metafuse_rule_hidden_records", "rule", snapshot_str(s, rules[i].name),
+		labelled(f, "mf_rule_hidden_records", "rule", snapshot_str(s, rules[i].name),
 		         (double)rules[i].hidden);
 }
 
@@ -125,16 +125,16 @@ static void worker_metrics(FILE *f, const struct api *api)
 	static const struct {
 		const char *name, *type, *help, *field;
 	} series[] = {
-	    {"metafuse_worker_up", "gauge", "Whether the worker is running (1) or not (0).", NULL},
-	    {"metafuse_worker_restarts_total", "counter", "Restarts of the worker.", "restarts"},
-	    {"metafuse_worker_pid", "gauge", "Process id of the worker (0: not running).", "pid"},
+	    {"mf_worker_up", "gauge", "Whether the worker is running (1) or not (0).", NULL},
+	    {"mf_worker_restarts_total", "counter", "Restarts of the worker.", "restarts"},
+	    {"mf_worker_pid", "gauge", "Process id of the worker (0: not running).", "pid"},
 	};
 	json_t *doc = NULL, *workers;
 	char err[512];
 	size_t i;
 	json_t *w;
 
-	gauge(f, "metafuse_supervisor_status_available",
+	gauge(f, "mf_supervisor_status_available",
 	      "Whether the supervisor's status.json could be read.",
 	      workers_load(api->cfg, &doc, err, sizeof(err)) == 0);
 	workers = doc ? json_object_get(doc, "workers") : NULL;
@@ -175,7 +175,7 @@ int api_metrics(struct api_call *c)
 		return -ENOMEM;
 	snapshot_metrics(f, c->api, c->gen);
 	worker_metrics(f, c->api);
-	gauge(f, "metafuse_apid_start_timestamp_seconds", "When meta-fuse-apid started.",
+	gauge(f, "mf_apid_start_timestamp_seconds", "When meta-fuse-apid started.",
 	      (double)c->api->started_ns / 1e9);
 	if (c->api->http_metrics)
 		c->api->http_metrics(c->api->http_metrics_ctx, f);

@@ -75,13 +75,39 @@ static const struct route *route_find(const char *path)
 	return NULL;
 }
 
-const char *api_route_name(const char *path)
+/* The metrics' names: the routes but the dashboard's aliases, then "other". */
+const char *const api_route_names[API_ROUTES_COUNT] = {
+    "/health",
+    "/api/health",
+    "/api/fuse/health",
+    "/api/fuse/stats",
+    "/api/fuse/readdir",
+    "/api/fuse/getattr",
+    "/api/fuse/exists",
+    "/api/fuse/read",
+    "/api/fuse/metadata",
+    "/api/fuse/files",
+    "/api/fuse/directories",
+    "/api/fuse/refresh",
+    "/api/fuse/rules",
+    "/api/fuse/rules/variables",
+    "/api/fuse/rules/validate",
+    "/api/fuse/rules/preview",
+    "/api/fuse/workers",
+    "/metrics",
+    "/",
+    "other",
+};
+
+unsigned api_route_index(const char *path)
 {
 	const struct route *r = route_find(path);
 
 	if (r == NULL)
-		return "other";
-	return r->path;
+		return API_ROUTES_COUNT - 1;
+	if (r->handler == api_dashboard)
+		return API_ROUTES_COUNT - 2;
+	return (unsigned)(r - routes);
 }
 
 static const char *allow_of(unsigned methods)

@@ -615,9 +615,9 @@ static void test_metrics_and_dashboard(void **state)
 
 	assert_int_equal(call("GET", "/metrics", NULL, NULL, NULL, &resp, NULL), 200);
 	assert_string_equal(resp.content_type, "text/plain; version=0.0.4; charset=utf-8");
-	if (!memmem(resp.body, resp.len, "\nmetafuse_files 4\n", 18))
-		fail_msg("metrics: expected metafuse_files 4, got %.*s", (int)resp.len, resp.body);
-	if (!memmem(resp.body, resp.len, "metafuse_category_files{category=\"Movies\"} 2\n", 45))
+	if (!memmem(resp.body, resp.len, "\nmf_files 4\n", 18))
+		fail_msg("metrics: expected mf_files 4, got %.*s", (int)resp.len, resp.body);
+	if (!memmem(resp.body, resp.len, "mf_category_files{category=\"Movies\"} 2\n", 45))
 		fail_msg("metrics: expected Movies 2");
 	api_response_clear(&resp);
 
@@ -627,6 +627,23 @@ static void test_metrics_and_dashboard(void **state)
 	api_response_clear(&resp);
 	assert_int_equal(call("HEAD", "/dashboard/app.js", NULL, NULL, NULL, &resp, NULL), 200);
 	api_response_clear(&resp);
+}
+
+static void test_route_names(void **state)
+{
+	static const char *const paths[] = {"/health", "/api/fuse/getattr", "/metrics",
+	                                    "/api/fuse/rules/preview", "/api/fuse/workers"};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		const char *got = api_route_names[api_route_index(paths[i])];
+
+		if (strcmp(got, paths[i]) != 0)
+			fail_msg("route of %s: expected \"%s\", got \"%s\"", paths[i], paths[i],
+			         got);
+	}
+	assert_string_equal(api_route_names[api_route_index("/dashboard/app.js")], "/");
+	assert_string_equal(api_route_names[api_route_index("/index.html")], "/");
+	assert_string_equal(api_route_names[api_route_index("/nope")], "other");
 }
 
 static void test_no_snapshot(void **state)
@@ -664,6 +681,7 @@ int main(void)
 	    cmocka_unit_test(test_cors),
 	    cmocka_unit_test(test_rules),
 	    cmocka_unit_test(test_metrics_and_dashboard),
+	    cmocka_unit_test(test_route_names),
 	    cmocka_unit_test(test_no_snapshot),
 	};
 
