@@ -609,15 +609,20 @@ static void test_rules(void **state)
 	json_decref(j);
 }
 
+static bool has(const struct api_response *r, const char *text)
+{
+	return memmem(r->body, r->len, text, strlen(text)) != NULL;
+}
+
 static void test_metrics_and_dashboard(void **state)
 {
 	struct api_response resp;
 
 	assert_int_equal(call("GET", "/metrics", NULL, NULL, NULL, &resp, NULL), 200);
 	assert_string_equal(resp.content_type, "text/plain; version=0.0.4; charset=utf-8");
-	if (!memmem(resp.body, resp.len, "\nmf_files 4\n", 18))
+	if (!has(&resp, "\nmf_files 4\n"))
 		fail_msg("metrics: expected mf_files 4, got %.*s", (int)resp.len, resp.body);
-	if (!memmem(resp.body, resp.len, "mf_category_files{category=\"Movies\"} 2\n", 45))
+	if (!has(&resp, "mf_category_files{category=\"Movies\"} 2\n"))
 		fail_msg("metrics: expected Movies 2");
 	api_response_clear(&resp);
 
