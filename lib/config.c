@@ -118,6 +118,12 @@ static const struct key keys[] = {
     KEY(KT_STRING, webdav.username, "WEBDAV_USERNAME", "metamesh"),
     KEY(KT_SECRET, webdav.password, "WEBDAV_PASSWORD", "metamesh"),
     KEY(KT_BOOL, webdav.readonly, "WEBDAV_READONLY", "true", .check = check_readonly),
+    KEY(KT_STRING, webdav.tls_cert, NULL, ""),
+    KEY(KT_STRING, webdav.tls_key, NULL, ""),
+    KEY(KT_UINT, webdav.max_connections, NULL, "2048", .min = 1, .max = 65536),
+    KEY(KT_UINT, webdav.max_connections_per_address, NULL, "256", .min = 1, .max = 65536),
+    KEY(KT_UINT, webdav.idle_timeout_s, NULL, "60", .min = 1, .max = 86400),
+    KEY(KT_UINT, webdav.threads, NULL, "4", .min = 1, .max = 64),
 
     KEY(KT_BOOL, api.enabled, NULL, "true"),
     KEY(KT_LISTEN, api.listen, "API_HOST", "0.0.0.0:3000", .env_port = "API_PORT"),

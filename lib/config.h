@@ -46,7 +46,7 @@ struct config_program {
 struct rules;
 
 /* Room for the key table of config.c (checked there at compile time). */
-#define CONFIG_KEYS_MAX 48
+#define CONFIG_KEYS_MAX 64
 
 /* Owner: the caller of config_load(); config_free() releases everything. */
 struct config {
@@ -89,6 +89,12 @@ struct config {
 		char *username;
 		char *password; /* plain or crypt(3) hash */
 		bool readonly;
+		char *tls_cert; /* PEM files; "" = plain HTTP */
+		char *tls_key;
+		uint32_t max_connections;
+		uint32_t max_connections_per_address;
+		uint32_t idle_timeout_s;
+		uint32_t threads;
 	} webdav;
 
 	struct {

@@ -11,9 +11,13 @@ packages=(
 	libjansson-dev libexpat1-dev libcurl4-gnutls-dev libcmocka-dev
 	# run and test
 	fuse3 redis-server redis-tools attr rsync curl procps psmisc jq python3
+	# davd: crypt(3) for hashed passwords; real WebDAV clients for its tests
+	libcrypt-dev rclone cadaver davfs2
 )
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(bindfs mergerfs fio util-linux time)
+	# bench/davd: the WebDAV peers and the load tool
+	packages+=(wrk nginx libnginx-mod-http-dav-ext apache2 lighttpd lighttpd-mod-webdav)
 fi
 
 missing=()
