@@ -73,11 +73,11 @@ function renderStats(s) {
 		: "built " + fmtDuration(s.snapshotAgeSeconds) + " ago";
 	const kv = $("kv");
 	kv.textContent = s.kvConnection;
-	kv.className = "value " + (s.kvConnection === "connected" ? "ok" : "bad");
+	kv.className = "value state " + (s.kvConnection === "connected" ? "ok" : "bad");
 	$("leader").textContent = s.kvError ? s.kvError : (s.kvLeader || "");
 	const fuse = $("fuse");
 	fuse.textContent = s.fuseMount;
-	fuse.className = "value " + (s.fuseMount === "mounted" ? "ok" : "");
+	fuse.className = "value state " + (s.fuseMount === "mounted" ? "ok" : "");
 	$("lastsync").textContent = s.lastSync ? "last sync " + new Date(s.lastSync).toLocaleString()
 		: "never synced";
 	$("skipped").textContent = "(" + fmtNum(s.skipped) + ")";
@@ -161,7 +161,7 @@ async function showFile(path) {
 }
 
 async function search(ev) {
-	ev.preventDefault();
+	if (ev) ev.preventDefault();
 	const q = $("q").value.trim();
 	const list = $("results");
 	list.replaceChildren();
@@ -261,8 +261,13 @@ async function preview() {
 		out.append(el("div", m.from + "  →  " + (m.to || "(not in the tree)"), "move"));
 }
 
+/* #rules shows the rules page; #search=TEXT runs a search (a link can hold one). */
 function route() {
 	const rules = location.hash === "#rules";
+	if (location.hash.startsWith("#search=")) {
+		$("q").value = decodeURIComponent(location.hash.slice(8));
+		search();
+	}
 	$("overview").hidden = rules;
 	$("rules").hidden = !rules;
 	$("tab-overview").classList.toggle("active", !rules);
