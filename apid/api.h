@@ -29,7 +29,6 @@ struct generation;
 struct snap_node;
 struct source;
 struct webdav;
-struct kvread;
 
 #define API_BODY_MAX  (1024 * 1024) /* bytes of a request body */
 #define API_READ_MAX  (1024 * 1024) /* bytes one POST /api/fuse/read returns */
@@ -48,7 +47,6 @@ struct api {
 	struct gen_store *gens;
 	struct source *src;    /* local reads of POST /api/fuse/read */
 	struct webdav *webdav; /* reads through source_webdav_url, NULL when unset */
-	struct kvread *kv;     /* POST /api/fuse/metadata, NULL: answered from the snapshot */
 	int64_t started_ns;
 	api_metrics_fn http_metrics;
 	void *http_metrics_ctx;

@@ -63,7 +63,7 @@ int api_getattr(struct api_call *c)
 	const struct config *cfg = c->api->cfg;
 	const struct snapshot *s;
 	const struct snap_node *n;
-	char path[SNAP_PATH_MAX];
+	char path[SNAP_PATH_MAX], id[24];
 	struct jsonw w;
 	bool dir;
 	int r;
@@ -85,7 +85,9 @@ int api_getattr(struct api_call *c)
 	jsonw_kv_time(&w, "atime", n->mtime_ns);
 	jsonw_kv_time(&w, "mtime", n->mtime_ns);
 	jsonw_kv_time(&w, "ctime", n->ctime_ns);
-	jsonw_kv_u64(&w, "id", n->id);
+	/* A 64-bit id does not fit a JavaScript number: a decimal string. */
+	snprintf(id, sizeof(id), "%" PRIu64, n->id);
+	jsonw_kv_string(&w, "id", id);
 	if (dir) {
 		jsonw_kv_u64(&w, "entries", n->child_count);
 	} else {

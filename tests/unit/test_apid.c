@@ -287,6 +287,8 @@ static void test_readdir_getattr_exists(void **state)
 	expect_str(j, "mtime", "2020-09-13T12:26:40.000Z");
 	expect_str(j, "atime", "2020-09-13T12:26:40.000Z");
 	expect_str(j, "hashId", "m1");
+	if (!json_is_string(json_object_get(j, "id")))
+		fail_msg("getattr: expected the 64-bit id as a string");
 	{
 		char want[256];
 
