@@ -19,6 +19,7 @@
 #include "api.h"
 #include "config.h"
 #include "generation.h"
+#include "http_status.h"
 #include "path.h"
 #include "snapshot.h"
 #include "source.h"
@@ -241,14 +242,10 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 	got = len ? read_source(c->api, rel, buf, len, (off_t)off) : 0;
 	if (got < 0) {
 		r = 0;
-		if (got == -ENOENT)
-			api_error(c, 404, "the source of %s is missing", path);
-		else if (got == -EXDEV || got == -ELOOP || got == -EINVAL)
-			api_error(c, 403, "the source of %s leaves the files volume: refused",
-			          path);
-		else
-			api_error(c, 502, "reading the source of %s: %s", path,
-			          strerror((int)-got));
+		api_error(c, (int)http_status_of_errno((int)got), "reading the source of %s: %s",
+		          path,
+		          got == -EXDEV || got == -ELOOP ? "it leaves the files volume, refused"
+		                                         : strerror((int)-got));
 		goto out;
 	}
 	base64_encode(buf, (size_t)got, text);

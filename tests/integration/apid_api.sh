@@ -79,6 +79,14 @@ expect_eq "$(jb .eof)" true "read: eof"
 req POST /api/fuse/read '{"path": "/TV/Show/Season 01/Show - S01E02.mkv", "offset": 0, "length": 1}'
 expect_status 404 "read: a source missing on disk"
 
+# A source that is a symlink leading out of the files volume is refused, never read.
+mkdir -p "$VOL/media9/loose"
+ln -s /etc/passwd "$VOL/media9/loose/clip.mkv"
+req POST /api/fuse/read '{"path": "/Other/clip.mkv", "offset": 0, "length": 7}'
+expect_status 403 "read: a source symlinked out of the volume"
+grep -q root "$T/body" && fail "read: /etc/passwd leaked"
+ok "read: nothing of the symlink's target leaked"
+
 # ---- metadata ----
 req POST /api/fuse/metadata "{\"path\": \"$INCEPTION\"}"
 expect_status 200 "metadata"
