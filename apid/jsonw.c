@@ -156,6 +156,7 @@ char *jsonw_format_time(int64_t ns, char *buf, size_t buflen)
 	time_t secs = (time_t)(ns / 1000000000);
 	long ms = (long)((ns % 1000000000) / 1000000);
 	struct tm tm;
+	size_t n;
 
 	if (ms < 0) {
 		ms += 1000;
@@ -165,8 +166,8 @@ char *jsonw_format_time(int64_t ns, char *buf, size_t buflen)
 		snprintf(buf, buflen, "1970-01-01T00:00:00.000Z");
 		return buf;
 	}
-	snprintf(buf, buflen, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	n = strftime(buf, buflen, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, buflen - n, ".%03ldZ", ms);
 	return buf;
 }
 
