@@ -60,8 +60,11 @@ struct api_request {
 	const char *content_type; /* NULL when absent */
 	const char *body;
 	size_t body_len;
-	/* A decoded query argument, NULL when absent. */
-	const char *(*arg)(void *ctx, const char *name);
+	/*
+	 * A decoded query argument into *ret: 0, -ENOENT when absent, -EINVAL (a bad
+	 * escape, a NUL) or -ENAMETOOLONG (over API_QUERY_MAX bytes).
+	 */
+	int (*arg)(void *ctx, const char *name, const char **ret);
 	void *arg_ctx;
 	const char *origin; /* the Origin header, NULL when absent */
 };
@@ -110,6 +113,8 @@ int api_error(struct api_call *c, int status, const char *fmt, ...)
 bool api_need_snapshot(struct api_call *c);
 /* Finish w into a 200 (or status) JSON response; 0 or -ENOMEM. */
 int api_reply(struct api_call *c, int status, struct jsonw *w);
+/* A query argument: 0 and *ret (NULL when absent), or -1 after a 400. */
+int api_arg(struct api_call *c, const char *name, const char **ret);
 /* A query argument as a number in [min, max], def when absent; -1 after a 400. */
 int api_arg_uint(struct api_call *c, const char *name, uint64_t def, uint64_t max, uint64_t *ret);
 /*

@@ -30,9 +30,8 @@ static const struct snap_node *top_level(const struct snapshot *s, const struct 
 
 static int list(struct api_call *c, bool dirs)
 {
-	const char *q = c->req->arg ? c->req->arg(c->req->arg_ctx, "q") : NULL;
-	const char *cat = c->req->arg ? c->req->arg(c->req->arg_ctx, "category") : NULL;
 	const struct snap_node *catnode = NULL;
+	const char *q, *cat;
 	const struct snapshot *s;
 	uint64_t offset, limit, total = 0;
 	char path[SNAP_PATH_MAX];
@@ -41,7 +40,8 @@ static int list(struct api_call *c, bool dirs)
 	int r;
 
 	if (api_arg_uint(c, "offset", 0, UINT32_MAX, &offset) < 0 ||
-	    api_arg_uint(c, "limit", API_LIMIT_DEF, API_LIMIT_MAX, &limit) < 0)
+	    api_arg_uint(c, "limit", API_LIMIT_DEF, API_LIMIT_MAX, &limit) < 0 ||
+	    api_arg(c, "q", &q) < 0 || api_arg(c, "category", &cat) < 0)
 		return 0;
 	if (q && strlen(q) > API_QUERY_MAX)
 		return api_error(c, 400, "query argument \"q\" over %d bytes", API_QUERY_MAX);

@@ -192,11 +192,31 @@ bool api_need_snapshot(struct api_call *c)
 	return true;
 }
 
+int api_arg(struct api_call *c, const char *name, const char **ret)
+{
+	int r = c->req->arg ? c->req->arg(c->req->arg_ctx, name, ret) : -ENOENT;
+
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	if (r == -ENAMETOOLONG)
+		return api_error(c, 400, "query argument \"%s\" over %d bytes", name,
+		                 API_QUERY_MAX),
+		       -1;
+	if (r < 0)
+		return api_error(c, 400, "query argument \"%s\": bad escape or NUL", name), -1;
+	return 0;
+}
+
 int api_arg_uint(struct api_call *c, const char *name, uint64_t def, uint64_t max, uint64_t *ret)
 {
-	const char *v = c->req->arg ? c->req->arg(c->req->arg_ctx, name) : NULL;
 	unsigned long long n;
+	const char *v;
 	char *end;
+
+	if (api_arg(c, name, &v) < 0)
+		return -1;
 
 	if (v == NULL || *v == '\0') {
 		*ret = def;

@@ -27,23 +27,27 @@ struct args {
 	char values[ARGS_MAX][ARG_MAX];
 };
 
-static const char *get_arg(void *ctx, const char *name)
+static int get_arg(void *ctx, const char *name, const char **ret)
 {
 	struct args *a = ctx;
 	unsigned i;
+	int r;
 
 	for (i = 0; i < a->used; i++)
-		if (strcmp(a->names[i], name) == 0)
-			return a->values[i];
+		if (strcmp(a->names[i], name) == 0) {
+			*ret = a->values[i];
+			return 0;
+		}
 	if (a->used == ARGS_MAX || strlen(name) >= sizeof(a->names[0]))
-		return NULL;
+		return -ENOENT;
 	i = a->used;
-	/* Too long or badly escaped: an over-long value the handler refuses. */
-	if (http_arg(a->req, name, a->values[i], sizeof(a->values[i])) == -ENOENT)
-		return NULL;
+	r = http_arg(a->req, name, a->values[i], sizeof(a->values[i]));
+	if (r < 0)
+		return r;
 	strcpy(a->names[i], name);
 	a->used++;
-	return a->values[i];
+	*ret = a->values[i];
+	return 0;
 }
 
 static enum MHD_Result reply(struct http_request *req, struct api_response *resp)

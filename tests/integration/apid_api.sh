@@ -196,5 +196,25 @@ expect_status 413 "a body over the limit"
 req POST /api/fuse/readdir "{\"path\": \"/$(head -c 5000 /dev/zero | tr '\0' a)\"}"
 expect_status 400 "a path too long"
 
+python3 -c 'print("[" * 100000 + "]" * 100000)' >"$T/deep.json"
+req POST /api/fuse/readdir "@$T/deep.json"
+expect_status 400 "JSON nested 100,000 deep"
+req POST /api/fuse/rules/preview \
+	"{\"rules\": [{\"name\": \"x\", \"when\": $(python3 -c 'print("{\"not\": " * 60 + "{\"property\": \"a\", \"op\": \"exists\"}" + "}" * 60)'), \"template\": \"/a\"}]}"
+expect_status 400 "a rule nested too deeply"
+req POST /api/fuse/rules/validate '{"rule": {"name": "x", "template": "/a", "bad key!": 1}}'
+expect_status 200 "a rule with a key libconfig cannot hold"
+expect_match "$(jb '.errors[0].message')" "not a valid setting name" "validate: the key named"
+req GET "/api/fuse/files?q=$(head -c 2000 /dev/zero | tr '\0' a)"
+expect_status 400 "q= over 1024 bytes"
+req GET "/api/fuse/files?q=%ff%fe"
+expect_status 200 "q= with bytes that are not UTF-8"
+expect_eq "$(jb .total)" 0 "q= with bytes that are not UTF-8 matches nothing"
+req GET "/$(head -c 40000 /dev/zero | tr '\0' a)"
+[ "$ST" = 414 ] || [ "$ST" = 431 ] || fail "a 40 kB URL: expected 414 or 431, got $ST"
+ok "a 40 kB URL is refused"
+req POST /api/fuse/readdir '{"path": "/Movies/\u00e9\u0301\ud83c\udfac"}'
+expect_status 404 "a path of unusual Unicode that is not there"
+
 kill -0 "$APID_PID" || fail "apid died"
 ok "apid still serving"

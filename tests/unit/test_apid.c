@@ -135,7 +135,7 @@ static int teardown(void **state)
 }
 
 /* Query arguments as "a=1&b=2" (no decoding needed by the tests). */
-static const char *query_arg(void *ctx, const char *name)
+static int query_arg(void *ctx, const char *name, const char **ret)
 {
 	static char vals[4][256];
 	static unsigned next;
@@ -148,12 +148,15 @@ static const char *query_arg(void *ctx, const char *name)
 		size_t len = amp ? (size_t)(amp - p) : strlen(p);
 
 		if (len > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+			if (len - n - 1 >= sizeof(vals[0]))
+				return -ENAMETOOLONG;
 			snprintf(val, sizeof(vals[0]), "%.*s", (int)(len - n - 1), p + n + 1);
-			return val;
+			*ret = val;
+			return 0;
 		}
 		p += len + (amp ? 1 : 0);
 	}
-	return NULL;
+	return -ENOENT;
 }
 
 /* One request; returns the status, the parsed body in *ret (when JSON). */
@@ -410,6 +413,18 @@ static void test_listing(void **state)
 	json_decref(j);
 	j = get("/api/fuse/files", "offset=-1", 400);
 	json_decref(j);
+	{
+		char q[400];
+
+		memset(q, 'a', sizeof(q) - 1);
+		q[sizeof(q) - 1] = '\0';
+		memcpy(q, "q=", 2);
+		j = get("/api/fuse/files", q, 400);
+		if (!strstr(json_string_value(json_object_get(j, "error")), "over"))
+			fail_msg("an over-long q=: expected \"over ... bytes\", got %s",
+			         json_string_value(json_object_get(j, "error")));
+		json_decref(j);
+	}
 }
 
 /* Bad requests, one line each: method, path, content type, body, status, error text. */
