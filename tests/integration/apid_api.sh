@@ -155,6 +155,11 @@ expect_match "$(header Content-Type)" '^text/html' "dashboard: content type"
 req GET /dashboard/app.js
 expect_status 200 "the dashboard's script"
 
+curl -s -I "$URL/api/fuse/stats" >"$T/head.txt"
+expect_match "$(head -n1 "$T/head.txt")" "^HTTP/1.1 200" "HEAD on a GET endpoint"
+expect_match "$(tr -d '\r' <"$T/head.txt" | grep -i '^content-type:')" "application/json" \
+	"HEAD: the same headers"
+
 # ---- bad requests ----
 req GET /api/fuse/nope
 expect_status 404 "an unknown endpoint"

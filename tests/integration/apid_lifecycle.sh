@@ -44,6 +44,29 @@ ok "the corrupt snapshot is refused with one log line"
 req GET /api/fuse/stats
 expect_eq "$(jb .generation)" 1 "generation 1 still served"
 expect_eq "$(jb .totalFiles)" 3 "its files still served"
+
+# ---- a snapshot written while the store was unreachable: health says so ----
+echo '{"hashId": "x1", "filePath": "m/x.mkv", "title": "X", "year": "2001"}' |
+	"$MF_BUILD_DIR/tests/mf-mksnapshot" -c "$T/apid.conf" --runtime-dir "$RUN" --generation 9 \
+		--disconnected "connection refused" >/dev/null 2>&1 || fail "mf-mksnapshot failed"
+kill -HUP "$APID_PID"
+unhealthy() {
+	req GET /health
+	[ "$ST" = 503 ]
+}
+wait_for 10 unhealthy || fail "health stays $ST with the store disconnected"
+expect_status 503 "health while the store is disconnected"
+expect_match "$(jb .error)" "disconnected: connection refused" "health: the store's error"
+expect_eq "$(jb .kvConnection)" disconnected "health: kvConnection"
+req GET /api/fuse/stats
+expect_eq "$(jb .kvConnection)" disconnected "stats: kvConnection disconnected"
+expect_eq "$(jb .kvError)" "connection refused" "stats: kvError"
+expect_eq "$(jb .generation)" 9 "stats: the disconnected generation is served"
+req POST /api/fuse/exists '{"path": "/Movies/X (2001)/X.mkv"}'
+expect_eq "$(jb .exists)" true "its files are served all the same"
+req GET /metrics
+grep -qx 'mf_kv_connected 0' "$T/body" || fail "metrics: mf_kv_connected is not 0"
+ok "metrics: mf_kv_connected 0"
 kill -TERM "$APID_PID"
 wait "$APID_PID"
 expect_eq "$?" 0 "apid exits 0 on SIGTERM"

@@ -668,6 +668,43 @@ static void test_route_names(void **state)
 	assert_string_equal(api_route_names[api_route_index("/nope")], "other");
 }
 
+/* Bytes a name or a value may hold come out as valid JSON, table by table. */
+static void test_jsonw_escaping(void **state)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"plain", "plain"},
+	    {"q\"b\\s", "q\"b\\s"},
+	    {"ctl\x01\x1f\x7f\n\t", "ctl\x01\x1f\x7f\n\t"},
+	    {"bad\xff\xfeutf8", "bad\xef\xbf\xbd\xef\xbf\xbdutf8"},
+	    {"cut\xc3", "cut\xef\xbf\xbd"},
+	    {"\xe2\x82\xac ok \xf0\x9f\x8e\xac", "\xe2\x82\xac ok \xf0\x9f\x8e\xac"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct jsonw w;
+		char *text;
+		size_t len;
+		json_t *j;
+
+		assert_int_equal(jsonw_init(&w), 0);
+		jsonw_array_begin(&w);
+		jsonw_string(&w, cases[i].in);
+		jsonw_u64(&w, i);
+		jsonw_array_end(&w);
+		assert_int_equal(jsonw_finish(&w, &text, &len), 0);
+		j = json_loadb(text, len, 0, NULL);
+		if (j == NULL)
+			fail_msg("case %zu: expected valid JSON, got %s", i, text);
+		if (strcmp(json_string_value(json_array_get(j, 0)), cases[i].want) != 0)
+			fail_msg("case %zu: expected \"%s\", got \"%s\"", i, cases[i].want,
+			         json_string_value(json_array_get(j, 0)));
+		json_decref(j);
+		free(text);
+	}
+}
+
 static void test_no_snapshot(void **state)
 {
 	struct gen_store *empty;
@@ -704,6 +741,7 @@ int main(void)
 	    cmocka_unit_test(test_rules),
 	    cmocka_unit_test(test_metrics_and_dashboard),
 	    cmocka_unit_test(test_route_names),
+	    cmocka_unit_test(test_jsonw_escaping),
 	    cmocka_unit_test(test_no_snapshot),
 	};
 
