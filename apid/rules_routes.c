@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,8 @@ out:
 }
 
 /* ---- preview ---- */
+
+static atomic_flag preview_busy = ATOMIC_FLAG_INIT;
 
 /* One file of the live tree: its record (borrowing the snapshot) and old path. */
 struct pv_file {
@@ -589,6 +592,11 @@ int api_rules_preview(struct api_call *c)
 		return r;
 	if (r < 0)
 		return api_error(c, 400, "%s", err);
+	/* A preview costs a tree build: one at a time, the others are told to wait. */
+	if (atomic_flag_test_and_set(&preview_busy)) {
+		preview_free(&p);
+		return api_error(c, 429, "a preview is already being computed; try again shortly");
+	}
 	r = preview_records(&p, c->gen->snap, &c->api->cfg->schema);
 	if (r == 0)
 		r = preview_place(&p);
@@ -598,6 +606,7 @@ int api_rules_preview(struct api_call *c)
 		preview_write(&p, c, sample, &w);
 		r = api_reply(c, 200, &w);
 	}
+	atomic_flag_clear(&preview_busy);
 	preview_free(&p);
 	return r;
 }

@@ -139,3 +139,24 @@ for sys in meta-fuse-apid fastify; do
 	printf '| %s | GET /api/fuse/stats | %s | %s | %s |\n' "$sys" "$rps" "$p99" "$bad"
 done
 printf 'load after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The heavy endpoints of meta-fuse-apid, one request at a time: median of 3.
+once() {
+	local t=()
+	for _ in 1 2 3; do
+		t+=("$(curl -s -o /dev/null -w '%{time_total}' "$@")")
+	done
+	printf '%s\n' "${t[@]}" | sort -n | sed -n 2p
+}
+u="http://127.0.0.1:$APORT"
+printf '\n| meta-fuse-apid, one request | seconds (median of 3) |\n|---|---|\n'
+printf '| GET /api/fuse/files?q=show (a substring over every path) | %s |\n' \
+	"$(once "$u/api/fuse/files?q=show&limit=100")"
+printf '| GET /api/fuse/files?offset=90000 (a late page) | %s |\n' \
+	"$(once "$u/api/fuse/files?offset=90000&limit=100")"
+printf '| POST /api/fuse/rules/preview (every file placed again) | %s |\n' \
+	"$(once -H 'Content-Type: application/json' \
+		-d '{"rules": [{"name": "all", "template": "/All/{title|fileName}/{fileName}"}]}' \
+		"$u/api/fuse/rules/preview")"
+printf '| GET /metrics | %s |\n' "$(once "$u/metrics")"
+printf 'apid RSS after the run: %s kB\n' "$(awk '/^VmRSS/ {print $2}' "/proc/${PIDS[0]}/status")"
