@@ -17,11 +17,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
-#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +31,7 @@
 #include "http_listen.h"
 #include "http_loop.h"
 #include "log.h"
+#include "privileges.h"
 #include "server.h"
 #include "source.h"
 #include "webdav_source.h"
@@ -50,22 +49,6 @@ static void usage(FILE *out)
 	        "Signals: SIGHUP loads a new snapshot, SIGTERM/SIGINT stop.  See "
 	        "meta-fuse-apid(1).\n",
 	        CONFIG_ENV_PATH, CONFIG_DEFAULT_PATH);
-}
-
-static int drop_privileges(uid_t uid, gid_t gid)
-{
-	if (geteuid() != 0 || (uid == 0 && gid == 0))
-		return 0;
-	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
-	    setresuid(uid, uid, uid) < 0) {
-		log_error("cannot drop privileges to uid %u gid %u", (unsigned)uid, (unsigned)gid);
-		return -EPERM;
-	}
-	if (uid != 0 && (setresuid(0, 0, 0) == 0 || geteuid() == 0))
-		fatalx("privileges still held after dropping them to uid %u", (unsigned)uid);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		log_warn("PR_SET_NO_NEW_PRIVS");
-	return 0;
 }
 
 static int64_t now_ns(void)
@@ -150,7 +133,10 @@ int main(int argc, char **argv)
 		status = fd == -EINVAL ? EXIT_CONFIG : EXIT_TEMPFAIL;
 		goto out;
 	}
-	if (drop_privileges(cfg->uid, cfg->gid) < 0) {
+	r = privileges_drop(cfg->uid, cfg->gid);
+	if (r < 0) {
+		log_errorx("cannot drop privileges to uid %u gid %u: %s", (unsigned)cfg->uid,
+		           (unsigned)cfg->gid, strerror(-r));
 		close(fd);
 		goto out;
 	}

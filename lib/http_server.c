@@ -181,6 +181,16 @@ enum MHD_Result http_require_auth(struct http_request *req, struct auth *a, cons
 	return http_respond_status_with(req, 401, MHD_HTTP_HEADER_WWW_AUTHENTICATE, value);
 }
 
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *cl =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (cl && strcmp(cl, "0") != 0) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **req_cls)
@@ -207,7 +217,13 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 			req->body_too_large = true;
 			return http_respond_status(req, 413);
 		}
-		if (s->cfg.precheck) {
+		/*
+		 * A request with a body is checked now, before the body is read; one
+		 * without is checked with it below, which keeps the connection open
+		 * (an answer queued at the headers makes libmicrohttpd close it).
+		 */
+		req->early = s->cfg.precheck && has_body(conn);
+		if (req->early) {
 			r = s->cfg.precheck(s->cfg.ctx, req);
 			if (r != HTTP_CONTINUE)
 				return r;
@@ -235,6 +251,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		req->body_len += n;
 		req->body[req->body_len] = '\0';
 		return MHD_YES;
+	}
+	if (s->cfg.precheck && !req->early) {
+		enum MHD_Result r = s->cfg.precheck(s->cfg.ctx, req);
+
+		if (r != HTTP_CONTINUE)
+			return r;
 	}
 	return s->cfg.handler(s->cfg.ctx, req);
 }
@@ -301,6 +323,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 		return -ENOMEM;
 	s->cfg = *cfg;
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s); /* first, to catch every message */
 	OPT(MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, NULL);
 	OPT(MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections, NULL);
 	OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_per_address, NULL);
@@ -311,7 +334,6 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, s);
 	OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, s);
 	OPT(MHD_OPTION_UNESCAPE_CALLBACK, keep_raw, s);
-	OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s);
 	if (cfg->tls_cert_pem) {
 		flags |= MHD_USE_TLS;
 		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert_pem);

@@ -8,8 +8,10 @@
  * arrive raw as well (http_arg() decodes one).  Each request gets a struct
  * http_request: the handler is called once, with the whole body in memory
  * (at most limits.max_body bytes, else 413 without reading the rest); an
- * optional precheck sees the request at its headers and may answer it before
- * any body is read (authentication, methods refused).  Every answer goes
+ * optional precheck may answer it first (authentication, methods refused):
+ * at the headers, before any body is read, for a request that has a body,
+ * and just before the handler for one without (so that its connection stays
+ * open, which an answer at the headers would end).  Every answer goes
  * through http_respond*(), which records its status; when the request ends,
  * its route, status, body size and latency go to the metrics.
  *
@@ -62,6 +64,7 @@ struct http_request {
 	char *body; /* NUL-terminated; NULL when the request had none */
 	size_t body_len;
 	bool body_too_large;
+	bool early; /* the precheck ran at the headers (the request has a body) */
 
 	void *data; /* the handler's own state, freed with data_free when the request ends */
 	void (*data_free)(void *data);
@@ -73,7 +76,7 @@ struct http_request {
  */
 typedef enum MHD_Result (*http_handler_fn)(void *ctx, struct http_request *req);
 /*
- * Called once at the headers: answers (and returns the result) or returns
+ * The precheck (see above): answers (and returns the result) or returns
  * HTTP_CONTINUE to have the body read and the handler called.
  */
 #define HTTP_CONTINUE ((enum MHD_Result)2)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 struct webdav {
@@ -243,7 +244,61 @@ struct sink {
 	unsigned char *buf;
 	size_t cap;
 	size_t len;
+	char content_range[128]; /* the response's Content-Range value, "" when none */
 };
+
+/* Keeps the Content-Range of the response (curl hands headers one line at a time). */
+static size_t sink_header(char *data, size_t size, size_t nmemb, void *ctx)
+{
+	struct sink *s = ctx;
+	size_t n = size * nmemb, vlen;
+	const char *v;
+
+	if (n > 14 && strncasecmp(data, "Content-Range:", 14) == 0) {
+		v = data + 14;
+		while (v < data + n && (*v == ' ' || *v == '\t'))
+			v++;
+		vlen = (size_t)(data + n - v);
+		while (vlen > 0 &&
+		       (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+			vlen--;
+		if (vlen >= sizeof(s->content_range))
+			vlen = 0; /* too long to be right: checked as absent */
+		memcpy(s->content_range, v, vlen);
+		s->content_range[vlen] = '\0';
+	} else if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		s->content_range[0] = '\0'; /* a new response (after a 100 Continue) */
+	}
+	return n;
+}
+
+/*
+ * Whether a 206's Content-Range is the range asked for, [off, off + want): the
+ * same first byte, and the same last byte unless the file ends before it; and
+ * whether the body carried exactly that many bytes.
+ */
+bool webdav_range_matches(const char *content_range, uint64_t off, uint64_t want, uint64_t body_len)
+{
+	unsigned long long first, last, total;
+	char star[2];
+	int consumed = 0;
+
+	if (sscanf(content_range, "bytes %llu-%llu/%llu%n", &first, &last, &total, &consumed) !=
+	        3 ||
+	    content_range[consumed] != '\0') {
+		/* "bytes 0-9/ *" (an unknown total) is allowed as well. */
+		if (sscanf(content_range, "bytes %llu-%llu/%1[*]%n", &first, &last, star,
+		           &consumed) != 3 ||
+		    content_range[consumed] != '\0')
+			return false;
+		total = UINT64_MAX;
+	}
+	if (first != off || last < first || last >= total)
+		return false;
+	if (last != off + want - 1 && !(last < off + want - 1 && last == total - 1))
+		return false;
+	return body_len == last - first + 1;
+}
 
 static size_t sink_write(char *data, size_t size, size_t nmemb, void *ctx)
 {
@@ -281,7 +336,11 @@ static int fetch(struct webdav_file *f, off_t off, size_t want)
 	curl_easy_setopt(f->curl, CURLOPT_RANGE, range);
 	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, sink_header);
+	curl_easy_setopt(f->curl, CURLOPT_HEADERDATA, &s);
 	cc = curl_easy_perform(f->curl);
+	curl_easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, NULL);
+	curl_easy_setopt(f->curl, CURLOPT_HEADERDATA, NULL);
 	curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 416) /* the range starts at or after the end */
 		return 0;
@@ -293,6 +352,9 @@ static int fetch(struct webdav_file *f, off_t off, size_t want)
 		return -EIO; /* the server ignores Range: this is the wrong part */
 	if (status != 206 && status != 200)
 		return status_errno(status);
+	/* A 206 for another range than the one asked would serve the wrong bytes. */
+	if (status == 206 && !webdav_range_matches(s.content_range, (uint64_t)off, want, s.len))
+		return -EIO;
 	f->win_off = off;
 	f->win_len = s.len;
 	return 0;

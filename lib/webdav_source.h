@@ -13,6 +13,7 @@
 #ifndef MF_WEBDAV_SOURCE_H
 #define MF_WEBDAV_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,6 +49,16 @@ void webdav_file_close(struct webdav_file *f);
  * the file) or -EIO / -ENOENT.  Safe to call from several threads on one file.
  */
 ssize_t webdav_file_read(struct webdav_file *f, void *buf, size_t size, off_t off);
+
+/*
+ * Whether a 206 answer to a request for [off, off + want) is that range: its
+ * Content-Range value ("bytes 100-199/1000") starts at off and ends at
+ * off + want - 1, or earlier only where the file ends; and body_len bytes came.
+ * A read through a source that answers anything else fails with -EIO, and a
+ * 200 to a request that does not start at 0 fails too: never a wrong byte.
+ */
+bool webdav_range_matches(const char *content_range, uint64_t off, uint64_t want,
+                          uint64_t body_len);
 
 /* The URL of rel under the base, malloc'd; NULL on -ENOMEM.  (For tests and logs.) */
 char *webdav_url(const struct webdav *w, const char *rel);

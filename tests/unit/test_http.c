@@ -31,6 +31,7 @@
 #include "http_path.h"
 #include "http_status.h"
 #include "snapshot_format.h"
+#include "webdav_source.h"
 
 static void test_path_decode(void **state)
 {
@@ -544,15 +545,49 @@ static void test_listen_passed(void **state)
 	}
 }
 
+static void test_source_range_check(void **state)
+{
+	struct {
+		const char *content_range;
+		uint64_t off, want, body;
+		bool want_ok;
+	} cases[] = {
+	    {"bytes 100-199/1000", 100, 100, 100, true},
+	    {"bytes 100-199/*", 100, 100, 100, true},
+	    {"bytes 900-999/1000", 900, 200, 100, true}, /* the file ends first */
+	    {"bytes 0-99/1000", 100, 100, 100, false},   /* another range */
+	    {"bytes 100-149/1000", 100, 100, 50, false}, /* shorter, not at the end */
+	    {"bytes 100-199/1000", 100, 100, 99, false}, /* the body fell short */
+	    {"bytes 100-199/150", 100, 100, 100, false}, /* past its own total */
+	    {"bytes 100-299/1000", 100, 100, 200, false},
+	    {"", 100, 100, 100, false}, /* a 206 without Content-Range */
+	    {"bytes */1000", 100, 100, 100, false},
+	    {"bytes 100-199/1000 junk", 100, 100, 100, false},
+	    {"items 100-199/1000", 100, 100, 100, false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool got = webdav_range_matches(cases[i].content_range, cases[i].off, cases[i].want,
+		                                cases[i].body);
+
+		if (got != cases[i].want_ok)
+			fail_msg("\"%s\" for %llu+%llu (%llu bytes): expected %d, got %d",
+			         cases[i].content_range, (unsigned long long)cases[i].off,
+			         (unsigned long long)cases[i].want,
+			         (unsigned long long)cases[i].body, cases[i].want_ok, got);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_path_decode),      cmocka_unit_test(test_path_below),
-	    cmocka_unit_test(test_path_encode),      cmocka_unit_test(test_status_table),
-	    cmocka_unit_test(test_auth_parse),       cmocka_unit_test(test_auth_equal),
-	    cmocka_unit_test(test_auth_check),       cmocka_unit_test(test_auth_slowdown),
-	    cmocka_unit_test(test_auth_new_refuses), cmocka_unit_test(test_metrics_file),
-	    cmocka_unit_test(test_listen_bind),      cmocka_unit_test(test_listen_passed),
+	    cmocka_unit_test(test_path_decode),        cmocka_unit_test(test_path_below),
+	    cmocka_unit_test(test_path_encode),        cmocka_unit_test(test_status_table),
+	    cmocka_unit_test(test_auth_parse),         cmocka_unit_test(test_auth_equal),
+	    cmocka_unit_test(test_auth_check),         cmocka_unit_test(test_auth_slowdown),
+	    cmocka_unit_test(test_auth_new_refuses),   cmocka_unit_test(test_metrics_file),
+	    cmocka_unit_test(test_listen_bind),        cmocka_unit_test(test_listen_passed),
+	    cmocka_unit_test(test_source_range_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,295 @@
+/*
+ * meta-fuse-davd: serves the snapshot as a read-only WebDAV share.
+ *
+ * Start-up in one fixed order: read the configuration and the TLS material,
+ * take the listening socket (passed in LISTEN_FDS as "webdav" by the
+ * supervisor, else bound from webdav.listen), block the signals every thread
+ * inherits, drop privileges to the configured uid/gid and verify it, load the
+ * current snapshot, start the server, say READY.  The main thread then only
+ * waits for signals and new snapshots (lib/http_loop.h); libmicrohttpd's
+ * threads answer requests (dispatch.c and the method files).
+ *
+ * SIGTERM/SIGINT stop the server (connections end) and exit 0.  Exit 1 for bad
+ * usage or configuration (do not restart), 75 when the socket cannot be had
+ * or the server cannot start.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "davd.h"
+#include "generation.h"
+#include "http_listen.h"
+#include "http_loop.h"
+#include "http_metrics.h"
+#include "log.h"
+#include "privileges.h"
+#include "source.h"
+#include "webdav_source.h"
+
+#define PERIODIC_CHECK_MS 10000
+#define TLS_FILE_MAX      (1024 * 1024)
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: meta-fuse-davd [-c FILE] [-v | -q] [--check-interval MS]\n"
+	        "  -c, --config FILE        configuration (default %s)\n"
+	        "  -v, --verbose            more log output (twice: debug)\n"
+	        "  -q, --quiet              less log output\n"
+	        "      --check-interval MS  also look for a new snapshot this often "
+	        "(default %d, 0 = never)\n",
+	        config_default_path(), PERIODIC_CHECK_MS);
+}
+
+/* A whole PEM file, NUL-terminated; NULL with errno set. */
+static char *read_pem(const char *path)
+{
+	struct stat st;
+	char *text = NULL;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > TLS_FILE_MAX) {
+		errno = errno ? errno : EINVAL;
+		goto out;
+	}
+	text = calloc(1, (size_t)st.st_size + 1);
+	if (!text)
+		goto out;
+	n = read(fd, text, (size_t)st.st_size);
+	if (n != st.st_size) {
+		free(text);
+		text = NULL;
+		errno = EIO;
+	}
+out:
+	close(fd);
+	return text;
+}
+
+static int parse_ms(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > INT_MAX)
+		return -1;
+	return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"check-interval", required_argument, NULL, 'I'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct davd d = {0};
+	struct config *cfg = NULL;
+	struct http_metrics *metrics = NULL;
+	struct http_server *server = NULL;
+	struct http_server_config scfg = {.listen_fd = -1};
+	struct http_loop_config lcfg = {.check_ms = PERIODIC_CHECK_MS};
+	char err[512], where[80], base[256];
+	const char *config_path = NULL;
+	char *cert = NULL, *key = NULL;
+	int verbosity = 0, opt, r, rc = EXIT_TEMPFAIL, file_err;
+	bool passed;
+
+	log_init("davd", 0);
+	while ((opt = getopt_long(argc, argv, "c:vqh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'q':
+			verbosity--;
+			break;
+		case 'I':
+			r = parse_ms(optarg);
+			if (r < 0) {
+				log_errorx("--check-interval: \"%s\" is not a number of ms",
+				           optarg);
+				return EXIT_CONFIG;
+			}
+			lcfg.check_ms = r;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_CONFIG;
+		}
+	}
+	if (optind < argc) {
+		log_errorx("unexpected argument \"%s\"", argv[optind]);
+		usage(stderr);
+		return EXIT_CONFIG;
+	}
+	log_set_verbosity(verbosity);
+
+	r = config_load(config_path, &cfg, err, sizeof(err));
+	if (r < 0) {
+		log_errorx("%s", err);
+		return EXIT_CONFIG;
+	}
+	for (size_t i = 0; i < cfg->warning_count; i++)
+		log_warnx("%s", cfg->warnings[i]);
+	if (!cfg->webdav.enabled) {
+		log_notice("webdav.enabled is false: nothing to serve");
+		config_free(cfg);
+		return 0;
+	}
+	d.cfg = cfg;
+	snprintf(base, sizeof(base), "%s", cfg->webdav.base_path);
+	if (strcmp(base, "/") == 0)
+		base[0] = '\0';
+	d.base = base;
+
+	r = auth_new(cfg->webdav.username, cfg->webdav.password, &d.auth);
+	if (r < 0) {
+		log_errorx("webdav.password: %s", r == -EINVAL ? "a crypt(3) hash libcrypt cannot "
+		                                                 "verify (or an empty user name)"
+		                                               : strerror(-r));
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (auth_is_default(d.auth))
+		log_warnx("THE SHARE USES THE DEFAULT CREDENTIALS metamesh/metamesh: anyone who "
+		          "reaches %s:%u can read it; set webdav.username and webdav.password",
+		          cfg->webdav.listen.host, cfg->webdav.listen.port);
+	if (!*cfg->webdav.tls_cert != !*cfg->webdav.tls_key) {
+		log_errorx("webdav.tls_cert and webdav.tls_key go together: set both or neither");
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (*cfg->webdav.tls_cert) {
+		cert = read_pem(cfg->webdav.tls_cert);
+		if (!cert) {
+			log_error("webdav.tls_cert \"%s\"", cfg->webdav.tls_cert);
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		key = read_pem(cfg->webdav.tls_key);
+		if (!key) {
+			log_error("webdav.tls_key \"%s\"", cfg->webdav.tls_key);
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+	}
+
+	scfg.listen_fd = http_listen("webdav", &cfg->webdav.listen, &passed);
+	if (scfg.listen_fd < 0) {
+		config_listen_format(&cfg->webdav.listen, where, sizeof(where));
+		log_errorx("cannot listen on %s: %s", where, strerror(-scfg.listen_fd));
+		rc = scfg.listen_fd == -EINVAL ? EXIT_CONFIG : EXIT_TEMPFAIL;
+		goto out;
+	}
+	r = http_loop_block_signals();
+	if (r < 0)
+		fatalx("cannot block signals: %s", strerror(-r));
+	r = privileges_drop(cfg->uid, cfg->gid);
+	if (r < 0) {
+		log_errorx("cannot drop privileges to uid %u gid %u: %s", (unsigned)cfg->uid,
+		           (unsigned)cfg->gid, strerror(-r));
+		goto out;
+	}
+
+	if (gen_store_new(cfg->runtime_dir, &d.gens) < 0 ||
+	    source_new(cfg->files_volume, &d.src) < 0)
+		fatalx("out of memory");
+	r = source_volume_status(d.src);
+	if (r < 0)
+		log_warnx("files volume \"%s\": %s; sources will not open until it is there",
+		          cfg->files_volume, strerror(-r));
+	if (*cfg->source_webdav_url) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+		    webdav_new(cfg->source_webdav_url, &d.dav) < 0)
+			fatalx("cannot set up the WebDAV source");
+		log_info("files not readable under \"%s\" are read from the source WebDAV URL",
+		         cfg->files_volume);
+	}
+	lcfg.gens = d.gens;
+	lcfg.runtime_dir = cfg->runtime_dir;
+	lcfg.on_reload = http_loop_log_reload;
+	http_loop_reload(&lcfg, "start");
+
+	r = http_metrics_new(cfg->runtime_dir, "davd", davd_route_names, DAVD_ROUTE_MAX, &metrics,
+	                     &file_err);
+	if (r < 0)
+		fatalx("out of memory");
+	if (file_err < 0)
+		log_warnx("cannot create \"%s/davd.metrics\": %s; apid will not see davd's "
+		          "metrics",
+		          cfg->runtime_dir, strerror(-file_err));
+
+	scfg.limits = HTTP_LIMITS_DEFAULT;
+	scfg.limits.max_connections = cfg->webdav.max_connections;
+	scfg.limits.max_per_address = cfg->webdav.max_connections_per_address;
+	scfg.limits.idle_timeout_s = cfg->webdav.idle_timeout_s;
+	scfg.limits.threads = cfg->webdav.threads;
+	scfg.tls_cert_pem = cert;
+	scfg.tls_key_pem = key;
+	scfg.precheck = davd_precheck;
+	scfg.handler = davd_handle;
+	scfg.ctx = &d;
+	scfg.metrics = metrics;
+	http_listen_describe(scfg.listen_fd, where, sizeof(where));
+	r = http_server_start(&scfg, &server);
+	if (r < 0) {
+		log_errorx("cannot start the HTTP server on %s: %s", where,
+		           r == -EINVAL ? "bad TLS certificate or key" : strerror(-r));
+		rc = r == -EINVAL ? EXIT_CONFIG : EXIT_TEMPFAIL;
+		goto out;
+	}
+	scfg.listen_fd = -1; /* the server's now */
+	log_info("serving \"%s/\" on %s%s%s", cfg->webdav.base_path[1] ? base : "", where,
+	         cert ? " (HTTPS)" : "", passed ? " (socket passed by the supervisor)" : "");
+	sd_notify(0, "READY=1");
+
+	r = http_loop_run(&lcfg);
+	if (r < 0)
+		log_errorx("cannot wait for signals: %s", strerror(-r));
+	else
+		log_info("stopping");
+	sd_notify(0, "STOPPING=1");
+	rc = r < 0 ? EXIT_TEMPFAIL : 0;
+
+out:
+	http_server_stop(server);
+	if (scfg.listen_fd >= 0)
+		close(scfg.listen_fd);
+	http_metrics_free(metrics);
+	webdav_free(d.dav);
+	if (d.dav)
+		curl_global_cleanup();
+	source_free(d.src);
+	gen_store_free(d.gens);
+	auth_free(d.auth);
+	free(cert);
+	free(key);
+	config_free(cfg);
+	return rc;
+}

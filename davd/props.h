@@ -1,0 +1,34 @@
+/*
+ * props: the values davd derives from a snapshot node, shared by PROPFIND, GET
+ * and the HTML listing: the ETag, HTTP and ISO dates, the content type by
+ * extension.  Pure functions of the node; no I/O.
+ */
+#ifndef MF_DAVD_PROPS_H
+#define MF_DAVD_PROPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct snap_node;
+
+#define DAVD_ETAG_MAX 64
+#define DAVD_DATE_MAX 40
+
+/*
+ * The strong ETag of a node, quoted: "<id>-<size>-<mtime ns>" in hex.  The id is
+ * a hash of the virtual path, so the tag stays the same across generations and
+ * restarts while the file is unchanged.
+ */
+void props_etag(const struct snap_node *n, char buf[DAVD_ETAG_MAX]);
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate) of ns since the epoch. */
+void props_http_date(int64_t ns, char buf[DAVD_DATE_MAX]);
+/* "1994-11-06T08:49:37Z" (RFC 3339, creationdate). */
+void props_iso_date(int64_t ns, char buf[DAVD_DATE_MAX]);
+/* Seconds since the epoch of an HTTP date (all three RFC 9110 forms), -1 if not one. */
+int64_t props_parse_http_date(const char *s);
+
+/* The media type of a file name by its extension; application/octet-stream by default. */
+const char *props_content_type(const char *name, size_t len);
+
+#endif
