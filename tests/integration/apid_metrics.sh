@@ -37,6 +37,33 @@ expect_match "$(grep -c '^mf_http_request_duration_seconds_bucket{server="apid",
 expect_eq "$(metric 'mf_http_responses_total\{server="apid",route="/api/fuse/getattr",code="4xx"\}')" 1 \
 	"a 404 counted on getattr"
 
+# ---- davd's request counters, from its runtime_dir/davd.metrics ----
+if [ -x "$BIN/meta-fuse-davd" ]; then
+	DAV_PORT=$(free_port)
+	sed "s|^api = {|webdav = { listen = \"127.0.0.1:$DAV_PORT\"; };\napi = {|" "$T/apid.conf" \
+		>"$T/davd.conf"
+	start_bg davd "$BIN/meta-fuse-davd" -c "$T/davd.conf" -v
+	DAVD_PID=$LAST_PID
+	wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$DAV_PORT/" ||
+		fail "meta-fuse-davd did not answer: $(cat "$T/davd.log")"
+	for _ in 1 2; do
+		curl -s -o /dev/null -u metamesh:metamesh -X PROPFIND -H "Depth: 1" \
+			"http://127.0.0.1:$DAV_PORT/webdav/"
+	done
+	req GET /metrics
+	cp "$T/body" "$T/metrics.txt"
+	promtool check metrics <"$T/metrics.txt" >"$T/promtool.log" 2>&1 ||
+		fail "promtool check metrics with davd: $(cat "$T/promtool.log")"
+	grep -qE '^mf_http_responses_total\{server="davd",route="PROPFIND",code="2xx"\} 2$' \
+		"$T/metrics.txt" ||
+		fail "davd's PROPFIND counted: $(grep 'server="davd"' "$T/metrics.txt" | head -n 5)"
+	ok "davd's requests on apid's /metrics"
+	kill -TERM "$DAVD_PID"
+	wait "$DAVD_PID"
+else
+	echo "(davd not built: its counters not checked)"
+fi
+
 # ---- a new generation on SIGHUP ----
 rcli mset meta-sort:file:heat:filePath "media1/Movies/Heat.mkv" meta-sort:file:heat:title Heat \
 	meta-sort:file:heat:year 1995 meta-sort:file:heat:size 100 >/dev/null
