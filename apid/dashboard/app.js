@@ -261,9 +261,12 @@ async function preview() {
 		out.append(el("div", m.from + "  →  " + (m.to || "(not in the tree)"), "move"));
 }
 
-/* #rules shows the rules page; #search=TEXT runs a search (a link can hold one). */
-function route() {
-	const rules = location.hash === "#rules";
+/*
+ * #rules shows the rules page (#rules-try also runs its validate and preview
+ * examples); #search=TEXT runs a search (a link can hold one).
+ */
+async function route() {
+	const rules = location.hash.startsWith("#rules");
 	if (location.hash.startsWith("#search=")) {
 		$("q").value = decodeURIComponent(location.hash.slice(8));
 		search();
@@ -272,7 +275,11 @@ function route() {
 	$("rules").hidden = !rules;
 	$("tab-overview").classList.toggle("active", !rules);
 	$("tab-rules").classList.toggle("active", rules);
-	if (rules) loadRules();
+	if (rules) await loadRules();
+	if (location.hash === "#rules-try") {
+		await validate();
+		await preview();
+	}
 }
 
 $("search").addEventListener("submit", search);

@@ -59,11 +59,23 @@ browse "$URL/#rules" "$T/rules.html" --dump-dom
 grep -q '<td>movies</td><td>400</td>' "$T/rules.html" || fail "rules page: the movies rule"
 ok "dashboard: the rules page lists the rules in force"
 
+browse "$URL/#rules-try" "$T/try.html" --dump-dom
+grep -q '<div>→ /Films/Heat (1995)/heat.mkv</div>' "$T/try.html" ||
+	fail "rules page: the validated rule's path: $(grep -o '<div id="validate-out".\{0,300\}' "$T/try.html")"
+ok "dashboard: validate shows the rendered path"
+grep -q '<div>3 files: 1 stay, 2 move, 0 leave the tree' "$T/try.html" ||
+	fail "rules page: the preview's summary: $(grep -o '<div id="preview-out".\{0,400\}' "$T/try.html")"
+grep -q "<div class=\"move\">$INCEPTION  →  /Films/Inception (2010)/Inception.mkv</div>" "$T/try.html" ||
+	fail "rules page: Inception's move in the preview"
+ok "dashboard: preview shows the counts and old → new paths"
+
 browse "$URL/#search=Inception" /dev/null --window-size=1280,1500 \
 	--screenshot="$ART/apid_dashboard.png" --hide-scrollbars
 browse "$URL/#search=Inception" /dev/null --window-size=390,1600 \
 	--screenshot="$ART/apid_dashboard_phone.png" --hide-scrollbars
-for f in apid_dashboard.png apid_dashboard_phone.png; do
+browse "$URL/#rules-try" /dev/null --window-size=1280,2200 \
+	--screenshot="$ART/apid_dashboard_rules.png" --hide-scrollbars
+for f in apid_dashboard.png apid_dashboard_phone.png apid_dashboard_rules.png; do
 	[ -s "$ART/$f" ] || fail "no screenshot $f"
 done
 ok "screenshots kept in $ART"
