@@ -25,6 +25,7 @@
 #include "snapshot_writer.h"
 #include "source.h"
 #include "tree.h"
+#include "webdav_source.h"
 
 #define NOW_NS 1700000000000000000LL
 
@@ -356,6 +357,17 @@ static void test_read(void **state)
 	expect_str(j, "content", "");
 	expect_int(j, "length", 0);
 	json_decref(j);
+
+	/* With a source WebDAV URL, the answer says where the bytes are there too. */
+	assert_int_equal(webdav_new("http://dav.example/files", &fx.api.webdav), 0);
+	snprintf(body, sizeof(body), "{\"path\":%s}", file);
+	j = post("/api/fuse/read", body, 200);
+	expect_str(j, "webdavUrl",
+	           "http://dav.example/files/media1/Movies/Inception%20%282010%29/"
+	           "Inception.mkv");
+	json_decref(j);
+	webdav_free(fx.api.webdav);
+	fx.api.webdav = NULL;
 
 	/* The source of /TV/... does not exist on disk. */
 	j = post("/api/fuse/read",
