@@ -64,7 +64,7 @@ int api_getattr(struct api_call *c)
 	const struct config *cfg = c->api->cfg;
 	const struct snapshot *s;
 	const struct snap_node *n;
-	char path[SNAP_PATH_MAX], id[24];
+	char path[SNAP_PATH_MAX], id[24], mtime[40];
 	struct jsonw w;
 	bool dir;
 	int r;
@@ -83,8 +83,14 @@ int api_getattr(struct api_call *c)
 	             mode_digits(dir ? cfg->fuse.dir_mode : cfg->fuse.file_mode));
 	jsonw_kv_u64(&w, "uid", cfg->uid);
 	jsonw_kv_u64(&w, "gid", cfg->gid);
-	jsonw_kv_time(&w, "atime", n->mtime_ns);
-	jsonw_kv_time(&w, "mtime", n->mtime_ns);
+	if (n->mtime_ns) { /* atime is mtime: format it once */
+		jsonw_format_time(n->mtime_ns, mtime, sizeof(mtime));
+		jsonw_kv_string(&w, "atime", mtime);
+		jsonw_kv_string(&w, "mtime", mtime);
+	} else {
+		jsonw_kv_time(&w, "atime", 0);
+		jsonw_kv_time(&w, "mtime", 0);
+	}
 	jsonw_kv_time(&w, "ctime", n->ctime_ns);
 	/* A 64-bit id does not fit a JavaScript number: a decimal string. */
 	snprintf(id, sizeof(id), "%" PRIu64, n->id);
