@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -606,7 +607,9 @@ int api_rules_preview(struct api_call *c)
 		preview_write(&p, c, sample, &w);
 		r = api_reply(c, 200, &w);
 	}
-	atomic_flag_clear(&preview_busy);
 	preview_free(&p);
+	/* The build's memory goes back to the system, not to a per-thread arena. */
+	malloc_trim(0);
+	atomic_flag_clear(&preview_busy);
 	return r;
 }
