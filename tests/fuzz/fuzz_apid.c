@@ -49,10 +49,22 @@ static const char *const records[] = {
 #define NRECORDS (sizeof(records) / sizeof(records[0]))
 
 static struct api api;
+static char dir[] = "/tmp/fuzz_apid.XXXXXX";
+
+/* The snapshot stays mapped; its directory goes when the fuzzer exits. */
+static void remove_dir(void)
+{
+	char path[sizeof(dir) + 32];
+
+	snprintf(path, sizeof(path), "%s/vfs.snapshot", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/c.conf", dir);
+	unlink(path);
+	rmdir(dir);
+}
 
 static void setup(void)
 {
-	static char dir[] = "/tmp/fuzz_apid.XXXXXX";
 	struct snapshot_kv_state kv = {.connected = true, .last_sync_ns = 1};
 	const struct record *ptrs[NRECORDS];
 	static struct record recs[NRECORDS];
@@ -68,6 +80,7 @@ static void setup(void)
 	log_init("fuzz_apid", -3);
 	if (mkdtemp(dir) == NULL)
 		abort();
+	atexit(remove_dir);
 	snprintf(conf, sizeof(conf), "%s/c.conf", dir);
 	f = fopen(conf, "w");
 	if (f == NULL)
