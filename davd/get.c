@@ -174,11 +174,17 @@ static void validators(struct MHD_Response *resp, const char *etag, const char *
 	http_add_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
 }
 
-/* A file streamed from the source WebDAV URL. */
+/*
+ * A file streamed from the source WebDAV URL.  Its first block is read before
+ * the answer is sent, so that a source that fails or answers another range
+ * gives a 502 rather than a reply cut after its headers.
+ */
 struct remote {
 	struct webdav_file *f;
 	uint64_t off;  /* of the first byte sent */
 	uint64_t left; /* bytes still to send */
+	char *first;   /* the first block, read ahead */
+	size_t first_len;
 };
 
 static ssize_t remote_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -190,9 +196,14 @@ static ssize_t remote_read(void *cls, uint64_t pos, char *buf, size_t max)
 		return MHD_CONTENT_READER_END_OF_STREAM;
 	if (max > r->left)
 		max = (size_t)r->left;
-	n = webdav_file_read(r->f, buf, max, (off_t)(r->off + pos));
-	if (n <= 0)
-		return MHD_CONTENT_READER_END_WITH_ERROR; /* cut: never a short or wrong body */
+	if (pos < r->first_len) {
+		n = (ssize_t)(r->first_len - pos < max ? r->first_len - pos : max);
+		memcpy(buf, r->first + pos, (size_t)n);
+	} else {
+		n = webdav_file_read(r->f, buf, max, (off_t)(r->off + pos));
+		if (n <= 0)
+			return MHD_CONTENT_READER_END_WITH_ERROR; /* cut: never a wrong byte */
+	}
 	r->left -= (uint64_t)n;
 	return n;
 }
@@ -202,7 +213,41 @@ static void remote_free(void *cls)
 	struct remote *r = cls;
 
 	webdav_file_close(r->f);
+	free(r->first);
 	free(r);
+}
+
+/* The remote body at off, its first block (of len) read; -EIO when that fails. */
+static int remote_new(struct webdav_file *wf, uint64_t off, uint64_t len, struct remote **ret)
+{
+	struct remote *r = calloc(1, sizeof(*r));
+	size_t want = len < STREAM_BLOCK ? (size_t)len : STREAM_BLOCK;
+	ssize_t n = 0;
+
+	if (!r)
+		return -ENOMEM;
+	*r = (struct remote){.f = wf, .off = off, .left = len};
+	if (want > 0) {
+		r->first = malloc(want);
+		if (!r->first) {
+			free(r);
+			return -ENOMEM;
+		}
+		while ((size_t)n < want) {
+			ssize_t got = webdav_file_read(wf, r->first + n, want - (size_t)n,
+			                               (off_t)(off + (uint64_t)n));
+
+			if (got <= 0) {
+				free(r->first);
+				free(r);
+				return got < 0 ? (int)got : -EIO;
+			}
+			n += got;
+		}
+		r->first_len = (size_t)n;
+	}
+	*ret = r;
+	return 0;
 }
 
 /* The body of [first, last] of the node's source: a descriptor, or the WebDAV source. */
@@ -288,18 +333,20 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 		if (!resp)
 			close(fd);
 	} else {
-		struct remote *rem = calloc(1, sizeof(*rem));
+		struct remote *rem = NULL;
 
-		resp = NULL;
-		if (rem) {
-			*rem = (struct remote){.f = wf, .off = rg.first, .left = len};
-			resp = MHD_create_response_from_callback(len, STREAM_BLOCK, remote_read,
-			                                         rem, remote_free);
-			if (!resp)
-				free(rem);
-		}
-		if (!resp)
+		/* HEAD reads nothing; GET reads its first block before answering. */
+		r = remote_new(wf, rg.first, head ? 0 : len, &rem);
+		if (r < 0) {
 			webdav_file_close(wf);
+			davd_target_done(&t);
+			return http_respond_errno(req, r == -ENOMEM ? r : -EIO);
+		}
+		rem->left = len;
+		resp = MHD_create_response_from_callback(len, STREAM_BLOCK, remote_read, rem,
+		                                         remote_free);
+		if (!resp)
+			remote_free(rem);
 	}
 	if (resp) {
 		validators(resp, etag, lm);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -90,6 +91,20 @@ static int parse_ms(const char *s)
 	if (errno || end == s || *end || v < 0 || v > INT_MAX)
 		return -1;
 	return (int)v;
+}
+
+/* Room for webdav.max_connections descriptors: raise the soft limit to the hard one. */
+static void raise_nofile(uint32_t want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want + 64)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want + 64)
+		log_warnx("open files limited to %llu: fewer than webdav.max_connections = %u "
+		          "connections can be held",
+		          (unsigned long long)rl.rlim_cur, want);
 }
 
 int main(int argc, char **argv)
@@ -200,6 +215,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	raise_nofile(cfg->webdav.max_connections);
 	scfg.listen_fd = http_listen("webdav", &cfg->webdav.listen, &passed);
 	if (scfg.listen_fd < 0) {
 		config_listen_format(&cfg->webdav.listen, where, sizeof(where));

@@ -239,9 +239,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		char *p;
 
 		*upload_size = 0;
-		if (req->body_len + n > max) {
+		if (req->body_too_large || req->body_len + n > max) {
+			/*
+			 * libmicrohttpd takes no answer in the middle of a body: the rest is
+			 * read and dropped, up to a bound, and answered 413 at its end; a
+			 * sender of more than that is cut off.
+			 */
 			req->body_too_large = true;
-			return http_respond_status(req, 413);
+			req->dropped += n;
+			return req->dropped > HTTP_DROP_MAX ? MHD_NO : MHD_YES;
 		}
 		p = realloc(req->body, req->body_len + n + 1);
 		if (!p)
@@ -252,6 +258,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 		req->body[req->body_len] = '\0';
 		return MHD_YES;
 	}
+	if (req->body_too_large)
+		return http_respond_status(req, 413);
 	if (s->cfg.precheck && !req->early) {
 		enum MHD_Result r = s->cfg.precheck(s->cfg.ctx, req);
 

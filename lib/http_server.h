@@ -7,7 +7,8 @@
  * to unescape them), for http_path to decode exactly once; query arguments
  * arrive raw as well (http_arg() decodes one).  Each request gets a struct
  * http_request: the handler is called once, with the whole body in memory
- * (at most limits.max_body bytes, else 413 without reading the rest); an
+ * (at most limits.max_body bytes: beyond, 413 at once when Content-Length says so,
+ * else once the rest is read and dropped, up to HTTP_DROP_MAX, then cut); an
  * optional precheck may answer it first (authentication, methods refused):
  * at the headers, before any body is read, for a request that has a body,
  * and just before the handler for one without (so that its connection stays
@@ -49,6 +50,9 @@ struct http_limits {
 	                      .max_body_bytes = 64 * 1024,   \
 	                      .threads = 4})
 
+/* A body over the limit without a Content-Length is read and dropped up to this, then cut. */
+#define HTTP_DROP_MAX (4u * 1024 * 1024)
+
 struct http_server;
 
 /* One request, owned by the server from its first byte to its completion. */
@@ -64,7 +68,8 @@ struct http_request {
 	char *body; /* NUL-terminated; NULL when the request had none */
 	size_t body_len;
 	bool body_too_large;
-	bool early; /* the precheck ran at the headers (the request has a body) */
+	uint64_t dropped; /* body bytes read and dropped after the limit */
+	bool early;       /* the precheck ran at the headers (the request has a body) */
 
 	void *data; /* the handler's own state, freed with data_free when the request ends */
 	void (*data_free)(void *data);
