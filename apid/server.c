@@ -111,8 +111,6 @@ static enum MHD_Result on_request(void *ctx, struct http_request *req)
 		return send_error(req, 400, "{\"error\":\"invalid request path\"}");
 	}
 	req->route = api_route_index(path);
-	if (req->body_too_large)
-		return send_error(req, 413, "{\"error\":\"request body too large\"}");
 	ar = (struct api_request){
 	    .method = req->method,
 	    .path = path,
