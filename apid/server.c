@@ -12,6 +12,7 @@
 #include "http_metrics.h"
 #include "http_path.h"
 #include "http_server.h"
+#include "http_status.h"
 #include "log.h"
 #include "snapshot_format.h"
 
@@ -108,7 +109,11 @@ static enum MHD_Result on_request(void *ctx, struct http_request *req)
 	r = http_path_decode(req->url, strlen(req->url), path, sizeof(path));
 	if (r < 0) {
 		req->route = API_ROUTES_COUNT - 1;
-		return send_error(req, 400, "{\"error\":\"invalid request path\"}");
+		if (r == -ENAMETOOLONG)
+			return send_error(req, http_status_of_errno(r),
+			                  "{\"error\":\"request path too long\"}");
+		return send_error(req, http_status_of_errno(r),
+		                  "{\"error\":\"invalid request path\"}");
 	}
 	req->route = api_route_index(path);
 	ar = (struct api_request){
