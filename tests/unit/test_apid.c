@@ -680,6 +680,52 @@ static void test_route_names(void **state)
 	assert_string_equal(api_route_names[api_route_index("/nope")], "other");
 }
 
+/* JSON rules into libconfig: what converts, what is refused and where. */
+static void test_rule_json(void **state)
+{
+	static const struct {
+		const char *json;
+		int want;          /* of rule_json_to_config() */
+		const char *error; /* a part of the message, when refused */
+	} cases[] = {
+	    {"[{\"name\":\"a\",\"template\":\"/A/{x}\"}]", 0, NULL},
+	    {"[{\"name\":\"a\",\"priority\":5,\"enabled\":false,\"when\":{\"and\":[{"
+	     "\"property\":\"x\",\"op\":\"equals\",\"value\":[\"a\",1,2.5,true]}]},"
+	     "\"template\":\"/A\"}]",
+	     0, NULL},
+	    {"[]", 0, NULL},
+	    {"{}", -EINVAL, "expected an array"},
+	    {"[5]", -EINVAL, "rules[0]: a rule is an object"},
+	    {"[{\"name\":null}]", -EINVAL, "rules[0].name: null is not allowed"},
+	    {"[{\"when\":{\"and\":[{},{\"op\":null}]}}]", -EINVAL, "rules[0].when.and[1].op: null"},
+	    {"[{\"bad key\":1}]", -EINVAL, "\"bad key\" is not a valid setting name"},
+	    {"[{\"9lives\":1}]", -EINVAL, "not a valid setting name"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *j = json_loads(cases[i].json, 0, NULL);
+		config_setting_t *list = NULL;
+		char err[256] = "";
+		config_t lc;
+		int r;
+
+		assert_non_null(j);
+		config_init(&lc);
+		r = rule_json_to_config(j, "rules", &lc, &list, err, sizeof(err));
+		if (r != cases[i].want)
+			fail_msg("case %zu (%s): expected %d, got %d (%s)", i, cases[i].json,
+			         cases[i].want, r, err);
+		if (cases[i].error && strstr(err, cases[i].error) == NULL)
+			fail_msg("case %zu: expected an error with \"%s\", got \"%s\"", i,
+			         cases[i].error, err);
+		if (r == 0 && config_setting_length(list) != (int)json_array_size(j))
+			fail_msg("case %zu: expected %zu rules, got %d", i, json_array_size(j),
+			         config_setting_length(list));
+		config_destroy(&lc);
+		json_decref(j);
+	}
+}
+
 /* Bytes a name or a value may hold come out as valid JSON, table by table. */
 static void test_jsonw_escaping(void **state)
 {
@@ -754,6 +800,7 @@ int main(void)
 	    cmocka_unit_test(test_metrics_and_dashboard),
 	    cmocka_unit_test(test_route_names),
 	    cmocka_unit_test(test_jsonw_escaping),
+	    cmocka_unit_test(test_rule_json),
 	    cmocka_unit_test(test_no_snapshot),
 	};
 
