@@ -131,6 +131,9 @@ static const struct key keys[] = {
 
     KEY(KT_BOOL, api.enabled, NULL, "true"),
     KEY(KT_LISTEN, api.listen, "API_HOST", "0.0.0.0:3000", .env_port = "API_PORT"),
+    KEY(KT_STRING, api.username, "API_USERNAME", ""),
+    KEY(KT_SECRET, api.password, "API_PASSWORD", ""),
+    KEY(KT_STRING, api.cors_origins, "API_CORS_ORIGINS", ""),
 
     KEY(KT_STRING, hooks.on_change, NULL, ""),
     KEY(KT_UINT, hooks.debounce_ms, NULL, "5000", .min = 0, .max = MS_DAY),

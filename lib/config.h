@@ -102,6 +102,9 @@ struct config {
 	struct {
 		bool enabled;
 		struct config_listen listen;
+		char *username;     /* Basic auth; "" = no authentication (the default) */
+		char *password;     /* plain or crypt(3) hash */
+		char *cors_origins; /* "" = no CORS, "*", or a comma-separated list of origins */
 	} api;
 
 	struct {

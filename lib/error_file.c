@@ -33,7 +33,8 @@ static void __attribute__((format(printf, 2, 3))) add(struct text *t, const char
 		return;
 	for (;;) {
 		va_start(ap, fmt);
-		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		/* No arithmetic on the NULL of an empty text (undefined behaviour). */
+		n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->cap - t->len, fmt, ap);
 		va_end(ap);
 		if (n < 0) {
 			t->failed = true;

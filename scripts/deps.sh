@@ -14,11 +14,15 @@ packages=(
 	fuse3 redis-server redis-tools attr rsync curl procps psmisc jq python3
 	# davd: crypt(3) for hashed passwords; real WebDAV clients for its tests
 	libcrypt-dev rclone cadaver davfs2
+	# apid's tests: promtool checks /metrics, headless chromium loads the dashboard
+	prometheus chromium
 )
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(bindfs mergerfs fio util-linux time)
 	# bench/davd: the WebDAV peers and the load tool
 	packages+=(wrk nginx libnginx-mod-http-dav-ext apache2 lighttpd lighttpd-mod-webdav)
+	# bench/apid: the Fastify peer (from npm)
+	packages+=(nodejs npm)
 fi
 
 missing=()

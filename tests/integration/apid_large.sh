@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# apid over a large tree (100,000 files from mf-mksnapshot, 20,000 of them in
+# one directory): paging through every file gives each path once, totals agree
+# with the snapshot, a 20,000-entry readdir, getattr of sampled files agrees
+# with `meta-fuse dump`, and a second rules preview asked while one is being
+# computed is answered 429 while the first completes.
+. "$(dirname "$0")/lib.sh"
+need curl jq python3
+APID="$BIN/meta-fuse-apid"
+MKSNAP="$MF_BUILD_DIR/tests/mf-mksnapshot"
+[ -x "$APID" ] || skip "$APID is not built"
+[ -x "$MKSNAP" ] || skip "$MKSNAP is not built"
+unset META_FUSE_CONFIG LISTEN_FDS LISTEN_PID LISTEN_FDNAMES API_HOST API_PORT FILES_VOLUME
+RUN="$T/run"
+mkdir -p "$RUN"
+API_PORT=$(free_port)
+URL="http://127.0.0.1:$API_PORT"
+cat >"$T/apid.conf" <<EOC
+runtime_dir = "$RUN";
+files_volume = "/files";
+uid = 0;
+gid = 0;
+api = { listen = "127.0.0.1:$API_PORT"; };
+EOC
+
+N=100000
+python3 - "$N" >"$T/records.jsonl" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+for i in range(n):
+    r = {"hashId": "h%07d" % i, "size": i, "mtime": 1600000000 + i}
+    if i % 5 == 0:
+        r.update(filePath="misc/file%06d.iso" % i)  # 20,000 files in /Other
+    else:
+        r.update(filePath="m/movie%d.mkv" % i, title="Movie %d" % i, year=str(1950 + i % 70))
+    print(json.dumps(r))
+PY
+"$MKSNAP" -c "$T/apid.conf" --runtime-dir "$RUN" <"$T/records.jsonl" >"$T/mksnapshot.log" 2>&1 ||
+	fail "mf-mksnapshot: $(cat "$T/mksnapshot.log")"
+"$BIN/meta-fuse" dump --runtime-dir "$RUN" >"$T/dump.jsonl" 2>/dev/null || fail "meta-fuse dump"
+start_bg apid "$APID" -c "$T/apid.conf"
+APID_PID=$LAST_PID
+wait_for 20 curl -sf -o /dev/null "$URL/health" || fail "apid did not start: $(cat "$T/apid.log")"
+
+stats=$(curl -s "$URL/api/fuse/stats")
+expect_eq "$(jq .totalFiles <<<"$stats")" "$N" "stats: every file"
+expect_eq "$(jq .totalDirectories <<<"$stats")" "$(sed -n 1p "$T/dump.jsonl" | jq .directories)" \
+	"stats: directories as in the snapshot"
+
+# Every file exactly once, in pages of 10,000.
+: >"$T/paged"
+for off in $(seq 0 10000 $((N - 1))); do
+	curl -s "$URL/api/fuse/files?offset=$off&limit=10000" >"$T/page.json"
+	[ "$(jq .total "$T/page.json")" = "$N" ] || fail "page at $off: total $(jq .total "$T/page.json")"
+	jq -r '.files[].path' "$T/page.json" >>"$T/paged"
+done
+tail -n +2 "$T/dump.jsonl" | jq -r 'select(.type == "file") | .path' | sort >"$T/want"
+sort "$T/paged" >"$T/got"
+cmp -s "$T/want" "$T/got" ||
+	fail "paging: $(diff "$T/want" "$T/got" | head -n 5) ($(wc -l <"$T/got") paths)"
+ok "paging through 100,000 files gives each path once"
+
+n=$(curl -s -H 'Content-Type: application/json' -d '{"path": "/Other"}' "$URL/api/fuse/readdir" |
+	jq '.entries | length')
+expect_eq "$n" 20000 "readdir of a 20,000-entry directory"
+
+tail -n +2 "$T/dump.jsonl" | grep '"type":"file"' | awk 'NR % 9973 == 1' >"$T/sample"
+while read -r line; do
+	p=$(jq -r .path <<<"$line")
+	got=$(curl -s -H 'Content-Type: application/json' -d "$(jq -nc --arg p "$p" '{path: $p}')" \
+		"$URL/api/fuse/getattr")
+	[ "$(jq .size <<<"$got")" = "$(jq .size <<<"$line")" ] || fail "getattr $p: $got vs $line"
+	[ "$(jq -r .hashId <<<"$got")" = "$(jq -r .hashId <<<"$line")" ] || fail "getattr $p: hashId"
+	# (jq reads numbers as doubles: the 64-bit id is compared as text)
+	want_id=$(grep -o '"id":[0-9]*' <<<"$line" | cut -d: -f2)
+	[ "$(jq -r .id <<<"$got")" = "$want_id" ] || fail "getattr $p: id $(jq -r .id <<<"$got") vs $want_id"
+done <"$T/sample"
+ok "getattr agrees with the snapshot on $(wc -l <"$T/sample") sampled files"
+
+# Two previews at once: one is computed, the other told to wait.
+body='{"rules": [{"name": "all", "template": "/All/{title|fileName}/{fileName}"}], "sample": 1}'
+for i in 1 2 3; do
+	curl -s -o "$T/preview$i.json" -w '%{http_code}\n' -H 'Content-Type: application/json' \
+		-d "$body" "$URL/api/fuse/rules/preview" >"$T/preview$i.code" &
+done
+wait_codes() {
+	for i in 1 2 3; do [ -s "$T/preview$i.code" ] || return 1; done
+}
+wait_for 120 wait_codes || fail "the previews did not all answer"
+codes=$(cat "$T"/preview?.code | sort | tr '\n' ' ')
+expect_match "$codes" '^(200 )+(429 )+$' "concurrent previews: 200 for one, 429 for the others"
+for i in 1 2 3; do
+	if [ "$(cat "$T/preview$i.code")" = 200 ]; then
+		expect_eq "$(jq .files "$T/preview$i.json")" "$N" "the preview considered every file"
+		expect_eq "$(jq .moved "$T/preview$i.json")" "$N" "the preview moves every file"
+	else
+		expect_match "$(jq -r .error "$T/preview$i.json")" "already being computed" "429's reason"
+	fi
+done
+kill -0 "$APID_PID" || fail "apid died"
+ok "apid still serving"
