@@ -283,13 +283,14 @@ static int parse_uint(const char *s, uint32_t min, uint32_t max, uint32_t *ret, 
 }
 
 /* A uid or gid: digits, or a name the system's user (group) database knows. */
-static int parse_id(const char *s, bool group, uint32_t min, uint32_t max, uint32_t *ret,
-                    char *why, size_t whylen)
+static int parse_id(const char *s, bool group, uint32_t min, uint32_t max, uint32_t *ret, char *why,
+                    size_t whylen)
 {
 	if (*s >= '0' && *s <= '9')
 		return parse_uint(s, min, max, ret, why, whylen);
 	if (*s == '\0')
-		return errbuf_set(why, whylen, -EINVAL, "empty value; expected a number or a %s name",
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "empty value; expected a number or a %s name",
 		                  group ? "group" : "user");
 	if (group) {
 		struct group *gr = getgrnam(s);
@@ -305,8 +306,8 @@ static int parse_id(const char *s, bool group, uint32_t min, uint32_t max, uint3
 		*ret = (uint32_t)pw->pw_uid;
 	}
 	if (*ret < min || *ret > max)
-		return errbuf_set(why, whylen, -EINVAL, "\"%s\" has the id %u, out of range (%u-%u)",
-		                  s, *ret, min, max);
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "\"%s\" has the id %u, out of range (%u-%u)", s, *ret, min, max);
 	return 0;
 }
 

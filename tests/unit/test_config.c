@@ -541,14 +541,15 @@ static void test_user_names(void **state)
 		cfg = load_ok(write_conf(cases[i].file));
 		if (cfg->uid != cases[i].uid || cfg->gid != cases[i].gid ||
 		    strcmp(cfg->writer_user, cases[i].writer) != 0)
-			fail_msg("case %zu: expected uid %u gid %u writer \"%s\", got %u %u \"%s\"", i,
-			         (unsigned)cases[i].uid, (unsigned)cases[i].gid, cases[i].writer,
+			fail_msg("case %zu: expected uid %u gid %u writer \"%s\", got %u %u \"%s\"",
+			         i, (unsigned)cases[i].uid, (unsigned)cases[i].gid, cases[i].writer,
 			         (unsigned)cfg->uid, (unsigned)cfg->gid, cfg->writer_user);
 		config_free(cfg);
 	}
 	if (!config_is_env_var("PUID") || !config_is_env_var("WEBDAV_PORT") ||
 	    !config_is_env_var("META_FUSE_CONFIG") || config_is_env_var("PATH"))
-		fail_msg("config_is_env_var: expected PUID, WEBDAV_PORT, META_FUSE_CONFIG yes, PATH no");
+		fail_msg(
+		    "config_is_env_var: expected PUID, WEBDAV_PORT, META_FUSE_CONFIG yes, PATH no");
 }
 
 static void test_modes_and_listen(void **state)
