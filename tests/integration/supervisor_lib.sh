@@ -66,7 +66,7 @@ EOF
 }
 
 sv_status() {
-	"$MF" status -c "$T/mf.conf" --json 2>/dev/null
+	"$MF" status --runtime-dir "$RUN" --json 2>/dev/null
 }
 
 wfield() {
