@@ -27,8 +27,7 @@
 
 #define REPLY_MAX (1024 * 1024)
 
-static int runtime_dir_of(const char *config_path, const char *runtime_dir, char *buf,
-                          size_t len)
+static int runtime_dir_of(const char *config_path, const char *runtime_dir, char *buf, size_t len)
 {
 	struct config *cfg;
 	char err[1024];
@@ -158,8 +157,8 @@ static int print_status_table(const char *text)
 	} else {
 		printf(", no snapshot yet");
 	}
-	printf("\n%-10s %-9s %8s %9s %8s  %-24s %s\n", "NAME", "STATE", "PID", "UPTIME",
-	       "RESTARTS", "LAST EXIT", "STATUS");
+	printf("\n%-10s %-9s %8s %9s %8s  %-24s %s\n", "NAME", "STATE", "PID", "UPTIME", "RESTARTS",
+	       "LAST EXIT", "STATUS");
 	workers = json_object_get(root, "workers");
 	json_array_foreach(workers, i, w)
 	{
@@ -169,14 +168,16 @@ static int print_status_table(const char *text)
 
 		if (p > 0) {
 			snprintf(pid, sizeof(pid), "%" JSON_INTEGER_FORMAT, p);
-			format_duration((uint64_t)json_integer_value(json_object_get(w, "uptimeMs")),
-			                up, sizeof(up));
+			format_duration(
+			    (uint64_t)json_integer_value(json_object_get(w, "uptimeMs")), up,
+			    sizeof(up));
 		}
 		if (strcmp(str_of(w, "state"), "skipped") == 0)
 			st = str_of(w, "reason");
-		printf("%-10s %-9s %8s %9s %8" JSON_INTEGER_FORMAT "  %-24s %s\n", str_of(w, "name"),
-		       str_of(w, "state"), pid, up, json_integer_value(json_object_get(w, "restarts")),
-		       str_of(w, "lastExit"), st);
+		printf("%-10s %-9s %8s %9s %8" JSON_INTEGER_FORMAT "  %-24s %s\n",
+		       str_of(w, "name"), str_of(w, "state"), pid, up,
+		       json_integer_value(json_object_get(w, "restarts")), str_of(w, "lastExit"),
+		       st);
 	}
 	json_decref(root);
 	return 0;

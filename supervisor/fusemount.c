@@ -64,7 +64,8 @@ static bool is_our_mount(const char *real_path)
 static void mount_options(const struct config *cfg, int fd, char *buf, size_t len)
 {
 	snprintf(buf, len, "fd=%d,rootmode=40000,user_id=%u,group_id=%u%s,default_permissions", fd,
-	         (unsigned)cfg->uid, (unsigned)cfg->gid, cfg->fuse.allow_other ? ",allow_other" : "");
+	         (unsigned)cfg->uid, (unsigned)cfg->gid,
+	         cfg->fuse.allow_other ? ",allow_other" : "");
 }
 
 /* The new mount API: a detached mount of fd, or -errno. */

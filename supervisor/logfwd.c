@@ -6,7 +6,7 @@
  * workers never interleave.  The journald priority prefix ("<3>") stays in
  * front; the worker's name follows it unless the line already starts with it
  * (the suite's own workers name themselves).  A line longer than LOG_LINE_MAX
- * is cut there and marked, the rest of it dropped.  A worker that floods is
+ * is cut there and marked, the rest of it dropped; a NUL byte becomes '?'.  A worker that floods is
  * read one bounded chunk per loop iteration, so it cannot starve the others or
  * the supervisor's own events; its pipe fills and it waits.
  */
@@ -39,8 +39,9 @@ static void emit(struct worker *w, const char *line, size_t len, bool cut)
 		out[n++] = ':';
 		out[n++] = ' ';
 	}
-	memcpy(out + n, line, len);
-	n += len;
+	/* A NUL would end the line for many readers of the log. */
+	for (size_t i = 0; i < len; i++)
+		out[n++] = line[i] ? line[i] : '?';
 	if (cut) {
 		memcpy(out + n, CUT_MARK, sizeof(CUT_MARK) - 1);
 		n += sizeof(CUT_MARK) - 1;

@@ -60,8 +60,8 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
 		char b[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
 	} ctl;
 	struct iovec iov = {.iov_base = buf, .iov_len = NOTIFY_MSG_MAX};
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl,
-	                   .msg_controllen = sizeof(ctl)};
+	struct msghdr m = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
 	const struct ucred *cred = NULL;
 	struct worker *w;
 	ssize_t n;
@@ -116,8 +116,8 @@ int notify_open(struct supervisor *s)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) <
-	        0) {
+	    bind(fd, (struct sockaddr *)&sa,
+	         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0) {
 		r = -errno;
 		close(fd);
 		return r;

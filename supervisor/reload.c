@@ -164,16 +164,18 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 	/* Sockets first: a port that cannot be bound keeps everything as it was. */
 	if (key_changed(told, tnew, "webdav.listen") && s->webdav_fd >= 0 &&
 	    reopen_listen(s, &s->webdav_fd, &ncfg->webdav.listen) < 0) {
-		snprintf(msg, msglen, "webdav.listen: cannot bind the new address; keeping the "
-		                      "running configuration");
+		snprintf(msg, msglen,
+		         "webdav.listen: cannot bind the new address; keeping the "
+		         "running configuration");
 		config_free(ncfg);
 		r = -EADDRINUSE;
 		goto out;
 	}
 	if (key_changed(told, tnew, "api.listen") && s->api_fd >= 0 &&
 	    reopen_listen(s, &s->api_fd, &ncfg->api.listen) < 0) {
-		snprintf(msg, msglen, "api.listen: cannot bind the new address; keeping the "
-		                      "running configuration");
+		snprintf(msg, msglen,
+		         "api.listen: cannot bind the new address; keeping the "
+		         "running configuration");
 		config_free(ncfg);
 		r = -EADDRINUSE;
 		goto out;

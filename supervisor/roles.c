@@ -42,10 +42,10 @@ static bool api_enabled(const struct config *cfg)
 
 /* kvwatch reloads its own configuration on SIGHUP: only these restart it. */
 static const char *const kvwatch_keys[] = {"runtime_dir", "writer_user", NULL};
-static const char *const fused_keys[] = {"uid",          "gid",  "runtime_dir", "files_volume",
-                                         "source_webdav_url", "fuse.", NULL};
-static const char *const davd_keys[] = {"uid",          "gid",     "runtime_dir", "files_volume",
-                                        "source_webdav_url", "webdav.", NULL};
+static const char *const fused_keys[] = {
+    "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "fuse.", NULL};
+static const char *const davd_keys[] = {
+    "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "webdav.", NULL};
 static const char *const apid_keys[] = {"uid",   "gid",        "runtime_dir", "api.",
                                         "rules", "rules_file", NULL};
 

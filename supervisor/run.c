@@ -42,14 +42,14 @@
 #include "log.h"
 #include "supervisor.h"
 
-#define USEC_PER_MSEC       1000ULL
-#define USEC_PER_SEC        1000000ULL
-#define GOOD_RUN_USEC       (1 * USEC_PER_SEC)
-#define BACKOFF_BASE_USEC   (200 * USEC_PER_MSEC)
-#define BACKOFF_CAP_USEC    (30 * USEC_PER_SEC)
-#define MAX_QUICK_FAILURES  6
-#define START_TIMEOUT_USEC  (90 * USEC_PER_SEC)
-#define STOP_GRACE_USEC     (10 * USEC_PER_SEC)
+#define USEC_PER_MSEC        1000ULL
+#define USEC_PER_SEC         1000000ULL
+#define GOOD_RUN_USEC        (1 * USEC_PER_SEC)
+#define BACKOFF_BASE_USEC    (200 * USEC_PER_MSEC)
+#define BACKOFF_CAP_USEC     (30 * USEC_PER_SEC)
+#define MAX_QUICK_FAILURES   6
+#define START_TIMEOUT_USEC   (90 * USEC_PER_SEC)
+#define STOP_GRACE_USEC      (10 * USEC_PER_SEC)
 #define WATCHDOG_SEC_DEFAULT 60
 
 uint64_t now_usec(void)
@@ -159,9 +159,10 @@ static int on_watchdog(sd_event_source *src, uint64_t usec, void *userdata)
 
 	if (w->pid <= 0)
 		return 0;
-	log_warnx("%s (pid %d): no watchdog ping within %.1f s, killing it", w->name, (int)w->pid,
-	          (double)(w->state == WORKER_STARTING ? START_TIMEOUT_USEC : w->sup->watchdog_usec) /
-	              1e6);
+	log_warnx(
+	    "%s (pid %d): no watchdog ping within %.1f s, killing it", w->name, (int)w->pid,
+	    (double)(w->state == WORKER_STARTING ? START_TIMEOUT_USEC : w->sup->watchdog_usec) /
+	        1e6);
 	w->watchdog_fired = true;
 	worker_signal(w, SIGKILL);
 	return 0;
@@ -263,8 +264,8 @@ int worker_start(struct worker *w)
 	}
 	log_debug("%s started, pid %d", w->name, (int)w->pid);
 	if (w->role && (w->role->flags & ROLE_NOTIFY)) {
-		uint64_t first = s->watchdog_usec > START_TIMEOUT_USEC ? s->watchdog_usec
-		                                                       : START_TIMEOUT_USEC;
+		uint64_t first =
+		    s->watchdog_usec > START_TIMEOUT_USEC ? s->watchdog_usec : START_TIMEOUT_USEC;
 
 		arm(&w->watchdog_timer, s, first, on_watchdog, w);
 		worker_set_state(w, WORKER_STARTING);
@@ -311,7 +312,8 @@ int sup_restart_by_hand(struct supervisor *s, const char *name, char *msg, size_
 		return -ENOENT;
 	}
 	if (w->state == WORKER_SKIPPED) {
-		snprintf(msg, msglen, "%s is %s", name, w->skip_reason ? w->skip_reason : "skipped");
+		snprintf(msg, msglen, "%s is %s", name,
+		         w->skip_reason ? w->skip_reason : "skipped");
 		return -ENOENT;
 	}
 	if (s->stopping) {
@@ -339,8 +341,7 @@ void sup_new_generation(struct supervisor *s, uint64_t generation)
 	for (size_t i = 0; i < s->worker_count; i++) {
 		struct worker *w = s->workers[i];
 
-		if (w->role && (w->role->flags & ROLE_GEN_HUP) &&
-		    w->state == WORKER_RUNNING)
+		if (w->role && (w->role->flags & ROLE_GEN_HUP) && w->state == WORKER_RUNNING)
 			worker_signal(w, SIGHUP);
 	}
 	log_debug("generation %" PRIu64 ": readers told", generation);
@@ -485,7 +486,8 @@ static int on_stop_timer(sd_event_source *src, uint64_t usec, void *userdata)
 		struct worker *w = s->workers[i];
 
 		if (w->pid > 0) {
-			log_warnx("%s (pid %d) did not stop in time: SIGKILL", w->name, (int)w->pid);
+			log_warnx("%s (pid %d) did not stop in time: SIGKILL", w->name,
+			          (int)w->pid);
 			worker_signal(w, SIGKILL);
 		}
 	}
@@ -571,7 +573,8 @@ static int on_usr1(sd_event_source *src, const struct signalfd_siginfo *si, void
 	struct worker *w = sup_find_worker(userdata, "kvwatch");
 
 	if (w)
-		worker_signal(w, SIGUSR1); /* confirm held removals, as meta-fuse confirm-removals */
+		worker_signal(w,
+		              SIGUSR1); /* confirm held removals, as meta-fuse confirm-removals */
 	return 0;
 }
 
@@ -775,8 +778,8 @@ int cmd_run(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct supervisor s = {.notify_fd = -1, .control_fd = -1, .webdav_fd = -1, .api_fd = -1,
-	                       .fuse_fd = -1};
+	struct supervisor s = {
+	    .notify_fd = -1, .control_fd = -1, .webdav_fd = -1, .api_fd = -1, .fuse_fd = -1};
 	const char *path = NULL;
 	char err[1024], *end;
 	unsigned long wd = WATCHDOG_SEC_DEFAULT;
@@ -798,8 +801,9 @@ int cmd_run(int argc, char **argv)
 			errno = 0;
 			wd = strtoul(optarg, &end, 10);
 			if (errno || *end || end == optarg || wd > 86400) {
-				fprintf(stderr, "meta-fuse: --watchdog-sec: \"%s\" is not a number "
-				                "of seconds (0-86400)\n",
+				fprintf(stderr,
+				        "meta-fuse: --watchdog-sec: \"%s\" is not a number "
+				        "of seconds (0-86400)\n",
 				        optarg);
 				return EXIT_CONFIG;
 			}

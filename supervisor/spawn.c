@@ -32,16 +32,16 @@
 #include "log.h"
 #include "supervisor.h"
 
-#define ENV_MAX   64
-#define ARGV_MAX  8
-#define FDS_MAX   4
-#define ENV_KEEP  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define ENV_MAX  64
+#define ARGV_MAX 8
+#define FDS_MAX  4
+#define ENV_KEEP "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 extern char **environ;
 
 /* Variables that are not configuration but that a worker should still see. */
-static const char *const passed_vars[] = {"TZ", "LANG", "LC_ALL", "ASAN_OPTIONS",
-                                          "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+static const char *const passed_vars[] = {"TZ",           "LANG",          "LC_ALL",
+                                          "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
 
 struct plan {
 	const char *name;
@@ -59,8 +59,8 @@ struct plan {
 };
 
 /* One line on the log pipe (stderr) and exit: only async-signal-safe calls. */
-static void __attribute__((noreturn)) child_die(const struct plan *p, int status, const char *what,
-                                                int err)
+static void __attribute__((noreturn))
+child_die(const struct plan *p, int status, const char *what, int err)
 {
 	char line[256];
 	int n = snprintf(line, sizeof(line), "<3>%s: cannot start: %s%s%s\n", p->name, what,
@@ -130,8 +130,8 @@ static void __attribute__((noreturn)) child_run(struct plan *p)
 
 	/* stdio first: from here on child_die() reaches the log. */
 	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
-	    dup2(p->log_fd, STDOUT_FILENO) < 0 || dup2(p->log_fd, STDERR_FILENO) < 0)
+	if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 || dup2(p->log_fd, STDOUT_FILENO) < 0 ||
+	    dup2(p->log_fd, STDERR_FILENO) < 0)
 		_exit(EXIT_TEMPFAIL);
 	/* Out of the way of 3.. first, then into place. */
 	for (size_t i = 0; i < p->nfds; i++) {

@@ -25,11 +25,9 @@
 #include "supervisor.h"
 
 static const char *const state_names[WORKER_STATE_MAX] = {
-    [WORKER_STOPPED] = "stopped",   [WORKER_WAITING] = "waiting",
-    [WORKER_STARTING] = "starting", [WORKER_RUNNING] = "running",
-    [WORKER_STOPPING] = "stopping", [WORKER_BACKOFF] = "backoff",
-    [WORKER_FATAL] = "fatal",       [WORKER_FAILED] = "failed",
-    [WORKER_SKIPPED] = "skipped",
+    [WORKER_STOPPED] = "stopped", [WORKER_WAITING] = "waiting",   [WORKER_STARTING] = "starting",
+    [WORKER_RUNNING] = "running", [WORKER_STOPPING] = "stopping", [WORKER_BACKOFF] = "backoff",
+    [WORKER_FATAL] = "fatal",     [WORKER_FAILED] = "failed",     [WORKER_SKIPPED] = "skipped",
 };
 
 const char *worker_state_name(enum worker_state st)
@@ -92,8 +90,8 @@ char *status_json(const struct supervisor *s, bool live)
 		fputs("\"name\":", f);
 		json_put_string(f, w->name, strlen(w->name));
 		put_str(f, "state", worker_state_name(w->state));
-		fprintf(f, ",\"pid\":%d,\"since\":%" PRId64 ",\"restarts\":%u", up ? (int)w->pid : 0,
-		        w->since_ms, w->restarts);
+		fprintf(f, ",\"pid\":%d,\"since\":%" PRId64 ",\"restarts\":%u",
+		        up ? (int)w->pid : 0, w->since_ms, w->restarts);
 		if (live)
 			fprintf(f, ",\"uptimeMs\":%" PRIu64,
 			        up ? (now - w->started_usec) / 1000 : (uint64_t)0);

@@ -66,8 +66,8 @@ struct worker {
 	struct supervisor *sup;
 	const struct role *role; /* NULL for a program of the configuration */
 	char name[WORKER_NAME_MAX];
-	char **argv;             /* programs: owned copy of the command */
-	char exe[PATH_MAX];      /* roles: "" when not built */
+	char **argv;        /* programs: owned copy of the command */
+	char exe[PATH_MAX]; /* roles: "" when not built */
 	enum worker_state state;
 	const char *skip_reason; /* WORKER_SKIPPED */
 
@@ -78,11 +78,11 @@ struct worker {
 	int64_t since_ms; /* CLOCK_REALTIME of the last state change, for status */
 	unsigned restarts;
 	unsigned quick_failures;
-	bool restart_now;  /* stopped to be started again at once (restart, reload) */
-	bool remove;       /* a program dropped by a reload: forget it once it exited */
+	bool restart_now; /* stopped to be started again at once (restart, reload) */
+	bool remove;      /* a program dropped by a reload: forget it once it exited */
 	bool watchdog_fired;
 	char last_exit[64];
-	char status[256];  /* its last STATUS= */
+	char status[256]; /* its last STATUS= */
 
 	int log_fd;
 	sd_event_source *log_source;
