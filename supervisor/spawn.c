@@ -13,7 +13,8 @@
  *   variables, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, NOTIFY_SOCKET,
  *   WATCHDOG_USEC; exec.
  * When the supervisor is not root it cannot change users: the workers then run
- * as the supervisor's user, still with no capabilities and no new privileges.
+ * as the supervisor's user, still with no capabilities and no new privileges,
+ * except fused, which then mounts by itself through the setuid fusermount3.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +57,7 @@ struct plan {
 	gid_t gid;
 	int log_fd;
 	pid_t parent;
+	bool keep_setuid; /* fused of a supervisor that is not root: fusermount3 */
 };
 
 /* One line on the log pipe (stderr) and exit: only async-signal-safe calls. */
@@ -102,7 +104,7 @@ static void child_drop(const struct plan *p)
 		if (p->uid != 0 && (setresuid(0, 0, 0) == 0 || geteuid() == 0))
 			child_die(p, EXIT_TEMPFAIL, "root could be regained after setuid", 0);
 	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (!p->keep_setuid && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		child_die(p, EXIT_TEMPFAIL, "PR_SET_NO_NEW_PRIVS", errno);
 	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 	memset(data, 0, sizeof(data));
@@ -253,6 +255,7 @@ int spawn_worker(struct supervisor *s, struct worker *w)
 		p.exe = w->argv[0];
 		p.argv = w->argv;
 	}
+	p.keep_setuid = w->role && (w->role->flags & ROLE_FUSE_FD) && geteuid() != 0;
 	if (w->role && (w->role->flags & ROLE_WRITER)) {
 		p.uid = s->writer_uid;
 		p.gid = s->writer_gid;
