@@ -270,7 +270,8 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 out:
 	free(told);
 	free(tnew);
-	sd_notify(0, "READY=1");
+	if (s->ready_sent)
+		sd_notify(0, "READY=1");
 	status_changed(s);
 	return r;
 }

@@ -391,6 +391,8 @@ static void worker_exited(struct worker *w, int status)
 			worker_set_state(w, WORKER_STOPPED);
 			worker_start(w);
 		} else if (w->role && !w->role->enabled(s->cfg)) {
+			if (w->role->flags & ROLE_FUSE_FD)
+				fusemount_detach_all(s); /* fuse.enabled turned false */
 			worker_set_state(w, WORKER_SKIPPED);
 		} else {
 			worker_set_state(w, WORKER_STOPPED);
