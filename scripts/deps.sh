@@ -14,6 +14,7 @@ packages=(
 )
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(bindfs mergerfs fio util-linux time)
+	packages+=(supervisor) # bench/supervisor
 fi
 
 missing=()
