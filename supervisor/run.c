@@ -413,9 +413,9 @@ static void worker_exited(struct worker *w, int status)
 		w->quick_failures = 0;
 	w->quick_failures++;
 	if (w->quick_failures > MAX_QUICK_FAILURES) {
-		log_errorx("%s failed %d times in a row (last: %s): FATAL, not restarted; "
+		log_errorx("%s failed %u times in a row (last: %s): FATAL, not restarted; "
 		           "`meta-fuse restart %s` tries again",
-		           w->name, MAX_QUICK_FAILURES, w->last_exit, w->name);
+		           w->name, w->quick_failures, w->last_exit, w->name);
 		worker_set_state(w, WORKER_FATAL);
 		return;
 	}
