@@ -92,6 +92,10 @@ EOF
 chmod 644 "$T/mf.conf"
 
 rss_kb() { awk '/^VmRSS/ { print $2 }' /proc/$1/status; }
+# "pss private" in kB: the shared libraries' pages split among their users, and
+# the memory of the process alone.
+pss_kb() { awk '/^Pss:/ { p = $2 } /^Private_(Clean|Dirty):/ { v += $2 } END { print p, v }' /proc/$1/smaps_rollup; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/$1/stat; }
 switches() { awk '/ctxt_switches/ { s += $2 } END { print s }' /proc/$1/status; }
 pct() { # PERCENTILE < numbers
@@ -124,6 +128,7 @@ read -r SV READY SERVING < <(python3 "$PROBE" start "$T/mf.log" "$FILE" "$BIN/me
 PIDS+=("$SV")
 sleep 2
 MF_RSS=$(rss_kb "$SV")
+read -r MF_PSS MF_PRIV < <(pss_kb "$SV")
 read -r MF_CPU MF_WAKE < <(idle "$SV")
 MF_STATUS=$(status_ms "$BIN/meta-fuse" status -c "$T/mf.conf")
 echo "meta-fuse: $KILLS kills ..." >&2
@@ -175,6 +180,7 @@ read -r SD _ SD_SERVING < <(python3 "$PROBE" start "$T/sd.log" "$FILE" superviso
 PIDS+=("$SD")
 sleep 2
 SD_RSS=$(rss_kb "$SD")
+read -r SD_PSS SD_PRIV < <(pss_kb "$SD")
 read -r SD_CPU SD_WAKE < <(idle "$SD")
 SD_STATUS=$(status_ms supervisorctl -c "$T/supervisord.conf" status)
 echo "supervisord: $KILLS kills ..." >&2
@@ -190,7 +196,8 @@ cat <<EOF
 bench/supervisor: kvwatch + fused, 3 files; $(nproc) CPUs; $KILLS kills; idle over $IDLE s.
 | | meta-fuse run | supervisord |
 |---|---|---|
-| RSS of the supervisor | $((MF_RSS / 1024)).$((MF_RSS % 1024 * 10 / 1024)) MB | $((SD_RSS / 1024)).$((SD_RSS % 1024 * 10 / 1024)) MB |
+| RSS of the supervisor | $(mb $MF_RSS) MB | $(mb $SD_RSS) MB |
+| PSS / private memory | $(mb $MF_PSS) / $(mb $MF_PRIV) MB | $(mb $SD_PSS) / $(mb $SD_PRIV) MB |
 | idle CPU over $IDLE s | $MF_CPU ms | $SD_CPU ms |
 | idle wake-ups (context switches) over $IDLE s | $MF_WAKE | $SD_WAKE |
 | cold start to the mount serving | $MF_COLD_SERVING ms | $SD_SERVING ms |
