@@ -17,89 +17,14 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "confdiff.h"
 #include "log.h"
 #include "supervisor.h"
-
-/* check-config's text of a configuration, the origin comments cut off. */
-static char *config_text(const struct config *cfg)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-
-	if (!f)
-		return NULL;
-	config_print(cfg, f);
-	if (fclose(f) != 0) {
-		free(buf);
-		return NULL;
-	}
-	for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-		char *hash;
-
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		hash = NULL;
-		for (char *p = strstr(line, "  # "); p; p = strstr(p + 1, "  # "))
-			hash = p;
-		if (hash)
-			memset(hash, ' ', strlen(hash)); /* same length: the walk stays simple */
-		if (nl)
-			*nl = '\n';
-	}
-	return buf;
-}
-
-/* The line of key in text ("key = value   "), or NULL. */
-static const char *find_line(const char *text, const char *key, size_t keylen, size_t *ret_len)
-{
-	for (const char *line = text; line && *line;) {
-		const char *nl = strchr(line, '\n');
-		size_t len = nl ? (size_t)(nl - line) : strlen(line);
-
-		if (len > keylen + 3 && memcmp(line, key, keylen) == 0 &&
-		    memcmp(line + keylen, " = ", 3) == 0) {
-			*ret_len = len;
-			return line;
-		}
-		line = nl ? nl + 1 : NULL;
-	}
-	return NULL;
-}
-
-/* Did any key starting with prefix (a whole key when it has no final '.') change? */
-static bool key_changed(const char *old, const char *new, const char *prefix)
-{
-	size_t plen = strlen(prefix);
-	bool group = plen > 0 && prefix[plen - 1] == '.';
-	const char *texts[2] = {old, new};
-
-	for (int t = 0; t < 2; t++) {
-		for (const char *line = texts[t]; line && *line;) {
-			const char *nl = strchr(line, '\n'), *eq = strstr(line, " = ");
-			size_t klen = eq ? (size_t)(eq - line) : 0, la, lb;
-			const char *a, *b;
-
-			line = nl ? nl + 1 : NULL;
-			if (!eq || (nl && eq > nl))
-				continue;
-			if (group ? strncmp(eq - klen, prefix, plen) != 0
-			          : !(klen == plen && strncmp(eq - klen, prefix, plen) == 0))
-				continue;
-			a = find_line(old, eq - klen, klen, &la);
-			b = find_line(new, eq - klen, klen, &lb);
-			if (!a || !b || la != lb || memcmp(a, b, la) != 0)
-				return true;
-		}
-	}
-	return false;
-}
 
 static bool role_changed(const struct role *r, const char *old, const char *new)
 {
 	for (const char *const *k = r->restart_keys; *k; k++)
-		if (key_changed(old, new, *k))
+		if (confdiff_changed(old, new, *k))
 			return true;
 	return false;
 }
@@ -119,23 +44,20 @@ static void append(char *msg, size_t msglen, const char *name)
 	snprintf(msg + n, msglen - n, "%s%s", n ? ", " : "", name);
 }
 
-static int reopen_listen(struct supervisor *s, int *fd, const struct config_listen *l)
-{
-	int nfd = -1, r = listen_open(l, &nfd);
-
-	if (r < 0)
-		return r;
-	if (*fd >= 0)
-		close(*fd);
-	*fd = nfd;
-	return 0;
-}
-
 int reload_config(struct supervisor *s, char *msg, size_t msglen)
 {
 	struct config *ncfg = NULL, *old = s->cfg;
 	char err[1024], restarted[512] = "";
 	char *told = NULL, *tnew = NULL;
+	struct {
+		const char *key;
+		int *fd;
+		const struct config_listen *l;
+		int nfd;
+	} socks[] = {
+	    {"webdav.listen", &s->webdav_fd, NULL, -1},
+	    {"api.listen", &s->api_fd, NULL, -1},
+	};
 	uid_t wuid;
 	gid_t wgid;
 	int r;
@@ -145,8 +67,8 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 	if (r == 0)
 		r = users_resolve_writer(ncfg, &wuid, &wgid, err, sizeof(err));
 	if (r == 0) {
-		told = config_text(old);
-		tnew = config_text(ncfg);
+		told = confdiff_text(old);
+		tnew = confdiff_text(ncfg);
 		if (!told || !tnew) {
 			snprintf(err, sizeof(err), "out of memory");
 			r = -ENOMEM;
@@ -161,31 +83,36 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 	for (size_t i = 0; i < ncfg->warning_count; i++)
 		log_warnx("%s", ncfg->warnings[i]);
 
-	/* Sockets first: a port that cannot be bound keeps everything as it was. */
-	if (key_changed(told, tnew, "webdav.listen") && s->webdav_fd >= 0 &&
-	    reopen_listen(s, &s->webdav_fd, &ncfg->webdav.listen) < 0) {
-		snprintf(msg, msglen,
-		         "webdav.listen: cannot bind the new address; keeping the "
-		         "running configuration");
-		config_free(ncfg);
-		r = -EADDRINUSE;
-		goto out;
+	/* Sockets first: an address that cannot be bound keeps everything as it was. */
+	for (size_t i = 0; i < sizeof(socks) / sizeof(socks[0]); i++) {
+		socks[i].l = i == 0 ? &ncfg->webdav.listen : &ncfg->api.listen;
+		if (*socks[i].fd < 0 || !confdiff_changed(told, tnew, socks[i].key))
+			continue;
+		if (listen_open(socks[i].l, &socks[i].nfd) < 0) {
+			snprintf(msg, msglen,
+			         "%s: cannot bind the new address; keeping the running "
+			         "configuration",
+			         socks[i].key);
+			for (size_t j = 0; j < i; j++)
+				if (socks[j].nfd >= 0)
+					close(socks[j].nfd);
+			config_free(ncfg);
+			r = -EADDRINUSE;
+			goto out;
+		}
 	}
-	if (key_changed(told, tnew, "api.listen") && s->api_fd >= 0 &&
-	    reopen_listen(s, &s->api_fd, &ncfg->api.listen) < 0) {
-		snprintf(msg, msglen,
-		         "api.listen: cannot bind the new address; keeping the "
-		         "running configuration");
-		config_free(ncfg);
-		r = -EADDRINUSE;
-		goto out;
+	for (size_t i = 0; i < sizeof(socks) / sizeof(socks[0]); i++) {
+		if (socks[i].nfd < 0)
+			continue;
+		close(*socks[i].fd);
+		*socks[i].fd = socks[i].nfd;
 	}
 
 	s->cfg = ncfg;
 	s->writer_uid = wuid;
 	s->writer_gid = wgid;
-	if (key_changed(told, tnew, "runtime_dir") || key_changed(told, tnew, "uid") ||
-	    key_changed(told, tnew, "gid") || key_changed(told, tnew, "writer_user"))
+	if (confdiff_changed(told, tnew, "runtime_dir") || confdiff_changed(told, tnew, "uid") ||
+	    confdiff_changed(told, tnew, "gid") || confdiff_changed(told, tnew, "writer_user"))
 		(void)users_prepare_dirs(s);
 
 	for (size_t i = 0; i < s->worker_count; i++) {
@@ -230,8 +157,8 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 			w->remove = true;
 			worker_stop(w, false);
 			append(restarted, sizeof(restarted), w->name);
-		} else if (!argv_equal(p->argv, w->argv) || key_changed(told, tnew, "uid") ||
-		           key_changed(told, tnew, "gid")) {
+		} else if (!argv_equal(p->argv, w->argv) || confdiff_changed(told, tnew, "uid") ||
+		           confdiff_changed(told, tnew, "gid")) {
 			char **copy = NULL;
 			size_t n = 0;
 

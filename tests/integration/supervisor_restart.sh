@@ -36,8 +36,8 @@ kill9() {
 (
 	end=$((SECONDS + 4))
 	while [ $SECONDS -lt $end ]; do
-		n=$(ls "$MNT" 2>/dev/null | wc -l)
-		if ls "$MNT" >/dev/null 2>&1 && [ "$n" -eq 0 ]; then
+		# One listing: its status and its output belong together.
+		if out=$(ls "$MNT" 2>/dev/null) && [ -z "$out" ]; then
 			echo empty >"$T/saw-empty"
 		fi
 	done
