@@ -47,6 +47,37 @@ done
 wstate_is kvwatch running || fail "a refused stop stopped something"
 ok "nothing stopped by the refused request"
 
+# --- hostile input ---
+# On control.sock: garbage and an oversized request get a refusal; the
+# supervisor carries on.
+ctl_raw() {
+	python3 - "$RUN/control.sock" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.send(sys.argv[2].encode())
+print(s.recv(65536).decode().replace("\n", " "))
+PY
+}
+expect_eq "$(ctl_raw "bogus")" "1 unknown request" "a garbage request is refused"
+expect_eq "$(ctl_raw "$(head -c 20000 /dev/zero | tr '\0' a)")" "1 unknown request" "an oversized request is refused"
+expect_eq "$(ctl_raw "restart $(head -c 3000 /dev/zero | tr '\0' b)")" "1 no worker named \"$(head -c 248 /dev/zero | tr '\0' b)\"" \
+	"an oversized name is cut, not overflowed"
+# On the notify socket: a process that is not a worker is not listened to.
+FP=$(wpid fused)
+NS=$(tr '\0' '\n' </proc/$FP/environ | sed -n 's/^NOTIFY_SOCKET=//p')
+python3 - "$NS" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"WATCHDOG=trigger\nGENERATION=424242\nSTATUS=spoofed\nREADY=1", "\0" + sys.argv[1][1:])
+PY
+sleep 0.5
+expect_eq "$(wpid fused)" "$FP" "a spoofed WATCHDOG=trigger kills nobody"
+[ "$(sv_status | jq .generation)" != 424242 ] || fail "a spoofed GENERATION was taken"
+ok "a spoofed GENERATION is ignored"
+sv_status | jq -r '.workers[].status' | grep -q spoofed && fail "a spoofed STATUS was taken"
+ok "a spoofed STATUS is ignored"
+
 # --- bad usage ---
 "$MF" restart "${C[@]}" 2>/dev/null
 expect_eq "$?" 1 "restart without a name: exit 1"
