@@ -83,4 +83,3 @@ bool confdiff_changed(const char *old, const char *new, const char *prefix)
 	}
 	return false;
 }
-

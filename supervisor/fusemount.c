@@ -34,8 +34,11 @@
 #define FUSE_TYPE    "fuse"
 #define FUSE_SUBTYPE "meta-fuse"
 
-/* Is the topmost mount at real_path one of ours (fuse.meta-fuse)? */
-static bool is_our_mount(const char *real_path)
+/*
+ * Is the topmost mount at real_path one of ours (fuse.meta-fuse)?  Its
+ * "major:minor" goes to dev (when not NULL).
+ */
+static bool find_our_mount(const char *real_path, char *dev, size_t devlen)
 {
 	FILE *fp = fopen("/proc/self/mountinfo", "re");
 	char *line = NULL;
@@ -45,20 +48,27 @@ static bool is_our_mount(const char *real_path)
 	if (!fp)
 		return false;
 	while (getline(&line, &cap, fp) > 0) {
-		char mp[PATH_MAX], fstype[64], *sep = strstr(line, " - ");
-		int n = 0;
+		char mp[PATH_MAX], fstype[64], mm[32], *sep = strstr(line, " - ");
 
 		if (!sep || sscanf(sep + 3, "%63s", fstype) != 1)
 			continue;
-		/* Field 5 is the mount point, octal-escaped; ours has no odd bytes. */
-		if (sscanf(line, "%*s %*s %*s %*s %4095s%n", mp, &n) != 1)
+		/* Fields 3 and 5: major:minor and the mount point (octal-escaped). */
+		if (sscanf(line, "%*s %*s %31s %*s %4095s", mm, mp) != 2)
 			continue;
-		if (strcmp(mp, real_path) == 0)
+		if (strcmp(mp, real_path) == 0) {
 			ours = strcmp(fstype, FUSE_TYPE "." FUSE_SUBTYPE) == 0;
+			if (dev)
+				snprintf(dev, devlen, "%s", mm);
+		}
 	}
 	free(line);
 	fclose(fp);
 	return ours;
+}
+
+static bool is_our_mount(const char *real_path)
+{
+	return find_our_mount(real_path, NULL, 0);
 }
 
 static void mount_options(const struct config *cfg, int fd, char *buf, size_t len)
@@ -212,4 +222,22 @@ int fusemount_detach_all(struct supervisor *s)
 	}
 	s->mounted = false;
 	return n;
+}
+
+void fusemount_read_ahead(struct supervisor *s)
+{
+	char real[PATH_MAX], dev[32], path[96], val[16];
+	unsigned kb = s->cfg->fuse.read_ahead_kb;
+	int fd, n;
+
+	if (kb == 0 || !s->mount_point || !realpath(s->mount_point, real) ||
+	    !find_our_mount(real, dev, sizeof(dev)))
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	n = snprintf(val, sizeof(val), "%u", kb);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		log_debug("cannot set \"%s\" to %u: %m; read-ahead left as is", path, kb);
+	if (fd >= 0)
+		close(fd);
 }

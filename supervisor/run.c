@@ -194,6 +194,8 @@ void worker_ready(struct worker *w)
 	         (double)(w->ready_usec - w->started_usec) / 1000.0);
 	worker_watchdog(w);
 	worker_set_state(w, WORKER_RUNNING);
+	if (w->role && (w->role->flags & ROLE_FUSE_FD) && geteuid() == 0)
+		fusemount_read_ahead(s); /* the handshake may only have lowered it */
 	if (w->role && (w->role->flags & ROLE_WRITER) && !s->writer_ready) {
 		s->writer_ready = true;
 		start_waiting(s);

@@ -140,6 +140,8 @@ int listen_open(const struct config_listen *l, int *ret_fd);
 /* fusemount.c */
 int fusemount_mount(struct supervisor *s);
 int fusemount_detach_all(struct supervisor *s);
+/* fuse.read_ahead_kb on the mount's bdi, once fused has done the FUSE handshake. */
+void fusemount_read_ahead(struct supervisor *s);
 
 /* spawn.c */
 int spawn_worker(struct supervisor *s, struct worker *w);

@@ -18,6 +18,11 @@ ok "a FUSE read through the supervisor's mount"
 expect_match "$(grep " $MNT " /proc/mounts)" "fuse.meta-fuse ro,.*user_id=$READER,group_id=$READER,default_permissions,allow_other" \
 	"mounted read-only for the readers' user with default_permissions,allow_other"
 
+dev=$(awk -v m="$MNT" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo)
+wait_for 10 grep -qx 1024 "/sys/class/bdi/$dev/read_ahead_kb" ||
+	fail "read_ahead_kb of the mount: expected 1024, got $(cat "/sys/class/bdi/$dev/read_ahead_kb")"
+ok "the supervisor set fuse.read_ahead_kb (1024) on the mount"
+
 # --- users, privileges, descriptors, environment ---
 KP=$(wpid kvwatch)
 FP=$(wpid fused)

@@ -87,9 +87,9 @@ static void test_changes(void **state)
 
 static int setup(void **state)
 {
-	static const char *const vars[] = {"PUID", "PGID", "FUSE_MOUNT_POINT", "WEBDAV_PORT",
-	                                   "API_PORT", "API_HOST", "META_FUSE_WRITER_USER",
-	                                   "META_FUSE_RUNTIME_DIR"};
+	static const char *const vars[] = {
+	    "PUID",     "PGID",     "FUSE_MOUNT_POINT",      "WEBDAV_PORT",
+	    "API_PORT", "API_HOST", "META_FUSE_WRITER_USER", "META_FUSE_RUNTIME_DIR"};
 
 	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
