@@ -32,6 +32,9 @@ RUN="$T/run"
 chmod 755 "$T"
 mkdir -p "$T/files" "$MNT"
 start_redis
+# davd and apid, once built, listen here.
+WEBDAV_PORT=$(free_port)
+API_PORT=$(free_port)
 
 # sv_add ID PATH TITLE [YEAR]: one file and its keys.
 sv_add() {
@@ -60,6 +63,8 @@ gid = $READER;
 writer_user = "$WRITER";
 kv = { redis_url = "redis://127.0.0.1:$REDIS_PORT"; debounce_ms = 50; };
 fuse = { mount_point = "$MNT"; attr_ttl_ms = 0; dir_ttl_ms = 0; };
+webdav = { listen = "127.0.0.1:$WEBDAV_PORT"; };
+api = { listen = "127.0.0.1:$API_PORT"; };
 ${1:-}
 EOF
 	chmod 644 "$T/mf.conf"
