@@ -20,7 +20,9 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <libconfig.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,8 @@ enum key_type {
 	KT_LISTEN, /* "host:port", "[v6]:port" */
 	KT_URL,    /* a string checked by the key's check function; its password is masked */
 	KT_SECRET, /* a string never printed */
+	KT_USER,   /* a uid: a number or a user name, stored as uint32_t */
+	KT_GROUP,  /* a gid: a number or a group name, stored as uint32_t */
 	KT_MAX,
 };
 
@@ -89,8 +93,8 @@ static int check_readonly(const union value *v, char *why, size_t whylen);
 static const struct key keys[] = {
     KEY(KT_PATH, runtime_dir, "META_FUSE_RUNTIME_DIR", "/run/meta-fuse"),
     KEY(KT_PATH, state_dir, "META_FUSE_STATE_DIR", "/var/lib/meta-fuse"),
-    KEY(KT_UINT, uid, "PUID", "1000", .min = 0, .max = ID_MAX),
-    KEY(KT_UINT, gid, "PGID", "1000", .min = 0, .max = ID_MAX),
+    KEY(KT_USER, uid, "PUID", "1000", .min = 0, .max = ID_MAX),
+    KEY(KT_GROUP, gid, "PGID", "1000", .min = 0, .max = ID_MAX),
     KEY(KT_PATH, files_volume, "FILES_VOLUME", "/files"),
     KEY(KT_URL, source_webdav_url, "META_SORT_WEBDAV_URL", "", .check = check_http_url),
 
@@ -137,6 +141,9 @@ static const struct key keys[] = {
 
     KEY(KT_STRING, hooks.on_change, NULL, ""),
     KEY(KT_UINT, hooks.debounce_ms, NULL, "5000", .min = 0, .max = MS_DAY),
+
+    /* Resolved by the supervisor when it starts kvwatch, not here: see config.h. */
+    KEY(KT_STRING, writer_user, "META_FUSE_WRITER_USER", "meta-fuse", .check = check_nonempty),
 };
 
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
@@ -187,6 +194,10 @@ static const char *key_type_name(enum key_type t)
 		return "a boolean (true or false)";
 	case KT_UINT:
 		return "an integer";
+	case KT_USER:
+		return "a uid or a user name";
+	case KT_GROUP:
+		return "a gid or a group name";
 	case KT_MODE:
 		return "an octal mode string such as \"644\"";
 	case KT_LISTEN:
@@ -240,6 +251,8 @@ static void key_store(struct config *cfg, const struct key *k, union value *v)
 		*(bool *)f = v->b;
 		break;
 	case KT_UINT:
+	case KT_USER:
+	case KT_GROUP:
 		*(uint32_t *)f = v->u;
 		break;
 	case KT_MODE:
@@ -279,6 +292,35 @@ static int parse_uint(const char *s, uint32_t min, uint32_t max, uint32_t *ret, 
 	if (v < min || v > max)
 		return errbuf_set(why, whylen, -EINVAL, "%s is out of range (%u-%u)", s, min, max);
 	*ret = (uint32_t)v;
+	return 0;
+}
+
+/* A uid or gid: digits, or a name the system's user (group) database knows. */
+static int parse_id(const char *s, bool group, uint32_t min, uint32_t max, uint32_t *ret, char *why,
+                    size_t whylen)
+{
+	if (*s >= '0' && *s <= '9')
+		return parse_uint(s, min, max, ret, why, whylen);
+	if (*s == '\0')
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "empty value; expected a number or a %s name",
+		                  group ? "group" : "user");
+	if (group) {
+		struct group *gr = getgrnam(s);
+
+		if (!gr)
+			return errbuf_set(why, whylen, -EINVAL, "group \"%s\" does not exist", s);
+		*ret = (uint32_t)gr->gr_gid;
+	} else {
+		struct passwd *pw = getpwnam(s);
+
+		if (!pw)
+			return errbuf_set(why, whylen, -EINVAL, "user \"%s\" does not exist", s);
+		*ret = (uint32_t)pw->pw_uid;
+	}
+	if (*ret < min || *ret > max)
+		return errbuf_set(why, whylen, -EINVAL,
+		                  "\"%s\" has the id %u, out of range (%u-%u)", s, *ret, min, max);
 	return 0;
 }
 
@@ -437,6 +479,10 @@ static int parse_value(const struct key *k, const char *s, union value *v, char 
 		break;
 	case KT_UINT:
 		r = parse_uint(s, k->min, k->max, &v->u, why, whylen);
+		break;
+	case KT_USER:
+	case KT_GROUP:
+		r = parse_id(s, k->type == KT_GROUP, k->min, k->max, &v->u, why, whylen);
 		break;
 	case KT_MODE:
 		r = parse_mode(s, &v->mode, why, whylen);
@@ -686,7 +732,8 @@ static int apply_setting(struct loader *ld, const struct key *k, const config_se
 		v.b = config_setting_get_bool(s);
 		if (k->check && k->check(&v, why, sizeof(why)) < 0)
 			return fail_at(ld, s, k->name, "%s", why);
-	} else if (k->type == KT_UINT && (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)) {
+	} else if ((k->type == KT_UINT || k->type == KT_USER || k->type == KT_GROUP) &&
+	           (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)) {
 		long long n = config_setting_get_int64(s);
 
 		/* libconfig 1.5 wraps a plain integer above 2147483647 to a negative one. */
@@ -1307,6 +1354,8 @@ static void print_key(const struct config *cfg, const struct key *k, FILE *out)
 		fputs(*(const bool *)f ? "true" : "false", out);
 		break;
 	case KT_UINT:
+	case KT_USER:
+	case KT_GROUP:
 		fprintf(out, "%u", *(const uint32_t *)f);
 		break;
 	case KT_MODE:
@@ -1383,4 +1432,13 @@ enum config_origin config_origin_of(const struct config *cfg, const char *key)
 	if (strcmp(key, KEY_PROGRAMS) == 0)
 		return (enum config_origin)cfg->programs_origin_;
 	return CONFIG_ORIGIN_MAX;
+}
+
+bool config_is_env_var(const char *name)
+{
+	for (size_t i = 0; i < KEY_COUNT; i++)
+		if ((keys[i].env && strcmp(keys[i].env, name) == 0) ||
+		    (keys[i].env_port && strcmp(keys[i].env_port, name) == 0))
+			return true;
+	return strcmp(name, CONFIG_ENV_PATH) == 0;
 }

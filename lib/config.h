@@ -54,7 +54,7 @@ struct config {
 
 	char *runtime_dir;
 	char *state_dir; /* kvwatch's copy of the last published snapshot (warm start) */
-	uid_t uid;
+	uid_t uid; /* the readers' user; the file may name it ("jellyfin") */
 	gid_t gid;
 	char *files_volume;
 	char *source_webdav_url; /* "" = read local files */
@@ -124,6 +124,13 @@ struct config {
 	struct config_program *programs;
 	size_t program_count;
 
+	/*
+	 * The user kvwatch runs as under the supervisor: a name or a number.  Kept as
+	 * text: only the supervisor needs it resolved, and it refuses a name that
+	 * does not resolve (a worker's config_load() must not fail on it).
+	 */
+	char *writer_user;
+
 	/* Warnings found while loading (unknown keys, ignored variables), for the caller to log. */
 	char **warnings;
 	size_t warning_count;
@@ -169,5 +176,11 @@ int config_listen_format(const struct config_listen *listen, char *buf, size_t b
  * "programs"); CONFIG_ORIGIN_MAX if the key is unknown.
  */
 enum config_origin config_origin_of(const struct config *cfg, const char *key);
+
+/*
+ * Is name an environment variable the configuration reads (PUID, REDIS_URL,
+ * META_FUSE_CONFIG...)?  The supervisor passes exactly these on to its workers.
+ */
+bool config_is_env_var(const char *name);
 
 #endif

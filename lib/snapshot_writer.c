@@ -407,7 +407,7 @@ static int file_create(const char *dir, const char *name, struct snapshot_file *
 		free(f);
 		return r;
 	}
-	if (fchmod(f->fd, 0644) < 0) {
+	if (fchmod(f->fd, 0444) < 0) {
 		r = -errno;
 		snapshot_file_free(f);
 		return r;

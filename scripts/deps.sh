@@ -23,6 +23,7 @@ if [ "${1:-}" = "--bench" ]; then
 	packages+=(wrk nginx libnginx-mod-http-dav-ext apache2 lighttpd lighttpd-mod-webdav)
 	# bench/apid: the Fastify peer (from npm)
 	packages+=(nodejs npm)
+	packages+=(supervisor) # bench/supervisor
 fi
 
 missing=()

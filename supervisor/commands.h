@@ -7,5 +7,8 @@
 
 int cmd_check_config(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * meta-fuse: the suite's command-line entry point.  Subcommands are data: one
- * table names each with its handler and a one-line help.  The supervisor itself
- * (`run`) and its control commands arrive with the supervisor; until then the
- * workers run alone (meta-fuse-kvwatch, meta-fuse-fused).
+ * table names each with its handler and a one-line help: the supervisor itself
+ * (`run`, run.c), its control commands (ctl.c), the demo (demo.c) and the
+ * inspection tools (check-config, dump).
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +18,14 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run", cmd_run, "[-c FILE]  run the suite in the foreground (the supervisor)"},
+    {"status", cmd_ctl, "[--json]  every worker's state, the snapshot's figures"},
+    {"restart", cmd_ctl, "NAME  restart one worker (also a FATAL or FAILED one)"},
+    {"reload", cmd_ctl, "  read the configuration again; restart what changed"},
+    {"refresh", cmd_ctl, "  ask kvwatch for a full resync with the store"},
+    {"confirm-removals", cmd_ctl, "  apply a mass removal kvwatch holds back"},
+    {"stop", cmd_ctl, "  stop the supervisor and every worker"},
+    {"demo", cmd_demo, "  the whole suite on the bundled sample library, until Ctrl-C"},
     {"check-config", cmd_check_config, "[-c FILE]  print the effective configuration"},
     {"dump", cmd_dump,
      "[-c FILE | --runtime-dir DIR | SNAPSHOT]  print the snapshot as JSON lines"},
@@ -27,7 +35,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: meta-fuse COMMAND [OPTIONS]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].help);
+		fprintf(out, "  %-17s %s\n", commands[i].name, commands[i].help);
 	fprintf(out, "\nSee meta-fuse(1).\n");
 }
 

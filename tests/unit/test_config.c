@@ -29,6 +29,7 @@ static const char *const env_vars[] = {
     "META_FUSE_RUNTIME_DIR",
     "PUID",
     "PGID",
+    "META_FUSE_WRITER_USER",
     "FILES_VOLUME",
     "META_SORT_WEBDAV_URL",
     "META_CORE_PATH",
@@ -512,6 +513,45 @@ static void test_env_booleans(void **state)
 	config_free(load_ok(path));
 }
 
+/* uid and gid take names as well as numbers; writer_user stays text. */
+static void test_user_names(void **state)
+{
+	static const struct {
+		const char *file, *var, *value;
+		uid_t uid;
+		gid_t gid;
+		const char *writer;
+	} cases[] = {
+	    {"uid = \"root\";\ngid = \"root\";\n", NULL, NULL, 0, 0, "meta-fuse"},
+	    {"uid = 61001;\ngid = 61002;\n", NULL, NULL, 61001, 61002, "meta-fuse"},
+	    {"", "PUID", "root", 0, 1000, "meta-fuse"},
+	    {"", "PGID", "root", 1000, 0, "meta-fuse"},
+	    {"uid = \"0\";\n", NULL, NULL, 0, 1000, "meta-fuse"},
+	    {"writer_user = \"61000\";\n", NULL, NULL, 1000, 1000, "61000"},
+	    {"", "META_FUSE_WRITER_USER", "no-such-user-is-fine-here", 1000, 1000,
+	     "no-such-user-is-fine-here"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config *cfg;
+
+		clear_env();
+		if (cases[i].var)
+			setenv(cases[i].var, cases[i].value, 1);
+		cfg = load_ok(write_conf(cases[i].file));
+		if (cfg->uid != cases[i].uid || cfg->gid != cases[i].gid ||
+		    strcmp(cfg->writer_user, cases[i].writer) != 0)
+			fail_msg("case %zu: expected uid %u gid %u writer \"%s\", got %u %u \"%s\"",
+			         i, (unsigned)cases[i].uid, (unsigned)cases[i].gid, cases[i].writer,
+			         (unsigned)cfg->uid, (unsigned)cfg->gid, cfg->writer_user);
+		config_free(cfg);
+	}
+	if (!config_is_env_var("PUID") || !config_is_env_var("WEBDAV_PORT") ||
+	    !config_is_env_var("META_FUSE_CONFIG") || config_is_env_var("PATH"))
+		fail_msg(
+		    "config_is_env_var: expected PUID, WEBDAV_PORT, META_FUSE_CONFIG yes, PATH no");
+}
+
 static void test_modes_and_listen(void **state)
 {
 	struct {
@@ -632,8 +672,12 @@ static const struct bad_case bad_cases[] = {
     {NULL, "FUSE_ALLOW_OTHER", "maybe",
      "FUSE_ALLOW_OTHER (fuse.allow_other): \"maybe\" is not a boolean"},
     {NULL, "WEBDAV_READONLY", "on", "WEBDAV_READONLY (webdav.readonly): \"on\" is not a boolean"},
-    {NULL, "PUID", "abc", "PUID (uid): \"abc\" is not a number"},
-    {NULL, "PUID", "-1", "PUID (uid): \"-1\" is not a number"},
+    {NULL, "PUID", "abc", "PUID (uid): user \"abc\" does not exist"},
+    {NULL, "PUID", "-1", "PUID (uid): user \"-1\" does not exist"},
+    {NULL, "PGID", "no-such-group-mf", "PGID (gid): group \"no-such-group-mf\" does not exist"},
+    {"uid = \"no-such-user-mf\";", NULL, NULL, "@1uid: user \"no-such-user-mf\" does not exist"},
+    {"uid = \"\";", NULL, NULL, "@1uid: empty value; expected a number or a user name"},
+    {"writer_user = \"\";", NULL, NULL, "@1writer_user: must not be empty"},
     {NULL, "PGID", "4294967296", "PGID (gid): 4294967296 is out of range"},
     {NULL, "PGID", "99999999999999999999999", "PGID (gid)"},
     {NULL, "VFS_REFRESH_INTERVAL", "10",
@@ -919,6 +963,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_env_over_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_url_credentials_masked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_env_booleans, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_user_names, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_modes_and_listen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_inputs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_files, setup, teardown),

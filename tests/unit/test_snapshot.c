@@ -1873,7 +1873,7 @@ static void test_rename_keeps_old_mapping(void **state)
 	assert_int_equal(snapshot_open(f->path, &old, err, sizeof(err)), 0);
 	assert_int_equal(snapshot_write(t2.b, NULL, 8, 0, f->dir, SNAP_FILE_NAME), 0);
 	assert_int_equal(stat(f->path, &st), 0);
-	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(st.st_mode & 07777, 0444);
 	assert_int_equal(count_temp_files(f->dir), 0);
 	assert_int_equal(snapshot_open(f->path, &cur, err, sizeof(err)), 0);
 	assert_int_equal(snapshot_generation(cur), 8);

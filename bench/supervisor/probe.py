@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Timing helper of bench/supervisor/run.sh (not a benchmark by itself).
+
+  probe.py start LOG FILE CMD...   start CMD (new session, output to LOG) with
+                                   NOTIFY_SOCKET set to a socket of ours; print
+                                   "pid ready_ms serving_ms": READY=1 received
+                                   (-1 when none comes within the time FILE
+                                   took) and FILE stat-able, from the fork.
+  probe.py kills N FILE PIDCMD     N times: the worker's pid from PIDCMD (a
+                                   shell command), kill -9, wait for its death
+                                   (pidfd), then for FILE to be stat-able again;
+                                   print one "kill_to_serving_ms kill_epoch_ms"
+                                   line per kill; waits 1.2 s between kills.
+"""
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+def now_ms():
+    return time.monotonic() * 1000.0
+
+
+def wait_stat(path, deadline_ms):
+    while now_ms() < deadline_ms:
+        try:
+            os.stat(path)
+            return True
+        except OSError:
+            time.sleep(0.0002)
+    return False
+
+
+def start(log, path, cmd):
+    name = "\0mf-bench-%d" % os.getpid()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(name)
+    sock.setblocking(False)
+    env = dict(os.environ, NOTIFY_SOCKET="@" + name[1:])
+    out = open(log, "w")
+    t0 = now_ms()
+    p = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
+    ready = -1.0
+    serving = -1.0
+    deadline = t0 + 60000
+    while now_ms() < deadline and (serving < 0 or ready < 0):
+        try:
+            msg = sock.recv(4096)
+            if b"READY=1" in msg.split(b"\n") and ready < 0:
+                ready = now_ms() - t0
+        except BlockingIOError:
+            pass
+        if serving < 0:
+            try:
+                os.stat(path)
+                serving = now_ms() - t0
+                if ready < 0:
+                    # READY may follow within moments; supervisord never says it.
+                    deadline = min(deadline, now_ms() + 2000)
+            except OSError:
+                pass
+        time.sleep(0.0002)
+    print("%d %.1f %.1f" % (p.pid, ready, serving))
+
+
+def kills(n, path, pidcmd):
+    for _ in range(n):
+        time.sleep(1.2)
+        pid = int(subprocess.check_output(pidcmd, shell=True).split()[0])
+        fd = os.pidfd_open(pid)
+        t0 = now_ms()
+        epoch = time.time() * 1000.0
+        os.kill(pid, signal.SIGKILL)
+        # A pidfd becomes readable when the process has exited.
+        select.select([fd], [], [], 10)
+        os.close(fd)
+        if not wait_stat(path, now_ms() + 30000):
+            print("-1 %.0f" % epoch)
+            continue
+        print("%.2f %.0f" % (now_ms() - t0, epoch), flush=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "start":
+        start(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif sys.argv[1] == "kills":
+        kills(int(sys.argv[2]), sys.argv[3], sys.argv[4])

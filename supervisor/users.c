@@ -1,0 +1,112 @@
+/*
+ * users: who the workers run as, and the directories that depend on it.
+ *
+ * The readers (fused, davd, apid and the configuration's programs) run as the
+ * configuration's uid/gid; the writer kvwatch runs as writer_user, resolved
+ * here: a user name (group: its primary group) or a number (group: the primary
+ * group of its passwd entry, or the same number when it has none).  The runtime
+ * directory belongs to the writer with the readers' group, mode 0750: the readers
+ * can map the snapshot but not write, truncate, rename or replace anything in it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errbuf.h"
+#include "log.h"
+#include "supervisor.h"
+
+int users_resolve_writer(const struct config *cfg, uid_t *ret_uid, gid_t *ret_gid, char *err,
+                         size_t errlen)
+{
+	const char *u = cfg->writer_user;
+	struct passwd *pw;
+	char *end;
+
+	if (*u >= '0' && *u <= '9') {
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(u, &end, 10);
+		if (errno || *end || v >= 4294967295ul)
+			return errbuf_set(err, errlen, -EINVAL,
+			                  "writer_user: \"%s\" is not a user name or a uid", u);
+		pw = getpwuid((uid_t)v);
+		*ret_uid = (uid_t)v;
+		*ret_gid = pw ? pw->pw_gid : (gid_t)v;
+		return 0;
+	}
+	pw = getpwnam(u);
+	if (!pw)
+		return errbuf_set(err, errlen, -EINVAL,
+		                  "writer_user: user \"%s\" does not exist; create it (the "
+		                  "packages do) or set writer_user (META_FUSE_WRITER_USER) to "
+		                  "another name or a number",
+		                  u);
+	*ret_uid = pw->pw_uid;
+	*ret_gid = pw->pw_gid;
+	return 0;
+}
+
+/* mkdir -p, the missing parents 0755 (root's). */
+static int mkdir_parents(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Create dir if needed and give it owner, group and mode (never through a symlink). */
+static int own_dir(const char *dir, uid_t uid, gid_t gid, mode_t mode)
+{
+	int fd, r = 0;
+
+	r = mkdir_parents(dir, mode);
+	if (r < 0) {
+		log_errorx("cannot create \"%s\": %s", dir, strerror(-r));
+		return r;
+	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		log_errorx("\"%s\": %s (a directory is expected, not a symlink)", dir,
+		           strerror(-r));
+		return r;
+	}
+	if (geteuid() == 0 && fchown(fd, uid, gid) < 0) {
+		r = -errno;
+		log_errorx("cannot give \"%s\" to uid %u gid %u: %s", dir, (unsigned)uid,
+		           (unsigned)gid, strerror(-r));
+	} else if (fchmod(fd, mode) < 0) {
+		r = -errno;
+		log_errorx("cannot chmod \"%s\": %s", dir, strerror(-r));
+	}
+	close(fd);
+	return r;
+}
+
+int users_prepare_dirs(const struct supervisor *s)
+{
+	const struct config *cfg = s->cfg;
+
+	return own_dir(cfg->runtime_dir, s->writer_uid, cfg->gid, 0750);
+}

@@ -1,0 +1,62 @@
+#!/bin/bash
+# supervisor_crashloop: programs of the configuration go through the same
+# machinery as the workers.  One that keeps failing (exit 75) is restarted with
+# a growing delay and ends FATAL; one that exits 1 (a configuration error) is
+# not retried at all; `meta-fuse restart NAME` tries a FATAL one again; a
+# program runs as the readers' user and starts only after kvwatch's READY.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/supervisor_lib.sh"
+
+sv_library
+sv_config 'programs = (
+	{ name = "crashy"; command = [ "/bin/sh", "-c", "echo crashing; exit 75" ]; },
+	{ name = "badconf"; command = [ "/bin/sh", "-c", "echo bad config >&2; exit 1" ]; },
+	{ name = "steady"; command = [ "/bin/sleep", "1000" ]; }
+);'
+t0=$(now_ms)
+start_bg sv "$MF" run -c "$T/mf.conf" --watchdog-sec 10
+SV_PID=$LAST_PID
+register_mount "$MNT"
+
+wait_state badconf failed 30
+expect_eq "$(wfield badconf restarts)" 1 "exit 1: one failure, no retry"
+grep -q "badconf exited with status 1 (a configuration error)" "$T/sv.log" || fail "no log line for badconf"
+ok "exit 1 is logged as a configuration error"
+
+wait_state crashy fatal 60
+t1=$(now_ms)
+echo "# crashy: FATAL $((t1 - t0)) ms after start, $(wfield crashy restarts) failures"
+expect_eq "$(wfield crashy restarts)" 7 "crashy: 7 failures, then FATAL"
+# Delays 0, 0.2, 0.4, 0.8, 1.6, 3.2 s: at least 6 s between the first and FATAL.
+[ $((t1 - t0)) -ge 6000 ] || fail "crashy went FATAL after $((t1 - t0)) ms: no backoff"
+ok "the restarts backed off (>= 6 s to FATAL)"
+grep -q "crashy failed 7 times in a row (last: exit 75): FATAL" "$T/sv.log" || fail "no FATAL log line"
+ok "FATAL is logged"
+expect_eq "$(grep -c "crashy: crashing" "$T/sv.log")" 7 "crashy's output forwarded, once per run"
+sleep 1
+expect_eq "$(wfield crashy restarts)" 7 "a FATAL program stays down"
+
+wstate_is steady running || fail "steady is not running"
+SP=$(wpid steady)
+expect_match "$(grep ^Uid: /proc/$SP/status)" "^Uid:\s+$READER\s" "a program runs as the readers' user"
+expect_match "$(grep ^CapEff: /proc/$SP/status)" "CapEff:\s+0+$" "a program has no capability"
+# It started after kvwatch's READY.
+kv_ready=$(grep -n "kvwatch is ready" "$T/sv.log" | head -1 | cut -d: -f1)
+[ -n "$kv_ready" ] || fail "no READY of kvwatch in the log"
+ok "kvwatch said READY before the programs ran"
+first_crash=$(grep -n "crashy: crashing" "$T/sv.log" | head -1 | cut -d: -f1)
+[ "$first_crash" -gt "$kv_ready" ] || fail "crashy ran before kvwatch's READY"
+ok "the programs started after kvwatch's READY"
+
+# --- restart by hand: FATAL -> tried again ---
+out=$("$MF" restart -c "$T/mf.conf" crashy)
+expect_match "$out" "crashy is being started \(it was fatal\)" "restart of a FATAL program"
+more() { [ "$(wfield crashy restarts)" -gt 7 ]; }
+wait_for 20 more || fail "crashy was not started again"
+ok "a FATAL program runs again after meta-fuse restart"
+"$MF" restart -c "$T/mf.conf" badconf >/dev/null
+more_bad() { [ "$(wfield badconf restarts)" -eq 2 ] && wstate_is badconf failed; }
+wait_for 20 more_bad || fail "badconf was not tried again: $(sv_status)"
+ok "a FAILED program is tried again by hand, and fails once"
+
+stop_sv

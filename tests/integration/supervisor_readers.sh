@@ -1,0 +1,62 @@
+#!/bin/bash
+# supervisor_readers: davd and apid under the supervisor, once they are built
+# (skipped until then, with the reason).  davd gets a privileged port (below
+# 1024) bound by the supervisor and serves it as the readers' user; apid its
+# API socket; both receive the socket through LISTEN_FDS; kill -9 of each:
+# restarted and serving again (a WebDAV GET, an API call), the time printed.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/supervisor_lib.sh"
+need curl
+for w in davd apid; do
+	[ -x "$BIN/meta-fuse-$w" ] || skip "meta-fuse-$w is not built yet"
+done
+
+low_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((600 + RANDOM % 400))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	fail "no free port below 1024"
+}
+WEBDAV_PORT=$(low_port)
+sv_library
+sv_config
+start_sv --watchdog-sec 10
+
+DAV="http://127.0.0.1:$WEBDAV_PORT/webdav/Movies/Inception%20(2010)/Inception.mkv"
+API="http://127.0.0.1:$API_PORT/api/fuse/health"
+SRC="$T/files/media1/Movies/Inception (2010)/Inception.mkv"
+dav_get() { curl -sf -u metamesh:metamesh -o "$T/got" "$DAV" && cmp -s "$T/got" "$SRC"; }
+api_get() { curl -sf -o /dev/null "$API"; }
+
+dav_get || fail "WebDAV GET on the privileged port $WEBDAV_PORT"
+ok "davd serves port $WEBDAV_PORT (< 1024)"
+api_get || fail "API call"
+ok "apid answers"
+for w in davd apid; do
+	p=$(wpid $w)
+	expect_match "$(grep ^Uid: /proc/$p/status)" "^Uid:\s+$READER\s" "$w runs as the readers' user"
+	expect_match "$(grep ^CapEff: /proc/$p/status)" "CapEff:\s+0+$" "$w has no capability"
+	env=$(tr '\0' '\n' </proc/$p/environ)
+	expect_match "$env" "^LISTEN_FDS=1$" "$w: LISTEN_FDS=1"
+	expect_match "$env" "^LISTEN_PID=$p$" "$w: LISTEN_PID"
+	expect_match "$(readlink /proc/$p/fd/3)" "^socket:" "$w: its socket is fd 3"
+done
+
+# kill -9: restarted and serving again.
+for w in davd apid; do
+	old=$(wpid $w)
+	t0=$(now_ms)
+	kill -9 "$old"
+	check=dav_get
+	[ $w = apid ] && check=api_get
+	back() { [ "$(wpid $w)" != "$old" ] && wstate_is $w running && $check; }
+	wait_for 20 back || fail "$w not serving again after kill -9"
+	echo "# $w: kill -9 to serving again in $(($(now_ms) - t0)) ms (machine shared)"
+	ok "$w restarted and serving"
+done
+stop_sv
