@@ -7,9 +7,10 @@
 # packaging test on a root file system made with mmdebstrap (no image can be
 # pulled there), so both images are made the same way.  Installs the .deb with
 # what the container needs beside it (curl for the health check, nginx for the
-# single-port front; the standalone sysusers and tmpfiles instead of all of
-# systemd, which the container does not run), drops the WebDAV password the package generated (every
-# container makes its own at start, see entrypoint.sh) and the apt lists.
+# single-port front, the standalone sysusers and tmpfiles rather than all of
+# systemd, which the container does not run), then drops the WebDAV password the
+# package generated (every container makes its own at start, see entrypoint.sh)
+# and the apt lists.
 set -eu
 deb=${1:?usage: setup-image.sh DEB ENTRYPOINT}
 entrypoint=${2:?usage: setup-image.sh DEB ENTRYPOINT}
