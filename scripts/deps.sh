@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages meta-fuse needs to build, test and run;
-# `deps.sh --bench` adds the peers the benchmarks compare with.
+# `deps.sh --bench` adds the peers the benchmarks compare with; `deps.sh --packaging`
+# the tools that build and check the packages and the container (tests/packaging/).
 # Everything comes from Debian's archive; nothing else is downloaded.
 set -euo pipefail
 
@@ -11,9 +12,13 @@ packages=(
 	libjansson-dev libexpat1-dev libcurl4-gnutls-dev libcmocka-dev
 	# run and test
 	fuse3 redis-server redis-tools attr rsync curl procps psmisc jq python3
+	nginx
 )
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(bindfs mergerfs fio util-linux time)
+fi
+if [ "${1:-}" = "--packaging" ]; then
+	packages+=(debhelper dpkg-dev fakeroot lintian rpm mmdebstrap podman systemd-container)
 fi
 
 missing=()
