@@ -18,7 +18,7 @@ if [ "${1:-}" = "--bench" ]; then
 	packages+=(bindfs mergerfs fio util-linux time)
 fi
 if [ "${1:-}" = "--packaging" ]; then
-	packages+=(debhelper dpkg-dev fakeroot lintian rpm mmdebstrap podman systemd-container)
+	packages+=(debhelper dpkg-dev fakeroot lintian rpm cpio mmdebstrap podman systemd-container)
 fi
 
 missing=()
