@@ -13,6 +13,7 @@
 #
 # MF_PKG_CONTAINER=0 skips it all (mmdebstrap downloads ~70 MB from Debian).
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
 : "${MF_PKG_DIR:?run through tests/packaging/run.sh}"
 [ "${MF_PKG_CONTAINER:-1}" != 0 ] || skip "MF_PKG_CONTAINER=0"
 [ "$(id -u)" -eq 0 ] || skip "mmdebstrap, unshare and chroot need root here"
@@ -102,14 +103,7 @@ if ! in_image meta-fuse 2>&1 | grep -qE '^\s+run\b'; then
 	skip "the suite as PID 1: the image's meta-fuse has no \`run\` (the supervisor is not built yet)"
 fi
 [ -c /dev/fuse ] || skip "the suite as PID 1: no /dev/fuse"
-start_redis
-mkdir -p "$T/files/media1/Movies/Inception (2010)"
-head -c 2000000 /dev/urandom >"$T/files/media1/Movies/Inception (2010)/Inception.mkv"
-id=$(printf 'media1/Movies/Inception (2010)/Inception.mkv' | sha256sum | cut -c1-64)
-for kv in "filePath=media1/Movies/Inception (2010)/Inception.mkv" title=Inception year=2010 \
-	size=2000000 "mtime=$(date +%s)000"; do
-	rcli set "meta-sort:file:$id:${kv%%=*}" "${kv#*=}" >/dev/null
-done
+pkg_movie
 APORT=$(free_port)
 WPORT=$(free_port)
 NPORT=$(free_port)
@@ -123,10 +117,9 @@ health=$(sed -n 's/^\s*CMD \(curl .*\) || exit 1$/\1/p' "$CT/Dockerfile" | sed "
 wait_for 60 in_image sh -c "$health" || fail "the health check stays red: $(tail -n 20 "$T/container.log")"
 ok "the Dockerfile's health check is green ($health)"
 pid1=$(pgrep -P "$CPID" | head -1)
-wait_for 20 test -e "/proc/$pid1/root/mnt/virtual/Movies/Inception (2010)/Inception.mkv" ||
+wait_for 20 test -e "/proc/$pid1/root/mnt/virtual$MOVIE_PATH" ||
 	fail "the library is not mounted in the container"
-cmp -s "/proc/$pid1/root/mnt/virtual/Movies/Inception (2010)/Inception.mkv" \
-	"$T/files/media1/Movies/Inception (2010)/Inception.mkv" || fail "the movie reads back differently"
+cmp -s "/proc/$pid1/root/mnt/virtual$MOVIE_PATH" "$MOVIE_SRC" || fail "the movie reads back differently"
 ok "the container mounts the library and a file reads back whole"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/api/fuse/health")" 200 \
 	"nginx in the container answers on NGINX_PORT"

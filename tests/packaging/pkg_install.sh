@@ -18,6 +18,7 @@
 # The machine is only touched when meta-fuse is not installed already (neither
 # the package nor a `cmake --install`).
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/lib.sh"
 : "${MF_PKG_DIR:?run through tests/packaging/run.sh}"
 [ "$(id -u)" -eq 0 ] || skip "installing a package needs root"
 need apt-get dpkg systemd-analyze perl curl
@@ -41,6 +42,12 @@ pkg_cleanup() {
 		kill -TERM "$SUPERVISOR_PID" 2>/dev/null
 		for _ in $(seq 100); do kill -0 "$SUPERVISOR_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$SUPERVISOR_PID" 2>/dev/null
+	fi
+	rm -f /etc/meta-fuse/pkg-test.conf
+	if [ -d /run/systemd/system/meta-fuse.service.d ]; then
+		systemctl stop meta-fuse.service 2>/dev/null
+		rm -rf /run/systemd/system/meta-fuse.service.d
+		systemctl daemon-reload 2>/dev/null
 	fi
 	if dpkg-query -W -f='${Status}' meta-fuse 2>/dev/null | grep -q installed; then
 		apt-get purge -y -qq meta-fuse >>"$T/apt.log" 2>&1 || dpkg --purge meta-fuse >>"$T/apt.log" 2>&1
@@ -128,15 +135,9 @@ if [ -n "${SKIP_START:-}" ]; then
 elif [ ! -c /dev/fuse ]; then
 	echo "note: service start not checked: no /dev/fuse"
 else
-	start_redis
 	chmod 755 "$T"
-	mkdir -p "$T/files/media1/Movies/Inception (2010)" "$T/mnt"
-	head -c 3000000 /dev/urandom >"$T/files/media1/Movies/Inception (2010)/Inception.mkv"
-	id=$(printf 'media1/Movies/Inception (2010)/Inception.mkv' | sha256sum | cut -c1-64)
-	for kv in "filePath=media1/Movies/Inception (2010)/Inception.mkv" title=Inception year=2010 \
-		size=3000000 "mtime=$(date +%s)000"; do
-		rcli set "meta-sort:file:$id:${kv%%=*}" "${kv#*=}" >/dev/null
-	done
+	mkdir -p "$T/mnt"
+	pkg_movie
 	WPORT=$(free_port)
 	APORT=$(free_port)
 	# The installed configuration with this test's places, beside the credentials.
@@ -161,9 +162,8 @@ else
 	fi
 	wait_for 30 grep -qs " $T/mnt fuse" /proc/mounts || fail "no mount at $T/mnt ($how)"
 	ok "the service mounts the library ($how)"
-	f="$T/mnt/Movies/Inception (2010)/Inception.mkv"
-	wait_for 10 test -e "$f" || fail "the movie is not in the mount: $(find "$T/mnt" | head)"
-	cmp -s "$f" "$T/files/media1/Movies/Inception (2010)/Inception.mkv" || fail "the movie reads back differently"
+	wait_for 10 test -e "$T/mnt$MOVIE_PATH" || fail "the movie is not in the mount: $(find "$T/mnt" | head)"
+	cmp -s "$T/mnt$MOVIE_PATH" "$MOVIE_SRC" || fail "the movie reads back differently"
 	ok "a file reads back whole through the mount"
 	if [ -x /usr/libexec/meta-fuse/meta-fuse-davd ]; then
 		url="http://127.0.0.1:$WPORT/webdav/Movies/Inception%20(2010)/Inception.mkv"
@@ -218,8 +218,7 @@ for u in "${made_users[@]}"; do
 done
 made_users=()
 for u in meta-fuse meta-fuse-media; do
-	getent passwd "$u" >/dev/null && [ -z "$(printf '%s' "${made_users[*]}")" ] &&
-		echo "note: user $u existed before the test and stays"
+	if getent passwd "$u" >/dev/null; then echo "note: user $u existed before the test and stays"; fi
 done
 grep -qs " $T/mnt " /proc/mounts && fail "a mount is left at $T/mnt"
 ok "no user made by the test, no mount left"
