@@ -7,7 +7,9 @@
 # was generated (0600, its hash in webdav-credentials.conf, no default password
 # anywhere) and postinst said where; `systemd-analyze verify` accepts every unit
 # and `systemd-analyze security` scores meta-fuse.service; the installed
-# configuration passes check-config.  The service is started with systemd when
+# configuration passes check-config.  kvwatch and fused run as the per-worker
+# units run them (writer and readers' users): the library mounts and a file reads
+# back, and the readers cannot touch the snapshot.  The service is started with systemd when
 # systemd runs here, else by running the installed supervisor as the unit does:
 # the library is mounted, a file reads back whole, WebDAV and the API answer with
 # the generated password (the parts whose programs are installed), SIGTERM stops
@@ -126,6 +128,57 @@ else
 	ok "check-config accepts the installed configuration, credentials included"
 fi
 
+# --- the per-worker layout, as meta-fuse@kvwatch and meta-fuse@fused run it ---
+# kvwatch as the writer publishes into /run/meta-fuse; fused as the readers' user
+# maps the snapshot and mounts through fusermount3; the reader cannot replace the
+# snapshot.  (Numeric ids: names for uid/gid come with the supervisor issue.)
+need setpriv fusermount3 jq
+chmod 755 "$T"
+mkdir -p "$T/wmnt"
+chown meta-fuse-media: "$T/wmnt"
+pkg_movie
+cat >"$T/workers.conf" <<EOC
+runtime_dir = "/run/meta-fuse";
+files_volume = "$T/files";
+uid = $(id -u meta-fuse-media);
+gid = $(id -g meta-fuse-media);
+kv = { redis_url = "redis://127.0.0.1:$REDIS_PORT"; };
+fuse = { mount_point = "$T/wmnt"; allow_other = false; };
+EOC
+chmod 644 "$T/workers.conf"
+as_writer=(setpriv --reuid=meta-fuse --regid=meta-fuse --init-groups)
+as_reader=(setpriv --reuid=meta-fuse-media --regid=meta-fuse-media --init-groups)
+start_bg kvwatch "${as_writer[@]}" /usr/libexec/meta-fuse/meta-fuse-kvwatch -c "$T/workers.conf"
+wait_for 20 test -s /run/meta-fuse/vfs.snapshot || fail "kvwatch (as meta-fuse) published nothing"
+expect_eq "$(stat -c %U /run/meta-fuse/vfs.snapshot)" meta-fuse "the writer owns the snapshot"
+got=$("${as_reader[@]}" meta-fuse dump --runtime-dir /run/meta-fuse 2>&1 | tail -n +2 | jq -r 'select(.type == "file") | .path')
+expect_eq "$got" "$MOVIE_PATH" "the readers' user reads the writer's snapshot"
+if "${as_reader[@]}" test -r /dev/fuse -a -w /dev/fuse; then
+	register_mount "$T/wmnt"
+	start_bg fused "${as_reader[@]}" /usr/libexec/meta-fuse/meta-fuse-fused -c "$T/workers.conf"
+	wait_for 20 grep -qs " $T/wmnt fuse" /proc/mounts || fail "fused (as meta-fuse-media) did not mount"
+	ok "fused as meta-fuse-media maps the writer's snapshot and mounts through fusermount3"
+	wait_for 10 "${as_reader[@]}" test -e "$T/wmnt$MOVIE_PATH" || fail "the movie is not in the mount"
+	"${as_reader[@]}" cat "$T/wmnt$MOVIE_PATH" | cmp -s - "$MOVIE_SRC" ||
+		fail "the movie reads back differently"
+	ok "a file reads back whole through the mount"
+else
+	echo "note: fused as meta-fuse-media not run: /dev/fuse is $(stat -c %A /dev/fuse) here" \
+		"(Debian's default is crw-rw-rw-), so only root can mount"
+fi
+if "${as_reader[@]}" sh -c ': >/run/meta-fuse/vfs.snapshot' 2>/dev/null ||
+	"${as_reader[@]}" touch /run/meta-fuse/intruder 2>/dev/null; then
+	fail "the readers' user can write the snapshot or the runtime directory"
+fi
+ok "the readers' user cannot write the snapshot or the runtime directory"
+for p in "${MF_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+wait_for 10 bash -c "! grep -qs ' $T/wmnt fuse' /proc/mounts" || fail "still mounted after SIGTERM"
+wait_for 10 bash -c '[ -z "$(pgrep -u meta-fuse,meta-fuse-media)" ]' ||
+	fail "workers left running: $(pgrep -u meta-fuse,meta-fuse-media -l)"
+ok "SIGTERM stops the workers, nothing stays mounted"
+rm -f /run/meta-fuse/vfs.snapshot
+kill -TERM "$REDIS_PID" 2>/dev/null
+
 # --- start, mount, read, stop ---
 if [ -z "${SKIP_START:-}" ] && ! meta-fuse 2>&1 | grep -qE '^\s+run\b'; then
 	SKIP_START="the installed meta-fuse has no \`run\` (the supervisor is not built yet)"
@@ -135,7 +188,6 @@ if [ -n "${SKIP_START:-}" ]; then
 elif [ ! -c /dev/fuse ]; then
 	echo "note: service start not checked: no /dev/fuse"
 else
-	chmod 755 "$T"
 	mkdir -p "$T/mnt"
 	pkg_movie
 	WPORT=$(free_port)
