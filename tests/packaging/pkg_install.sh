@@ -180,7 +180,7 @@ rm -f /run/meta-fuse/vfs.snapshot
 kill -TERM "$REDIS_PID" 2>/dev/null
 
 # --- start, mount, read, stop ---
-if [ -z "${SKIP_START:-}" ] && ! meta-fuse 2>&1 | grep -qE '^\s+run\b'; then
+if [ -z "${SKIP_START:-}" ] && ! meta-fuse 2>&1 | grep -qE '^\s*run(\s|$)'; then
 	SKIP_START="the installed meta-fuse has no \`run\` (the supervisor is not built yet)"
 fi
 if [ -n "${SKIP_START:-}" ]; then
