@@ -101,7 +101,9 @@ generate() {
 			"$nginx_template" >"$etc/nginx.conf.new"
 		mv -f "$etc/nginx.conf.new" "$etc/nginx.conf"
 		programs="programs = (
-	{ name = \"nginx\"; command = [ \"nginx\", \"-c\", $(str MF_ETC "$etc/nginx.conf"), \"-e\", \"stderr\", \"-g\", \"daemon off;\" ]; }
+	{ name = \"nginx\";
+	  command = [ \"nginx\", \"-c\", $(str MF_ETC "$etc/nginx.conf"),
+	              \"-e\", \"stderr\", \"-g\", \"daemon off;\" ]; }
 );"
 	fi
 
