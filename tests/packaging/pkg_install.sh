@@ -38,13 +38,15 @@ done
 export DEBIAN_FRONTEND=noninteractive
 
 # Always purge and remove the users this test made, whatever way it ends.
+# The test's processes go first: userdel refuses a user who still runs one.
 pkg_cleanup() {
-	local rc=$?
-	if [ -n "${SUPERVISOR_PID:-}" ] && kill -0 "$SUPERVISOR_PID" 2>/dev/null; then
-		kill -TERM "$SUPERVISOR_PID" 2>/dev/null
-		for _ in $(seq 100); do kill -0 "$SUPERVISOR_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$SUPERVISOR_PID" 2>/dev/null
-	fi
+	local rc=$? p
+	for p in "${MF_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${MF_PIDS[@]}"; do
+		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	rm -f /etc/meta-fuse/pkg-test.conf
 	if [ -d /run/systemd/system/meta-fuse.service.d ]; then
 		systemctl stop meta-fuse.service 2>/dev/null
@@ -55,7 +57,7 @@ pkg_cleanup() {
 		apt-get purge -y -qq meta-fuse >>"$T/apt.log" 2>&1 || dpkg --purge meta-fuse >>"$T/apt.log" 2>&1
 	fi
 	for u in "${made_users[@]}"; do
-		userdel "$u" 2>/dev/null
+		userdel "$u" 2>/dev/null || echo "pkg_install: could not remove user $u" >&2
 		groupdel "$u" 2>/dev/null
 	done
 	(exit "$rc")
