@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages meta-fuse needs to build, test and run;
-# `deps.sh --bench` adds the peers the benchmarks compare with.
+# `deps.sh --bench` adds the peers the benchmarks compare with; `deps.sh --packaging`
+# the tools that build and check the packages and the container (tests/packaging/).
 # Everything comes from Debian's archive; nothing else is downloaded.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ packages=(
 	libcrypt-dev rclone cadaver davfs2
 	# apid's tests: promtool checks /metrics, headless chromium loads the dashboard
 	prometheus chromium
+	nginx
 )
 if [ "${1:-}" = "--bench" ]; then
 	packages+=(bindfs mergerfs fio util-linux time)
@@ -24,6 +26,9 @@ if [ "${1:-}" = "--bench" ]; then
 	# bench/apid: the Fastify peer (from npm)
 	packages+=(nodejs npm)
 	packages+=(supervisor) # bench/supervisor
+fi
+if [ "${1:-}" = "--packaging" ]; then
+	packages+=(debhelper dpkg-dev fakeroot lintian rpm cpio mmdebstrap podman systemd-container)
 fi
 
 missing=()

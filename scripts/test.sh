@@ -7,6 +7,7 @@
 #   ./scripts/test.sh            everything
 #   MF_FUZZ_SECONDS=0 ./scripts/test.sh   skip the fuzzing runs
 #   MF_RELEASE_BUILD=0 ./scripts/test.sh  skip the warning check of the release build
+#   MF_PACKAGING=0 ./scripts/test.sh      skip the packaging tests (MF_PKG_CONTAINER=0: the image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,12 @@ cmake --build "$build" -j"$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 (cd "$build" && ctest --output-on-failure --timeout 600)
+
+# The packages: .deb and .rpm built and checked, installed and purged, the
+# container image (tests/packaging/run.sh; MF_PACKAGING=0 skips it all).
+if [ "${MF_PACKAGING:-1}" != 0 ]; then
+	tests/packaging/run.sh "$build"
+fi
 
 # The optimiser sees more (-Wmaybe-uninitialized, -Wformat-truncation): the release
 # build, the one packages and benchmarks use, must be warning-free too.

@@ -1,0 +1,129 @@
+#!/bin/bash
+# packaging_nginx: packaging/nginx/meta-fuse.conf in front of the servers, on one
+# port: `/api/fuse/health`, `/` (the dashboard) and a Range GET through
+# `/webdav/...` answer as the servers behind do; a 24 MiB download read slowly
+# streams through without nginx spooling it to a temporary file; the timeouts
+# that could cut a long film are hours, not nginx's 60 s defaults.
+#
+# The servers are meta-fuse-davd and meta-fuse-apid on a snapshot made by
+# mf-mksnapshot when they are built.  Until then the routes are checked against
+# a plain nginx serving the same files under /webdav and a health answer (said
+# so in the output): that checks the front's routing and streaming, not the
+# workers.
+. "$(dirname "$0")/lib.sh"
+need nginx curl cmp
+FRONT_TEMPLATE="$MF_SOURCE_DIR/packaging/nginx/meta-fuse.conf"
+API_PORT=$(free_port)
+DAV_PORT=$(free_port)
+FRONT_PORT=$(free_port)
+USER_PW="alice:pw-$RANDOM$RANDOM"
+# nginx started as root runs its workers as nobody, who cannot enter $T (0700).
+NGINX_G="daemon off;"
+[ "$(id -u)" -ne 0 ] || NGINX_G="daemon off; user root root;"
+
+# --- the files: one film of 24 MiB in the library ---
+mkdir -p "$T/files/media1/Movies/Film (2010)" "$T/run" "$T/nginx"
+FILM_SRC="$T/files/media1/Movies/Film (2010)/Film.mkv"
+head -c $((24 * 1024 * 1024)) /dev/urandom >"$FILM_SRC"
+FILM_URL="/webdav/Movies/Film%20(2010)/Film.mkv"
+
+if [ -x "$BIN/meta-fuse-davd" ] && [ -x "$BIN/meta-fuse-apid" ] &&
+	[ -x "$MF_BUILD_DIR/tests/mf-mksnapshot" ]; then
+	MODE=workers
+	cat >"$T/mf.conf" <<EOC
+runtime_dir = "$T/run";
+files_volume = "$T/files";
+uid = $(id -u);
+gid = $(id -g);
+kv = { redis_url = "redis://127.0.0.1:1"; };
+fuse = { enabled = false; };
+webdav = { listen = "127.0.0.1:$DAV_PORT"; username = "${USER_PW%%:*}"; password = "${USER_PW#*:}"; };
+api = { listen = "127.0.0.1:$API_PORT"; };
+EOC
+	printf '{"hashId": "film", "filePath": "media1/Movies/Film (2010)/Film.mkv", "size": %s, "mtime": %s, "title": "Film", "year": 2010}\n' \
+		"$(stat -c %s "$FILM_SRC")" "$(stat -c %Y "$FILM_SRC")" |
+		"$MF_BUILD_DIR/tests/mf-mksnapshot" -c "$T/mf.conf" >"$T/mksnapshot.log" 2>&1 ||
+		fail "mf-mksnapshot failed: $(tail -n 3 "$T/mksnapshot.log")"
+	start_bg davd "$BIN/meta-fuse-davd" -c "$T/mf.conf"
+	start_bg apid "$BIN/meta-fuse-apid" -c "$T/mf.conf"
+else
+	MODE=stand-in
+	echo "note: meta-fuse-davd or meta-fuse-apid is not built: the front is checked against a" \
+		"plain nginx serving the files (routing and streaming only, not the workers)"
+	mkdir -p "$T/backend/webdav/Movies/Film (2010)" "$T/backend/ui"
+	ln -s "$FILM_SRC" "$T/backend/webdav/Movies/Film (2010)/Film.mkv"
+	echo '<!doctype html><title>meta-fuse</title>' >"$T/backend/ui/index.html"
+	cat >"$T/backend.conf" <<EOC
+pid $T/backend.pid;
+error_log stderr;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $T/nginx/b-body;
+	proxy_temp_path $T/nginx/b-proxy;
+	fastcgi_temp_path $T/nginx/b-fcgi;
+	uwsgi_temp_path $T/nginx/b-uwsgi;
+	scgi_temp_path $T/nginx/b-scgi;
+	server {
+		listen 127.0.0.1:$DAV_PORT;
+		location /webdav/ { root $T/backend; auth_basic dav; auth_basic_user_file $T/htpasswd; }
+	}
+	server {
+		listen 127.0.0.1:$API_PORT;
+		location = /api/fuse/health { default_type application/json; return 200 '{"status":"healthy"}'; }
+		location / { root $T/backend/ui; }
+	}
+}
+EOC
+	printf '%s:%s\n' "${USER_PW%%:*}" "$(openssl passwd -apr1 "${USER_PW#*:}" 2>/dev/null ||
+		perl -e 'print crypt($ARGV[0], "\$6\$saltsalt\$")' "${USER_PW#*:}")" >"$T/htpasswd"
+	start_bg backend nginx -c "$T/backend.conf" -e stderr -g "$NGINX_G"
+fi
+wait_for 20 curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/api/fuse/health" ||
+	fail "the API ($MODE) did not answer on port $API_PORT"
+
+# --- the front, adapted to the test's ports as the container's entrypoint does ---
+sed -e "s/^\(\t*\)listen 80;/\1listen 127.0.0.1:$FRONT_PORT;/" \
+	-e "s/127\.0\.0\.1:3000;/127.0.0.1:$API_PORT;/" \
+	-e "s/127\.0\.0\.1:8080;/127.0.0.1:$DAV_PORT;/" \
+	-e "s|/tmp/meta-fuse-nginx|$T/nginx/front|" \
+	-e "s|^pid .*|pid $T/front.pid;|" "$FRONT_TEMPLATE" >"$T/front.conf"
+start_bg front nginx -c "$T/front.conf" -e stderr -g "$NGINX_G"
+wait_for 10 curl -sS -o /dev/null "http://127.0.0.1:$FRONT_PORT/" || fail "the front did not start"
+F="http://127.0.0.1:$FRONT_PORT"
+
+got=$(curl -sS -o "$T/health.json" -w '%{http_code}' "$F/api/fuse/health")
+expect_eq "$got" 200 "/api/fuse/health through the front ($MODE)"
+expect_match "$(cat "$T/health.json")" '"status"' "the health answer is the API's JSON"
+got=$(curl -sS -o "$T/index.html" -w '%{http_code} %{content_type}' "$F/")
+expect_match "$got" '^200 text/html' "/ through the front is the dashboard"
+
+got=$(curl -sS -o /dev/null -w '%{http_code}' "$F$FILM_URL")
+expect_eq "$got" 401 "the share asks for credentials through the front"
+got=$(curl -sS -u "$USER_PW" -r 1000000-1999999 -o "$T/range.bin" -w '%{http_code} %{size_download}' "$F$FILM_URL")
+expect_eq "$got" "206 1000000" "a Range GET through /webdav answers 206 with the range"
+cmp -s "$T/range.bin" <(tail -c +1000001 "$FILM_SRC" | head -c 1000000) ||
+	fail "the range's bytes differ from the source"
+ok "the range holds the source's bytes"
+got=$(curl -sS -u "$USER_PW" -r 0-99 -H 'If-Range: "no-such-etag"' -o /dev/null \
+	-w '%{http_code}' "$F$FILM_URL")
+expect_eq "$got" 200 "If-Range reaches the server (a stale validator gets the whole file)"
+
+# A slow reader (8 MiB/s, 3 s): nginx passes the bytes on as the reader takes
+# them, with nothing written to a temporary file.
+curl -sS -u "$USER_PW" --limit-rate 8M -o "$T/film.out" "$F$FILM_URL" ||
+	fail "the slow download failed"
+cmp -s "$T/film.out" "$FILM_SRC" || fail "the streamed film differs from the source"
+ok "a 24 MiB film streams through whole"
+# (nginx says "an upstream response is buffered to a temporary file" when it does)
+spooled=$(grep -c 'buffered to a temporary file' "$T/front.log")
+expect_eq "$spooled" 0 "nothing was spooled to nginx's temporary files"
+
+# The timeouts between two reads or writes, as nginx itself reads them.
+nginx -T -c "$T/front.conf" -e stderr 2>/dev/null >"$T/front-T.conf"
+for t in proxy_read_timeout proxy_send_timeout send_timeout; do
+	v=$(sed -n "/location \/webdav/,/}/s/^\s*$t \(.*\);/\1/p" "$T/front-T.conf")
+	expect_eq "$v" 12h "/webdav's $t"
+done
+v=$(sed -n '/location \/webdav/,/}/s/^\s*proxy_buffering \(.*\);/\1/p' "$T/front-T.conf")
+expect_eq "$v" off "/webdav is not buffered"
