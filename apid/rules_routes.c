@@ -49,9 +49,34 @@ static void string_array(struct jsonw *w, const char *key, const char *const *v,
 	jsonw_array_end(w);
 }
 
-int api_rules(struct api_call *c)
+/*
+ * The configuration as the file says now: a reload of rules alone restarts no
+ * worker (kvwatch applies them), so the rules apid started with may be stale.
+ * The file is read per request (these are rare, and a load is a few
+ * milliseconds); one that no longer loads leaves the start-up rules, with why.
+ * Returns the configuration to use; *ret_fresh is the one to free (or NULL).
+ */
+static const struct config *rules_config(struct api_call *c, struct config **ret_fresh, char *err,
+                                         size_t errlen)
 {
 	const struct config *cfg = c->api->cfg;
+
+	*ret_fresh = NULL;
+	err[0] = '\0';
+	if (cfg->path == NULL)
+		return cfg;
+	if (config_load(cfg->path, ret_fresh, err, errlen) < 0) {
+		*ret_fresh = NULL;
+		return cfg;
+	}
+	return *ret_fresh;
+}
+
+int api_rules(struct api_call *c)
+{
+	struct config *fresh;
+	char err[256];
+	const struct config *cfg = rules_config(c, &fresh, err, sizeof(err));
 	const struct snapshot *s = c->gen->snap;
 	const struct snap_rule *placed = NULL;
 	uint32_t nplaced = 0;
@@ -61,9 +86,13 @@ int api_rules(struct api_call *c)
 	if (s)
 		placed = snapshot_rules(s, &nplaced);
 	r = jsonw_init(&w);
-	if (r < 0)
+	if (r < 0) {
+		config_free(fresh);
 		return r;
+	}
 	jsonw_object_begin(&w);
+	if (err[0])
+		jsonw_kv_string(&w, "warning", err);
 	jsonw_kv_string(&w, "source",
 	                cfg->rules_file                                        ? cfg->rules_file
 	                : config_origin_of(cfg, "rules") == CONFIG_ORIGIN_FILE ? "configuration"
@@ -96,6 +125,7 @@ int api_rules(struct api_call *c)
 	jsonw_array_end(&w);
 	jsonw_kv_u64(&w, "generation", c->gen->number);
 	jsonw_object_end(&w);
+	config_free(fresh);
 	return api_reply(c, 200, &w);
 }
 

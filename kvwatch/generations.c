@@ -128,9 +128,17 @@ static bool save_reap(struct kvwatch *kv, bool wait)
 	if (!wait && !warm_save_done(kv->saver))
 		return false;
 	if (warm_save_end(kv->saver, err, sizeof(err)) < 0) {
-		log_warnx("saving the tree for the next start: %s", err);
+		if (!kv->save_failing)
+			log_warnx("saving the tree for the next start: %s; trying again in %u s",
+			          err, (unsigned)(SAVE_EVERY_USEC / USEC_PER_SEC));
+		else
+			log_debug("saving the tree for the next start: %s", err);
+		kv->save_failing = true;
 		kv->saved_generation = 0;
 	} else {
+		if (kv->save_failing)
+			log_info("saving the tree for the next start works again");
+		kv->save_failing = false;
 		log_debug("saved generation %" PRIu64 " in %s", kv->saved_generation,
 		          kv->cfg->state_dir);
 	}
@@ -171,6 +179,10 @@ int gen_on_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	}
 	if (!kv->pub_savable || kv->saved_generation == kv->pub.generation)
 		return 0;
+	if (kv->save_failing && usec < kv->last_save_usec + SAVE_EVERY_USEC) {
+		arm(kv->save_timer, kv->last_save_usec + SAVE_EVERY_USEC);
+		return 0;
+	}
 	save_start(kv);
 	arm(kv->save_timer, usec + SAVE_POLL_USEC); /* to reap it */
 	return 0;

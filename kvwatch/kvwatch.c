@@ -93,6 +93,20 @@ static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *
 	return 0;
 }
 
+/* SIGUSR2 (meta-fuse refresh, POST /api/fuse/refresh): a full load, fingerprint or not. */
+static int on_usr2(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+
+	if (!kv_is_connected(kv)) {
+		log_info("SIGUSR2: not connected; the load after the connection resyncs");
+		return 0;
+	}
+	log_info("SIGUSR2: a full resync was asked for");
+	fullload_start(kv);
+	return 0;
+}
+
 static void teardown(struct kvwatch *kv)
 {
 	fullload_stop(kv);
@@ -366,6 +380,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGPIPE);
 	/* Before any thread exists, so that every thread inherits the mask. */
@@ -388,6 +403,8 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 		r = sd_event_add_signal(kv.event, NULL, SIGHUP, on_hup, &kv);
 	if (r >= 0)
 		r = sd_event_add_signal(kv.event, NULL, SIGUSR1, on_usr1, &kv);
+	if (r >= 0)
+		r = sd_event_add_signal(kv.event, NULL, SIGUSR2, on_usr2, &kv);
 	if (r >= 0)
 		r = sd_event_add_defer(kv.event, &kv.fail_defer, conn_on_fail, &kv);
 	if (r >= 0)

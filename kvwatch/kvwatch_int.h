@@ -154,8 +154,9 @@ struct kvwatch {
 	sd_event_source *save_timer;
 	uint64_t saved_generation; /* the last one copied, or being copied */
 	uint64_t last_save_usec;
-	bool pub_savable; /* the last generation published holds loaded data */
-	bool resyncing;   /* the published tree is the saved one, no load ended since */
+	bool save_failing; /* the last copy failed: said once, tried again a period later */
+	bool pub_savable;  /* the last generation published holds loaded data */
+	bool resyncing;    /* the published tree is the saved one, no load ended since */
 
 	uint64_t messages;
 	uint64_t malformed;

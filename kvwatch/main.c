@@ -28,7 +28,8 @@ static void usage(FILE *out)
 	             "  -h, --help         this text\n"
 	             "\n"
 	             "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration, SIGUSR1\n"
-	             "confirms a held-back large removal.  See meta-fuse-kvwatch(1).\n");
+	             "confirms a held-back large removal, SIGUSR2 asks for a full resync.\n"
+	             "See meta-fuse-kvwatch(1).\n");
 }
 
 int kvwatch_main(int argc, char **argv)

@@ -54,7 +54,7 @@ struct config {
 
 	char *runtime_dir;
 	char *state_dir; /* kvwatch's copy of the last published snapshot (warm start) */
-	uid_t uid; /* the readers' user; the file may name it ("jellyfin") */
+	uid_t uid;       /* the readers' user; the file may name it ("jellyfin") */
 	gid_t gid;
 	char *files_volume;
 	char *source_webdav_url; /* "" = read local files */

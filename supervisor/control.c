@@ -76,8 +76,8 @@ static void handle(struct supervisor *s, int fd, char *req)
 		r = reload_config(s, msg, sizeof(msg));
 		reply(fd, r == 0 ? '0' : r == -EINVAL ? '1' : '2', msg);
 	} else if (strcmp(req, "refresh") == 0 && !arg) {
-		/* kvwatch's SIGHUP reloads its configuration and resyncs everything. */
-		r = signal_kvwatch(s, SIGHUP, msg, sizeof(msg));
+		/* kvwatch's SIGUSR2: a full load, whatever the fingerprint says. */
+		r = signal_kvwatch(s, SIGUSR2, msg, sizeof(msg));
 		if (r == 0)
 			snprintf(msg, sizeof(msg), "kvwatch: a full resync was asked for");
 		reply(fd, r == 0 ? '0' : '2', msg);

@@ -112,7 +112,8 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 	s->writer_uid = wuid;
 	s->writer_gid = wgid;
 	if (confdiff_changed(told, tnew, "runtime_dir") || confdiff_changed(told, tnew, "uid") ||
-	    confdiff_changed(told, tnew, "gid") || confdiff_changed(told, tnew, "writer_user"))
+	    confdiff_changed(told, tnew, "gid") || confdiff_changed(told, tnew, "writer_user") ||
+	    confdiff_changed(told, tnew, "state_dir"))
 		(void)users_prepare_dirs(s);
 
 	for (size_t i = 0; i < s->worker_count; i++) {

@@ -108,5 +108,11 @@ int users_prepare_dirs(const struct supervisor *s)
 {
 	const struct config *cfg = s->cfg;
 
-	return own_dir(cfg->runtime_dir, s->writer_uid, cfg->gid, 0750);
+	int r;
+
+	r = own_dir(cfg->runtime_dir, s->writer_uid, cfg->gid, 0750);
+	if (r < 0)
+		return r;
+	/* kvwatch's saved tree (the warm start): the writer's alone. */
+	return own_dir(cfg->state_dir, s->writer_uid, s->writer_gid, 0700);
 }

@@ -61,3 +61,22 @@ cmp -s "$STATE/vfs.snapshot" "$T/bad.snapshot" ||
 ok "a tree never loaded is not saved"
 left=$(ls -A "$STATE" | grep -v '^vfs\.snapshot$' || true)
 expect_eq "$left" "" "files left in state_dir"
+
+# A state_dir that cannot be written (a file where the directory should be): the
+# failure is said once, not on every loaded generation; SIGUSR2 forces full loads.
+export META_FUSE_STATE_DIR="$T/not-a-dir"
+: >"$META_FUSE_STATE_DIR"
+kv_conf unsaved "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 600000;"
+kv_start unsaved
+kv_wait 20 '.kv.connected' "kvwatch with an unwritable state_dir is serving"
+for i in 1 2 3 4; do
+	g=$(kv_hdr .generation)
+	rcli set "meta-sort:file:$(kv_gen_id 0):title" "Movie again $i" >/dev/null
+	kill -USR2 "$KV_PID"
+	kv_wait 20 ".generation > $g" "a full load asked by SIGUSR2 ($i)"
+done
+grep -q "SIGUSR2: a full resync was asked for" "$T/kvwatch-unsaved.log" ||
+	fail "SIGUSR2 did not ask for a full resync"
+kv_stop
+n=$(grep -c "saving the tree for the next start: .*trying again" "$T/kvwatch-unsaved.log")
+expect_eq "$n" 1 "the state_dir failure is logged once"
