@@ -14,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "api.h"
 #include "config.h"
@@ -83,10 +87,41 @@ int api_workers(struct api_call *c)
 	return r;
 }
 
+/*
+ * A full resync costs the shared Redis a walk of the whole keyspace: one asked
+ * through the API is passed on at most this often.
+ */
+#define REFRESH_EVERY_NS (10LL * 1000000000)
+
 int api_refresh(struct api_call *c)
 {
-	return api_error(c, 503,
-	                 "no resync channel to kvwatch: kvwatch follows changes as they are "
-	                 "announced and resyncs by itself every %u ms (kv.refresh_interval_ms)",
-	                 c->api->cfg->kv.refresh_interval_ms);
+	static _Atomic int64_t last_ns;
+	struct timespec ts;
+	int64_t now, prev;
+	struct jsonw w;
+	int r;
+
+	/* Only meta-fuse's supervisor passes the request on (SIGUSR2 to kvwatch). */
+	if (getenv("META_FUSE_SUPERVISOR") == NULL || getenv("NOTIFY_SOCKET") == NULL)
+		return api_error(c, 503,
+		                 "no supervisor to pass the request to kvwatch: send it SIGUSR2, "
+		                 "or wait for its own resync (kv.refresh_interval_ms = %u)",
+		                 c->api->cfg->kv.refresh_interval_ms);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	prev = atomic_load(&last_ns);
+	if ((prev != 0 && now - prev < REFRESH_EVERY_NS) ||
+	    !atomic_compare_exchange_strong(&last_ns, &prev, now))
+		return api_error(c, 429, "a resync was asked for less than %lld s ago",
+		                 (long long)(REFRESH_EVERY_NS / 1000000000));
+	if (sd_notify(0, "X_META_FUSE_REFRESH=1") <= 0)
+		return api_error(c, 503, "the supervisor's notify socket did not take the request");
+	r = jsonw_init(&w);
+	if (r < 0)
+		return r;
+	jsonw_object_begin(&w);
+	jsonw_kv_string(&w, "status", "accepted");
+	jsonw_kv_string(&w, "message", "kvwatch was asked for a full resync");
+	jsonw_object_end(&w);
+	return api_reply(c, 202, &w);
 }

@@ -6,11 +6,14 @@
  * the kernel attach the sender's pid to each message, and a message counts only
  * when that pid is a running worker's: anybody else who finds the socket is
  * ignored.  Understood: READY=1, STATUS=, WATCHDOG=1, WATCHDOG=trigger,
- * GENERATION= (kvwatch's new snapshot), STOPPING=1.  Descriptors sent along
+ * GENERATION= (kvwatch's new snapshot), STOPPING=1, and from apid
+ * X_META_FUSE_REFRESH=1 (POST /api/fuse/refresh: SIGUSR2 to kvwatch, a full
+ * resync; apid rate-limits it, and nobody else may ask).  Descriptors sent along
  * (FDSTORE) are closed: the supervisor keeps none.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +41,14 @@ static void handle_line(struct worker *w, const char *line)
 		if (strcmp(w->status, line + 7) != 0) {
 			snprintf(w->status, sizeof(w->status), "%s", line + 7);
 			status_changed(w->sup);
+		}
+	} else if (strcmp(line, "X_META_FUSE_REFRESH=1") == 0 && w->role &&
+	           (w->role->flags & ROLE_API_FD)) {
+		struct worker *kv = sup_find_worker(w->sup, "kvwatch");
+
+		if (kv && kv->pid > 0) {
+			log_info("%s asked for a full resync", w->name);
+			worker_signal(kv, SIGUSR2);
 		}
 	} else if (strncmp(line, "GENERATION=", 11) == 0 && w->role &&
 	           (w->role->flags & ROLE_WRITER)) {

@@ -206,6 +206,9 @@ static int plan_env(struct plan *p, const struct supervisor *s, const struct wor
 		r = env_add(p, "LISTEN_FDNAMES=%s", fdnames);
 	if (r == 0 && w->role && (w->role->flags & ROLE_NOTIFY)) {
 		r = env_add(p, "NOTIFY_SOCKET=%s", s->notify_socket);
+		/* The socket understands meta-fuse's own requests (notify.c), systemd's does not. */
+		if (r == 0)
+			r = env_add(p, "META_FUSE_SUPERVISOR=1");
 		if (r == 0 && s->watchdog_usec)
 			r = env_add(p, "WATCHDOG_USEC=%" PRIu64, s->watchdog_usec);
 	}

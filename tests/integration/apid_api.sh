@@ -146,7 +146,7 @@ req GET /api/fuse/workers
 expect_status 503 "workers without a supervisor"
 expect_match "$(jb .error)" "no supervisor" "workers: the reason"
 req POST /api/fuse/refresh
-expect_status 503 "refresh: no channel to kvwatch"
+expect_status 503 "refresh: no supervisor to pass it on"
 
 # ---- the dashboard ----
 req GET /

@@ -47,6 +47,17 @@ for w in davd apid; do
 	expect_match "$(readlink /proc/$p/fd/3)" "^socket:" "$w: its socket is fd 3"
 done
 
+# POST /api/fuse/refresh: apid asks the supervisor, which gives kvwatch SIGUSR2;
+# a second request within 10 s is refused (429), sparing the shared Redis.
+REFRESH="http://127.0.0.1:$API_PORT/api/fuse/refresh"
+code=$(curl -s -o "$T/refresh.json" -w '%{http_code}' -X POST "$REFRESH")
+expect_eq "$code" 202 "refresh through apid: accepted"
+wait_for 10 grep -q "kvwatch: SIGUSR2: a full resync was asked for" "$T/sv.log" ||
+	fail "kvwatch was not asked for a resync: $(tail -n 5 "$T/sv.log")"
+ok "kvwatch got the resync request"
+code=$(curl -s -o "$T/refresh2.json" -w '%{http_code}' -X POST "$REFRESH")
+expect_eq "$code" 429 "a second refresh within 10 s: 429"
+
 # kill -9: restarted and serving again.
 for w in davd apid; do
 	old=$(wpid $w)

@@ -489,7 +489,7 @@ static void test_errors(void **state)
 	     400, "sample"},
 	    {"POST", "/api/fuse/rules/preview", "application/json", "{\"rules\":[{\"x\":null}]}",
 	     400, "null"},
-	    {"POST", "/api/fuse/refresh", NULL, NULL, 503, "refresh_interval_ms"},
+	    {"POST", "/api/fuse/refresh", NULL, NULL, 503, "SIGUSR2"},
 	    {"GET", "/api/fuse/workers", NULL, NULL, 503, "no supervisor"},
 	    {"GET", "/dashboard/nope.js", NULL, NULL, 404, "no such file"},
 	};
