@@ -127,7 +127,8 @@ void log_vmsg(enum log_level level, int errnum, const char *fmt, va_list ap)
 	(void)!write(STDERR_FILENO, line, len);
 }
 
-#define LOG_FN(name, level, with_errno)                             \
+/* A log function; end is what it does last (give errno back, or exit). */
+#define LOG_FN(name, level, with_errno, end)                        \
 	void name(const char *fmt, ...)                             \
 	{                                                           \
 		int saved = errno;                                  \
@@ -135,29 +136,17 @@ void log_vmsg(enum log_level level, int errnum, const char *fmt, va_list ap)
 		va_start(ap, fmt);                                  \
 		log_vmsg(level, (with_errno) ? saved : 0, fmt, ap); \
 		va_end(ap);                                         \
-		errno = saved;                                      \
+		end;                                                \
 	}
 
-LOG_FN(log_warn, LOG_LEVEL_WARNING, 1)
-LOG_FN(log_warnx, LOG_LEVEL_WARNING, 0)
-LOG_FN(log_notice, LOG_LEVEL_NOTICE, 0)
-LOG_FN(log_info, LOG_LEVEL_INFO, 0)
-LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
-LOG_FN(log_error, LOG_LEVEL_ERR, 1)
-LOG_FN(log_errorx, LOG_LEVEL_ERR, 0)
-
-#define FATAL_FN(name, status, with_errno)                                  \
-	void name(const char *fmt, ...)                                     \
-	{                                                                   \
-		int saved = errno;                                          \
-		va_list ap;                                                 \
-		va_start(ap, fmt);                                          \
-		log_vmsg(LOG_LEVEL_ERR, (with_errno) ? saved : 0, fmt, ap); \
-		va_end(ap);                                                 \
-		exit(status);                                               \
-	}
-
-FATAL_FN(fatal, 1, 1)
-FATAL_FN(fatalx, 1, 0)
-FATAL_FN(fatal_temp, LOG_EXIT_TEMPFAIL, 1)
-FATAL_FN(fatalx_temp, LOG_EXIT_TEMPFAIL, 0)
+LOG_FN(log_warn, LOG_LEVEL_WARNING, 1, errno = saved)
+LOG_FN(log_warnx, LOG_LEVEL_WARNING, 0, errno = saved)
+LOG_FN(log_notice, LOG_LEVEL_NOTICE, 0, errno = saved)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0, errno = saved)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0, errno = saved)
+LOG_FN(log_error, LOG_LEVEL_ERR, 1, errno = saved)
+LOG_FN(log_errorx, LOG_LEVEL_ERR, 0, errno = saved)
+LOG_FN(fatal, LOG_LEVEL_ERR, 1, exit(1))
+LOG_FN(fatalx, LOG_LEVEL_ERR, 0, exit(1))
+LOG_FN(fatal_temp, LOG_LEVEL_ERR, 1, exit(LOG_EXIT_TEMPFAIL))
+LOG_FN(fatalx_temp, LOG_LEVEL_ERR, 0, exit(LOG_EXIT_TEMPFAIL))

@@ -5,7 +5,8 @@
 # place, another snapshot `cp`-ed over it.  fused never dies (no SIGBUS) and the
 # walker never sees an error or a different tree; each damaged or older file is
 # refused with one log line while the last valid generation is served; a valid
-# file copied over is taken once it is whole.
+# file copied over is taken once it is whole, and so is a restarted writer's
+# generation 1.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fused_lib.sh"
 
@@ -94,6 +95,14 @@ cp "$T/stage/vfs.snapshot" "$T/run/vfs.snapshot"
 wait_for 10 grep -q "serving generation 10" "$T/fused.log" || fail "generation 10 not served"
 settle
 ok "a valid snapshot copied over the served file is taken once whole"
+
+# A writer that restarted its count (kvwatch without a file to continue from):
+# generation 1 again, built after the one served, is taken.
+publish --generation 1
+wait_for 10 grep -q "serving generation 1 (inotify)" "$T/fused.log" ||
+	fail "a restarted writer's generation 1 was not served"
+settle
+ok "a restarted writer's first generation, built later, is served"
 
 touch "$T/walk.stop"
 wait "$WALKER_PID"

@@ -2,9 +2,10 @@
  * Unit tests of lib/log.c: the one escape every line goes through (control bytes,
  * C1 controls and invalid UTF-8 shown as \xNN, everything else kept, truncation
  * never splitting an escape), and what a log call writes to stderr: a value with
- * terminal escapes or newlines comes out as one harmless line.
+ * terminal escapes or newlines comes out as one harmless line; fatal* exit 1 or 75.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -136,12 +138,44 @@ static void test_long_line(void **state)
 		fail_msg("expected the line to end in a whole escape, got \"%s\"", buf + n - 8);
 }
 
+/* fatal* exit 1 (configuration, usage) or 75 (anything a restart may cure). */
+static void test_fatal_status(void **state)
+{
+	static const struct {
+		void (*fn)(const char *, ...);
+		int want;
+	} cases[] = {
+	    {fatal, 1},
+	    {fatalx, 1},
+	    {fatal_temp, 75},
+	    {fatalx_temp, 75},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int status = 0;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			int null = open("/dev/null", O_WRONLY);
+
+			dup2(null, STDERR_FILENO);
+			cases[i].fn("case %zu", i);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != cases[i].want)
+			fail_msg("case %zu: expected exit %d, got status 0x%x", i, cases[i].want,
+			         status);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_escape),
 	    cmocka_unit_test(test_lines),
 	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_fatal_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -453,10 +453,11 @@ static void test_header_and_kv(void **state)
 	struct fixture *f = *state;
 	const struct snap_header *h = snapshot_header(f->ref);
 
-	assert_memory_equal(h->magic, SNAP_MAGIC, SNAP_MAGIC_LEN);
-	assert_int_equal(h->version, SNAP_VERSION);
+	/*
+	 * What the writer chose; magic, version, sizes, alignment and the index's
+	 * shape are not asserted here: snapshot_open() refuses a file without them.
+	 */
 	assert_int_equal(h->header_size, sizeof(struct snap_header));
-	assert_int_equal(h->total_size, f->size);
 	assert_int_equal(snapshot_generation(f->ref), 7);
 	assert_int_equal(h->generation, 7);
 	assert_int_equal(h->build_time_ns, 1700000001000000000LL);
@@ -473,14 +474,9 @@ static void test_header_and_kv(void **state)
 	assert_int_equal(h->skipped, 2);
 	assert_int_equal(h->hidden, 3);
 	assert_int_equal(snapshot_node_count(f->ref), 13);
-	assert_int_equal(h->node_count, 13);
-	assert_int_equal(h->node_size, sizeof(struct snap_node));
 	assert_true(h->index_buckets >= 2 * h->node_count);
-	assert_int_equal(h->index_buckets & (h->index_buckets - 1), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(h->reserved); i++)
 		assert_int_equal(h->reserved[i], 0);
-	assert_int_equal(h->nodes_off % 8, 0);
-	assert_int_equal(h->strings_off % 8, 0);
 }
 
 static void test_kv_state_defaults(void **state)
