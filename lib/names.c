@@ -242,11 +242,21 @@ size_t names_fix_component(char *name, size_t len)
 
 int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t cap)
 {
-	char suffix[16];
-	int slen = snprintf(suffix, sizeof(suffix), " (%u)", n);
+	char suffix[16], digits[12];
+	int slen = 0, nd = 0;
 	size_t ext = extension_start(name, len), ext_len = len - ext, stem = ext, total;
 
-	if (slen < 0 || (size_t)slen + ext_len > SNAP_NAME_MAX)
+	/* " (n)" by hand: this runs once per contested name, snprintf is most of it. */
+	do {
+		digits[nd++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	suffix[slen++] = ' ';
+	suffix[slen++] = '(';
+	while (nd > 0)
+		suffix[slen++] = digits[--nd];
+	suffix[slen++] = ')';
+	if ((size_t)slen + ext_len > SNAP_NAME_MAX)
 		return -ENAMETOOLONG; /* cannot happen for a safe name */
 	if (stem + (size_t)slen + ext_len > SNAP_NAME_MAX)
 		stem = utf8_boundary(name, stem, SNAP_NAME_MAX - (size_t)slen - ext_len);
@@ -260,7 +270,7 @@ int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t
 	return (int)total;
 }
 
-int names_strip_suffix(const char *name, size_t len, char *out, size_t cap)
+int names_strip_suffix(const char *name, size_t len, char *out, size_t cap, unsigned *ret_n)
 {
 	size_t ext = extension_start(name, len), i = ext, stem;
 	char check[SNAP_NAME_MAX + 1];
@@ -285,5 +295,6 @@ int names_strip_suffix(const char *name, size_t len, char *out, size_t cap)
 	r = names_add_suffix(out, stem + len - ext, (unsigned)n, check, sizeof(check));
 	if (r < 0 || (size_t)r != len || memcmp(check, name, len) != 0)
 		return -EINVAL;
+	*ret_n = (unsigned)n;
 	return (int)(stem + len - ext);
 }

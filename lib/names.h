@@ -56,9 +56,10 @@ int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t
 /*
  * The inverse of names_add_suffix() for a name shorter than NAMES_SUFFIX_SURE:
  * name without its " (n)" into out (capacity cap, NUL-terminated; not name).
- * Returns the length, -EINVAL when name is not names_add_suffix() of the result
- * ("a.mkv", "a (02).mkv"), or -ENAMETOOLONG when cap is too small.
+ * Returns the length and the n of the suffix in *ret_n, -EINVAL when name is not
+ * names_add_suffix() of the result ("a.mkv", "a (02).mkv"), or -ENAMETOOLONG when
+ * cap is too small.
  */
-int names_strip_suffix(const char *name, size_t len, char *out, size_t cap);
+int names_strip_suffix(const char *name, size_t len, char *out, size_t cap, unsigned *ret_n);
 
 #endif
