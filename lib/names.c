@@ -37,6 +37,23 @@ static bool is_c1_control(const unsigned char *s, size_t n)
 }
 
 /*
+ * Invisible characters that can disguise a name: the bidirectional embeddings,
+ * overrides and isolates (U+202A-U+202E, U+2066-U+2069: "a\u202Evkm.exe" shows as
+ * "aexe.mkv"), the zero-width space U+200B and the byte order mark U+FEFF.  Joiners
+ * (U+200C, U+200D) stay: scripts and emoji need them.
+ */
+static bool is_format_control(const unsigned char *s, size_t n)
+{
+	if (n != 3)
+		return false;
+	if (s[0] == 0xe2 && s[1] == 0x80)
+		return s[2] == 0x8b || (s[2] >= 0xaa && s[2] <= 0xae);
+	if (s[0] == 0xe2 && s[1] == 0x81)
+		return s[2] >= 0xa6 && s[2] <= 0xa9;
+	return s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf;
+}
+
+/*
  * The workhorse: append value sanitised, stopping before the first character that
  * does not fit (a character is never split).  Returns the new length; *ret_cut
  * tells whether something was left out.
@@ -95,7 +112,8 @@ static size_t append_sanitised(char *out, size_t len, size_t cap, const char *va
 				in_len = 1;
 				rep = replacement_char;
 				rep_len = sizeof(replacement_char);
-			} else if (is_c1_control(v + i, in_len)) {
+			} else if (is_c1_control(v + i, in_len) ||
+			           is_format_control(v + i, in_len)) {
 				rep = "_";
 				rep_len = 1;
 			} else {
@@ -187,7 +205,8 @@ bool names_is_safe(const char *name, size_t len)
 	for (size_t i = 0; i < len;) {
 		size_t n = utf8_sequence_length(s + i, len - i);
 
-		if (n == 0 || (n == 1 && is_forbidden_ascii(s[i])) || is_c1_control(s + i, n))
+		if (n == 0 || (n == 1 && is_forbidden_ascii(s[i])) || is_c1_control(s + i, n) ||
+		    is_format_control(s + i, n))
 			return false;
 		i += n;
 	}
@@ -220,13 +239,13 @@ static size_t cut_name(char *name, size_t len, size_t max)
 	return utf8_boundary(name, len, max);
 }
 
-size_t names_fix_component(char *name, size_t len)
+size_t names_fix_component(char *name, size_t len, bool dot_ok)
 {
 	len = strip_trailing(name, len);
 	if (len > SNAP_NAME_MAX)
 		len = strip_trailing(name, cut_name(name, len, SNAP_NAME_MAX));
-	if (len > 0 && is_reserved(name, len)) {
-		/* "CON.txt" -> "_CON.txt"; make room for the '_' first. */
+	if (len > 0 && (is_reserved(name, len) || (name[0] == '.' && !dot_ok))) {
+		/* "CON.txt" -> "_CON.txt", ".....mkv" -> "_.....mkv"; room for the '_' first. */
 		if (len + 1 > SNAP_NAME_MAX)
 			len = strip_trailing(name, cut_name(name, len, SNAP_NAME_MAX - 1));
 		memmove(name + 1, name, len);
