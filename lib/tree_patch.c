@@ -645,7 +645,9 @@ static int final_cmp(const void *pa, const void *pb)
 {
 	const struct pentry *a = pa, *b = pb;
 
-	if (a->n != 0 && b->n != 0 && a->name == b->name && a->name_len == b->name_len) {
+	/* Unless a stem was shortened (then it may differ with the digits' count). */
+	if (a->n != 0 && b->n != 0 && a->name == b->name && a->name_len == b->name_len &&
+	    a->final_len < NAMES_SUFFIX_SURE && b->final_len < NAMES_SUFFIX_SURE) {
 		uint64_t ka = suffix_key(a->n), kb = suffix_key(b->n);
 
 		return ka < kb ? -1 : ka > kb;

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <libconfig.h>
 
+#include "names.h"
 #include "snapshot.h"
 #include "tree.h"
 
@@ -487,7 +488,7 @@ static void test_patch_edges(void **state)
 struct dups {
 	struct world *w;
 	char (*ids)[32];
-	char (*paths)[32];
+	char (*paths)[300];
 	struct strview *values;
 	struct record *recs;
 	bool *present;
@@ -661,6 +662,76 @@ static void test_patch_many_same_names(void **state)
 	free(d.w);
 }
 
+/*
+ * Long same-name files: their " (n)" shortens the stem, by one byte more from
+ * (10) on, so the names sort apart from their numbers.  Patches still equal a
+ * full build.
+ */
+static void test_patch_long_same_names(void **state)
+{
+	enum { N = 40 };
+	struct dups d = {0};
+	struct snapshot_build *b;
+	struct snapshot *old;
+	struct tree_change ch;
+	struct record saved;
+	struct strview saved_values[64];
+	char path[300];
+
+	(void)state;
+	d.w = calloc(1, sizeof(*d.w));
+	assert_non_null(d.w);
+	world_init(d.w, 11, false);
+	d.n = N;
+	d.ids = calloc(d.n, sizeof(*d.ids));
+	d.paths = calloc(d.n, sizeof(*d.paths));
+	d.values = calloc(d.n * d.w->schema.count, sizeof(*d.values));
+	d.recs = calloc(d.n, sizeof(*d.recs));
+	d.present = calloc(d.n, sizeof(*d.present));
+	assert_true(d.ids && d.paths && d.values && d.recs && d.present);
+	memcpy(path, "x/", 2);
+	memset(path + 2, 'L', 247);
+	memcpy(path + 249, ".mkv", 5); /* a 251-byte name */
+	for (size_t i = 0; i < N; i++) {
+		snprintf(d.ids[i], sizeof(d.ids[i]), "long%03zu", i);
+		dups_set(&d, i, path, "1");
+		d.present[i] = i + 1 < N;
+	}
+	/* One whose own name is what (5) of the others would be. */
+	{
+		char name[300];
+		int len = names_add_suffix(path + 2, 251, 5, name, sizeof(name));
+
+		assert_true(len > 0);
+		memcpy(path, "y/", 2);
+		memcpy(path + 2, name, (size_t)len + 1);
+		dups_set(&d, N - 1, path, "2");
+	}
+	b = dups_build(&d);
+	old = to_snapshot(d.w, b);
+	snapshot_build_free(b);
+
+	saved = d.recs[0];
+	memcpy(saved_values, saved.values, d.w->schema.count * sizeof(*saved_values));
+	saved.values = saved_values;
+	d.present[0] = false;
+	ch = (struct tree_change){.old = &saved, .new = NULL};
+	dups_patch(&d, &old, &ch, 1, "long: remove the first");
+
+	d.present[N - 1] = true;
+	ch = (struct tree_change){.old = NULL, .new = &d.recs[N - 1]};
+	dups_patch(&d, &old, &ch, 1, "long: add a variant's name");
+
+	snapshot_free(old);
+	free(d.ids);
+	free(d.paths);
+	free(d.values);
+	free(d.recs);
+	free(d.present);
+	world_free(d.w);
+	free(d.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,6 +739,7 @@ int main(void)
 	    cmocka_unit_test(test_patch_equals_build_test_rules),
 	    cmocka_unit_test(test_patch_equals_build_default_rules),
 	    cmocka_unit_test(test_patch_many_same_names),
+	    cmocka_unit_test(test_patch_long_same_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
