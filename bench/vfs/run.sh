@@ -18,7 +18,7 @@ dir=$(mktemp -d /dev/shm/vfsbench.XXXXXX 2>/dev/null || mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 if $dups; then
-	for size in ${@:-100000}; do
+	for size in "${@:-100000}"; do
 		echo "== $size files with one name"
 		"$build"/bench/dupbench -n "$size" -d "$dir"
 	done
