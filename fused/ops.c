@@ -15,7 +15,10 @@
  *
  * The keep table remembers, per inode in a small direct-mapped table, which
  * source (device, inode, size, mtime) a file's cached pages came from.  A
- * collision evicts an entry; an evicted entry only costs one re-read.
+ * collision evicts an entry; an evicted entry only costs one re-read.  The size
+ * it holds is also the size stat shows (docs/fused.md, "Sizes"): the source's
+ * own, measured at the last open, or at lookup for a file the KV store gave no
+ * usable size, so that a size shown never differs from the bytes a read returns.
  */
 #include "ops.h"
 
@@ -131,6 +134,36 @@ static bool keep_pages(struct fused *f, uint64_t id, const struct stat *st)
 	return keep;
 }
 
+/* The source size measured for id (at an open or a lookup), if any. */
+static bool measured_size(struct keep_table *t, uint64_t id, uint64_t *ret)
+{
+	struct keep_slot *s;
+	bool known;
+
+	pthread_mutex_lock(&t->lock);
+	s = keep_slot(t, id);
+	known = s->id == id;
+	if (known)
+		*ret = s->c;
+	pthread_mutex_unlock(&t->lock);
+	return known;
+}
+
+/* Remember a size measured without opening for a read: no pages may be kept on it. */
+static void remember_size(struct keep_table *t, uint64_t id, uint64_t size)
+{
+	struct keep_slot *s;
+
+	pthread_mutex_lock(&t->lock);
+	s = keep_slot(t, id);
+	if (s->id != id) {
+		memset(s, 0, sizeof(*s));
+		s->id = id;
+	}
+	s->c = size;
+	pthread_mutex_unlock(&t->lock);
+}
+
 /* ---- rate-limited warnings ------------------------------------------------ */
 
 #define WARN_BURST     20
@@ -235,10 +268,34 @@ static void set_time(struct timespec *ts, int64_t ns)
 	ts->tv_nsec = (long)rem;
 }
 
+/*
+ * The size a file shows: the source's when it was measured (an open found it,
+ * or the KV store gave none and the source is stat'ed now), else the snapshot's.
+ */
+static uint64_t file_size(const struct fused *f, const struct generation *g,
+                          const struct snap_node *n)
+{
+	uint64_t size;
+	struct stat st;
+	int fd;
+
+	if (measured_size(f->file_cache, n->id, &size))
+		return size;
+	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN))
+		return n->size;
+	fd = source_open(f->src, snapshot_str(g->snap, n->source), &st);
+	if (fd < 0)
+		return 0; /* an open will say why; a read returns nothing */
+	close(fd);
+	remember_size(f->file_cache, n->id, (uint64_t)st.st_size);
+	return (uint64_t)st.st_size;
+}
+
 static void attr_of(const struct fused *f, const struct generation *g, const struct vnode *v,
                     struct stat *st)
 {
 	int64_t mtime = 0, ctime = 0;
+	uint64_t size;
 
 	memset(st, 0, sizeof(*st));
 	st->st_uid = f->uid;
@@ -265,10 +322,11 @@ static void attr_of(const struct fused *f, const struct generation *g, const str
 			st->st_mode = S_IFDIR | f->dir_mode;
 			st->st_nlink = 2 + (nlink_t)v->node->subdirs;
 		} else {
+			size = file_size(f, g, v->node);
 			st->st_mode = S_IFREG | f->file_mode;
 			st->st_nlink = 1;
-			st->st_size = (off_t)v->node->size;
-			st->st_blocks = (blkcnt_t)((v->node->size + 511) / 512);
+			st->st_size = size > INT64_MAX ? INT64_MAX : (off_t)size;
+			st->st_blocks = (blkcnt_t)((size / 512) + (size % 512 != 0));
 		}
 		break;
 	}
@@ -588,6 +646,7 @@ static int open_source(struct fused *f, const struct generation *g, const struct
 		r = webdav_file_open(f->dav, rel, &fh->dav, &size);
 		if (r == 0) {
 			fh->kind = FH_WEBDAV;
+			remember_size(f->file_cache, n->id, size);
 			return 0;
 		}
 		warn_limited("source \"%s\" of \"%s\": not readable locally (%s) nor over "
@@ -614,6 +673,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fused *f = fuse_req_userdata(req);
 	struct generation *g = begin(f);
 	struct open_file *fh = NULL;
+	bool stale_size = false;
 	struct vnode v;
 	int r;
 
@@ -651,12 +711,19 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (r < 0)
 			goto fail;
 		fi->keep_cache = r == 1;
+		/* open_source() measured the source: what the kernel saw may differ. */
+		attr_of(f, g, &v, &fh->st);
+		stale_size = (uint64_t)fh->st.st_size != v.node->size ||
+		             (v.node->flags & SNAP_NODE_F_SIZE_UNKNOWN);
 	}
 	fi->direct_io = 0;
 	fi->noflush = 1;
 	fi->fh = (uintptr_t)fh;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		open_file_free(fh); /* interrupted: no release will come */
+	else if (stale_size)
+		/* The kernel may hold the snapshot's size: have it ask again. */
+		fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
 	generation_put(g);
 	return;
 fail:

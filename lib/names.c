@@ -37,6 +37,23 @@ static bool is_c1_control(const unsigned char *s, size_t n)
 }
 
 /*
+ * Invisible characters that can disguise a name: the bidirectional embeddings,
+ * overrides and isolates (U+202A-U+202E, U+2066-U+2069: "a\u202Evkm.exe" shows as
+ * "aexe.mkv"), the zero-width space U+200B and the byte order mark U+FEFF.  Joiners
+ * (U+200C, U+200D) stay: scripts and emoji need them.
+ */
+static bool is_format_control(const unsigned char *s, size_t n)
+{
+	if (n != 3)
+		return false;
+	if (s[0] == 0xe2 && s[1] == 0x80)
+		return s[2] == 0x8b || (s[2] >= 0xaa && s[2] <= 0xae);
+	if (s[0] == 0xe2 && s[1] == 0x81)
+		return s[2] >= 0xa6 && s[2] <= 0xa9;
+	return s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf;
+}
+
+/*
  * The workhorse: append value sanitised, stopping before the first character that
  * does not fit (a character is never split).  Returns the new length; *ret_cut
  * tells whether something was left out.
@@ -95,7 +112,8 @@ static size_t append_sanitised(char *out, size_t len, size_t cap, const char *va
 				in_len = 1;
 				rep = replacement_char;
 				rep_len = sizeof(replacement_char);
-			} else if (is_c1_control(v + i, in_len)) {
+			} else if (is_c1_control(v + i, in_len) ||
+			           is_format_control(v + i, in_len)) {
 				rep = "_";
 				rep_len = 1;
 			} else {
@@ -187,7 +205,8 @@ bool names_is_safe(const char *name, size_t len)
 	for (size_t i = 0; i < len;) {
 		size_t n = utf8_sequence_length(s + i, len - i);
 
-		if (n == 0 || (n == 1 && is_forbidden_ascii(s[i])) || is_c1_control(s + i, n))
+		if (n == 0 || (n == 1 && is_forbidden_ascii(s[i])) || is_c1_control(s + i, n) ||
+		    is_format_control(s + i, n))
 			return false;
 		i += n;
 	}
@@ -220,13 +239,13 @@ static size_t cut_name(char *name, size_t len, size_t max)
 	return utf8_boundary(name, len, max);
 }
 
-size_t names_fix_component(char *name, size_t len)
+size_t names_fix_component(char *name, size_t len, bool dot_ok)
 {
 	len = strip_trailing(name, len);
 	if (len > SNAP_NAME_MAX)
 		len = strip_trailing(name, cut_name(name, len, SNAP_NAME_MAX));
-	if (len > 0 && is_reserved(name, len)) {
-		/* "CON.txt" -> "_CON.txt"; make room for the '_' first. */
+	if (len > 0 && (is_reserved(name, len) || (name[0] == '.' && !dot_ok))) {
+		/* "CON.txt" -> "_CON.txt", ".....mkv" -> "_.....mkv"; room for the '_' first. */
 		if (len + 1 > SNAP_NAME_MAX)
 			len = strip_trailing(name, cut_name(name, len, SNAP_NAME_MAX - 1));
 		memmove(name + 1, name, len);
@@ -242,11 +261,21 @@ size_t names_fix_component(char *name, size_t len)
 
 int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t cap)
 {
-	char suffix[16];
-	int slen = snprintf(suffix, sizeof(suffix), " (%u)", n);
+	char suffix[16], digits[12];
+	int slen = 0, nd = 0;
 	size_t ext = extension_start(name, len), ext_len = len - ext, stem = ext, total;
 
-	if (slen < 0 || (size_t)slen + ext_len > SNAP_NAME_MAX)
+	/* " (n)" by hand: this runs once per contested name, snprintf is most of it. */
+	do {
+		digits[nd++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	suffix[slen++] = ' ';
+	suffix[slen++] = '(';
+	while (nd > 0)
+		suffix[slen++] = digits[--nd];
+	suffix[slen++] = ')';
+	if ((size_t)slen + ext_len > SNAP_NAME_MAX)
 		return -ENAMETOOLONG; /* cannot happen for a safe name */
 	if (stem + (size_t)slen + ext_len > SNAP_NAME_MAX)
 		stem = utf8_boundary(name, stem, SNAP_NAME_MAX - (size_t)slen - ext_len);
@@ -260,7 +289,7 @@ int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t
 	return (int)total;
 }
 
-int names_strip_suffix(const char *name, size_t len, char *out, size_t cap)
+int names_strip_suffix(const char *name, size_t len, char *out, size_t cap, unsigned *ret_n)
 {
 	size_t ext = extension_start(name, len), i = ext, stem;
 	char check[SNAP_NAME_MAX + 1];
@@ -285,5 +314,6 @@ int names_strip_suffix(const char *name, size_t len, char *out, size_t cap)
 	r = names_add_suffix(out, stem + len - ext, (unsigned)n, check, sizeof(check));
 	if (r < 0 || (size_t)r != len || memcmp(check, name, len) != 0)
 		return -EINVAL;
+	*ret_n = (unsigned)n;
 	return (int)(stem + len - ext);
 }

@@ -5,7 +5,8 @@
  * A safe name is non-empty valid UTF-8 of at most SNAP_NAME_MAX bytes, with no '/',
  * no '\\', none of <>:"|?* and no control character, not "." or "..", not ending in
  * a dot or a space, and not a Windows reserved device name (CON, PRN, AUX, NUL,
- * COM1-9, LPT1-9, with or without an extension).
+ * COM1-9, LPT1-9, with or without an extension), with no bidirectional override,
+ * embedding or isolate, zero-width space or byte order mark.
  */
 #ifndef MF_NAMES_H
 #define MF_NAMES_H
@@ -34,10 +35,12 @@ size_t names_append_value_cut(char *out, size_t len, size_t cap, const char *val
  * Make one rendered path component safe in place: trailing dots and spaces
  * removed, "."/".." and empty names replaced, reserved device names altered,
  * names longer than SNAP_NAME_MAX cut on a UTF-8 boundary keeping the extension.
- * name must have room for len + 1 bytes (an empty name becomes "_", "CON" "_CON").
- * Returns the new length (>0, <= SNAP_NAME_MAX).
+ * A name starting with a dot would be hidden: unless dot_ok (the source file's
+ * own name starts with one) it gets a '_' in front, as a reserved name does.
+ * name must have room for len + 1 bytes (an empty name becomes "_", "CON" "_CON",
+ * "..mkv" "_..mkv").  Returns the new length (>0, <= SNAP_NAME_MAX).
  */
-size_t names_fix_component(char *name, size_t len);
+size_t names_fix_component(char *name, size_t len, bool dot_ok);
 
 /*
  * Write name with " (n)" before its extension ("a.mkv", 2 -> "a (2).mkv") into out,
@@ -56,9 +59,10 @@ int names_add_suffix(const char *name, size_t len, unsigned n, char *out, size_t
 /*
  * The inverse of names_add_suffix() for a name shorter than NAMES_SUFFIX_SURE:
  * name without its " (n)" into out (capacity cap, NUL-terminated; not name).
- * Returns the length, -EINVAL when name is not names_add_suffix() of the result
- * ("a.mkv", "a (02).mkv"), or -ENAMETOOLONG when cap is too small.
+ * Returns the length and the n of the suffix in *ret_n, -EINVAL when name is not
+ * names_add_suffix() of the result ("a.mkv", "a (02).mkv"), or -ENAMETOOLONG when
+ * cap is too small.
  */
-int names_strip_suffix(const char *name, size_t len, char *out, size_t cap);
+int names_strip_suffix(const char *name, size_t len, char *out, size_t cap, unsigned *ret_n);
 
 #endif

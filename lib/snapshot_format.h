@@ -41,8 +41,11 @@
  */
 static inline int snap_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	int c = memcmp(a, b, alen < blen ? alen : blen);
+	int c;
 
+	if (a == b && alen == blen)
+		return 0; /* one string (the members of a run of same names share theirs) */
+	c = memcmp(a, b, alen < blen ? alen : blen);
 	if (c != 0)
 		return c;
 	return alen < blen ? -1 : alen > blen;

@@ -669,9 +669,10 @@ static size_t append_subst(char *comp, size_t clen, const struct tpl_op *op, con
 }
 
 /* Make the component a safe name and append "/name" to buf. */
-static int flush_component(char *buf, size_t buflen, size_t *out, char *comp, size_t clen)
+static int flush_component(char *buf, size_t buflen, size_t *out, char *comp, size_t clen,
+                           bool dot_ok)
 {
-	clen = names_fix_component(comp, clen);
+	clen = names_fix_component(comp, clen, dot_ok);
 	if (*out + 1 + clen + 1 > buflen)
 		return -ENAMETOOLONG;
 	buf[(*out)++] = '/';
@@ -685,6 +686,8 @@ int template_render(const struct template *t, const struct record *rec, char *bu
 	char comp[COMPONENT_SCRATCH + 1]; /* + 1: names_fix_component may add a byte */
 	size_t clen = 0, out = 0, n;
 	const struct tpl_alt *alt;
+	/* Only a source file whose own name is hidden may give a hidden name. */
+	bool dot_ok = record_has(rec, PROP_FILE_NAME) && rec->values[PROP_FILE_NAME].ptr[0] == '.';
 	uint32_t i = 0;
 	int r;
 
@@ -700,7 +703,7 @@ int template_render(const struct template *t, const struct record *rec, char *bu
 			clen += n;
 			break;
 		case TPL_SEP:
-			r = flush_component(buf, buflen, &out, comp, clen);
+			r = flush_component(buf, buflen, &out, comp, clen, dot_ok);
 			if (r < 0)
 				return r;
 			clen = 0;
@@ -726,7 +729,7 @@ int template_render(const struct template *t, const struct record *rec, char *bu
 		}
 		i++;
 	}
-	r = flush_component(buf, buflen, &out, comp, clen);
+	r = flush_component(buf, buflen, &out, comp, clen, dot_ok);
 	if (r < 0)
 		return r;
 	buf[out] = '\0';

@@ -46,6 +46,8 @@ struct pentry {
 	bool dead;
 	bool moved;             /* maybe out of order: see sort_merged() */
 	bool suffixed;          /* final carries a " (n)" given here or in old */
+	unsigned old_n;         /* the n of an old suffixed file, which ranks it in its run */
+	unsigned n;             /* the n of final, 0 when unsuffixed */
 	struct strview hash_id; /* files */
 	const char *final;      /* the name in the new tree */
 	uint32_t final_len;
@@ -102,6 +104,10 @@ struct patch {
 	uint8_t *dead; /* per old node: taken out or renamed, its id is free */
 	struct arena arena;
 	struct tree_uniq uniq;
+	const char *last_orig; /* the last stripped name: a run's members share one copy */
+	uint32_t last_orig_len;
+	uint32_t *names; /* a touched directory's unsuffixed names: entry index + 1 */
+	size_t names_size;
 
 	int64_t hidden_delta;
 	int64_t *rule_hidden_delta;
@@ -569,10 +575,14 @@ static int original_name(struct patch *p, struct pentry *e)
 	if (e->kind != PE_OLD || e->is_dir || e->dead)
 		return 0;
 	if (e->suffixed && e->name_len < NAMES_SUFFIX_SURE) {
-		len = names_strip_suffix(e->name, e->name_len, path, sizeof(path));
+		len = names_strip_suffix(e->name, e->name_len, path, sizeof(path), &e->old_n);
 		if (len < 0)
 			return -EAGAIN; /* not a snapshot of ours */
-		e->name = own(p, path, (size_t)len);
+		if (!sv_eq(p->last_orig, p->last_orig_len, path, (size_t)len)) {
+			p->last_orig = own(p, path, (size_t)len);
+			p->last_orig_len = (uint32_t)len;
+		}
+		e->name = p->last_orig;
 		e->name_len = (uint32_t)len;
 		return e->name != NULL ? 0 : -ENOMEM;
 	}
@@ -599,44 +609,97 @@ static int entry_cmp(const void *pa, const void *pb)
 		return c;
 	if (a->is_dir != b->is_dir)
 		return a->is_dir ? -1 : 1;
+	/* Old files of one run: their n is their hash-id rank (tree_build() gave it). */
+	if (a->old_n != 0 && b->old_n != 0)
+		return a->old_n < b->old_n ? -1 : a->old_n > b->old_n;
 	return snap_name_cmp(a->hash_id.ptr, a->hash_id.len, b->hash_id.ptr, b->hash_id.len);
+}
+
+/* Where " (n)" sorts among the suffixes of one name: as its digits compare as text. */
+static uint64_t suffix_key(unsigned n)
+{
+	uint64_t k = n;
+	unsigned digits = 1;
+
+	for (unsigned m = n; m >= 10; m /= 10)
+		digits++;
+	for (unsigned d = digits; d < 10; d++)
+		k *= 10;
+	return k << 4 | digits; /* "1" before "10": the shorter first on a tie */
 }
 
 static int final_cmp(const void *pa, const void *pb)
 {
 	const struct pentry *a = pa, *b = pb;
 
+	/* Unless a stem was shortened (then it may differ with the digits' count). */
+	if (a->n != 0 && b->n != 0 && a->name == b->name && a->name_len == b->name_len &&
+	    a->final_len < NAMES_SUFFIX_SURE && b->final_len < NAMES_SUFFIX_SURE) {
+		uint64_t ka = suffix_key(a->n), kb = suffix_key(b->n);
+
+		return ka < kb ? -1 : ka > kb;
+	}
 	return snap_name_cmp(a->final, a->final_len, b->final, b->final_len);
 }
 
+static uint64_t name_hash(const char *s, size_t len)
+{
+	return hash64(s, len, 0);
+}
+
+/* The unsuffixed names of d's entries e[0..n), for sorted_taken(). */
+static int index_names(struct patch *p, const struct pentry *e, size_t n)
+{
+	size_t size = 64;
+
+	while (size < n * 2)
+		size *= 2;
+	if (size > p->names_size) {
+		free(p->names);
+		p->names = malloc(size * sizeof(*p->names));
+		if (p->names == NULL) {
+			p->names_size = 0;
+			return -ENOMEM;
+		}
+		p->names_size = size;
+	}
+	size = p->names_size; /* sorted_taken() probes the whole table */
+	memset(p->names, 0, size * sizeof(*p->names));
+	for (size_t k = 0; k < n; k++) {
+		size_t slot;
+
+		if (k > 0 && e[k].name == e[k - 1].name && e[k].name_len == e[k - 1].name_len)
+			continue;
+		for (slot = name_hash(e[k].name, e[k].name_len) & (size - 1); p->names[slot] != 0;
+		     slot = (slot + 1) & (size - 1)) {
+			const struct pentry *x = &e[p->names[slot] - 1];
+
+			if (sv_eq(x->name, x->name_len, e[k].name, e[k].name_len))
+				break;
+		}
+		p->names[slot] = (uint32_t)k + 1;
+	}
+	return 0;
+}
+
 struct sorted_ctx {
+	const struct patch *p;
 	const struct pentry *e;
-	size_t n;
+	size_t size; /* of p->names, a power of two */
 };
 
-static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_t len);
-
+/* Is name the unsuffixed name of an entry (index_names())? */
 static bool sorted_taken(void *ctx, const char *name, size_t len)
 {
 	const struct sorted_ctx *t = ctx;
+	const uint32_t *names = t->p->names;
 
-	return sorted_has(t->e, t->n, name, len);
-}
+	for (size_t slot = name_hash(name, len) & (t->size - 1); names[slot] != 0;
+	     slot = (slot + 1) & (t->size - 1)) {
+		const struct pentry *x = &t->e[names[slot] - 1];
 
-static bool sorted_has(const struct pentry *e, size_t n, const char *name, size_t len)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = snap_name_cmp(e[mid].name, e[mid].name_len, name, len);
-
-		if (c == 0)
+		if (sv_eq(x->name, x->name_len, name, len))
 			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
 	}
 	return false;
 }
@@ -693,6 +756,7 @@ static int sort_merged(struct pentry *e, size_t n, int (*cmp)(const void *, cons
 /* Keep the live entries, sorted by their names in the new tree. */
 static int settle_names(struct patch *p, struct pdir *d)
 {
+	bool names_indexed = false;
 	size_t n = 0;
 	int r;
 
@@ -717,11 +781,12 @@ static int settle_names(struct patch *p, struct pdir *d)
 		d->e[k].final = d->e[k].name;
 		d->e[k].final_len = d->e[k].name_len;
 		d->e[k].suffixed = false;
+		d->e[k].n = 0;
 	}
 	tree_uniq_reset(&p->uniq);
 	for (size_t k = 1; k < n; k++) {
 		struct pentry *e = &d->e[k];
-		struct sorted_ctx t = {d->e, n};
+		struct sorted_ctx t = {p, d->e, p->names_size};
 		const char *name;
 		int len;
 
@@ -732,6 +797,13 @@ static int settle_names(struct patch *p, struct pdir *d)
 		}
 		if (e->is_dir)
 			continue;
+		if (!names_indexed) {
+			r = index_names(p, d->e, n);
+			if (r < 0)
+				return r;
+			names_indexed = true;
+			t.size = p->names_size;
+		}
 		len = tree_uniq_next(&p->uniq, e->name, e->name_len, sorted_taken, &t, &name);
 		if (len < 0)
 			return len;
@@ -740,6 +812,7 @@ static int settle_names(struct patch *p, struct pdir *d)
 			return -ENOMEM;
 		e->final_len = (uint32_t)len;
 		e->suffixed = true;
+		e->n = p->uniq.next - 1;
 	}
 	for (size_t k = 0; k < n; k++) {
 		const struct pentry *e = &d->e[k];
@@ -1258,6 +1331,7 @@ static void patch_free(struct patch *p)
 	free(p->pdir_of);
 	free(p->pfiles);
 	free(p->dead);
+	free(p->names);
 	for (size_t i = 0; i < p->arena.nblocks; i++)
 		free(p->arena.blocks[i]);
 	free(p->arena.blocks);

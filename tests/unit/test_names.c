@@ -68,6 +68,19 @@ static void test_append_value(void **state)
 	    {N("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate */
 	    {N(".."), ".."}, /* component fixing is names_fix_component's job */
 	    {N("a\0b"), "a_b"},
+	    /* Invisible characters that disguise a name; joiners stay. */
+	    {N("evil\xe2\x80\xaevkm.exe"), "evil_vkm.exe"}, /* U+202E */
+	    {N("\xe2\x81\xa6x\xe2\x81\xa9"), "_x_"},        /* U+2066/9 */
+	    {N("a\xe2\x80\x8b"
+	       "b"),
+	     "a_b"},                            /* U+200B */
+	    {N("\xef\xbb\xbfTitle"), "_Title"}, /* U+FEFF */
+	    {N("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"),
+	     "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d"}, /* RTL kept */
+	    {N("a\xe2\x80\x8d"
+	       "b"),
+	     "a\xe2\x80\x8d"
+	     "b"}, /* U+200D kept */
 	};
 	char out[256];
 
@@ -121,8 +134,10 @@ static void test_fix_component(void **state)
 	    {"  ", "_"},
 	    {"name. . ", "name"},
 	    {"Dr.", "Dr"},
-	    {".hidden", ".hidden"},
-	    {"...and more", "...and more"},
+	    {".hidden", "_.hidden"},
+	    {"...and more", "_...and more"},
+	    {".....mkv", "_.....mkv"},
+	    {". .mkv", "_. .mkv"},
 	    {"CON", "_CON"},
 	    {"con", "_con"},
 	    {"con.txt", "_con.txt"},
@@ -138,17 +153,92 @@ static void test_fix_component(void **state)
 	    {"ACON", "ACON"},
 	};
 	char buf[600];
+	const bool cases_dot_ok = false;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len = strlen(cases[i].in), got;
 
 		memcpy(buf, cases[i].in, len);
-		got = names_fix_component(buf, len);
+		got = names_fix_component(buf, len, cases_dot_ok);
 		if (got != strlen(cases[i].want) || memcmp(buf, cases[i].want, got) != 0)
 			fail_msg("\"%s\": expected \"%s\", got \"%s\"", cases[i].in, cases[i].want,
 			         show(buf, got));
 		if (!names_is_safe(buf, got))
 			fail_msg("\"%s\": result \"%s\" is not safe", cases[i].in, show(buf, got));
+	}
+}
+
+/* A source file whose own name is hidden may keep a leading dot; no other may. */
+static void test_fix_component_leading_dot(void **state)
+{
+	struct {
+		const char *in;
+		bool dot_ok;
+		const char *want;
+	} cases[] = {
+	    {".hidden.mkv", true, ".hidden.mkv"},
+	    {".hidden.mkv", false, "_.hidden.mkv"},
+	    {"..", true, "_"},
+	    {"...", false, "_"},
+	    {". . .", false, "_"},
+	    {"a.b", false, "a.b"},
+	    {".CON", false, "_.CON"},
+	};
+	char buf[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = strlen(cases[i].in), got;
+
+		memcpy(buf, cases[i].in, len);
+		got = names_fix_component(buf, len, cases[i].dot_ok);
+		if (got != strlen(cases[i].want) || memcmp(buf, cases[i].want, got) != 0)
+			fail_msg("\"%s\" (dot_ok %d): expected \"%s\", got \"%s\"", cases[i].in,
+			         cases[i].dot_ok, cases[i].want, show(buf, got));
+	}
+	/* 255 bytes starting with a dot: cut to make room for the '_', extension kept. */
+	buf[0] = '.';
+	memset(buf + 1, 'x', 250);
+	memcpy(buf + 251, ".mkv", 4);
+	{
+		size_t got = names_fix_component(buf, 255, false);
+
+		assert_int_equal(got, 255);
+		assert_memory_equal(buf, "_.", 2);
+		assert_memory_equal(buf + 251, ".mkv", 4);
+		assert_true(names_is_safe(buf, got));
+	}
+}
+
+/* names_strip_suffix() undoes names_add_suffix() exactly, and only that. */
+static void test_strip_suffix(void **state)
+{
+	static const char *const names[] = {
+	    "a.mkv", "a", ".mkv", "a.b c", "x.(2)", "00000.m2ts", "Movie (2010).mkv", "v.1"};
+	static const char *const not_suffixed[] = {"a.mkv", "a (02).mkv", "a(2).mkv",  "a ().mkv",
+	                                           "(2)",   " (2)",       "a (2)x.mkv"};
+	char out[300], back[300];
+	unsigned n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		for (unsigned k = 2; k < 200000; k = k * 7 + 1) {
+			int len = names_add_suffix(names[i], strlen(names[i]), k, out, sizeof(out));
+			int got;
+
+			assert_true(len > 0);
+			got = names_strip_suffix(out, (size_t)len, back, sizeof(back), &n);
+			if (got != (int)strlen(names[i]) || strcmp(back, names[i]) != 0 || n != k)
+				fail_msg("\"%s\": expected \"%s\" and %u, got %d \"%s\" and %u",
+				         out, names[i], k, got, got > 0 ? back : "", n);
+		}
+	}
+	for (size_t i = 0; i < sizeof(not_suffixed) / sizeof(not_suffixed[0]); i++) {
+		int got = names_strip_suffix(not_suffixed[i], strlen(not_suffixed[i]), back,
+		                             sizeof(back), &n);
+
+		if (got != -EINVAL)
+			fail_msg("\"%s\": expected %d, got %d", not_suffixed[i], -EINVAL, got);
 	}
 }
 
@@ -160,7 +250,7 @@ static void test_fix_component_long(void **state)
 	/* A 300-byte title with an extension: cut to 255, ".mkv" kept. */
 	memset(buf, 'a', 296);
 	memcpy(buf + 296, ".mkv", 4);
-	got = names_fix_component(buf, 300);
+	got = names_fix_component(buf, 300, false);
 	assert_int_equal(got, SNAP_NAME_MAX);
 	assert_memory_equal(buf + got - 4, ".mkv", 4);
 	assert_true(names_is_safe(buf, got));
@@ -168,7 +258,7 @@ static void test_fix_component_long(void **state)
 	/* 150 x "é" (300 bytes), no extension: the cut lands on a boundary (254). */
 	for (int i = 0; i < 150; i++)
 		memcpy(buf + 2 * i, "\xc3\xa9", 2);
-	got = names_fix_component(buf, 300);
+	got = names_fix_component(buf, 300, false);
 	assert_int_equal(got, 254);
 	assert_true(utf8_is_valid(buf, got));
 
@@ -180,7 +270,7 @@ static void test_fix_component_long(void **state)
 		memcpy(buf + len, "\xf0\x9f\x8e\xac", 4);
 	memcpy(buf + len, ".mkv", 4);
 	len += 4;
-	got = names_fix_component(buf, len);
+	got = names_fix_component(buf, len, false);
 	/* room for the stem: 255 - 4 = 251; 249 'x' + no whole emoji (would be 253) */
 	assert_int_equal(got, 249 + 4);
 	assert_memory_equal(buf + 249, ".mkv", 4);
@@ -189,7 +279,7 @@ static void test_fix_component_long(void **state)
 	/* An "extension" with a space or longer than 16 bytes is not kept. */
 	memset(buf, 'b', 290);
 	memcpy(buf + 290, ". Smith", 7);
-	got = names_fix_component(buf, 297);
+	got = names_fix_component(buf, 297, false);
 	assert_int_equal(got, 255);
 	memset(want, 'b', 255);
 	assert_memory_equal(buf, want, 255);
@@ -198,13 +288,13 @@ static void test_fix_component_long(void **state)
 	memset(buf, 'c', 250);
 	memset(buf + 250, ' ', 10);
 	memset(buf + 260, 'd', 40);
-	got = names_fix_component(buf, 300);
+	got = names_fix_component(buf, 300, false);
 	assert_int_equal(got, 250);
 
 	/* Reserved and 255 bytes long: shortened by one, then prefixed. */
 	memcpy(buf, "CON.", 4);
 	memset(buf + 4, 'e', 296);
-	got = names_fix_component(buf, 300);
+	got = names_fix_component(buf, 300, false);
 	assert_int_equal(got, 255);
 	assert_memory_equal(buf, "_CON.eee", 8);
 	assert_true(names_is_safe(buf, got));
@@ -316,9 +406,14 @@ static void test_add_suffix(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_append_value),  cmocka_unit_test(test_append_value_limits),
-	    cmocka_unit_test(test_fix_component), cmocka_unit_test(test_fix_component_long),
-	    cmocka_unit_test(test_is_safe),       cmocka_unit_test(test_add_suffix),
+	    cmocka_unit_test(test_append_value),
+	    cmocka_unit_test(test_append_value_limits),
+	    cmocka_unit_test(test_fix_component),
+	    cmocka_unit_test(test_fix_component_long),
+	    cmocka_unit_test(test_fix_component_leading_dot),
+	    cmocka_unit_test(test_strip_suffix),
+	    cmocka_unit_test(test_is_safe),
+	    cmocka_unit_test(test_add_suffix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

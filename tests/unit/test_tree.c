@@ -412,6 +412,111 @@ static void test_directory_times_come_from_content(void **state)
 	assert_int_equal(must_find(f->build, "/Col")->mtime_ns, 3000LL * 1000000000);
 }
 
+/* The count of skip-section entry reason, or 0. */
+static uint64_t reason_count(const struct snapshot_build *b, const char *reason)
+{
+	for (uint32_t i = 0; i < b->skip_count; i++)
+		if (strcmp(str(b, b->skips[i].reason), reason) == 0)
+			return b->skips[i].count;
+	return 0;
+}
+
+/* Sizes stat cannot show and times that do not fit: flagged, counted, never served. */
+static void test_unusable_sizes_and_times(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+	    {"ok", {"filePath=x/ok.mkv", "size=9223372036854775807", "mtime=1700000000"}},
+	    {"nosize", {"filePath=x/nosize.mkv", "mtime=1600000000"}},
+	    {"empty", {"filePath=x/empty.mkv", "size="}},
+	    {"unit", {"filePath=x/unit.mkv", "size=12kB"}},
+	    {"neg", {"filePath=x/neg.mkv", "size=-1"}},
+	    {"huge", {"filePath=x/huge.mkv", "size=9223372036854775808"}},
+	    {"wrap", {"filePath=y/wrap.mkv", "size=1", "mtime=9999999999", "ctime=1500000000"}},
+	    {"iso", {"filePath=y/iso.mkv", "size=1", "mtime=2300-01-01T00:00:00Z"}},
+	    {"future", {"filePath=y/future.mkv", "size=1", "mtime=4102444800"}},
+	    {"past", {"filePath=y/past.mkv", "size=1", "mtime=1400000000"}},
+	};
+	struct {
+		const char *path;
+		uint64_t size;
+		uint16_t flags;
+		int64_t mtime_s;
+	} want[] = {
+	    {"/Other/ok.mkv", INT64_MAX, 0, 1700000000},
+	    {"/Other/nosize.mkv", 0, SNAP_NODE_F_SIZE_UNKNOWN, 1600000000},
+	    {"/Other/empty.mkv", 0, SNAP_NODE_F_SIZE_UNKNOWN, 0},
+	    {"/Other/unit.mkv", 0, SNAP_NODE_F_SIZE_UNKNOWN, 0},
+	    {"/Other/neg.mkv", 0, SNAP_NODE_F_SIZE_UNKNOWN, 0},
+	    {"/Other/huge.mkv", 0, SNAP_NODE_F_SIZE_UNKNOWN, 0},
+	    {"/Other/wrap.mkv", 1, 0, 1500000000}, /* the ctime stands in */
+	    {"/Other/iso.mkv", 1, 0, 0},
+	    {"/Other/future.mkv", 1, 0, 4102444800},
+	};
+
+	build(f, specs, sizeof(specs) / sizeof(specs[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const struct snap_node *n = must_find(f->build, want[i].path);
+
+		if (n->size != want[i].size || n->flags != want[i].flags ||
+		    n->mtime_ns != want[i].mtime_s * 1000000000)
+			fail_msg("%s: expected size %llu flags %u mtime %lld, got %llu %u %lld",
+			         want[i].path, (unsigned long long)want[i].size, want[i].flags,
+			         (long long)want[i].mtime_s, (unsigned long long)n->size, n->flags,
+			         (long long)(n->mtime_ns / 1000000000));
+	}
+	assert_int_equal(reason_count(f->build, TREE_NOTE_BAD_SIZE), 5);
+	assert_int_equal(reason_count(f->build, TREE_NOTE_BAD_TIME), 2);
+	assert_int_equal(f->build->skipped, 0);
+	assert_int_equal(f->build->files, 10);
+	/* The folder's time: the newest plausible one (1700000000), not the year 2100. */
+	assert_int_equal(must_find(f->build, "/Other")->mtime_ns, 1700000000LL * 1000000000);
+	assert_int_equal(f->build->nodes[0].mtime_ns, 1700000000LL * 1000000000);
+}
+
+/* 3,000 files of one name and names that look like their variants: ranks skip them. */
+static void test_many_same_names(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 3000 };
+	struct rec_spec *specs = calloc(N + 2, sizeof(*specs));
+	char(*ids)[16] = calloc(N, sizeof(*ids));
+	char name[64];
+
+	assert_non_null(specs);
+	assert_non_null(ids);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "d%05zu", N - 1 - i); /* reversed input */
+		specs[i] = (struct rec_spec){ids[i], {"filePath=BDMV/STREAM/00000.m2ts"}};
+	}
+	specs[N] = (struct rec_spec){"nat", {"filePath=a/00000 (2).m2ts"}};
+	specs[N + 1] = (struct rec_spec){"nat2", {"filePath=a/00000 (10).m2ts"}};
+	build(f, specs, N + 2);
+	assert_int_equal(f->build->files, N + 2);
+	/* d00000 keeps the name, d00001 skips (2) (taken) and gets (3), ... */
+	for (size_t i = 0; i < N; i++) {
+		size_t n = i == 0 ? 0 : i + 2 + (i >= 8);
+		const struct snap_node *nd;
+
+		if (n == 0)
+			snprintf(name, sizeof(name), "/Other/00000.m2ts");
+		else
+			snprintf(name, sizeof(name), "/Other/00000 (%zu).m2ts", n);
+		nd = must_find(f->build, name);
+		if (strcmp(str(f->build, nd->hash_id), ids[N - 1 - i]) != 0)
+			fail_msg("%s: expected %s, got %s", name, ids[N - 1 - i],
+			         str(f->build, nd->hash_id));
+		if (nd->flags != (n ? SNAP_NODE_F_SUFFIXED : 0) + SNAP_NODE_F_SIZE_UNKNOWN)
+			fail_msg("%s: expected flags %u, got %u", name,
+			         (n ? SNAP_NODE_F_SUFFIXED : 0) + SNAP_NODE_F_SIZE_UNKNOWN,
+			         nd->flags);
+	}
+	assert_int_equal(must_find(f->build, "/Other/00000 (2).m2ts")->flags,
+	                 SNAP_NODE_F_SIZE_UNKNOWN);
+	free(specs);
+	free(ids);
+}
+
 static void test_breadth_first_sorted_layout(void **state)
 {
 	struct fixture *f = *state;
@@ -837,6 +942,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_colliding_ids_are_rehashed, setup_test_rules,
 	                                    teardown),
 	    cmocka_unit_test(test_parse_time),
+	    cmocka_unit_test_setup_teardown(test_unusable_sizes_and_times, setup_test_rules,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_many_same_names, setup_test_rules, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_input, setup_test_rules, teardown),
 	    cmocka_unit_test_setup_teardown(test_build_next_matches_build, setup_test_rules,
 	                                    teardown),

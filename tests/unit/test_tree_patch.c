@@ -20,6 +20,7 @@
 #include <cmocka.h>
 #include <libconfig.h>
 
+#include "names.h"
 #include "snapshot.h"
 #include "tree.h"
 
@@ -106,6 +107,18 @@ static void randomize(struct world *w, struct slot *s)
 	set(w, s, PROP_SIZE, v);
 	snprintf(v, sizeof(v), "%u", 1600000000u + rnd(w, 1000000));
 	set(w, s, PROP_MTIME, v);
+	/* Hostile values: kept files without a size or a time, counted as notes. */
+	if (rnd(w, 12) == 0) {
+		static const char *const bad_sizes[] = {"", "-1", "12kB", "9223372036854775808"};
+
+		set(w, s, PROP_SIZE, bad_sizes[rnd(w, 4)]);
+	}
+	if (rnd(w, 12) == 0) {
+		static const char *const bad_times[] = {"9999999999", "2300-01-01T00:00:00Z",
+		                                        "soon", "4102444800"};
+
+		set(w, s, PROP_MTIME, bad_times[rnd(w, 4)]);
+	}
 	if (rnd(w, 3) == 0) {
 		snprintf(v, sizeof(v), "%u", 1500000000u + rnd(w, 1000000));
 		set(w, s, PROP_CTIME, v);
@@ -464,12 +477,269 @@ static void test_patch_edges(void **state)
 	free(w);
 }
 
+/*
+ * Disc rips without a title: thousands of files with one rendered name in one
+ * folder, and a few whose own name looks like a variant.  Names go by hash-id
+ * rank, skipping the natural ones; patches (remove the first, add one in the
+ * middle, update one, remove a natural) equal a full build each time.
+ */
+#define DUPS 10000
+
+struct dups {
+	struct world *w;
+	char (*ids)[32];
+	char (*paths)[300];
+	struct strview *values;
+	struct record *recs;
+	bool *present;
+	size_t n;
+};
+
+static const struct record *dups_lookup(void *ctx, const char *id, size_t len)
+{
+	struct dups *d = ctx;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->present[i] && strlen(d->ids[i]) == len && memcmp(d->ids[i], id, len) == 0)
+			return &d->recs[i];
+	return NULL;
+}
+
+static struct snapshot_build *dups_build(struct dups *d)
+{
+	const struct record **ptrs = calloc(d->n, sizeof(*ptrs));
+	struct snapshot_build *b = NULL;
+	size_t n = 0;
+
+	assert_non_null(ptrs);
+	for (size_t i = d->n; i-- > 0;) /* reversed: the order must not matter */
+		if (d->present[i])
+			ptrs[n++] = &d->recs[i];
+	assert_int_equal(tree_build(d->w->rules, &d->w->schema, ptrs, n, &b), 0);
+	free(ptrs);
+	return b;
+}
+
+static void dups_set(struct dups *d, size_t i, const char *path, const char *size)
+{
+	struct strview *v = &d->values[i * d->w->schema.count];
+
+	snprintf(d->paths[i], sizeof(d->paths[i]), "%s", path);
+	memset(v, 0, d->w->schema.count * sizeof(*v));
+	v[PROP_FILE_PATH] = (struct strview){d->paths[i], (uint32_t)strlen(d->paths[i])};
+	v[PROP_SIZE] = (struct strview){size, (uint32_t)strlen(size)};
+	d->recs[i].hash_id = (struct strview){d->ids[i], (uint32_t)strlen(d->ids[i])};
+	d->recs[i].values = v;
+	record_derive(&d->recs[i]);
+}
+
+static void expect_name(const struct snapshot_build *b, const char *path, const char *want_id)
+{
+	const struct snap_node *n = NULL;
+	uint32_t cur = 0;
+	const char *s = path + 1;
+
+	while (*s != '\0') {
+		const char *slash = strchr(s, '/');
+		size_t len = slash ? (size_t)(slash - s) : strlen(s);
+		const struct snap_node *dir = &b->nodes[cur];
+
+		n = NULL;
+		for (uint32_t k = 0; k < dir->child_count; k++) {
+			const struct snap_node *c = &b->nodes[dir->first_child + k];
+
+			if (c->name.len == len && memcmp(bstr(b, c->name), s, len) == 0)
+				n = c;
+		}
+		if (n == NULL)
+			fail_msg("%s: expected a node, got none", path);
+		cur = (uint32_t)(n - b->nodes);
+		s += len + (slash != NULL);
+	}
+	if (strcmp(bstr(b, n->hash_id), want_id) != 0)
+		fail_msg("%s: expected %s, got %s", path, want_id, bstr(b, n->hash_id));
+}
+
+static void dups_patch(struct dups *d, struct snapshot **old, struct tree_change *ch, size_t nc,
+                       const char *ctx)
+{
+	struct snapshot_build *patched = NULL, *built = dups_build(d);
+	struct snapshot *next;
+	int r = tree_patch(*old, d->w->rules, &d->w->schema, ch, nc, dups_lookup, d, &patched);
+
+	if (r != 0)
+		fail_msg("tree_patch (%s): expected 0, got %d", ctx, r);
+	compare(patched, built, ctx);
+	snapshot_build_free(built);
+	next = to_snapshot(d->w, patched);
+	snapshot_build_free(patched);
+	snapshot_free(*old);
+	*old = next;
+}
+
+static void test_patch_many_same_names(void **state)
+{
+	struct dups d = {0};
+	struct snapshot_build *b;
+	struct snapshot *old;
+	struct tree_change ch;
+	struct record saved;
+	struct strview saved_values[64];
+
+	(void)state;
+	d.w = calloc(1, sizeof(*d.w));
+	assert_non_null(d.w);
+	world_init(d.w, 9, false);
+	d.n = DUPS + 3;
+	d.ids = calloc(d.n, sizeof(*d.ids));
+	d.paths = calloc(d.n, sizeof(*d.paths));
+	d.values = calloc(d.n * d.w->schema.count, sizeof(*d.values));
+	d.recs = calloc(d.n, sizeof(*d.recs));
+	d.present = calloc(d.n, sizeof(*d.present));
+	assert_true(d.ids && d.paths && d.values && d.recs && d.present);
+	assert_true(d.w->schema.count <= 64);
+	for (size_t i = 0; i < DUPS; i++) {
+		snprintf(d.ids[i], sizeof(d.ids[i]), "dup%06zu", i);
+		dups_set(&d, i, "BDMV/STREAM/00000.m2ts", "100");
+		d.present[i] = true;
+	}
+	/* Files whose own names are variants: the ranks skip them. */
+	snprintf(d.ids[DUPS], sizeof(d.ids[DUPS]), "nat-a");
+	dups_set(&d, DUPS, "x/00000 (3).m2ts", "1");
+	snprintf(d.ids[DUPS + 1], sizeof(d.ids[DUPS + 1]), "nat-b");
+	dups_set(&d, DUPS + 1, "x/00000 (7).m2ts", "2");
+	d.present[DUPS] = d.present[DUPS + 1] = true;
+	snprintf(d.ids[DUPS + 2], sizeof(d.ids[DUPS + 2]), "dup005000x");
+	dups_set(&d, DUPS + 2, "BDMV/STREAM/00000.m2ts", "5");
+
+	b = dups_build(&d);
+	assert_int_equal(b->files, DUPS + 2);
+	expect_name(b, "/Other/00000.m2ts", "dup000000");
+	expect_name(b, "/Other/00000 (2).m2ts", "dup000001");
+	expect_name(b, "/Other/00000 (3).m2ts", "nat-a");
+	expect_name(b, "/Other/00000 (4).m2ts", "dup000002");
+	expect_name(b, "/Other/00000 (8).m2ts", "dup000005");
+	expect_name(b, "/Other/00000 (10002).m2ts", "dup009999");
+	old = to_snapshot(d.w, b);
+	snapshot_build_free(b);
+
+	/* The first of the run goes: every later one moves up a rank. */
+	saved = d.recs[0];
+	memcpy(saved_values, saved.values, d.w->schema.count * sizeof(*saved_values));
+	saved.values = saved_values;
+	d.present[0] = false;
+	ch = (struct tree_change){.old = &saved, .new = NULL};
+	dups_patch(&d, &old, &ch, 1, "remove the first");
+
+	/* One arrives in the middle of the hash-id order. */
+	d.present[DUPS + 2] = true;
+	ch = (struct tree_change){.old = NULL, .new = &d.recs[DUPS + 2]};
+	dups_patch(&d, &old, &ch, 1, "add in the middle");
+
+	/* One changes its size only. */
+	saved = d.recs[1234];
+	memcpy(saved_values, saved.values, d.w->schema.count * sizeof(*saved_values));
+	saved.values = saved_values;
+	dups_set(&d, 1234, "BDMV/STREAM/00000.m2ts", "7");
+	ch = (struct tree_change){.old = &saved, .new = &d.recs[1234]};
+	dups_patch(&d, &old, &ch, 1, "update one");
+
+	/* A natural variant goes: its rank is free again. */
+	saved = d.recs[DUPS];
+	memcpy(saved_values, saved.values, d.w->schema.count * sizeof(*saved_values));
+	saved.values = saved_values;
+	d.present[DUPS] = false;
+	ch = (struct tree_change){.old = &saved, .new = NULL};
+	dups_patch(&d, &old, &ch, 1, "remove a natural variant");
+
+	snapshot_free(old);
+	free(d.ids);
+	free(d.paths);
+	free(d.values);
+	free(d.recs);
+	free(d.present);
+	world_free(d.w);
+	free(d.w);
+}
+
+/*
+ * Long same-name files: their " (n)" shortens the stem, by one byte more from
+ * (10) on, so the names sort apart from their numbers.  Patches still equal a
+ * full build.
+ */
+static void test_patch_long_same_names(void **state)
+{
+	enum { N = 40 };
+	struct dups d = {0};
+	struct snapshot_build *b;
+	struct snapshot *old;
+	struct tree_change ch;
+	struct record saved;
+	struct strview saved_values[64];
+	char path[300];
+
+	(void)state;
+	d.w = calloc(1, sizeof(*d.w));
+	assert_non_null(d.w);
+	world_init(d.w, 11, false);
+	d.n = N;
+	d.ids = calloc(d.n, sizeof(*d.ids));
+	d.paths = calloc(d.n, sizeof(*d.paths));
+	d.values = calloc(d.n * d.w->schema.count, sizeof(*d.values));
+	d.recs = calloc(d.n, sizeof(*d.recs));
+	d.present = calloc(d.n, sizeof(*d.present));
+	assert_true(d.ids && d.paths && d.values && d.recs && d.present);
+	memcpy(path, "x/", 2);
+	memset(path + 2, 'L', 247);
+	memcpy(path + 249, ".mkv", 5); /* a 251-byte name */
+	for (size_t i = 0; i < N; i++) {
+		snprintf(d.ids[i], sizeof(d.ids[i]), "long%03zu", i);
+		dups_set(&d, i, path, "1");
+		d.present[i] = i + 1 < N;
+	}
+	/* One whose own name is what (5) of the others would be. */
+	{
+		char name[300];
+		int len = names_add_suffix(path + 2, 251, 5, name, sizeof(name));
+
+		assert_true(len > 0);
+		memcpy(path, "y/", 2);
+		memcpy(path + 2, name, (size_t)len + 1);
+		dups_set(&d, N - 1, path, "2");
+	}
+	b = dups_build(&d);
+	old = to_snapshot(d.w, b);
+	snapshot_build_free(b);
+
+	saved = d.recs[0];
+	memcpy(saved_values, saved.values, d.w->schema.count * sizeof(*saved_values));
+	saved.values = saved_values;
+	d.present[0] = false;
+	ch = (struct tree_change){.old = &saved, .new = NULL};
+	dups_patch(&d, &old, &ch, 1, "long: remove the first");
+
+	d.present[N - 1] = true;
+	ch = (struct tree_change){.old = NULL, .new = &d.recs[N - 1]};
+	dups_patch(&d, &old, &ch, 1, "long: add a variant's name");
+
+	snapshot_free(old);
+	free(d.ids);
+	free(d.paths);
+	free(d.values);
+	free(d.recs);
+	free(d.present);
+	world_free(d.w);
+	free(d.w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_patch_edges),
 	    cmocka_unit_test(test_patch_equals_build_test_rules),
 	    cmocka_unit_test(test_patch_equals_build_default_rules),
+	    cmocka_unit_test(test_patch_many_same_names),
+	    cmocka_unit_test(test_patch_long_same_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
