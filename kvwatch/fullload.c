@@ -11,47 +11,24 @@
 #include "kvwatch_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <malloc.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
-#include "batch.h"
-#include "fetch.h"
 #include "config.h"
-#include "kvwatch_int.h"
 #include "hold.h"
-#include "hooks.h"
-#include "keys.h"
-#include "leader.h"
 #include "loader.h"
 #include "log.h"
 #include "publish.h"
-#include "redis.h"
 #include "redis_url.h"
-#include "reload.h"
-#include "snapshot.h"
-#include "spare.h"
 #include "state.h"
 #include "store.h"
-#include "tree.h"
-#include "treediff.h"
-#include "updates.h"
-#include "warm.h"
 
 void fullload_cancel(struct kvwatch *kv)
 {

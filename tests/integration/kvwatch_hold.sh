@@ -9,7 +9,7 @@
 
 start_redis
 kv_load 100
-kv_conf hold "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 300;
+kv_conf hold "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 300; resync_cpu_percent = 100;
 	hold_threshold_percent = 20; hold_time_ms = 0;"
 kv_start hold
 kv_wait 20 '.files == 100 and .kv.connected' "100 files"
@@ -51,7 +51,7 @@ kv_alive
 kv_stop
 
 # Restarted: the previous tree is the baseline; with a hold time it applies alone.
-kv_conf holdtime "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 300;
+kv_conf holdtime "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 300; resync_cpu_percent = 100;
 	hold_threshold_percent = 20; hold_time_ms = 1500;"
 kv_start holdtime
 kv_wait 10 '.kv.held and .kv.heldRemovals == 41 and .files == 41' \
