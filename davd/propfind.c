@@ -134,16 +134,21 @@ static void value(struct buf *b, enum prop p, const struct snap_node *n, const c
 		return;
 	case P_GETCONTENTLENGTH:
 		/* Collections carry 0: Infuse and Kodi want the property everywhere. */
-		buf_printf(b, "<D:getcontentlength>%" PRIu64 "</D:getcontentlength>",
-		           dir ? 0 : n->size);
+		buf_adds(b, "<D:getcontentlength>");
+		buf_add_u64(b, dir ? 0 : n->size);
+		buf_adds(b, "</D:getcontentlength>");
 		return;
 	case P_GETLASTMODIFIED:
 		props_http_date(n->mtime_ns, s);
-		buf_printf(b, "<D:getlastmodified>%s</D:getlastmodified>", s);
+		buf_adds(b, "<D:getlastmodified>");
+		buf_adds(b, s);
+		buf_adds(b, "</D:getlastmodified>");
 		return;
 	case P_CREATIONDATE:
 		props_iso_date(n->ctime_ns ? n->ctime_ns : n->mtime_ns, s);
-		buf_printf(b, "<D:creationdate>%s</D:creationdate>", s);
+		buf_adds(b, "<D:creationdate>");
+		buf_adds(b, s);
+		buf_adds(b, "</D:creationdate>");
 		return;
 	case P_DISPLAYNAME:
 		buf_adds(b, "<D:displayname>");
@@ -151,12 +156,15 @@ static void value(struct buf *b, enum prop p, const struct snap_node *n, const c
 		buf_adds(b, "</D:displayname>");
 		return;
 	case P_GETCONTENTTYPE:
-		buf_printf(b, "<D:getcontenttype>%s</D:getcontenttype>",
-		           dir ? "httpd/unix-directory" : props_content_type(name, strlen(name)));
+		buf_adds(b, "<D:getcontenttype>");
+		buf_adds(b, dir ? "httpd/unix-directory" : props_content_type(name, strlen(name)));
+		buf_adds(b, "</D:getcontenttype>");
 		return;
 	case P_GETETAG:
 		props_etag(n, s); /* hex digits, '-' and '"': nothing to escape in text */
-		buf_printf(b, "<D:getetag>%s</D:getetag>", s);
+		buf_adds(b, "<D:getetag>");
+		buf_adds(b, s);
+		buf_adds(b, "</D:getetag>");
 		return;
 	case P_SUPPORTEDLOCK:
 		buf_adds(b, "<D:supportedlock/>");
