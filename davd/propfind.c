@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "davd.h"
+#include "error_file.h"
 #include "generation.h"
 #include "http_status.h"
 #include "props.h"
@@ -101,6 +102,11 @@ struct reply {
 	struct buf href;              /* href of the target collection, ending in '/' */
 	size_t href_len;              /* its length, to cut children's names off again */
 	const struct snap_node *self; /* the target; NULL once written */
+	const char *self_name;
+	struct snap_node self_copy;  /* the target when it is the virtual ERROR.txt */
+	const struct snap_node *dir; /* the target collection of a Depth 1 */
+	bool error_pending;          /* the virtual ERROR.txt still to list */
+	struct snap_node error_node;
 	const struct snap_node *children;
 	uint32_t child_count, next_child;
 	bool closed; /* MULTISTATUS_CLOSE written */
@@ -273,11 +279,15 @@ static void generate(struct reply *r, size_t want)
 		const char *name;
 
 		if (r->self) {
-			const struct snap_node *n = r->self;
-
-			name = r->snap ? snapshot_str(r->snap, n->name) : "";
-			response(r, n, name);
+			response(r, r->self, r->self_name);
 			r->self = NULL;
+			continue;
+		}
+		if (r->next_child >= r->child_count && r->error_pending) {
+			r->error_pending = false;
+			r->href.len = r->href_len;
+			buf_adds(&r->href, ERROR_FILE_NAME);
+			response(r, &r->error_node, ERROR_FILE_NAME);
 			continue;
 		}
 		if (r->next_child >= r->child_count) {
@@ -286,6 +296,8 @@ static void generate(struct reply *r, size_t want)
 			break;
 		}
 		c = &r->children[r->next_child++];
+		if (r->error_pending && davd_is_hidden(r->gen, r->snap, r->dir, c))
+			continue;
 		name = snapshot_str(r->snap, c->name);
 		r->href.len = r->href_len;
 		buf_add_encoded(&r->href, name, c->name.len);
@@ -423,6 +435,13 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	r->gen = t.gen;
 	r->snap = t.gen->snap;
 	r->self = t.node;
+	if (t.error_file) {
+		r->self_copy = t.virt; /* t goes out of scope; the reply may outlive it */
+		r->self = &r->self_copy;
+		r->self_name = ERROR_FILE_NAME;
+	} else {
+		r->self_name = r->snap ? snapshot_str(r->snap, t.node->name) : "";
+	}
 	buf_adds(&r->href, d->base);
 	buf_add_encoded(&r->href, t.path, strlen(t.path));
 	if (snapshot_node_is_dir(t.node) && t.path[1] != '\0')
@@ -430,6 +449,9 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	r->href_len = r->href.len;
 	if (depth == 1 && r->snap && snapshot_node_is_dir(t.node))
 		r->children = snapshot_children(r->snap, t.node, &r->child_count);
+	if (depth == 1 && strcmp(t.path, "/") == 0)
+		r->error_pending = davd_error_node(r->gen, &r->error_node);
+	r->dir = t.node;
 	buf_adds(&r->out, MULTISTATUS_OPEN);
 
 	if (r->child_count <= WHOLE_MAX_ENTRIES) {
