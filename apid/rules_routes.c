@@ -49,6 +49,37 @@ static void string_array(struct jsonw *w, const char *key, const char *const *v,
 	jsonw_array_end(w);
 }
 
+/* The description and the condition of the rule named name, as written. */
+static int write_source(struct jsonw *w, json_t *rules, const char *name)
+{
+	static const char *const keys[] = {"description", "when"};
+	size_t i;
+	json_t *rule;
+
+	json_array_foreach(rules, i, rule)
+	{
+		const char *n = json_string_value(json_object_get(rule, "name"));
+
+		if (n == NULL || strcmp(n, name) != 0)
+			continue;
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			json_t *v = json_object_get(rule, keys[k]);
+			char *text;
+
+			if (v == NULL)
+				continue;
+			text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			if (text == NULL)
+				return -ENOMEM;
+			jsonw_key(w, keys[k]);
+			jsonw_raw(w, text, strlen(text));
+			free(text);
+		}
+		break;
+	}
+	return 0;
+}
+
 int api_rules(struct api_call *c)
 {
 	const struct config *cfg = c->api->cfg;
@@ -84,6 +115,11 @@ int api_rules(struct api_call *c)
 			jsonw_string(&w, tpl);
 		else
 			jsonw_null(&w);
+		r = write_source(&w, c->api->rules_json, name);
+		if (r < 0) {
+			jsonw_discard(&w);
+			return r;
+		}
 		for (uint32_t j = 0; j < nplaced; j++) {
 			if (strcmp(snapshot_str(s, placed[j].name), name) != 0)
 				continue;
