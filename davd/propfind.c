@@ -212,11 +212,15 @@ static void foreign_name(struct buf *b, const struct xml_name *n)
 static void response(struct reply *r, const struct snap_node *n, const char *name)
 {
 	struct buf *b = &r->out;
-	bool any_unknown = false;
+	bool any_unknown = false, any_known = r->mode != MODE_PROP || r->wanted_count == 0;
 
+	for (unsigned i = 0; i < r->wanted_count; i++)
+		any_known |= r->found[i] >= 0;
 	buf_adds(b, "<D:response><D:href>");
 	buf_add_escaped(b, r->href.p, r->href.len);
-	buf_adds(b, "</D:href><D:propstat><D:prop>");
+	buf_adds(b, "</D:href>");
+	if (any_known)
+		buf_adds(b, "<D:propstat><D:prop>");
 	switch (r->mode) {
 	case MODE_ALLPROP:
 		for (int p = 0; p < P_MAX; p++)
@@ -236,9 +240,11 @@ static void response(struct reply *r, const struct snap_node *n, const char *nam
 		}
 		break;
 	}
-	buf_adds(b, "</D:prop>");
-	buf_adds(b, status_line(200));
-	buf_adds(b, "</D:propstat>");
+	if (any_known) {
+		buf_adds(b, "</D:prop>");
+		buf_adds(b, status_line(200));
+		buf_adds(b, "</D:propstat>");
+	}
 	if (any_unknown) {
 		buf_adds(b, "<D:propstat><D:prop>");
 		for (unsigned i = 0; i < r->wanted_count; i++)

@@ -1,0 +1,252 @@
+#!/bin/bash
+# bench/davd/run.sh: meta-fuse-davd side by side with nginx (dav-ext), apache2
+# (mod_dav), lighttpd (mod_webdav) and rclone serve webdav, over the same data,
+# on loopback, in one run.  Every server is read-only with Basic auth.
+#
+#   bench/davd/run.sh [-b BUILD_DIR] [-d SECONDS] [-S "davd nginx apache lighttpd rclone"]
+#
+# Rows (wrk -t2 -c32 -d SECONDS, default 10):
+#   GET 1K        GET of a 1 KiB file, req/s
+#   GET 1M        GET of a 1 MiB file, MB/s
+#   PF 1000       PROPFIND Depth 1 on a 1,000-entry collection, req/s
+#   PF 50k        PROPFIND Depth 1 on a 50,000-entry collection, one request: seconds,
+#                 and the peak RSS of the server's largest process afterwards (MB)
+#   512M          one curl download of a 512 MiB file, MB/s
+#   R64K          random 64 KiB Range GETs in the 512 MiB file, req/s
+#   idle          RSS of the server's processes after start, summed (MB)
+# Data on tmpfs (/dev/shm): each peer serves a plain tree; davd serves the same
+# files through a snapshot that places them (1,000 and 50,000 episodes of two
+# shows, so its collections have those sizes).  Needs wrk, curl, nginx with
+# libnginx-mod-http-dav-ext, apache2 (and htpasswd), lighttpd with
+# lighttpd-mod-webdav, rclone (./scripts/deps.sh --bench), and a Release build
+# (-DSANITIZE=OFF) with meta-fuse-davd and mf-mksnapshot.
+set -u
+set -o pipefail
+
+BUILD=""
+DUR=10
+SERVERS="davd nginx apache lighttpd rclone"
+while getopts "b:d:S:h" o; do
+	case $o in
+	b) BUILD=$OPTARG ;;
+	d) DUR=$OPTARG ;;
+	S) SERVERS=$OPTARG ;;
+	*) sed -n '2,23p' "$0"; exit 2 ;;
+	esac
+done
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+[ -n "$BUILD" ] || BUILD="$SRC/build-rel"
+DAVD="$BUILD/bin/meta-fuse-davd"
+MKSNAP="$BUILD/tests/mf-mksnapshot"
+die() {
+	echo "run.sh: $*" >&2
+	exit 1
+}
+for c in wrk curl python3; do command -v "$c" >/dev/null || die "'$c' is not installed"; done
+[ -x "$DAVD" ] && [ -x "$MKSNAP" ] || die "no meta-fuse-davd / mf-mksnapshot in $BUILD"
+
+W=$(mktemp -d /dev/shm/mf-davd-bench.XXXXXX) || die "mktemp"
+[ -d "$W" ] || die "no work directory"
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	sleep 1
+	for p in "${PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	case "$W" in /dev/shm/mf-davd-bench.*) rm -rf "$W" ;; esac
+}
+trap cleanup EXIT
+USER_=bench
+PASS=bench
+AUTH="Authorization: Basic $(printf '%s:%s' "$USER_" "$PASS" | base64)"
+
+# ---- data ---------------------------------------------------------------------
+echo "making the data in $W ..."
+T="$W/tree"
+mkdir -p "$T/d1000" "$T/d50k" "$W/run"
+head -c 1024 /dev/urandom >"$T/1k.mkv"
+head -c $((1024 * 1024)) /dev/urandom >"$T/1m.mkv"
+head -c $((512 * 1024 * 1024)) /dev/urandom >"$T/big.mkv"
+python3 - "$T" "$W/records.jsonl" <<'PY'
+import json, os, sys
+tree, out = sys.argv[1], open(sys.argv[2], "w")
+def rec(hid, path, **kw):
+    d = {"hashId": hid, "filePath": path, "size": os.path.getsize(os.path.join(tree, path)),
+         "mtime": 1600000000}
+    d.update(kw)
+    out.write(json.dumps(d) + "\n")
+rec("k", "1k.mkv", title="One K", year=2001)
+rec("m", "1m.mkv", title="One M", year=2002)
+rec("b", "big.mkv", title="Big", year=2003)
+for show, n, d in (("Thousand", 1000, "d1000"), ("Fifty", 50000, "d50k")):
+    for i in range(1, n + 1):
+        name = "%s - S01E%05d.mkv" % (show, i)
+        os.link(os.path.join(tree, "1k.mkv"), os.path.join(tree, d, name))
+        rec("%s%d" % (show, i), "%s/%s" % (d, name), title=show, season=1, episode=i)
+PY
+printf '%s\n' "runtime_dir = \"$W/run\";" "files_volume = \"$T\";" "uid = 0; gid = 0;" \
+	'kv = { redis_url = "redis://127.0.0.1:1"; };' \
+	"webdav = { listen = \"127.0.0.1:18801\"; username = \"$USER_\"; password = \"$PASS\"; threads = 2; };" \
+	>"$W/davd.conf"
+"$MKSNAP" -c "$W/davd.conf" <"$W/records.jsonl" >/dev/null || die "mf-mksnapshot failed"
+
+# ---- servers ------------------------------------------------------------------
+declare -A PORT=([davd]=18801 [nginx]=18802 [apache]=18803 [lighttpd]=18804 [rclone]=18805)
+url() { # url SERVER WHAT
+	local base="http://127.0.0.1:${PORT[$1]}"
+	if [ "$1" = davd ]; then
+		case $2 in
+		1k) echo "$base/webdav/Movies/One%20K%20(2001)/One%20K.mkv" ;;
+		1m) echo "$base/webdav/Movies/One%20M%20(2002)/One%20M.mkv" ;;
+		big) echo "$base/webdav/Movies/Big%20(2003)/Big.mkv" ;;
+		d1000) echo "$base/webdav/TV/Thousand/Season%2001/" ;;
+		d50k) echo "$base/webdav/TV/Fifty/Season%2001/" ;;
+		esac
+	else
+		case $2 in
+		1k | 1m | big) echo "$base/$2.mkv" ;;
+		*) echo "$base/$2/" ;;
+		esac
+	fi
+}
+
+start_davd() {
+	"$DAVD" -c "$W/davd.conf" -q >"$W/davd.log" 2>&1 &
+	echo $!
+}
+start_nginx() {
+	mkdir -p "$W/nginx"
+	printf '%s:{PLAIN}%s\n' "$USER_" "$PASS" >"$W/nginx/htpasswd"
+	printf '%s\n' \
+		"load_module /usr/lib/nginx/modules/ngx_http_dav_ext_module.so;" \
+		"daemon off; master_process on; worker_processes 2;" \
+		"pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;" \
+		"events { worker_connections 1024; }" \
+		"http { access_log off; sendfile on; tcp_nopush on;" \
+		"  client_body_temp_path $W/nginx/body;" \
+		"  server { listen 127.0.0.1:${PORT[nginx]}; root $T;" \
+		"    auth_basic \"bench\"; auth_basic_user_file $W/nginx/htpasswd;" \
+		"    location / { dav_ext_methods PROPFIND OPTIONS;" \
+		"      limit_except GET HEAD OPTIONS PROPFIND { deny all; } } } }" \
+		>"$W/nginx/nginx.conf"
+	nginx -c "$W/nginx/nginx.conf" >"$W/nginx/out.log" 2>&1 &
+	echo $!
+}
+start_apache() {
+	local m=/usr/lib/apache2/modules
+	mkdir -p "$W/apache"
+	htpasswd -bc "$W/apache/htpasswd" "$USER_" "$PASS" >/dev/null 2>&1
+	printf '%s\n' "ServerRoot \"$W/apache\"" "ServerName localhost" \
+		"Listen 127.0.0.1:${PORT[apache]}" "PidFile $W/apache/httpd.pid" \
+		"ErrorLog $W/apache/error.log" \
+		"LoadModule mpm_event_module $m/mod_mpm_event.so" \
+		"LoadModule authz_core_module $m/mod_authz_core.so" \
+		"LoadModule authz_user_module $m/mod_authz_user.so" \
+		"LoadModule authn_core_module $m/mod_authn_core.so" \
+		"LoadModule authn_file_module $m/mod_authn_file.so" \
+		"LoadModule auth_basic_module $m/mod_auth_basic.so" \
+		"LoadModule dav_module $m/mod_dav.so" \
+		"LoadModule dav_fs_module $m/mod_dav_fs.so" \
+		"LoadModule mime_module $m/mod_mime.so" \
+		"User root" "Group root" "EnableSendfile On" "DavLockDB $W/apache/davlock" \
+		"DocumentRoot \"$T\"" "<Directory \"$T\">" "Dav On" "AuthType Basic" \
+		"AuthName \"bench\"" "AuthUserFile $W/apache/htpasswd" "Require valid-user" \
+		"<LimitExcept GET HEAD OPTIONS PROPFIND>" "Require all denied" "</LimitExcept>" \
+		"</Directory>" >"$W/apache/httpd.conf"
+	APACHE_RUN_DIR="$W/apache" apache2 -f "$W/apache/httpd.conf" -DFOREGROUND \
+		>"$W/apache/out.log" 2>&1 &
+	echo $!
+}
+start_lighttpd() {
+	mkdir -p "$W/lighttpd"
+	printf '%s:%s\n' "$USER_" "$PASS" >"$W/lighttpd/users"
+	printf '%s\n' 'server.modules = ("mod_auth", "mod_authn_file", "mod_webdav")' \
+		"server.document-root = \"$T\"" 'server.bind = "127.0.0.1"' \
+		"server.port = ${PORT[lighttpd]}" "server.errorlog = \"$W/lighttpd/error.log\"" \
+		'mimetype.assign = (".mkv" => "video/x-matroska")' 'auth.backend = "plain"' \
+		"auth.backend.plain.userfile = \"$W/lighttpd/users\"" \
+		'auth.require = ("/" => ("method" => "basic", "realm" => "bench", "require" => "valid-user"))' \
+		'webdav.activate = "enable"' 'webdav.is-readonly = "enable"' >"$W/lighttpd/lighttpd.conf"
+	lighttpd -D -f "$W/lighttpd/lighttpd.conf" >"$W/lighttpd/out.log" 2>&1 &
+	echo $!
+}
+start_rclone() {
+	rclone serve webdav "$T" --addr "127.0.0.1:${PORT[rclone]}" --read-only --user "$USER_" \
+		--pass "$PASS" >"$W/rclone.log" 2>&1 &
+	echo $!
+}
+
+# RSS in kB of a server: its processes (the pid and its children) summed; the largest peak.
+procs() {
+	echo "$1"
+	pgrep -P "$1"
+}
+rss_sum() {
+	local t=0 p v
+	for p in $(procs "$1"); do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+hwm_max() {
+	local m=0 v p
+	for p in $(procs "$1"); do
+		v=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		[ "${v:-0}" -gt "$m" ] && m=$v
+	done
+	echo "$m"
+}
+
+printf '%s\n' 'wrk.method = "PROPFIND"' 'wrk.headers["Depth"] = "1"' >"$W/propfind.lua"
+printf '%s\n' 'local blocks = 512 * 1024 * 1024 / 65536' \
+	'request = function()' \
+	'  local start = math.random(0, blocks - 1) * 65536' \
+	'  return wrk.format("GET", nil, {["Range"] = "bytes=" .. start .. "-" .. (start + 65535)})' \
+	'end' >"$W/range.lua"
+reqs() { sed -n 's/^Requests\/sec: *//p' | awk '{printf "%.0f", $1}'; }
+mbps() {
+	sed -n 's/^Transfer\/sec: *//p' |
+		awk '{v = $1 + 0; if ($1 ~ /GB/) v *= 1024; else if ($1 ~ /KB/) v /= 1024; printf "%.0f", v}'
+}
+w() { wrk -t2 -c32 -d"${DUR}s" -H "$AUTH" "$@" 2>&1; }
+
+printf '| %-8s | %10s | %10s | %10s | %16s | %9s | %9s | %7s |\n' server "GET 1K r/s" \
+	"GET 1M MB/s" "PF 1000 r/s" "PF 50k s / peak MB" "512M MB/s" "R64K r/s" "idle MB" | tee "$W/table"
+for s in $SERVERS; do
+	pid=$(start_"$s")
+	PIDS+=("$pid")
+	for _ in $(seq 100); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' -u "$USER_:$PASS" "$(url "$s" 1k)")" = 200 ] && break
+		sleep 0.1
+	done
+	code=$(curl -s -o /dev/null -w '%{http_code}' -u "$USER_:$PASS" -X PROPFIND -H 'Depth: 1' \
+		"$(url "$s" d1000)")
+	if [ "$code" != 207 ]; then
+		echo "$s: PROPFIND answers $code, skipped"
+		continue
+	fi
+	sleep 1
+	idle=$(rss_sum "$pid")
+	get1k=$(w "$(url "$s" 1k)" | reqs)
+	get1m=$(w "$(url "$s" 1m)" | mbps)
+	pf=$(w -s "$W/propfind.lua" "$(url "$s" d1000)" | reqs)
+	t0=$(date +%s%N)
+	curl -s -o "$W/pf50k.xml" -u "$USER_:$PASS" -X PROPFIND -H 'Depth: 1' "$(url "$s" d50k)"
+	pf50=$(awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN {printf "%.2f", ns / 1e9}')
+	n50=$(grep -o '</[A-Za-z0-9]*:\{0,1\}response>' "$W/pf50k.xml" | wc -l)
+	peak=$(($(hwm_max "$pid") / 1024))
+	big=$(curl -s -o /dev/null -u "$USER_:$PASS" -w '%{speed_download}' "$(url "$s" big)" |
+		awk '{printf "%.0f", $1 / 1048576}')
+	rg=$(w -s "$W/range.lua" "$(url "$s" big)" | reqs)
+	printf '| %-8s | %10s | %10s | %10s | %9s / %5s | %9s | %9s | %7s |\n' "$s" "$get1k" "$get1m" \
+		"$pf" "$pf50" "$peak" "$big" "$rg" "$((idle / 1024))" | tee -a "$W/table"
+	[ "$n50" -ge 50001 ] || echo "  note: $s: $n50 responses in the 50k PROPFIND (50,001 expected)"
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+done
+echo
+echo "wrk -t2 -c32 -d${DUR}s on loopback; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
