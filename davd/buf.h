@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *p;
@@ -18,6 +19,8 @@ struct buf {
 
 void buf_add(struct buf *b, const void *data, size_t len);
 void buf_adds(struct buf *b, const char *s);
+/* A number in decimal. */
+void buf_add_u64(struct buf *b, uint64_t v);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Markup text: & < > " ' as entities; the one escaping of XML and HTML output. */
 void buf_add_escaped(struct buf *b, const char *s, size_t len);

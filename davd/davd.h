@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "http_server.h"
+#include "snapshot_format.h"
 
 struct auth;
 struct config;
@@ -20,7 +21,7 @@ struct gen_store;
 struct generation;
 struct source;
 struct webdav;
-struct snap_node;
+struct snapshot;
 
 /* The routes counted in davd.metrics (http_metrics.h); DAVD_ROUTE_MAX is their count. */
 enum davd_route {
@@ -58,7 +59,20 @@ struct davd_target {
 	const struct snap_node *node;
 	char path[4097]; /* decoded, normalised: "/" or "/a/b" */
 	bool trailing_slash;
+	bool error_file;       /* node is virt: the virtual /ERROR.txt */
+	struct snap_node virt; /* (snapshot_format.h) */
 };
+
+/*
+ * The virtual /ERROR.txt of generation g as a node (id SNAP_ERROR_FILE_ID, its
+ * size and time): true while g has one (the store is unreachable, or there is
+ * no snapshot), false otherwise.  While shown it hides a real root entry of
+ * the same name, as in fused.
+ */
+bool davd_error_node(const struct generation *g, struct snap_node *ret);
+/* Whether child of dir is a real entry the virtual ERROR.txt hides in g. */
+bool davd_is_hidden(const struct generation *g, const struct snapshot *s,
+                    const struct snap_node *dir, const struct snap_node *child);
 
 /*
  * Resolve req's path (below the base) in the current generation: 0, or -errno

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "davd.h"
+#include "error_file.h"
 #include "generation.h"
 #include "http_path.h"
 #include "nfc.h"
@@ -65,6 +66,25 @@ static bool is_macos_probe(const char *path)
 	return strncmp(last, "._", 2) == 0 || strcmp(last, ".DS_Store") == 0;
 }
 
+bool davd_error_node(const struct generation *g, struct snap_node *ret)
+{
+	if (!g->error_text)
+		return false;
+	*ret = (struct snap_node){.id = SNAP_ERROR_FILE_ID,
+	                          .size = g->error_len,
+	                          .mtime_ns = g->error_mtime_ns,
+	                          .ctime_ns = g->error_mtime_ns,
+	                          .type = SNAP_NODE_FILE};
+	return true;
+}
+
+bool davd_is_hidden(const struct generation *g, const struct snapshot *s,
+                    const struct snap_node *dir, const struct snap_node *child)
+{
+	return g->error_text && dir == snapshot_root(s) &&
+	       strcmp(snapshot_str(s, child->name), ERROR_FILE_NAME) == 0;
+}
+
 int davd_resolve(struct davd *d, struct http_request *req, struct davd_target *t)
 {
 	const char *rest = http_path_below(req->url, d->base);
@@ -82,6 +102,15 @@ int davd_resolve(struct davd *d, struct http_request *req, struct davd_target *t
 	if (is_macos_probe(t->path))
 		return -ENOENT;
 	t->gen = gen_store_get(d->gens);
+	if (strcmp(t->path, "/" ERROR_FILE_NAME) == 0 && davd_error_node(t->gen, &t->virt)) {
+		if (t->trailing_slash) {
+			davd_target_done(t);
+			return -ENOENT;
+		}
+		t->node = &t->virt;
+		t->error_file = true;
+		return 0;
+	}
 	if (!t->gen->snap) {
 		if (strcmp(t->path, "/") == 0) {
 			t->node = &empty_root;

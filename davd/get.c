@@ -273,6 +273,43 @@ static int open_body(struct davd *d, const struct snapshot *s, const struct snap
 	return 0;
 }
 
+/* The virtual ERROR.txt: the generation's text, with the same range rules. */
+static enum MHD_Result error_text(struct http_request *req, struct davd_target *t, const char *etag,
+                                  const char *lm, bool range_ok)
+{
+	const struct generation *g = t->gen;
+	struct MHD_Response *resp;
+	struct range rg = {0, g->error_len ? g->error_len - 1 : 0};
+	enum range_result rr =
+	    range_ok ? parse_range(http_header(req, MHD_HTTP_HEADER_RANGE), g->error_len, &rg)
+	             : RANGE_NONE;
+	char cr[96];
+	uint64_t len;
+
+	if (rr == RANGE_UNSATISFIABLE) {
+		davd_target_done(t);
+		snprintf(cr, sizeof(cr), "bytes */%zu", g->error_len);
+		return http_respond_status_with(req, 416, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+	}
+	if (rr == RANGE_NONE)
+		rg = (struct range){0, g->error_len ? g->error_len - 1 : 0};
+	len = g->error_len ? rg.last - rg.first + 1 : 0;
+	resp = MHD_create_response_from_buffer((size_t)len, g->error_text + rg.first,
+	                                       MHD_RESPMEM_MUST_COPY);
+	if (resp) {
+		validators(resp, etag, lm);
+		http_add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+		if (rr == RANGE_ONE) {
+			snprintf(cr, sizeof(cr), "bytes %" PRIu64 "-%" PRIu64 "/%zu", rg.first,
+			         rg.last, g->error_len);
+			http_add_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+		}
+	}
+	davd_target_done(t);
+	req->bytes = http_is_head(req) ? 0 : len;
+	return http_respond(req, rr == RANGE_ONE ? 206 : 200, resp);
+}
+
 enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 {
 	struct davd_target t;
@@ -304,6 +341,8 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 		validators(resp, etag, lm);
 		return http_respond(req, c == COND_FAILED ? 412 : 304, resp);
 	}
+	if (t.error_file)
+		return error_text(req, &t, etag, lm, range_ok);
 	r = open_body(d, t.gen->snap, t.node, &fd, &wf, &size);
 	name = snapshot_str(t.gen->snap, t.node->name);
 	if (r < 0) {

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "davd.h"
+#include "error_file.h"
 #include "generation.h"
 #include "props.h"
 #include "snapshot.h"
@@ -33,9 +34,9 @@ static void human_size(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
-static void entry(struct buf *b, const struct snapshot *s, const struct snap_node *c)
+static void entry(struct buf *b, const char *name, const struct snap_node *c)
 {
-	const char *name = snapshot_str(s, c->name);
+	size_t len = strlen(name);
 	bool dir = snapshot_node_is_dir(c);
 	char size[32], date[DAVD_DATE_MAX];
 
@@ -47,11 +48,11 @@ static void entry(struct buf *b, const struct snapshot *s, const struct snap_nod
 	else
 		human_size(c->size, size, sizeof(size));
 	buf_adds(b, "<tr><td><a href=\"");
-	buf_add_encoded(b, name, c->name.len);
+	buf_add_encoded(b, name, len);
 	if (dir)
 		buf_adds(b, "/");
 	buf_adds(b, "\">");
-	buf_add_escaped(b, name, c->name.len);
+	buf_add_escaped(b, name, len);
 	if (dir)
 		buf_adds(b, "/");
 	buf_printf(b, "</a></td><td class=\"n\">%s</td><td>%s</td></tr>\n", size, date);
@@ -61,7 +62,8 @@ enum MHD_Result davd_listing(struct davd *d, struct http_request *req, struct da
 {
 	const struct snapshot *s = t->gen->snap;
 	const struct snap_node *children = NULL;
-	uint32_t count = 0;
+	uint32_t count = 0, shown = 0;
+	struct snap_node err_node;
 	struct buf b = {0};
 	enum MHD_Result ret;
 
@@ -99,11 +101,20 @@ enum MHD_Result davd_listing(struct davd *d, struct http_request *req, struct da
 	if (strcmp(t->path, "/") != 0)
 		buf_adds(&b, "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
 	/* Collections first, each group in the snapshot's (name) order. */
-	for (int pass = 0; pass < 2; pass++)
-		for (uint32_t i = 0; i < count; i++)
-			if (snapshot_node_is_dir(&children[i]) == (pass == 0))
-				entry(&b, s, &children[i]);
-	buf_printf(&b, "</table><p>%u entries</p></body></html>\n", count);
+	for (int pass = 0; pass < 2; pass++) {
+		for (uint32_t i = 0; i < count; i++) {
+			if (snapshot_node_is_dir(&children[i]) != (pass == 0) ||
+			    davd_is_hidden(t->gen, s, t->node, &children[i]))
+				continue;
+			entry(&b, snapshot_str(s, children[i].name), &children[i]);
+			shown++;
+		}
+	}
+	if (strcmp(t->path, "/") == 0 && davd_error_node(t->gen, &err_node)) {
+		entry(&b, ERROR_FILE_NAME, &err_node);
+		shown++;
+	}
+	buf_printf(&b, "</table><p>%u entr%s</p></body></html>\n", shown, shown == 1 ? "y" : "ies");
 	davd_target_done(t);
 	ret = b.failed ? http_respond_status(req, 503)
 	               : http_respond_buffer(req, 200, "text/html; charset=utf-8", b.p, b.len);

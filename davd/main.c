@@ -251,6 +251,14 @@ int main(int argc, char **argv)
 	lcfg.runtime_dir = cfg->runtime_dir;
 	lcfg.on_reload = http_loop_log_reload;
 	http_loop_reload(&lcfg, "start");
+	{
+		struct generation *g = gen_store_get(d.gens);
+
+		if (!g->snap)
+			log_info("no snapshot at \"%s\" yet: the share shows ERROR.txt alone",
+			         gen_store_path(d.gens));
+		generation_put(g);
+	}
 
 	r = http_metrics_new(cfg->runtime_dir, "davd", davd_route_names, DAVD_ROUTE_MAX, &metrics,
 	                     &file_err);

@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "davd.h"
+#include "error_file.h"
 #include "generation.h"
 #include "http_status.h"
 #include "props.h"
@@ -101,6 +102,11 @@ struct reply {
 	struct buf href;              /* href of the target collection, ending in '/' */
 	size_t href_len;              /* its length, to cut children's names off again */
 	const struct snap_node *self; /* the target; NULL once written */
+	const char *self_name;
+	struct snap_node self_copy;  /* the target when it is the virtual ERROR.txt */
+	const struct snap_node *dir; /* the target collection of a Depth 1 */
+	bool error_pending;          /* the virtual ERROR.txt still to list */
+	struct snap_node error_node;
 	const struct snap_node *children;
 	uint32_t child_count, next_child;
 	bool closed; /* MULTISTATUS_CLOSE written */
@@ -134,16 +140,21 @@ static void value(struct buf *b, enum prop p, const struct snap_node *n, const c
 		return;
 	case P_GETCONTENTLENGTH:
 		/* Collections carry 0: Infuse and Kodi want the property everywhere. */
-		buf_printf(b, "<D:getcontentlength>%" PRIu64 "</D:getcontentlength>",
-		           dir ? 0 : n->size);
+		buf_adds(b, "<D:getcontentlength>");
+		buf_add_u64(b, dir ? 0 : n->size);
+		buf_adds(b, "</D:getcontentlength>");
 		return;
 	case P_GETLASTMODIFIED:
 		props_http_date(n->mtime_ns, s);
-		buf_printf(b, "<D:getlastmodified>%s</D:getlastmodified>", s);
+		buf_adds(b, "<D:getlastmodified>");
+		buf_adds(b, s);
+		buf_adds(b, "</D:getlastmodified>");
 		return;
 	case P_CREATIONDATE:
 		props_iso_date(n->ctime_ns ? n->ctime_ns : n->mtime_ns, s);
-		buf_printf(b, "<D:creationdate>%s</D:creationdate>", s);
+		buf_adds(b, "<D:creationdate>");
+		buf_adds(b, s);
+		buf_adds(b, "</D:creationdate>");
 		return;
 	case P_DISPLAYNAME:
 		buf_adds(b, "<D:displayname>");
@@ -151,12 +162,15 @@ static void value(struct buf *b, enum prop p, const struct snap_node *n, const c
 		buf_adds(b, "</D:displayname>");
 		return;
 	case P_GETCONTENTTYPE:
-		buf_printf(b, "<D:getcontenttype>%s</D:getcontenttype>",
-		           dir ? "httpd/unix-directory" : props_content_type(name, strlen(name)));
+		buf_adds(b, "<D:getcontenttype>");
+		buf_adds(b, dir ? "httpd/unix-directory" : props_content_type(name, strlen(name)));
+		buf_adds(b, "</D:getcontenttype>");
 		return;
 	case P_GETETAG:
 		props_etag(n, s); /* hex digits, '-' and '"': nothing to escape in text */
-		buf_printf(b, "<D:getetag>%s</D:getetag>", s);
+		buf_adds(b, "<D:getetag>");
+		buf_adds(b, s);
+		buf_adds(b, "</D:getetag>");
 		return;
 	case P_SUPPORTEDLOCK:
 		buf_adds(b, "<D:supportedlock/>");
@@ -265,11 +279,15 @@ static void generate(struct reply *r, size_t want)
 		const char *name;
 
 		if (r->self) {
-			const struct snap_node *n = r->self;
-
-			name = r->snap ? snapshot_str(r->snap, n->name) : "";
-			response(r, n, name);
+			response(r, r->self, r->self_name);
 			r->self = NULL;
+			continue;
+		}
+		if (r->next_child >= r->child_count && r->error_pending) {
+			r->error_pending = false;
+			r->href.len = r->href_len;
+			buf_adds(&r->href, ERROR_FILE_NAME);
+			response(r, &r->error_node, ERROR_FILE_NAME);
 			continue;
 		}
 		if (r->next_child >= r->child_count) {
@@ -278,6 +296,8 @@ static void generate(struct reply *r, size_t want)
 			break;
 		}
 		c = &r->children[r->next_child++];
+		if (r->error_pending && davd_is_hidden(r->gen, r->snap, r->dir, c))
+			continue;
 		name = snapshot_str(r->snap, c->name);
 		r->href.len = r->href_len;
 		buf_add_encoded(&r->href, name, c->name.len);
@@ -415,6 +435,13 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	r->gen = t.gen;
 	r->snap = t.gen->snap;
 	r->self = t.node;
+	if (t.error_file) {
+		r->self_copy = t.virt; /* t goes out of scope; the reply may outlive it */
+		r->self = &r->self_copy;
+		r->self_name = ERROR_FILE_NAME;
+	} else {
+		r->self_name = r->snap ? snapshot_str(r->snap, t.node->name) : "";
+	}
 	buf_adds(&r->href, d->base);
 	buf_add_encoded(&r->href, t.path, strlen(t.path));
 	if (snapshot_node_is_dir(t.node) && t.path[1] != '\0')
@@ -422,6 +449,9 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	r->href_len = r->href.len;
 	if (depth == 1 && r->snap && snapshot_node_is_dir(t.node))
 		r->children = snapshot_children(r->snap, t.node, &r->child_count);
+	if (depth == 1 && strcmp(t.path, "/") == 0)
+		r->error_pending = davd_error_node(r->gen, &r->error_node);
+	r->dir = t.node;
 	buf_adds(&r->out, MULTISTATUS_OPEN);
 
 	if (r->child_count <= WHOLE_MAX_ENTRIES) {

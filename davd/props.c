@@ -13,33 +13,132 @@
 
 #include "snapshot.h"
 
-void props_etag(const struct snap_node *n, char buf[DAVD_ETAG_MAX])
+static char *hex(char *p, uint64_t v)
 {
-	snprintf(buf, DAVD_ETAG_MAX, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"", n->id, n->size,
-	         (uint64_t)n->mtime_ns);
+	static const char digits[] = "0123456789abcdef";
+	char tmp[16];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = digits[v & 15];
+		v >>= 4;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
 }
 
-static time_t seconds(int64_t ns)
+void props_etag(const struct snap_node *n, char buf[DAVD_ETAG_MAX])
 {
-	return (time_t)(ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000);
+	char *p = buf;
+
+	*p++ = '"';
+	p = hex(p, n->id);
+	*p++ = '-';
+	p = hex(p, n->size);
+	*p++ = '-';
+	p = hex(p, (uint64_t)n->mtime_ns);
+	*p++ = '"';
+	*p = '\0';
+}
+
+static int64_t seconds(int64_t ns)
+{
+	return ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000;
+}
+
+/*
+ * The civil (proleptic Gregorian, UTC) date of a time: formatting every date of
+ * a 50,000-entry PROPFIND through gmtime_r() and strftime() would cost more than
+ * the rest of the reply, so it is computed here (days -> year/month/day by the
+ * usual era arithmetic).
+ */
+struct civil {
+	int64_t year;
+	unsigned month, day, hour, min, sec, wday;
+};
+
+static void civil_of(int64_t t, struct civil *c)
+{
+	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	int64_t rem = t - days * 86400, z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	c->day = doy - (153 * mp + 2) / 5 + 1;
+	c->month = mp < 10 ? mp + 3 : mp - 9;
+	c->year = (int64_t)yoe + era * 400 + (c->month <= 2);
+	c->hour = (unsigned)(rem / 3600);
+	c->min = (unsigned)(rem / 60 % 60);
+	c->sec = (unsigned)(rem % 60);
+	c->wday = (unsigned)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday (4) */
+}
+
+static char *two(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10 % 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
 }
 
 void props_http_date(int64_t ns, char buf[DAVD_DATE_MAX])
 {
-	time_t t = seconds(ns);
-	struct tm tm;
+	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct civil c;
+	char *p = buf;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, DAVD_DATE_MAX, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	civil_of(seconds(ns), &c);
+	if (c.year < 0 || c.year > 9999) {
+		snprintf(buf, DAVD_DATE_MAX, "Thu, 01 Jan 1970 00:00:00 GMT");
+		return;
+	}
+	memcpy(p, days + 3 * c.wday, 3);
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = two(p, c.day);
+	*p++ = ' ';
+	memcpy(p, months + 3 * (c.month - 1), 3);
+	p += 3;
+	*p++ = ' ';
+	p = two(p, (unsigned)(c.year / 100));
+	p = two(p, (unsigned)(c.year % 100));
+	*p++ = ' ';
+	p = two(p, c.hour);
+	*p++ = ':';
+	p = two(p, c.min);
+	*p++ = ':';
+	p = two(p, c.sec);
+	memcpy(p, " GMT", 5);
 }
 
 void props_iso_date(int64_t ns, char buf[DAVD_DATE_MAX])
 {
-	time_t t = seconds(ns);
-	struct tm tm;
+	struct civil c;
+	char *p = buf;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, DAVD_DATE_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	civil_of(seconds(ns), &c);
+	if (c.year < 0 || c.year > 9999) {
+		snprintf(buf, DAVD_DATE_MAX, "1970-01-01T00:00:00Z");
+		return;
+	}
+	p = two(p, (unsigned)(c.year / 100));
+	p = two(p, (unsigned)(c.year % 100));
+	*p++ = '-';
+	p = two(p, c.month);
+	*p++ = '-';
+	p = two(p, c.day);
+	*p++ = 'T';
+	p = two(p, c.hour);
+	*p++ = ':';
+	p = two(p, c.min);
+	*p++ = ':';
+	p = two(p, c.sec);
+	memcpy(p, "Z", 2);
 }
 
 int64_t props_parse_http_date(const char *s)

@@ -48,6 +48,7 @@ for c in wrk curl python3; do command -v "$c" >/dev/null || die "'$c' is not ins
 
 W=$(mktemp -d /dev/shm/mf-davd-bench.XXXXXX) || die "mktemp"
 [ -d "$W" ] || die "no work directory"
+chmod 755 "$W" # the peers' workers (www-data) read the tree and their password files
 PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -122,7 +123,7 @@ start_nginx() {
 	printf '%s:{PLAIN}%s\n' "$USER_" "$PASS" >"$W/nginx/htpasswd"
 	printf '%s\n' \
 		"load_module /usr/lib/nginx/modules/ngx_http_dav_ext_module.so;" \
-		"daemon off; master_process on; worker_processes 2;" \
+		"user www-data; daemon off; master_process on; worker_processes 2;" \
 		"pid $W/nginx/nginx.pid; error_log $W/nginx/error.log;" \
 		"events { worker_connections 1024; }" \
 		"http { access_log off; sendfile on; tcp_nopush on;" \
@@ -150,8 +151,8 @@ start_apache() {
 		"LoadModule auth_basic_module $m/mod_auth_basic.so" \
 		"LoadModule dav_module $m/mod_dav.so" \
 		"LoadModule dav_fs_module $m/mod_dav_fs.so" \
-		"LoadModule mime_module $m/mod_mime.so" \
-		"User root" "Group root" "EnableSendfile On" "DavLockDB $W/apache/davlock" \
+		"LoadModule mime_module $m/mod_mime.so" "TypesConfig /etc/mime.types" \
+		"User www-data" "Group www-data" "EnableSendfile On" "DavLockDB $W/apache/davlock" \
 		"DocumentRoot \"$T\"" "<Directory \"$T\">" "Dav On" "AuthType Basic" \
 		"AuthName \"bench\"" "AuthUserFile $W/apache/htpasswd" "Require valid-user" \
 		"<LimitExcept GET HEAD OPTIONS PROPFIND>" "Require all denied" "</LimitExcept>" \

@@ -10,10 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/davd_lib.sh"
 
-davd_config
-make_media
-publish
-start_davd
+serve_media
 
 # --- OPTIONS ---------------------------------------------------------------
 h=$(curl -s -i -X OPTIONS "$URL/" | tr -d '\r')

@@ -5,10 +5,7 @@
 . "$(dirname "$0")/davd_lib.sh"
 need cadaver
 
-davd_config
-make_media
-publish
-start_davd
+serve_media
 export HOME="$T/home"
 mkdir -p "$HOME"
 printf 'machine 127.0.0.1\nlogin %s\npassword %s\n' "$DAV_USER" "$DAV_PASS" >"$HOME/.netrc"

@@ -12,10 +12,7 @@ need mount.davfs
 [ -c /dev/fuse ] || skip "no /dev/fuse"
 id davfs2 >/dev/null 2>&1 || skip "no davfs2 user"
 
-davd_config
-make_media
-publish
-start_davd
+serve_media
 MNT="$T/mnt"
 mkdir -p "$MNT" "$T/cache"
 chown davfs2: "$T/cache"

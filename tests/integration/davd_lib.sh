@@ -7,6 +7,7 @@
 #                               (UTF-8, spaces, & % # ? +, quotes, <>)
 #   publish [ARGS...]           mf-mksnapshot of $T/records.jsonl into $T/run
 #   start_davd [ARGS...]        meta-fuse-davd on $DAVD_PORT; waits until it serves
+#   serve_media [KEY=VALUE...]  davd_config, make_media, publish, start_davd
 #   stop_davd                   SIGTERM, wait, check the exit status
 #   dav ARGS...                 curl with the credentials
 #   status ARGS...              the HTTP status of such a request
@@ -92,6 +93,13 @@ start_davd() {
 	start_bg davd "$BIN/meta-fuse-davd" -c "$T/davd.conf" -v "$@"
 	DAVD_PID=$LAST_PID
 	wait_for 15 grep -q 'serving "' "$T/davd.log" || fail "davd did not start"
+}
+
+serve_media() {
+	davd_config "$@"
+	make_media
+	publish
+	start_davd
 }
 
 stop_davd() {

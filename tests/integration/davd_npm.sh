@@ -13,10 +13,7 @@ cp "$MF_SOURCE_DIR/tests/integration/npm/package.json" "$MF_SOURCE_DIR/tests/int
 (cd "$T" && timeout 180 npm ci --no-audit --no-fund >"$T/npm.log" 2>&1) ||
 	skip "npm ci could not install the webdav library: $(tail -n 2 "$T/npm.log")"
 
-davd_config
-make_media
-publish
-start_davd
+serve_media
 mkdir -p "$T/out"
 (cd "$T" && timeout 60 node client.mjs "$URL" "$DAV_USER" "$DAV_PASS" "$T/out") >"$T/client.out" 2>"$T/client.log" ||
 	fail "the client failed: $(tail -n 5 "$T/client.log")"

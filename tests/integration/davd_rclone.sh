@@ -7,10 +7,7 @@
 . "$(dirname "$0")/davd_lib.sh"
 need rclone jq
 
-davd_config
-make_media
-publish
-start_davd
+serve_media
 export RCLONE_CONFIG="$T/rclone.conf"
 : >"$RCLONE_CONFIG"
 rclone config create dav webdav url="$URL" vendor=other user="$DAV_USER" \

@@ -9,10 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/davd_lib.sh"
 
-davd_config
-make_media
-publish
-start_davd
+serve_media
 cat >"$T/replay.py" <<'PY'
 # replay.py PORT CLIENT: sends CLIENT's sequence; prints "step status" per request,
 # and fails on the first answer that is not the expected one.

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -157,6 +158,22 @@ static void test_dates(void **state)
 		if (got != cases[i].want)
 			fail_msg("\"%s\": expected %lld, got %lld", cases[i].in,
 			         (long long)cases[i].want, (long long)got);
+	}
+	/* The own date arithmetic agrees with gmtime_r() and strftime() everywhere. */
+	for (int64_t t = -86400 * 3; t < 9000000000LL; t += 86400LL * 97 + 3601 * 7 + 13) {
+		time_t tt = (time_t)t;
+		struct tm tm;
+		char want[DAVD_DATE_MAX];
+
+		gmtime_r(&tt, &tm);
+		strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		props_http_date(t * 1000000000, buf);
+		if (strcmp(buf, want) != 0)
+			fail_msg("%lld: expected \"%s\", got \"%s\"", (long long)t, want, buf);
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		props_iso_date(t * 1000000000, buf);
+		if (strcmp(buf, want) != 0)
+			fail_msg("%lld: expected \"%s\", got \"%s\"", (long long)t, want, buf);
 	}
 	props_http_date(784111777LL * 1000000000 + 999, buf);
 	assert_string_equal(buf, "Sun, 06 Nov 1994 08:49:37 GMT");
