@@ -47,6 +47,7 @@ struct api {
 	struct gen_store *gens;
 	struct source *src;    /* local reads of POST /api/fuse/read */
 	struct webdav *webdav; /* reads through source_webdav_url, NULL when unset */
+	json_t *rules_json;    /* the rules in force as JSON (rules_source.c), NULL: unknown */
 	int64_t started_ns;
 	api_metrics_fn http_metrics;
 	void *http_metrics_ctx;

@@ -32,6 +32,7 @@
 #include "http_loop.h"
 #include "log.h"
 #include "privileges.h"
+#include "rules_source.h"
 #include "server.h"
 #include "source.h"
 #include "webdav_source.h"
@@ -159,6 +160,10 @@ int main(int argc, char **argv)
 	}
 	api.cfg = cfg;
 	api.started_ns = now_ns();
+	if (rules_source_json(cfg, &api.rules_json, err, sizeof(err)) < 0)
+		log_warnx("reading the rules' text again: %s; /api/fuse/rules lists them without "
+		          "their conditions",
+		          err);
 	loop = (struct http_loop_config){
 	    .gens = api.gens,
 	    .runtime_dir = cfg->runtime_dir,
@@ -192,6 +197,7 @@ out:
 	source_free(api.src);
 	webdav_free(api.webdav);
 	gen_store_free(api.gens);
+	json_decref(api.rules_json);
 	config_free(cfg);
 	return status;
 }

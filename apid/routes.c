@@ -16,6 +16,7 @@
 #include "api.h"
 #include "config.h"
 #include "generation.h"
+#include "log.h"
 #include "path.h"
 #include "snapshot.h"
 
@@ -347,8 +348,11 @@ static void dispatch(struct api_call *c, const struct route *rt)
 		}
 	}
 	r = rt->handler(c);
-	if (r < 0)
+	if (r < 0) {
+		/* apid's own failure (out of memory): one line, and the next request goes on. */
+		log_warnx("answering %s %s: %s", req->method, rt->path, strerror(-r));
 		api_error(c, 500, "internal error: %s", strerror(-r));
+	}
 }
 
 void api_handle(struct api *api, const struct api_request *req, struct api_response *resp)

@@ -27,6 +27,7 @@
 #include "generation.h"
 #include "rule_json.h"
 #include "rules.h"
+#include "rules_source.h"
 #include "snapshot.h"
 #include "tree.h"
 
@@ -49,19 +50,53 @@ static void string_array(struct jsonw *w, const char *key, const char *const *v,
 	jsonw_array_end(w);
 }
 
+/* The description and the condition of the rule named name, as written. */
+static int write_source(struct jsonw *w, json_t *rules, const char *name)
+{
+	static const char *const keys[] = {"description", "when"};
+	size_t i;
+	json_t *rule;
+
+	json_array_foreach(rules, i, rule)
+	{
+		const char *n = json_string_value(json_object_get(rule, "name"));
+
+		if (n == NULL || strcmp(n, name) != 0)
+			continue;
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+			json_t *v = json_object_get(rule, keys[k]);
+			char *text;
+
+			if (v == NULL)
+				continue;
+			text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			if (text == NULL)
+				return -ENOMEM;
+			jsonw_key(w, keys[k]);
+			jsonw_raw(w, text, strlen(text));
+			free(text);
+		}
+		break;
+	}
+	return 0;
+}
+
 /*
  * The configuration as the file says now: a reload of rules alone restarts no
  * worker (kvwatch applies them), so the rules apid started with may be stale.
  * The file is read per request (these are rare, and a load is a few
- * milliseconds); one that no longer loads leaves the start-up rules, with why.
- * Returns the configuration to use; *ret_fresh is the one to free (or NULL).
+ * milliseconds); one that no longer loads leaves the start-up rules, with why
+ * in err.  Returns the configuration to use and the rules' JSON of it;
+ * *ret_fresh and *ret_json are the caller's to free (NULL when the start-up
+ * ones are used).
  */
-static const struct config *rules_config(struct api_call *c, struct config **ret_fresh, char *err,
-                                         size_t errlen)
+static const struct config *rules_config(struct api_call *c, struct config **ret_fresh,
+                                         json_t **ret_json, char *err, size_t errlen)
 {
 	const struct config *cfg = c->api->cfg;
 
 	*ret_fresh = NULL;
+	*ret_json = NULL;
 	err[0] = '\0';
 	if (cfg->path == NULL)
 		return cfg;
@@ -69,14 +104,18 @@ static const struct config *rules_config(struct api_call *c, struct config **ret
 		*ret_fresh = NULL;
 		return cfg;
 	}
+	if (rules_source_json(*ret_fresh, ret_json, err, errlen) < 0) {
+		config_free(*ret_fresh);
+		*ret_fresh = NULL;
+		*ret_json = NULL;
+		return cfg;
+	}
 	return *ret_fresh;
 }
 
-int api_rules(struct api_call *c)
+static int write_rules(struct api_call *c, const struct config *cfg, json_t *rules_json,
+                       const char *warning)
 {
-	struct config *fresh;
-	char err[256];
-	const struct config *cfg = rules_config(c, &fresh, err, sizeof(err));
 	const struct snapshot *s = c->gen->snap;
 	const struct snap_rule *placed = NULL;
 	uint32_t nplaced = 0;
@@ -86,13 +125,11 @@ int api_rules(struct api_call *c)
 	if (s)
 		placed = snapshot_rules(s, &nplaced);
 	r = jsonw_init(&w);
-	if (r < 0) {
-		config_free(fresh);
+	if (r < 0)
 		return r;
-	}
 	jsonw_object_begin(&w);
-	if (err[0])
-		jsonw_kv_string(&w, "warning", err);
+	if (warning[0])
+		jsonw_kv_string(&w, "warning", warning);
 	jsonw_kv_string(&w, "source",
 	                cfg->rules_file                                        ? cfg->rules_file
 	                : config_origin_of(cfg, "rules") == CONFIG_ORIGIN_FILE ? "configuration"
@@ -113,6 +150,11 @@ int api_rules(struct api_call *c)
 			jsonw_string(&w, tpl);
 		else
 			jsonw_null(&w);
+		r = write_source(&w, rules_json, name);
+		if (r < 0) {
+			jsonw_discard(&w);
+			return r;
+		}
 		for (uint32_t j = 0; j < nplaced; j++) {
 			if (strcmp(snapshot_str(s, placed[j].name), name) != 0)
 				continue;
@@ -125,8 +167,21 @@ int api_rules(struct api_call *c)
 	jsonw_array_end(&w);
 	jsonw_kv_u64(&w, "generation", c->gen->number);
 	jsonw_object_end(&w);
-	config_free(fresh);
 	return api_reply(c, 200, &w);
+}
+
+int api_rules(struct api_call *c)
+{
+	struct config *fresh;
+	json_t *fresh_json;
+	char err[256];
+	const struct config *cfg = rules_config(c, &fresh, &fresh_json, err, sizeof(err));
+	int r;
+
+	r = write_rules(c, cfg, fresh ? fresh_json : c->api->rules_json, err);
+	json_decref(fresh_json);
+	config_free(fresh);
+	return r;
 }
 
 int api_rules_variables(struct api_call *c)

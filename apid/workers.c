@@ -4,9 +4,9 @@
  *
  * status.json is written by the supervisor (write + rename), so a read sees a
  * whole file.  Without a supervisor there is no such file: 503 with that
- * reason.  A refresh would ask kvwatch for a full resync, but apid runs as
- * another user than kvwatch and there is no channel for it yet: it answers 503
- * and says how often kvwatch resyncs by itself (docs/api.md).
+ * reason.  A refresh asks kvwatch for a full resync through the supervisor's
+ * notify socket (apid runs as another user than kvwatch and cannot signal it);
+ * without meta-fuse's supervisor it answers 503 and says what to do instead.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -303,7 +303,7 @@ static size_t keep_raw(void *cls, struct MHD_Connection *conn, char *s)
 	return strlen(s);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char line[512];
 	size_t n;

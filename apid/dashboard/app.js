@@ -190,12 +190,16 @@ async function loadRules() {
 		x.name + (x.enabled ? "" : " (disabled)"), x.priority,
 		x.hide ? "hidden" : x.template, fmtNum(x.files ?? 0), fmtNum(x.hidden ?? 0)
 	]), "no rules");
+	/* The preview starts from the rules in force, ready to be edited. */
 	if (!$("rules-json").value)
-		$("rules-json").value = JSON.stringify([
-			{name: "films", priority: 10, when: {property: "title", op: "exists"},
-			 template: "/Films/{title}{year?( ({year}))}/{fileName}"},
-			{name: "rest", template: "/Other/{fileName}"}
-		], null, 1);
+		$("rules-json").value = JSON.stringify(r.data.rules.map((x) => {
+			const rule = {name: x.name, priority: x.priority, enabled: x.enabled};
+			if (x.description) rule.description = x.description;
+			if (x.when) rule.when = x.when;
+			if (x.hide) rule.hide = true;
+			else rule.template = x.template;
+			return rule;
+		}), null, 1);
 }
 
 function parseJson(id, out) {

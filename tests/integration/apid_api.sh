@@ -121,6 +121,8 @@ req GET /api/fuse/rules
 expect_status 200 "rules"
 expect_eq "$(jb .source)" default "rules: the shipped defaults"
 expect_eq "$(jb '[.rules[] | select(.name == "movies")][0].files')" 1 "rules: files the movies rule placed"
+expect_eq "$(jb '[.rules[] | select(.name == "movies")][0].when.and[0].property')" season \
+	"rules: the movies rule's condition"
 req GET /api/fuse/rules/variables
 expect_status 200 "rules/variables"
 expect_eq "$(jb '[.variables[].name] | index("title") != null')" true "variables: title"

@@ -22,6 +22,7 @@
 #include "generation.h"
 #include "log.h"
 #include "rule_json.h"
+#include "rules_source.h"
 #include "snapshot_writer.h"
 #include "source.h"
 #include "tree.h"
@@ -48,6 +49,7 @@ struct fixture {
 	struct gen_store *gens;
 	struct source *src;
 	struct api api;
+	json_t *rules_json;
 	json_t *docs[NRECORDS];
 	struct strview *values[NRECORDS];
 	char scratch[NRECORDS][256];
@@ -110,7 +112,9 @@ static int setup(void **state)
 	generation_put(old);
 	generation_put(new);
 	assert_int_equal(source_new(vol, &fx.src), 0);
-	fx.api = (struct api){.cfg = fx.cfg,
+	assert_int_equal(rules_source_json(fx.cfg, &fx.rules_json, err, sizeof(err)), 0);
+	fx.api = (struct api){.rules_json = fx.rules_json,
+	                      .cfg = fx.cfg,
 	                      .gens = fx.gens,
 	                      .src = fx.src,
 	                      .started_ns = NOW_NS - 60000000000LL,
@@ -124,6 +128,7 @@ static int teardown(void **state)
 	char cmd[128];
 
 	source_free(fx.src);
+	json_decref(fx.rules_json);
 	gen_store_free(fx.gens);
 	config_free(fx.cfg);
 	for (size_t i = 0; i < NRECORDS; i++) {
@@ -574,6 +579,45 @@ static void test_rules(void **state)
 	assert_true(json_is_true(json_object_get(r0, "hide")));
 	json_decref(j);
 
+	/* The rules in force, conditions included, sent back as a preview: nothing moves. */
+	j = get("/api/fuse/rules", NULL, 200);
+	{
+		json_t *proposed = json_array(), *body, *rule, *p;
+		size_t i;
+		char *text;
+
+		json_array_foreach(json_object_get(j, "rules"), i, rule)
+		{
+			json_t *r = json_object();
+
+			json_object_set(r, "name", json_object_get(rule, "name"));
+			json_object_set(r, "priority", json_object_get(rule, "priority"));
+			json_object_set(r, "enabled", json_object_get(rule, "enabled"));
+			if (json_object_get(rule, "when"))
+				json_object_set(r, "when", json_object_get(rule, "when"));
+			if (json_is_true(json_object_get(rule, "hide")))
+				json_object_set_new(r, "hide", json_true());
+			else
+				json_object_set(r, "template", json_object_get(rule, "template"));
+			json_array_append_new(proposed, r);
+		}
+		r0 = json_array_get(json_object_get(j, "rules"), 3); /* anime-subtitles */
+		if (!json_is_array(json_object_get(json_object_get(r0, "when"), "and")))
+			fail_msg("rules: expected the condition of %s, got none",
+			         json_string_value(json_object_get(r0, "name")));
+		body = json_pack("{s:o}", "rules", proposed);
+		text = json_dumps(body, 0);
+		p = post("/api/fuse/rules/preview", text, 200);
+		expect_int(p, "files", 4);
+		expect_int(p, "unchanged", 4);
+		expect_int(p, "moved", 0);
+		expect_int(p, "hidden", 0); /* hidden records are not in the snapshot */
+		json_decref(p);
+		free(text);
+		json_decref(body);
+	}
+	json_decref(j);
+
 	j = get("/api/fuse/rules/variables", NULL, 200);
 	expect_str(json_array_get(json_object_get(j, "variables"), 0), "name", "filePath");
 	expect_str(json_array_get(json_object_get(j, "variables"), 0), "kind", "core");
@@ -726,6 +770,47 @@ static void test_rule_json(void **state)
 	}
 }
 
+/* The rules' text read again from the configuration, a rules_file, or the defaults. */
+static void test_rules_source(void **state)
+{
+	static const char *const confs[] = {
+	    "rules = ( { name = \"inline\"; when = { property = \"t\"; op = \"exists\"; };\n"
+	    "  template = \"/I/{t}\"; }, { name = \"rest\"; template = \"/R/{fileName}\"; } );\n",
+	    "rules_file = \"rules.conf\";\n",
+	};
+	char path[128], rpath[128], err[256];
+
+	snprintf(rpath, sizeof(rpath), "%s/rules.conf", fx.dir);
+	write_file(rpath,
+	           "rules = ( { name = \"fromfile\"; priority = 3; "
+	           "when = { or = ( { property = \"a\"; op = \"equals\"; value = [1, 2]; } ); "
+	           "}; template = \"/F/{a}\"; } );\n");
+	for (size_t i = 0; i < 2; i++) {
+		struct config *cfg;
+		json_t *j = NULL, *r0;
+
+		snprintf(path, sizeof(path), "%s/source%zu.conf", fx.dir, i);
+		write_file(path, confs[i]);
+		assert_int_equal(config_load(path, &cfg, err, sizeof(err)), 0);
+		if (rules_source_json(cfg, &j, err, sizeof(err)) < 0)
+			fail_msg("case %zu: expected the rules' JSON, got %s", i, err);
+		r0 = json_array_get(j, 0);
+		assert_string_equal(json_string_value(json_object_get(r0, "name")),
+		                    i == 0 ? "inline" : "fromfile");
+		if (i == 1 &&
+		    json_integer_value(json_array_get(
+		        json_object_get(
+		            json_array_get(json_object_get(json_object_get(r0, "when"), "or"), 0),
+		            "value"),
+		        1)) != 2)
+			fail_msg("rules_file: expected value [1, 2] in the condition");
+		json_decref(j);
+		config_free(cfg);
+		unlink(path);
+	}
+	unlink(rpath);
+}
+
 /* Bytes a name or a value may hold come out as valid JSON, table by table. */
 static void test_jsonw_escaping(void **state)
 {
@@ -801,6 +886,7 @@ int main(void)
 	    cmocka_unit_test(test_route_names),
 	    cmocka_unit_test(test_jsonw_escaping),
 	    cmocka_unit_test(test_rule_json),
+	    cmocka_unit_test(test_rules_source),
 	    cmocka_unit_test(test_no_snapshot),
 	};
 
