@@ -62,6 +62,10 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 	gid_t wgid;
 	int r;
 
+	if (s->stopping) {
+		snprintf(msg, msglen, "the supervisor is stopping");
+		return -ESHUTDOWN;
+	}
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec());
 	r = config_load(s->config_path, &ncfg, err, sizeof(err));
 	if (r == 0)

@@ -82,11 +82,13 @@ char *status_json(const struct supervisor *s, bool live)
 	fprintf(f, ",\"generation\":%" PRIu64, s->generation);
 	put_snapshot(f, s);
 	fputs(",\"workers\":[", f);
-	for (size_t i = 0; i < s->worker_count; i++) {
+	for (size_t i = 0, n = 0; i < s->worker_count; i++) {
 		const struct worker *w = s->workers[i];
 		bool up = w->pid > 0;
 
-		fputs(i ? ",{" : "{", f);
+		if (w->remove && !up)
+			continue; /* a program a reload dropped */
+		fputs(n++ ? ",{" : "{", f);
 		fputs("\"name\":", f);
 		json_put_string(f, w->name, strlen(w->name));
 		put_str(f, "state", worker_state_name(w->state));
