@@ -8,7 +8,8 @@
  * one status character ('0' done, '1' refused: bad configuration or usage,
  * '2' failed), a newline and the text to print (JSON for status).  Only root
  * may ask: the peer's credentials are checked on every connection, and anybody
- * else gets a refusal that says so.
+ * else gets a refusal that says so.  At most CLIENTS_MAX connections wait for
+ * their request at a time; more are turned away with a message.
  */
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +27,9 @@
 #include "supervisor.h"
 
 #define REQUEST_MAX 256
+#define CLIENTS_MAX 32 /* connections waiting for their request */
+
+static unsigned clients;
 
 static void reply(int fd, char code, const char *text)
 {
@@ -123,6 +127,7 @@ static int on_request(sd_event_source *src, int fd, uint32_t revents, void *user
 	}
 	sd_event_source_disable_unref(src);
 	close(fd);
+	clients--;
 	return 0;
 }
 
@@ -133,8 +138,17 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 	if (c < 0)
 		return 0;
-	if (sd_event_add_io(s->event, NULL, c, EPOLLIN, on_request, s) < 0)
+	if (clients >= CLIENTS_MAX) {
+		/* Clients that connect and never ask cannot pile up. */
+		reply(c, '2', "too many control connections at once");
 		close(c);
+		return 0;
+	}
+	if (sd_event_add_io(s->event, NULL, c, EPOLLIN, on_request, s) < 0) {
+		close(c);
+		return 0;
+	}
+	clients++;
 	return 0;
 }
 
