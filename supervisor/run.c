@@ -235,6 +235,12 @@ int worker_start(struct worker *w)
 	if (s->stopping || w->remove)
 		return 0;
 	disarm(w->restart_timer);
+	if (w->user_unknown) {
+		log_errorx("%s: its user does not exist; not started", w->name);
+		snprintf(w->last_exit, sizeof(w->last_exit), "unknown user");
+		worker_set_state(w, WORKER_FAILED);
+		return -EINVAL;
+	}
 	if (is_reader(w) && !s->writer_ready) {
 		worker_set_state(w, WORKER_WAITING);
 		return 0;
@@ -652,6 +658,7 @@ int worker_set_program(struct worker *w, const struct config_program *p, char *e
 		snprintf(what, sizeof(what), "program \"%s\": user", p->name);
 		r = users_resolve(p->user, what, &w->uid, &w->gid, err, errlen);
 	}
+	w->user_unknown = r < 0;
 	return r;
 }
 

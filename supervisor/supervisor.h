@@ -66,9 +66,10 @@ struct worker {
 	struct supervisor *sup;
 	const struct role *role; /* NULL for a program of the configuration */
 	char name[WORKER_NAME_MAX];
-	char **argv;   /* programs: owned copy of the command */
-	char **env;    /* programs: extra "NAME=value" strings, or NULL */
-	bool own_user; /* programs: runs as uid/gid below, not the readers' */
+	char **argv;       /* programs: owned copy of the command */
+	char **env;        /* programs: extra "NAME=value" strings, or NULL */
+	bool own_user;     /* programs: runs as uid/gid below, not the readers' */
+	bool user_unknown; /* programs: its user did not resolve; not started */
 	uid_t uid;
 	gid_t gid;
 	bool autorestart; /* false: a program that exits stays stopped */

@@ -15,6 +15,7 @@ sv_config 'programs = (
 	{ name = "envy"; command = [ "/bin/sh", "-c", "echo \"FOO=$FOO\"; exec sleep 1000" ];
 	  user = "61002"; environment = [ "FOO=bar baz" ]; },
 	{ name = "oneshot"; command = [ "/bin/sh", "-c", "exit 75" ]; autorestart = false; },
+	{ name = "nobody"; command = [ "/bin/sleep", "1000" ]; user = "no-such-user-mf"; },
 	{ name = "stubborn"; command = [ "/bin/sh", "-c", "trap \"\" TERM; exec sleep 1000" ];
 	  stop_timeout_ms = 500; }
 );'
@@ -60,6 +61,11 @@ expect_match "$(grep ^Uid: /proc/$EP/status)" "^Uid:\s+61002\s" "a program's own
 expect_match "$(grep ^Gid: /proc/$EP/status)" "^Gid:\s+61002\s" "its group: the same number (no passwd entry)"
 wait_for 10 grep -q "^envy: FOO=bar baz$" "$T/sv.log" || fail "the program's environment did not arrive"
 ok "a program's own environment"
+wait_state nobody failed 20
+expect_eq "$(wfield nobody pid)" 0 "a program whose user does not exist is not started"
+expect_eq "$(wfield nobody lastExit)" "unknown user" "... and status says why"
+grep -q 'program "nobody": user: user "no-such-user-mf" does not exist' "$T/sv.log" || fail "no log line for nobody"
+ok "the unknown user is logged"
 wait_state oneshot stopped 20
 expect_eq "$(wfield oneshot restarts)" 0 "autorestart = false: not restarted"
 grep -q "oneshot exited (exit 75); autorestart is off for it" "$T/sv.log" || fail "no log line for oneshot"
