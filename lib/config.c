@@ -1033,6 +1033,75 @@ static bool is_program_name(const char *s)
 	return true;
 }
 
+/* user, environment, autorestart and stop_timeout_ms of a program (all optional). */
+static int load_program_options(struct loader *ld, const config_setting_t *g, const char *what,
+                                struct config_program *p)
+{
+	config_setting_t *user = config_setting_get_member(g, "user");
+	config_setting_t *env = config_setting_get_member(g, "environment");
+	config_setting_t *ar = config_setting_get_member(g, "autorestart");
+	config_setting_t *st = config_setting_get_member(g, "stop_timeout_ms");
+
+	p->autorestart = true;
+	p->stop_timeout_ms = 10000;
+	if (user) {
+		if (config_setting_type(user) != CONFIG_TYPE_STRING)
+			return fail_at(ld, user, what,
+			               "user: expected a user name or a number as a string, got %s",
+			               settings_type_name(user));
+		if (config_setting_get_string(user)[0] == '\0')
+			return fail_at(ld, user, what, "user: must not be empty");
+		p->user = strdup(config_setting_get_string(user));
+		if (!p->user)
+			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
+	}
+	if (ar) {
+		if (config_setting_type(ar) != CONFIG_TYPE_BOOL)
+			return fail_at(ld, ar, what, "autorestart: expected true or false, got %s",
+			               settings_type_name(ar));
+		p->autorestart = config_setting_get_bool(ar);
+	}
+	if (st) {
+		long long v = config_setting_get_int64(st);
+
+		if ((config_setting_type(st) != CONFIG_TYPE_INT &&
+		     config_setting_type(st) != CONFIG_TYPE_INT64) ||
+		    v < 0 || v > 3600000)
+			return fail_at(ld, st, what,
+			               "stop_timeout_ms: expected an integer from 0 to 3600000");
+		p->stop_timeout_ms = (uint32_t)v;
+	}
+	if (env) {
+		unsigned n;
+
+		if (!config_setting_is_list(env) && !config_setting_is_array(env))
+			return fail_at(
+			    ld, env, what,
+			    "environment: expected a list of \"NAME=value\" strings, got %s",
+			    settings_type_name(env));
+		n = (unsigned)config_setting_length(env);
+		p->env = calloc(n + 1, sizeof(*p->env));
+		if (!p->env)
+			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
+		for (unsigned i = 0; i < n; i++) {
+			config_setting_t *e = config_setting_get_elem(env, i);
+			const char *t = config_setting_type(e) == CONFIG_TYPE_STRING
+			                    ? config_setting_get_string(e)
+			                    : NULL;
+			const char *eq = t ? strchr(t, '=') : NULL;
+
+			if (!t || !eq || eq == t)
+				return fail_at(ld, e, what,
+				               "environment[%u]: expected a \"NAME=value\" string",
+				               i);
+			p->env[i] = strdup(t);
+			if (!p->env[i])
+				return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
+		}
+	}
+	return 0;
+}
+
 static int load_program(struct loader *ld, const config_setting_t *g, size_t index,
                         struct config_program *p)
 {
@@ -1055,6 +1124,9 @@ static int load_program(struct loader *ld, const config_setting_t *g, size_t ind
 			name = c;
 		} else if (strcmp(cn, "command") == 0) {
 			cmd = c;
+		} else if (strcmp(cn, "user") == 0 || strcmp(cn, "environment") == 0 ||
+		           strcmp(cn, "autorestart") == 0 || strcmp(cn, "stop_timeout_ms") == 0) {
+			continue; /* see load_program_options() */
 		} else {
 			snprintf(full, sizeof(full), "%s.%s", what, cn);
 			r = warn_unknown(ld, c, full);
@@ -1103,7 +1175,7 @@ static int load_program(struct loader *ld, const config_setting_t *g, size_t ind
 	}
 	if (p->argv[0][0] == '\0')
 		return fail_at(ld, cmd, what, "command: the program to run is empty");
-	return 0;
+	return load_program_options(ld, g, what, p);
 }
 
 static int load_programs(struct loader *ld)
@@ -1282,6 +1354,10 @@ void config_free(struct config *cfg)
 		for (char **a = cfg->programs[i].argv; a && *a; a++)
 			free(*a);
 		free(cfg->programs[i].argv);
+		free(cfg->programs[i].user);
+		for (char **e = cfg->programs[i].env; e && *e; e++)
+			free(*e);
+		free(cfg->programs[i].env);
 	}
 	free(cfg->programs);
 	for (size_t i = 0; i < cfg->warning_count; i++)
@@ -1380,6 +1456,35 @@ static void print_key(const struct config *cfg, const struct key *k, FILE *out)
 	             cfg->env_used_[i] & ENV_USED_PORT ? k->env_port : NULL);
 }
 
+/* A program's optional settings, each only when it is not the default. */
+static void print_program_options(FILE *out, const struct config *cfg,
+                                  const struct config_program *p)
+{
+	if (p->user) {
+		fprintf(out, "%s.%s.user = ", KEY_PROGRAMS, p->name);
+		print_quoted(out, p->user);
+		print_origin(out, cfg->programs_origin_, NULL, NULL);
+	}
+	if (p->env) {
+		fprintf(out, "%s.%s.environment = [", KEY_PROGRAMS, p->name);
+		for (char **e = p->env; *e; e++) {
+			fputs(e == p->env ? " " : ", ", out);
+			print_quoted(out, *e);
+		}
+		fputs(p->env[0] ? " ]" : "]", out);
+		print_origin(out, cfg->programs_origin_, NULL, NULL);
+	}
+	if (!p->autorestart) {
+		fprintf(out, "%s.%s.autorestart = false", KEY_PROGRAMS, p->name);
+		print_origin(out, cfg->programs_origin_, NULL, NULL);
+	}
+	if (p->stop_timeout_ms != 10000) {
+		fprintf(out, "%s.%s.stop_timeout_ms = %u", KEY_PROGRAMS, p->name,
+		        p->stop_timeout_ms);
+		print_origin(out, cfg->programs_origin_, NULL, NULL);
+	}
+}
+
 void config_print(const struct config *cfg, FILE *out)
 {
 	uint32_t n;
@@ -1418,6 +1523,7 @@ void config_print(const struct config *cfg, FILE *out)
 		}
 		fputs(" ]", out);
 		print_origin(out, cfg->programs_origin_, NULL, NULL);
+		print_program_options(out, cfg, &cfg->programs[i]);
 	}
 }
 

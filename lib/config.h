@@ -41,6 +41,11 @@ struct config_listen {
 struct config_program {
 	char *name;
 	char **argv; /* NULL-terminated */
+	/* Optional settings of a supervised program. */
+	char *user;               /* a name or a number; NULL: the readers' uid/gid */
+	char **env;               /* "NAME=value" strings, NULL-terminated; NULL: none */
+	bool autorestart;         /* restart it when it exits (default true) */
+	uint32_t stop_timeout_ms; /* SIGKILL this long after SIGTERM (default 10000) */
 };
 
 struct rules;

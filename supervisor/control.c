@@ -8,7 +8,8 @@
  * one status character ('0' done, '1' refused: bad configuration or usage,
  * '2' failed), a newline and the text to print (JSON for status).  Only root
  * may ask: the peer's credentials are checked on every connection, and anybody
- * else gets a refusal that says so.
+ * else gets a refusal that says so.  At most CLIENTS_MAX connections wait for
+ * their request at a time; a new one beyond that drops the oldest.
  */
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +27,31 @@
 #include "supervisor.h"
 
 #define REQUEST_MAX 256
+#define CLIENTS_MAX 32 /* connections waiting for their request */
+
+/* The connections waiting for their request, oldest first. */
+static sd_event_source *waiting[CLIENTS_MAX];
+static unsigned clients;
+
+static void forget(sd_event_source *src)
+{
+	for (unsigned i = 0; i < clients; i++) {
+		if (waiting[i] != src)
+			continue;
+		memmove(&waiting[i], &waiting[i + 1], (clients - i - 1) * sizeof(waiting[0]));
+		clients--;
+		return;
+	}
+}
+
+static void drop(sd_event_source *src)
+{
+	int fd = sd_event_source_get_io_fd(src);
+
+	forget(src);
+	sd_event_source_disable_unref(src);
+	close(fd);
+}
 
 static void reply(int fd, char code, const char *text)
 {
@@ -121,8 +147,7 @@ static int on_request(sd_event_source *src, int fd, uint32_t revents, void *user
 		req[strcspn(req, "\n")] = '\0';
 		handle(s, fd, req);
 	}
-	sd_event_source_disable_unref(src);
-	close(fd);
+	drop(src);
 	return 0;
 }
 
@@ -130,11 +155,21 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 {
 	struct supervisor *s = userdata;
 	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	sd_event_source *conn;
 
 	if (c < 0)
 		return 0;
-	if (sd_event_add_io(s->event, NULL, c, EPOLLIN, on_request, s) < 0)
+	/* Clients that connect and never ask cannot pile up: the oldest goes. */
+	if (clients >= CLIENTS_MAX) {
+		log_warnx("control: %d connections wait for their request; dropping the oldest",
+		          CLIENTS_MAX);
+		drop(waiting[0]);
+	}
+	if (sd_event_add_io(s->event, &conn, c, EPOLLIN, on_request, s) < 0) {
 		close(c);
+		return 0;
+	}
+	waiting[clients++] = conn;
 	return 0;
 }
 

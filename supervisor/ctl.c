@@ -89,8 +89,10 @@ static char *ask(const char *dir, const char *request, char *ret_code)
 		return NULL;
 	}
 	buf = malloc(REPLY_MAX + 1);
-	if (!buf || send(fd, request, strlen(request), MSG_NOSIGNAL) < 0 ||
-	    (n = recv(fd, buf, REPLY_MAX, 0)) < 2) {
+	/* A refusal may come before the request is read: read the answer whatever send says. */
+	if (buf)
+		(void)send(fd, request, strlen(request), MSG_NOSIGNAL);
+	if (!buf || (n = recv(fd, buf, REPLY_MAX, 0)) < 2) {
 		fprintf(stderr, "meta-fuse: no answer from the supervisor on %s\n", sa.sun_path);
 		free(buf);
 		close(fd);

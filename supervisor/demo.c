@@ -363,6 +363,12 @@ static int wait_event(struct demo *d, int sfd, bool ready)
 				buf[n] = '\0';
 				if (strstr(buf, "READY=1"))
 					return 0;
+				/* A worker gave up: READY will not come. */
+				if (strstr(buf, "STATUS=") &&
+				    (strstr(buf, " fatal,") || strstr(buf, " failed,"))) {
+					say("%s", strstr(buf, "STATUS=") + 7);
+					return -EPROTO;
+				}
 			}
 		}
 	}
@@ -504,6 +510,9 @@ int cmd_demo(int argc, char **argv)
 		rc = 0;
 	} else if (r == -EINTR) {
 		rc = 0;
+	} else if (r == -EPROTO) {
+		say("a worker could not start; its log is in %s/meta-fuse.log", d.dir);
+		d.keep = true;
 	} else if (r == -ECHILD) {
 		say("the supervisor stopped before it was ready; run it by hand to see why:\n"
 		    "  %s run -c %s/meta-fuse.conf",

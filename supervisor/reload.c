@@ -62,6 +62,10 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 	gid_t wgid;
 	int r;
 
+	if (s->stopping) {
+		snprintf(msg, msglen, "the supervisor is stopping");
+		return -ESHUTDOWN;
+	}
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_usec());
 	r = config_load(s->config_path, &ncfg, err, sizeof(err));
 	if (r == 0)
@@ -158,23 +162,20 @@ int reload_config(struct supervisor *s, char *msg, size_t msglen)
 			w->remove = true;
 			worker_stop(w, false);
 			append(restarted, sizeof(restarted), w->name);
-		} else if (!argv_equal(p->argv, w->argv) || confdiff_changed(told, tnew, "uid") ||
-		           confdiff_changed(told, tnew, "gid")) {
-			char **copy = NULL;
-			size_t n = 0;
+		} else {
+			char key[WORKER_NAME_MAX + 16], err2[256];
 
-			while (p->argv[n])
-				n++;
-			copy = calloc(n + 1, sizeof(*copy));
-			for (size_t k = 0; copy && k < n; k++)
-				copy[k] = strdup(p->argv[k]);
-			if (copy) {
-				for (char **a = w->argv; a && *a; a++)
-					free(*a);
-				free(w->argv);
-				w->argv = copy;
+			snprintf(key, sizeof(key), "programs.%s.", w->name);
+			if (argv_equal(p->argv, w->argv) && !confdiff_changed(told, tnew, key) &&
+			    !confdiff_changed(told, tnew, "uid") &&
+			    !confdiff_changed(told, tnew, "gid"))
+				continue;
+			if (worker_set_program(w, p, err2, sizeof(err2)) < 0) {
+				log_errorx("%s; stopping it", err2);
+				worker_stop(w, false);
+			} else {
+				worker_stop(w, true);
 			}
-			worker_stop(w, true);
 			append(restarted, sizeof(restarted), w->name);
 		}
 	}

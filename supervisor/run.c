@@ -235,6 +235,12 @@ int worker_start(struct worker *w)
 	if (s->stopping || w->remove)
 		return 0;
 	disarm(w->restart_timer);
+	if (w->user_unknown) {
+		log_errorx("%s: its user does not exist; not started", w->name);
+		snprintf(w->last_exit, sizeof(w->last_exit), "unknown user");
+		worker_set_state(w, WORKER_FAILED);
+		return -EINVAL;
+	}
 	if (is_reader(w) && !s->writer_ready) {
 		worker_set_state(w, WORKER_WAITING);
 		return 0;
@@ -283,8 +289,8 @@ static int on_kill_timer(sd_event_source *src, uint64_t usec, void *userdata)
 	struct worker *w = userdata;
 
 	if (w->pid > 0) {
-		log_warnx("%s (pid %d) did not stop within %llu s: SIGKILL", w->name, (int)w->pid,
-		          (unsigned long long)(STOP_GRACE_USEC / USEC_PER_SEC));
+		log_warnx("%s (pid %d) did not stop in time after SIGTERM: SIGKILL", w->name,
+		          (int)w->pid);
 		worker_signal(w, SIGKILL);
 	}
 	return 0;
@@ -302,7 +308,8 @@ void worker_stop(struct worker *w, bool restart)
 	w->restart_now = restart;
 	worker_set_state(w, WORKER_STOPPING);
 	worker_signal(w, SIGTERM);
-	arm(&w->kill_timer, w->sup, STOP_GRACE_USEC, on_kill_timer, w);
+	arm(&w->kill_timer, w->sup, w->role ? STOP_GRACE_USEC : w->stop_timeout_usec, on_kill_timer,
+	    w);
 }
 
 int sup_restart_by_hand(struct supervisor *s, const char *name, char *msg, size_t msglen)
@@ -402,6 +409,11 @@ static void worker_exited(struct worker *w, int status)
 		return;
 	}
 
+	if (!w->role && !w->autorestart) {
+		log_info("%s exited (%s); autorestart is off for it", w->name, w->last_exit);
+		worker_set_state(w, WORKER_STOPPED);
+		return;
+	}
 	w->restarts++;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG) {
 		log_errorx("%s exited with status 1 (a configuration error) after %.1f s: not "
@@ -548,6 +560,8 @@ void sup_shutdown(struct supervisor *s)
 		if (w->pid > 0 && is_reader(w)) {
 			worker_set_state(w, WORKER_STOPPING);
 			worker_signal(w, SIGTERM);
+			if (!w->role) /* a program's own stop_timeout_ms */
+				arm(&w->kill_timer, s, w->stop_timeout_usec, on_kill_timer, w);
 		} else if (w->pid <= 0 && w->state != WORKER_SKIPPED) {
 			w->state = WORKER_STOPPED;
 		}
@@ -603,21 +617,63 @@ static struct worker *worker_new(struct supervisor *s, const char *name)
 	return w;
 }
 
+static void strv_free(char **v)
+{
+	for (char **a = v; a && *a; a++)
+		free(*a);
+	free(v);
+}
+
+static char **strv_copy(char *const *v)
+{
+	size_t n = 0;
+	char **c;
+
+	if (!v)
+		return NULL;
+	while (v[n])
+		n++;
+	c = calloc(n + 1, sizeof(*c));
+	if (!c)
+		fatalx("out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!(c[i] = strdup(v[i])))
+			fatalx("out of memory");
+	return c;
+}
+
+int worker_set_program(struct worker *w, const struct config_program *p, char *err, size_t errlen)
+{
+	char what[WORKER_NAME_MAX + 32];
+	int r = 0;
+
+	strv_free(w->argv);
+	strv_free(w->env);
+	w->argv = strv_copy(p->argv);
+	w->env = strv_copy(p->env);
+	w->autorestart = p->autorestart;
+	w->stop_timeout_usec = (uint64_t)p->stop_timeout_ms * USEC_PER_MSEC;
+	w->own_user = p->user != NULL;
+	if (p->user) {
+		snprintf(what, sizeof(what), "program \"%s\": user", p->name);
+		r = users_resolve(p->user, what, &w->uid, &w->gid, err, errlen);
+	}
+	w->user_unknown = r < 0;
+	return r;
+}
+
 struct worker *sup_add_program(struct supervisor *s, const struct config_program *p)
 {
 	struct worker *w = worker_new(s, p->name);
-	size_t n = 0;
+	char err[256];
 
 	if (!w)
 		return NULL;
-	while (p->argv[n])
-		n++;
-	w->argv = calloc(n + 1, sizeof(*w->argv));
-	for (size_t i = 0; w->argv && i < n; i++)
-		if (!(w->argv[i] = strdup(p->argv[i])))
-			fatalx("out of memory");
-	if (!w->argv)
-		fatalx("out of memory");
+	if (worker_set_program(w, p, err, sizeof(err)) < 0) {
+		log_errorx("%s; not started", err);
+		snprintf(w->last_exit, sizeof(w->last_exit), "unknown user");
+		w->state = WORKER_FAILED;
+	}
 	return w;
 }
 
@@ -633,9 +689,8 @@ static void worker_free(struct worker *w)
 		close(w->log_fd);
 	if (w->pidfd >= 0)
 		close(w->pidfd);
-	for (char **a = w->argv; a && *a; a++)
-		free(*a);
-	free(w->argv);
+	strv_free(w->argv);
+	strv_free(w->env);
 	free(w);
 }
 

@@ -200,6 +200,8 @@ static int plan_env(struct plan *p, const struct supervisor *s, const struct wor
 		if (keep)
 			r = env_add(p, "%s", *e);
 	}
+	for (char **e = w->env; r == 0 && e && *e; e++)
+		r = env_add(p, "%s", *e); /* a program's own environment */
 	if (r == 0 && p->nfds > 0 && w->role && (w->role->flags & (ROLE_WEBDAV_FD | ROLE_API_FD)))
 		r = env_add(p, "LISTEN_FDS=%zu", p->nfds);
 	if (r == 0 && fdnames)
@@ -262,6 +264,9 @@ int spawn_worker(struct supervisor *s, struct worker *w)
 	if (w->role && (w->role->flags & ROLE_WRITER)) {
 		p.uid = s->writer_uid;
 		p.gid = s->writer_gid;
+	} else if (w->own_user) {
+		p.uid = w->uid;
+		p.gid = w->gid;
 	} else {
 		p.uid = cfg->uid;
 		p.gid = cfg->gid;

@@ -82,11 +82,13 @@ char *status_json(const struct supervisor *s, bool live)
 	fprintf(f, ",\"generation\":%" PRIu64, s->generation);
 	put_snapshot(f, s);
 	fputs(",\"workers\":[", f);
-	for (size_t i = 0; i < s->worker_count; i++) {
+	for (size_t i = 0, n = 0; i < s->worker_count; i++) {
 		const struct worker *w = s->workers[i];
 		bool up = w->pid > 0;
 
-		fputs(i ? ",{" : "{", f);
+		if (w->remove && !up)
+			continue; /* a program a reload dropped */
+		fputs(n++ ? ",{" : "{", f);
 		fputs("\"name\":", f);
 		json_put_string(f, w->name, strlen(w->name));
 		put_str(f, "state", worker_state_name(w->state));
@@ -139,18 +141,26 @@ static int on_status_defer(sd_event_source *src, void *userdata)
 
 	sd_event_source_set_enabled(src, SD_EVENT_OFF);
 	write_status_file(s);
-	/* One line for systemd, too. */
+	/* One line for systemd, too, naming the workers that gave up. */
 	if (!s->stopping) {
 		unsigned up = 0, total = 0;
+		char down[256] = "";
+		size_t n = 0;
 
 		for (size_t i = 0; i < s->worker_count; i++) {
-			if (s->workers[i]->state == WORKER_SKIPPED)
+			const struct worker *w = s->workers[i];
+
+			if (w->state == WORKER_SKIPPED || w->remove)
 				continue;
 			total++;
-			up += s->workers[i]->state == WORKER_RUNNING;
+			up += w->state == WORKER_RUNNING;
+			if ((w->state == WORKER_FATAL || w->state == WORKER_FAILED) &&
+			    n < sizeof(down))
+				n += (size_t)snprintf(down + n, sizeof(down) - n, ", %s %s",
+				                      w->name, worker_state_name(w->state));
 		}
-		sd_notifyf(0, "STATUS=%u of %u workers running, generation %" PRIu64, up, total,
-		           s->generation);
+		sd_notifyf(0, "STATUS=%u of %u workers running%s, generation %" PRIu64, up, total,
+		           down, s->generation);
 	}
 	return 0;
 }

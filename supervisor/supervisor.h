@@ -66,7 +66,14 @@ struct worker {
 	struct supervisor *sup;
 	const struct role *role; /* NULL for a program of the configuration */
 	char name[WORKER_NAME_MAX];
-	char **argv;        /* programs: owned copy of the command */
+	char **argv;       /* programs: owned copy of the command */
+	char **env;        /* programs: extra "NAME=value" strings, or NULL */
+	bool own_user;     /* programs: runs as uid/gid below, not the readers' */
+	bool user_unknown; /* programs: its user did not resolve; not started */
+	uid_t uid;
+	gid_t gid;
+	bool autorestart; /* false: a program that exits stays stopped */
+	uint64_t stop_timeout_usec;
 	char exe[PATH_MAX]; /* roles: "" when not built */
 	enum worker_state state;
 	const char *skip_reason; /* WORKER_SKIPPED */
@@ -130,6 +137,8 @@ struct supervisor {
 void roles_find_exe(const struct supervisor *s, const struct role *r, char *buf, size_t len);
 
 /* users.c */
+int users_resolve(const char *name, const char *what, uid_t *ret_uid, gid_t *ret_gid, char *err,
+                  size_t errlen);
 int users_resolve_writer(const struct config *cfg, uid_t *ret_uid, gid_t *ret_gid, char *err,
                          size_t errlen);
 int users_prepare_dirs(const struct supervisor *s);
@@ -177,6 +186,7 @@ void sup_new_generation(struct supervisor *s, uint64_t generation);
 int sup_restart_by_hand(struct supervisor *s, const char *name, char *msg, size_t msglen);
 void sup_shutdown(struct supervisor *s);
 struct worker *sup_add_program(struct supervisor *s, const struct config_program *p);
+int worker_set_program(struct worker *w, const struct config_program *p, char *err, size_t errlen);
 uint64_t now_usec(void);
 
 #endif

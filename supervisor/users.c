@@ -4,7 +4,8 @@
  * The readers (fused, davd, apid and the configuration's programs) run as the
  * configuration's uid/gid; the writer kvwatch runs as writer_user, resolved
  * here: a user name (group: its primary group) or a number (group: the primary
- * group of its passwd entry, or the same number when it has none).  The runtime
+ * group of its passwd entry, or the same number when it has none); a program's
+ * `user` is resolved the same way.  The runtime
  * directory belongs to the writer with the readers' group, mode 0750: the readers
  * can map the snapshot but not write, truncate, rename or replace anything in it.
  */
@@ -21,10 +22,9 @@
 #include "log.h"
 #include "supervisor.h"
 
-int users_resolve_writer(const struct config *cfg, uid_t *ret_uid, gid_t *ret_gid, char *err,
-                         size_t errlen)
+int users_resolve(const char *u, const char *what, uid_t *ret_uid, gid_t *ret_gid, char *err,
+                  size_t errlen)
 {
-	const char *u = cfg->writer_user;
 	struct passwd *pw;
 	char *end;
 
@@ -35,7 +35,7 @@ int users_resolve_writer(const struct config *cfg, uid_t *ret_uid, gid_t *ret_gi
 		v = strtoul(u, &end, 10);
 		if (errno || *end || v >= 4294967295ul)
 			return errbuf_set(err, errlen, -EINVAL,
-			                  "writer_user: \"%s\" is not a user name or a uid", u);
+			                  "%s: \"%s\" is not a user name or a uid", what, u);
 		pw = getpwuid((uid_t)v);
 		*ret_uid = (uid_t)v;
 		*ret_gid = pw ? pw->pw_gid : (gid_t)v;
@@ -43,14 +43,23 @@ int users_resolve_writer(const struct config *cfg, uid_t *ret_uid, gid_t *ret_gi
 	}
 	pw = getpwnam(u);
 	if (!pw)
-		return errbuf_set(err, errlen, -EINVAL,
-		                  "writer_user: user \"%s\" does not exist; create it (the "
-		                  "packages do) or set writer_user (META_FUSE_WRITER_USER) to "
-		                  "another name or a number",
-		                  u);
+		return errbuf_set(err, errlen, -EINVAL, "%s: user \"%s\" does not exist", what, u);
 	*ret_uid = pw->pw_uid;
 	*ret_gid = pw->pw_gid;
 	return 0;
+}
+
+int users_resolve_writer(const struct config *cfg, uid_t *ret_uid, gid_t *ret_gid, char *err,
+                         size_t errlen)
+{
+	int r = users_resolve(cfg->writer_user, "writer_user", ret_uid, ret_gid, err, errlen);
+
+	if (r < 0 && !(*cfg->writer_user >= '0' && *cfg->writer_user <= '9'))
+		errbuf_set(err, errlen, r,
+		           "writer_user: user \"%s\" does not exist; create it (the packages do) "
+		           "or set writer_user (META_FUSE_WRITER_USER) to another name or a number",
+		           cfg->writer_user);
+	return r;
 }
 
 /* mkdir -p, the missing parents 0755 (root's). */

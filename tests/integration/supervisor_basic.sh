@@ -9,7 +9,7 @@
 
 sv_library
 sv_config
-start_sv --watchdog-sec 10
+start_sv --watchdog-sec 10 -v
 
 # --- serving ---
 cmp "$MNT/Movies/Inception (2010)/Inception.mkv" \
@@ -92,6 +92,9 @@ fused_sees_new() {
 }
 wait_for 20 fused_sees_new || fail "fused did not report the new generation: $(sv_status)"
 ok "the new generation reached fused ($(wfield fused status))"
+g=$(sv_status | jq .generation)
+grep -q "generation $g: readers told" "$T/sv.log" || fail "the supervisor did not signal generation $g"
+ok "the supervisor sent SIGHUP to the readers for generation $g"
 [ -f "$MNT/Movies/Heat (1995)/Heat.mkv" ] || fail "the new file is not in the mount"
 ok "the new file is in the mount"
 

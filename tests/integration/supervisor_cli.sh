@@ -63,6 +63,27 @@ expect_eq "$(ctl_raw "bogus")" "1 unknown request" "a garbage request is refused
 expect_eq "$(ctl_raw "$(head -c 20000 /dev/zero | tr '\0' a)")" "1 unknown request" "an oversized request is refused"
 expect_eq "$(ctl_raw "restart $(head -c 3000 /dev/zero | tr '\0' b)")" "1 no worker named \"$(head -c 248 /dev/zero | tr '\0' b)\"" \
 	"an oversized name is cut, not overflowed"
+# Clients that connect and never ask: at most 32 wait, the oldest make room
+# for new ones, and a real request is still answered.
+python3 - "$RUN/control.sock" <<'PY' &
+import socket, sys, time
+held = []
+for _ in range(40):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    held.append(s)
+time.sleep(3)
+PY
+HOLDER=$!
+sleep 1
+sv_status >/dev/null || fail "no answer while 40 idle connections are held"
+ok "idle connections cannot block control.sock"
+grep -q "control: 32 connections wait for their request; dropping the oldest" "$T/sv.log" ||
+	fail "no log line for the dropped connections"
+ok "the dropped idle connections are logged"
+wait "$HOLDER"
+sv_status >/dev/null || fail "control.sock does not serve after the idle clients left"
+ok "control.sock serves once they left"
 # On the notify socket: a process that is not a worker is not listened to.
 FP=$(wpid fused)
 NS=$(tr '\0' '\n' </proc/$FP/environ | sed -n 's/^NOTIFY_SOCKET=//p')

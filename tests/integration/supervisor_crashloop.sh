@@ -11,7 +11,13 @@ sv_library
 sv_config 'programs = (
 	{ name = "crashy"; command = [ "/bin/sh", "-c", "echo crashing; exit 75" ]; },
 	{ name = "badconf"; command = [ "/bin/sh", "-c", "echo bad config >&2; exit 1" ]; },
-	{ name = "steady"; command = [ "/bin/sleep", "1000" ]; }
+	{ name = "steady"; command = [ "/bin/sleep", "1000" ]; },
+	{ name = "envy"; command = [ "/bin/sh", "-c", "echo \"FOO=$FOO\"; exec sleep 1000" ];
+	  user = "61002"; environment = [ "FOO=bar baz" ]; },
+	{ name = "oneshot"; command = [ "/bin/sh", "-c", "exit 75" ]; autorestart = false; },
+	{ name = "nobody"; command = [ "/bin/sleep", "1000" ]; user = "no-such-user-mf"; },
+	{ name = "stubborn"; command = [ "/bin/sh", "-c", "trap \"\" TERM; exec sleep 1000" ];
+	  stop_timeout_ms = 500; }
 );'
 t0=$(now_ms)
 start_bg sv "$MF" run -c "$T/mf.conf" --watchdog-sec 10
@@ -47,6 +53,34 @@ ok "kvwatch said READY before the programs ran"
 first_crash=$(grep -n "crashy: crashing" "$T/sv.log" | head -1 | cut -d: -f1)
 [ "$first_crash" -gt "$kv_ready" ] || fail "crashy ran before kvwatch's READY"
 ok "the programs started after kvwatch's READY"
+
+# --- a program's own settings ---
+wait_state envy running 20
+EP=$(wpid envy)
+expect_match "$(grep ^Uid: /proc/$EP/status)" "^Uid:\s+61002\s" "a program's own user"
+expect_match "$(grep ^Gid: /proc/$EP/status)" "^Gid:\s+61002\s" "its group: the same number (no passwd entry)"
+wait_for 10 grep -q "^envy: FOO=bar baz$" "$T/sv.log" || fail "the program's environment did not arrive"
+ok "a program's own environment"
+wait_state nobody failed 20
+expect_eq "$(wfield nobody pid)" 0 "a program whose user does not exist is not started"
+expect_eq "$(wfield nobody lastExit)" "unknown user" "... and status says why"
+grep -q 'program "nobody": user: user "no-such-user-mf" does not exist' "$T/sv.log" || fail "no log line for nobody"
+ok "the unknown user is logged"
+wait_state oneshot stopped 20
+expect_eq "$(wfield oneshot restarts)" 0 "autorestart = false: not restarted"
+grep -q "oneshot exited (exit 75); autorestart is off for it" "$T/sv.log" || fail "no log line for oneshot"
+ok "autorestart = false is logged"
+wait_state stubborn running 20
+SBP=$(wpid stubborn)
+t0=$(now_ms)
+"$MF" restart -c "$T/mf.conf" stubborn >/dev/null
+sb_new() { [ "$(wpid stubborn)" != "$SBP" ] && wstate_is stubborn running; }
+wait_for 20 sb_new || fail "stubborn was not restarted"
+el=$(($(now_ms) - t0))
+[ "$el" -lt 5000 ] || fail "stubborn took $el ms: stop_timeout_ms = 500 not applied"
+ok "stop_timeout_ms: a program that ignores SIGTERM is killed after its own timeout ($el ms)"
+grep -q "stubborn (pid $SBP) did not stop in time after SIGTERM: SIGKILL" "$T/sv.log" || fail "no SIGKILL log line"
+ok "the SIGKILL is logged"
 
 # --- restart by hand: FATAL -> tried again ---
 out=$("$MF" restart -c "$T/mf.conf" crashy)

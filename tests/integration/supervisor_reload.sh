@@ -69,6 +69,9 @@ sed -i '/^programs/d' "$T/mf.conf"
 gone() { ! kill -0 "$EP" 2>/dev/null; }
 wait_for 20 gone || fail "the removed program still runs"
 ok "a removed program is stopped by a reload"
+wait_for 10 test "$(sv_status | jq '[.workers[] | select(.name == "extra")] | length')" = 0 ||
+	fail "the removed program is still listed: $(sv_status)"
+ok "a removed program leaves the status"
 expect_eq "$(wpid kvwatch)" "$KP" "kvwatch untouched by programs"
 
 stop_sv

@@ -722,6 +722,22 @@ static const struct bad_case bad_cases[] = {
      "command[1]: expected a string, got an integer"},
     {"programs = ( { name = \"a\"; command = [ \"\" ]; } );", NULL, NULL,
      "the program to run is empty"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; user = 5; } );", NULL, NULL,
+     "@1program \"a\": user: expected a user name or a number as a string, got an integer"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; user = \"\"; } );", NULL, NULL,
+     "@1program \"a\": user: must not be empty"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; environment = \"A=1\"; } );", NULL, NULL,
+     "@1program \"a\": environment: expected a list"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; environment = [ \"A\" ]; } );", NULL, NULL,
+     "@1program \"a\": environment[0]: expected a \"NAME=value\" string"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; environment = [ \"=1\" ]; } );", NULL, NULL,
+     "environment[0]: expected a \"NAME=value\" string"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; autorestart = 1; } );", NULL, NULL,
+     "@1program \"a\": autorestart: expected true or false, got an integer"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; stop_timeout_ms = -1; } );", NULL, NULL,
+     "@1program \"a\": stop_timeout_ms: expected an integer from 0 to 3600000"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; stop_timeout_ms = \"5\"; } );", NULL, NULL,
+     "stop_timeout_ms: expected an integer"},
     {"programs = (\n { name = \"a\"; command = [\"x\"]; },\n { name = \"a\"; command = [\"y\"]; "
      "}\n);",
      NULL, NULL, "@3programs: program \"a\" is defined twice"},
@@ -808,12 +824,12 @@ static void test_unknown_keys_warn(void **state)
 	               "  deeper = { x = 1; };\n"
 	               "};\n"
 	               "nonsense = \"x\";\n"
-	               "programs = ( { name = \"p\"; command = [\"true\"]; user = 1; } );\n");
+	               "programs = ( { name = \"p\"; command = [\"true\"]; nice = 1; } );\n");
 	const char *want[] = {
 	    ":2: unknown key \"fuse.foo\", ignoring",
 	    ":4: unknown key \"fuse.deeper\", ignoring",
 	    ":6: unknown key \"nonsense\", ignoring",
-	    ":7: unknown key \"programs[0].user\", ignoring",
+	    ":7: unknown key \"programs[0].nice\", ignoring",
 	    "FUSE_API_URL is set but ignored",
 	};
 	struct config *cfg;
@@ -853,6 +869,26 @@ static void test_programs(void **state)
 	assert_null(cfg->programs[1].argv[3]);
 	assert_int_equal(config_origin_of(cfg, "programs"), CONFIG_ORIGIN_FILE);
 	expect_printed(cfg, "programs.nginx", "[ \"nginx\", \"-g\", \"daemon off;\" ]", "file");
+	/* The optional settings keep their defaults. */
+	assert_null(cfg->programs[0].user);
+	assert_null(cfg->programs[0].env);
+	assert_true(cfg->programs[0].autorestart);
+	assert_int_equal(cfg->programs[0].stop_timeout_ms, 10000);
+	config_free(cfg);
+
+	cfg = load_ok(write_conf("programs = ( { name = \"web\"; command = [ \"nginx\" ];\n"
+	                         "  user = \"www-data\"; environment = [ \"A=1\", \"B=x=y\" ];\n"
+	                         "  autorestart = false; stop_timeout_ms = 2500; } );\n"));
+	assert_string_equal(cfg->programs[0].user, "www-data");
+	assert_string_equal(cfg->programs[0].env[0], "A=1");
+	assert_string_equal(cfg->programs[0].env[1], "B=x=y");
+	assert_null(cfg->programs[0].env[2]);
+	assert_false(cfg->programs[0].autorestart);
+	assert_int_equal(cfg->programs[0].stop_timeout_ms, 2500);
+	expect_printed(cfg, "programs.web.user", "\"www-data\"", "file");
+	expect_printed(cfg, "programs.web.environment", "[ \"A=1\", \"B=x=y\" ]", "file");
+	expect_printed(cfg, "programs.web.autorestart", "false", "file");
+	expect_printed(cfg, "programs.web.stop_timeout_ms", "2500", "file");
 	config_free(cfg);
 }
 
