@@ -31,12 +31,14 @@
 #
 # For tests: MF_ETC (default /etc/meta-fuse) is where the generated files go,
 # META_FUSE_LIBEXEC (default /usr/libexec/meta-fuse) where webdav-password is,
-# MF_NGINX_TEMPLATE the nginx configuration to adapt.
+# MF_NGINX_TEMPLATE the nginx configuration to adapt, MF_NGINX_PREFIX nginx's
+# prefix directory (pid file, temporary files; default /run/meta-fuse-nginx).
 set -eu
 
 etc=${MF_ETC:-/etc/meta-fuse}
 libexec=${META_FUSE_LIBEXEC:-/usr/libexec/meta-fuse}
 nginx_template=${MF_NGINX_TEMPLATE:-/usr/share/meta-fuse/nginx/meta-fuse.conf}
+nginx_prefix=${MF_NGINX_PREFIX:-/run/meta-fuse-nginx}
 
 say() { echo "<6>entrypoint: $*" >&2; }
 die() { echo "<3>entrypoint: $*" >&2; exit 1; }
@@ -100,9 +102,15 @@ generate() {
 			-e "s/127\.0\.0\.1:8080;/127.0.0.1:$webdav_port;/" \
 			"$nginx_template" >"$etc/nginx.conf.new"
 		mv -f "$etc/nginx.conf.new" "$etc/nginx.conf"
+		# nginx runs as whoever the supervisor runs programs as: root or the
+		# readers' user may write its prefix.
+		mkdir -p "$nginx_prefix"
+		chmod 0700 "$nginx_prefix"
+		chown "${PUID:-1000}:${PGID:-1000}" "$nginx_prefix" 2>/dev/null || true
 		programs="programs = (
 	{ name = \"nginx\";
-	  command = [ \"nginx\", \"-c\", $(str MF_ETC "$etc/nginx.conf"),
+	  command = [ \"nginx\", \"-p\", $(str MF_NGINX_PREFIX "$nginx_prefix/"),
+	              \"-c\", $(str MF_ETC "$etc/nginx.conf"),
 	              \"-e\", \"stderr\", \"-g\", \"daemon off;\" ]; }
 );"
 	fi
