@@ -184,7 +184,9 @@ rm -f /run/meta-fuse/vfs.snapshot
 kill -TERM "$REDIS_PID" 2>/dev/null
 
 # --- start, mount, read, stop ---
-if [ -z "${SKIP_START:-}" ] && ! meta-fuse 2>&1 | grep -qE '^\s*run(\s|$)'; then
+# (meta-fuse without a command prints its usage and fails: only its text counts)
+usage=$(meta-fuse 2>&1 || true)
+if [ -z "${SKIP_START:-}" ] && ! grep -qE '^\s*run(\s|$)' <<<"$usage"; then
 	SKIP_START="the installed meta-fuse has no \`run\` (the supervisor is not built yet)"
 fi
 if [ -n "${SKIP_START:-}" ]; then
