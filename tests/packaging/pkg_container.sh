@@ -111,19 +111,27 @@ NPORT=$(free_port)
 container PUID=0 PGID=0 REDIS_URL="redis://127.0.0.1:$REDIS_PORT" API_PORT="$APORT" \
 	WEBDAV_PORT="$WPORT" NGINX_PORT="$NPORT" WEBDAV_PASSWORD=secret -- \
 	/usr/local/bin/meta-fuse-entrypoint >"$T/container.log" 2>&1 &
-CPID=$!
-MF_PIDS+=("$CPID")
+MF_PIDS+=("$!")
+# The background job is a subshell; its child is unshare, whose child is PID 1.
+wait_for 10 pgrep -P "$!" || fail "the container did not start"
+UNSHARE_PID=$(pgrep -P "$!" | head -1)
+MF_PIDS+=("$UNSHARE_PID")
+wait_for 10 pgrep -P "$UNSHARE_PID" || fail "the container has no PID 1"
+PID1=$(pgrep -P "$UNSHARE_PID" | head -1)
+# (unshare ignores SIGTERM; the cleanup's SIGTERM reaches PID 1 itself)
+MF_PIDS+=("$PID1")
 health=$(sed -n 's/^\s*CMD \(curl .*\) || exit 1$/\1/p' "$CT/Dockerfile" | sed "s/\${API_PORT:-3000}/$APORT/")
 [ -n "$health" ] || fail "no HEALTHCHECK command found in the Dockerfile"
 wait_for 60 in_image sh -c "$health" || fail "the health check stays red: $(tail -n 20 "$T/container.log")"
 ok "the Dockerfile's health check is green ($health)"
-pid1=$(pgrep -P "$CPID" | head -1)
-wait_for 20 test -e "/proc/$pid1/root/mnt/virtual$MOVIE_PATH" ||
+wait_for 20 test -e "/proc/$PID1/root/mnt/virtual$MOVIE_PATH" ||
 	fail "the library is not mounted in the container"
-cmp -s "/proc/$pid1/root/mnt/virtual$MOVIE_PATH" "$MOVIE_SRC" || fail "the movie reads back differently"
+cmp -s "/proc/$PID1/root/mnt/virtual$MOVIE_PATH" "$MOVIE_SRC" || fail "the movie reads back differently"
 ok "the container mounts the library and a file reads back whole"
 expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/api/fuse/health")" 200 \
 	"nginx in the container answers on NGINX_PORT"
-kill -TERM "$CPID"
-wait "$CPID"
-ok "SIGTERM to the container ends it (exit $?)"
+# SIGTERM to PID 1, as `docker stop` sends it.
+kill -TERM "$PID1"
+wait_for 30 bash -c "! kill -0 $PID1 2>/dev/null" || fail "PID 1 is still running after SIGTERM"
+wait_for 10 bash -c "! kill -0 $UNSHARE_PID 2>/dev/null" || fail "the container is still running"
+ok "SIGTERM to the container's PID 1 ends it"
