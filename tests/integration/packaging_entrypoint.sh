@@ -122,6 +122,12 @@ expect_eq "$rc" 1 "a value with a newline is refused"
 rc=0
 env WEBDAV_PASSWORD="$(printf 'a\tb')" "$EP" check-config >"$T/bad.log" 2>&1 || rc=$?
 expect_eq "$rc" 1 "a password with a control character is refused"
+rc=0
+env WEBDAV_USERNAME=$'al\tice' WEBDAV_PASSWORD=fine "$EP" check-config >"$T/bad.log" 2>&1 || rc=$?
+expect_eq "$rc" 1 "a user name with a control character is refused (beside a good password)"
+expect_match "$(cat "$T/bad.log")" 'WEBDAV_USERNAME: control characters' "the message names WEBDAV_USERNAME"
+[ ! -e "$MF_ETC/container.conf.new" ] || fail "a refused start left a half-written configuration"
+ok "a refused start writes no configuration"
 
 # --- a configuration of one's own, and other commands ---
 printf 'files_volume = "/mine";\n' >"$T/mine.conf"
