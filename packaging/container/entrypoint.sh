@@ -31,12 +31,14 @@
 #
 # For tests: MF_ETC (default /etc/meta-fuse) is where the generated files go,
 # META_FUSE_LIBEXEC (default /usr/libexec/meta-fuse) where webdav-password is,
-# MF_NGINX_TEMPLATE the nginx configuration to adapt.
+# MF_NGINX_TEMPLATE the nginx configuration to adapt, MF_NGINX_PREFIX nginx's
+# prefix directory (pid file, temporary files; default /run/meta-fuse-nginx).
 set -eu
 
 etc=${MF_ETC:-/etc/meta-fuse}
 libexec=${META_FUSE_LIBEXEC:-/usr/libexec/meta-fuse}
 nginx_template=${MF_NGINX_TEMPLATE:-/usr/share/meta-fuse/nginx/meta-fuse.conf}
+nginx_prefix=${MF_NGINX_PREFIX:-/run/meta-fuse-nginx}
 
 say() { echo "<6>entrypoint: $*" >&2; }
 die() { echo "<3>entrypoint: $*" >&2; exit 1; }
@@ -76,8 +78,10 @@ generate() {
 	mkdir -p "$etc"
 
 	if [ -n "${WEBDAV_PASSWORD:-}" ]; then
-		credentials="	username = $(str WEBDAV_USERNAME "$webdav_user");
-	password = $(str WEBDAV_PASSWORD "$WEBDAV_PASSWORD");"
+		v_user=$(str WEBDAV_USERNAME "$webdav_user")
+		v_password=$(str WEBDAV_PASSWORD "$WEBDAV_PASSWORD")
+		credentials="	username = $v_user;
+	password = $v_password;"
 	else
 		if [ ! -s "$etc/webdav-password" ] ||
 			! grep -q -x -F "username = $(str WEBDAV_USERNAME "$webdav_user");" \
@@ -100,40 +104,65 @@ generate() {
 			-e "s/127\.0\.0\.1:8080;/127.0.0.1:$webdav_port;/" \
 			"$nginx_template" >"$etc/nginx.conf.new"
 		mv -f "$etc/nginx.conf.new" "$etc/nginx.conf"
+		# nginx runs as whoever the supervisor runs programs as: root or the
+		# readers' user may write its prefix.
+		mkdir -p "$nginx_prefix"
+		chmod 0700 "$nginx_prefix"
+		chown "${PUID:-1000}:${PGID:-1000}" "$nginx_prefix" 2>/dev/null || true
+		v_nprefix=$(str MF_NGINX_PREFIX "$nginx_prefix/")
+		v_nconf=$(str MF_ETC "$etc/nginx.conf")
 		programs="programs = (
 	{ name = \"nginx\";
-	  command = [ \"nginx\", \"-c\", $(str MF_ETC "$etc/nginx.conf"),
+	  command = [ \"nginx\", \"-p\", $v_nprefix,
+	              \"-c\", $v_nconf,
 	              \"-e\", \"stderr\", \"-g\", \"daemon off;\" ]; }
 );"
 	fi
+
+	# Every value is checked here, before the file is written: a failing $(...)
+	# inside the here-document would not stop the script.
+	v_uid=$(num PUID "${PUID:-1000}")
+	v_gid=$(num PGID "${PGID:-1000}")
+	v_files=$(str FILES_VOLUME "${FILES_VOLUME:-/files}")
+	v_source=$(str META_SORT_WEBDAV_URL "${META_SORT_WEBDAV_URL:-}")
+	v_core=$(str META_CORE_PATH "${META_CORE_PATH:-/meta-core}")
+	v_redis=$(str REDIS_URL "${REDIS_URL:-}")
+	v_prefix=$(str REDIS_PREFIX "${REDIS_PREFIX:-meta-sort:}")
+	v_refresh=$(num VFS_REFRESH_INTERVAL "${VFS_REFRESH_INTERVAL:-30000}")
+	v_mount=$(str FUSE_MOUNT_POINT "${FUSE_MOUNT_POINT:-/mnt/virtual}")
+	v_fmode=$(str FUSE_FILE_MODE "${FUSE_FILE_MODE:-644}")
+	v_dmode=$(str FUSE_DIR_MODE "${FUSE_DIR_MODE:-755}")
+	v_other=$(bool FUSE_ALLOW_OTHER "${FUSE_ALLOW_OTHER:-true}")
+	v_ro=$(bool WEBDAV_READONLY "${WEBDAV_READONLY:-true}")
+	v_api=$(str API_HOST "$api_host:$api_port")
 
 	umask 077
 	cat >"$conf.new" <<CONF
 # Written by the container's entrypoint from its environment at $(date -u +%Y-%m-%dT%H:%M:%SZ);
 # every start writes it anew (docs/packaging.md, "Container").
-uid = $(num PUID "${PUID:-1000}");
-gid = $(num PGID "${PGID:-1000}");
-files_volume = $(str FILES_VOLUME "${FILES_VOLUME:-/files}");
-source_webdav_url = $(str META_SORT_WEBDAV_URL "${META_SORT_WEBDAV_URL:-}");
+uid = $v_uid;
+gid = $v_gid;
+files_volume = $v_files;
+source_webdav_url = $v_source;
 kv = {
-	meta_core_path = $(str META_CORE_PATH "${META_CORE_PATH:-/meta-core}");
-	redis_url = $(str REDIS_URL "${REDIS_URL:-}");
-	prefix = $(str REDIS_PREFIX "${REDIS_PREFIX:-meta-sort:}");
-	refresh_interval_ms = $(num VFS_REFRESH_INTERVAL "${VFS_REFRESH_INTERVAL:-30000}");
+	meta_core_path = $v_core;
+	redis_url = $v_redis;
+	prefix = $v_prefix;
+	refresh_interval_ms = $v_refresh;
 };
 fuse = {
-	mount_point = $(str FUSE_MOUNT_POINT "${FUSE_MOUNT_POINT:-/mnt/virtual}");
-	file_mode = $(str FUSE_FILE_MODE "${FUSE_FILE_MODE:-644}");
-	dir_mode = $(str FUSE_DIR_MODE "${FUSE_DIR_MODE:-755}");
-	allow_other = $(bool FUSE_ALLOW_OTHER "${FUSE_ALLOW_OTHER:-true}");
+	mount_point = $v_mount;
+	file_mode = $v_fmode;
+	dir_mode = $v_dmode;
+	allow_other = $v_other;
 };
 webdav = {
 	listen = "0.0.0.0:$webdav_port";
 $credentials
-	readonly = $(bool WEBDAV_READONLY "${WEBDAV_READONLY:-true}");
+	readonly = $v_ro;
 };
 api = {
-	listen = $(str API_HOST "$api_host:$api_port");
+	listen = $v_api;
 };
 $programs
 CONF

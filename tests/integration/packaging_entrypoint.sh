@@ -14,6 +14,7 @@ EP="$MF_SOURCE_DIR/packaging/container/entrypoint.sh"
 export PATH="$BIN:$PATH"
 export MF_ETC="$T/etc" META_FUSE_LIBEXEC="$MF_SOURCE_DIR/packaging"
 export MF_NGINX_TEMPLATE="$MF_SOURCE_DIR/packaging/nginx/meta-fuse.conf"
+export MF_NGINX_PREFIX="$T/nginx"
 unset META_FUSE_CONFIG
 
 # effective KEY: the value check-config reports for KEY with nothing in the environment.
@@ -55,12 +56,12 @@ expect_eq "$got" '	password = "s3\"cr\\et";' "a password with a quote and a back
 got=$(grep -c . "$MF_ETC/webdav-password" 2>/dev/null || echo none)
 expect_eq "$got" none "no password is generated when WEBDAV_PASSWORD is given"
 got=$(effective 'programs\.nginx')
-expect_match "$got" "^\[ \"nginx\", \"-c\", \"$MF_ETC/nginx.conf\"" "nginx runs as a supervised program"
+expect_eq "$got" "[ \"nginx\", \"-p\", \"$T/nginx/\", \"-c\", \"$MF_ETC/nginx.conf\", \"-e\", \"stderr\", \"-g\", \"daemon off;\" ] (file)" \
+	"nginx runs as a supervised program"
 got=$(grep -E '^\s*(listen|server) [^{]' "$MF_ETC/nginx.conf" | tr -s '\t ' ' ' | tr '\n' '|')
 expect_eq "$got" " server 127.0.0.1:3301;| server 127.0.0.1:9091;| listen 8088;|" \
 	"nginx listens on NGINX_PORT and proxies to API_PORT and WEBDAV_PORT"
-sed -i "s|/tmp/meta-fuse-nginx|$T/nginx|" "$MF_ETC/nginx.conf"
-nginx -t -q -c "$MF_ETC/nginx.conf" -e stderr >"$T/nginx-t.log" 2>&1 ||
+nginx -t -q -p "$T/nginx/" -c "$MF_ETC/nginx.conf" -e stderr >"$T/nginx-t.log" 2>&1 ||
 	fail "nginx refuses the adapted configuration: $(cat "$T/nginx-t.log")"
 ok "nginx accepts the adapted configuration"
 
@@ -121,6 +122,12 @@ expect_eq "$rc" 1 "a value with a newline is refused"
 rc=0
 env WEBDAV_PASSWORD="$(printf 'a\tb')" "$EP" check-config >"$T/bad.log" 2>&1 || rc=$?
 expect_eq "$rc" 1 "a password with a control character is refused"
+rc=0
+env WEBDAV_USERNAME=$'al\tice' WEBDAV_PASSWORD=fine "$EP" check-config >"$T/bad.log" 2>&1 || rc=$?
+expect_eq "$rc" 1 "a user name with a control character is refused (beside a good password)"
+expect_match "$(cat "$T/bad.log")" 'WEBDAV_USERNAME: control characters' "the message names WEBDAV_USERNAME"
+[ ! -e "$MF_ETC/container.conf.new" ] || fail "a refused start left a half-written configuration"
+ok "a refused start writes no configuration"
 
 # --- a configuration of one's own, and other commands ---
 printf 'files_volume = "/mine";\n' >"$T/mine.conf"

@@ -85,10 +85,9 @@ wait_for 20 curl -fsS -o /dev/null "http://127.0.0.1:$API_PORT/api/fuse/health" 
 # --- the front, adapted to the test's ports as the container's entrypoint does ---
 sed -e "s/^\(\t*\)listen 80;/\1listen 127.0.0.1:$FRONT_PORT;/" \
 	-e "s/127\.0\.0\.1:3000;/127.0.0.1:$API_PORT;/" \
-	-e "s/127\.0\.0\.1:8080;/127.0.0.1:$DAV_PORT;/" \
-	-e "s|/tmp/meta-fuse-nginx|$T/nginx/front|" \
-	-e "s|^pid .*|pid $T/front.pid;|" "$FRONT_TEMPLATE" >"$T/front.conf"
-start_bg front nginx -c "$T/front.conf" -e stderr -g "$NGINX_G"
+	-e "s/127\.0\.0\.1:8080;/127.0.0.1:$DAV_PORT;/" "$FRONT_TEMPLATE" >"$T/front.conf"
+mkdir -p "$T/front"
+start_bg front nginx -p "$T/front/" -c "$T/front.conf" -e stderr -g "$NGINX_G"
 wait_for 10 curl -sS -o /dev/null "http://127.0.0.1:$FRONT_PORT/" || fail "the front did not start"
 F="http://127.0.0.1:$FRONT_PORT"
 
@@ -120,10 +119,24 @@ spooled=$(grep -c 'buffered to a temporary file' "$T/front.log")
 expect_eq "$spooled" 0 "nothing was spooled to nginx's temporary files"
 
 # The timeouts between two reads or writes, as nginx itself reads them.
-nginx -T -c "$T/front.conf" -e stderr 2>/dev/null >"$T/front-T.conf"
+nginx -T -p "$T/front/" -c "$T/front.conf" -e stderr 2>/dev/null >"$T/front-T.conf"
 for t in proxy_read_timeout proxy_send_timeout send_timeout; do
 	v=$(sed -n "/location \/webdav/,/}/s/^\s*$t \(.*\);/\1/p" "$T/front-T.conf")
 	expect_eq "$v" 12h "/webdav's $t"
 done
 v=$(sed -n '/location \/webdav/,/}/s/^\s*proxy_buffering \(.*\);/\1/p' "$T/front-T.conf")
 expect_eq "$v" off "/webdav is not buffered"
+
+# As a supervised program it runs unprivileged: everything it writes is under
+# its prefix.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	mkdir -p "$T/unpriv"
+	chmod 755 "$T"
+	chown nobody "$T/unpriv"
+	chmod 644 "$T/front.conf"
+	setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+		nginx -t -q -p "$T/unpriv/" -c "$T/front.conf" -e stderr >"$T/unpriv.log" 2>&1 ||
+		fail "nginx as nobody refuses the front: $(cat "$T/unpriv.log")"
+	[ -d "$T/unpriv/proxy" ] || fail "nginx did not make its temporary directories under its prefix"
+	ok "the front starts unprivileged (as nobody), its files under its prefix"
+fi
