@@ -47,7 +47,8 @@ static const char *const fused_keys[] = {
 static const char *const davd_keys[] = {
     "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "webdav.", NULL};
 /* apid reads the rules from the file per request: a change of rules restarts nobody. */
-static const char *const apid_keys[] = {"uid", "gid", "runtime_dir", "api.", NULL};
+static const char *const apid_keys[] = {
+    "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "fuse.", "api.", NULL};
 
 const struct role roles[] = {
     {"kvwatch", "meta-fuse-kvwatch", ROLE_WRITER | ROLE_NOTIFY, always, kvwatch_keys},
