@@ -198,7 +198,7 @@ int cmd_dump(int argc, char **argv)
 	else if (snapshot_path_from_config(config_path, path, sizeof(path)) < 0)
 		return EXIT_CONFIG;
 
-	r = snapshot_open(path, &s, err, sizeof(err));
+	r = snapshot_load(path, &s, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "meta-fuse: %s\n", err);
 		return EXIT_TEMPFAIL;

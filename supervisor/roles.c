@@ -47,8 +47,17 @@ static const char *const fused_keys[] = {
 static const char *const davd_keys[] = {
     "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "webdav.", NULL};
 /* apid reads the rules from the file per request: a change of rules restarts nobody. */
-static const char *const apid_keys[] = {
-    "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "fuse.", "api.", NULL};
+static const char *const apid_keys[] = {"uid",
+                                        "gid",
+                                        "runtime_dir",
+                                        "files_volume",
+                                        "source_webdav_url",
+                                        "fuse.enabled",
+                                        "fuse.mount_point",
+                                        "fuse.file_mode",
+                                        "fuse.dir_mode",
+                                        "api.",
+                                        NULL};
 
 const struct role roles[] = {
     {"kvwatch", "meta-fuse-kvwatch", ROLE_WRITER | ROLE_NOTIFY, always, kvwatch_keys},
