@@ -707,14 +707,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		memcpy(fh->text, g->error_text, g->error_len);
 		fh->text_len = g->error_len;
 	} else {
+		off_t shown = fh->st.st_size;
+
 		r = open_source(f, g, v.node, fh);
 		if (r < 0)
 			goto fail;
 		fi->keep_cache = r == 1;
-		/* open_source() measured the source: what the kernel saw may differ. */
+		/* open_source() measured the source: it may differ from the size shown. */
 		attr_of(f, g, &v, &fh->st);
-		stale_size = (uint64_t)fh->st.st_size != v.node->size ||
-		             (v.node->flags & SNAP_NODE_F_SIZE_UNKNOWN);
+		stale_size = fh->st.st_size != shown;
 	}
 	fi->direct_io = 0;
 	fi->noflush = 1;
