@@ -206,10 +206,22 @@ static const char *status_line(unsigned status)
 	}
 }
 
-/* An element named by a client: its own namespace declared on it. */
+/*
+ * An element named by a client: in the namespaces the root declares by their
+ * prefix (short replies for Windows), else with its own namespace declared on it.
+ */
 static void foreign_name(struct buf *b, const struct xml_name *n)
 {
-	if (n->ns[0]) {
+	const char *prefix = strcmp(n->ns, "DAV:") == 0     ? "D:"
+	                     : strcmp(n->ns, WIN32_NS) == 0 ? "Z:"
+	                                                    : NULL;
+
+	if (prefix) {
+		buf_adds(b, "<");
+		buf_adds(b, prefix);
+		buf_add_escaped(b, n->local, strlen(n->local));
+		buf_adds(b, "/>");
+	} else if (n->ns[0]) {
 		buf_adds(b, "<X:");
 		buf_add_escaped(b, n->local, strlen(n->local));
 		buf_adds(b, " xmlns:X=\"");

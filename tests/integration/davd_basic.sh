@@ -209,7 +209,7 @@ for m in PUT DELETE MKCOL COPY MOVE LOCK UNLOCK POST; do
 done
 p=$(dav -X PROPPATCH -i --data '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop><Z:Win32LastModifiedTime>Thu, 01 Jan 2004 00:00:00 GMT</Z:Win32LastModifiedTime></D:prop></D:set></D:propertyupdate>' "$F" | tr -d '\r')
 expect_match "$p" '^HTTP/1.1 207' "PROPPATCH: 207 (Windows), not a bare 405"
-expect_match "$p" 'Win32LastModifiedTime xmlns:X="urn:schemas-microsoft-com:"/></D:prop><D:status>HTTP/1.1 403' "PROPPATCH: 403 inside for each property"
+expect_match "$p" '<Z:Win32LastModifiedTime/></D:prop><D:status>HTTP/1.1 403' "PROPPATCH: 403 inside for each property"
 after=$(find "$T/files" "$T/run" -type f ! -name davd.metrics -exec md5sum {} + | sort)
 before=$(printf '%s\n' "$before" | grep -v davd.metrics)
 expect_eq "$after" "$before" "nothing changed on disk"
