@@ -56,8 +56,9 @@ static void check_names(const char *v, size_t len)
 	if (len > 1024)
 		len = 1024;
 	n = names_append_value_cut(out, 0, sizeof(out) - 1, v, len);
-	n = names_fix_component(out, n);
-	if (n == 0 || !names_is_safe(out, n))
+	n = names_fix_component(out, n, false);
+	/* Safe, and never hidden: a rendered name starts with a dot only when allowed. */
+	if (n == 0 || !names_is_safe(out, n) || out[0] == '.')
 		abort();
 	r = names_add_suffix(out, n, 2, sfx, sizeof(sfx));
 	if (r < 0 || !names_is_safe(sfx, (size_t)r) || sfx[r] != '\0')
