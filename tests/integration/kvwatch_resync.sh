@@ -31,14 +31,15 @@ kv_paths | grep -q "^/TV/Silent Show/" ||
 ok "a changed fingerprint loads"
 kv_stop
 
-# At 1 %, a load of L seconds is followed by the next one 100 L later at least.
+# At 1 %, a load of L seconds is followed by the next one 100 L later at least
+# (the log rounds both figures: 95 L is the test).
 kv_conf budget "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 200; resync_cpu_percent = 1;"
 kv_start budget
 kv_wait 20 '.kv.connected and .kv.lastSync > 0' "a load with a budget of 1 %"
 wait_for 5 grep -q "next resync in" "$T/kvwatch-budget.log" || fail "the resync was not spaced"
 line=$(grep -m1 "next resync in" "$T/kvwatch-budget.log")
 gap=$(sed 's/.*next resync in \([0-9.]*\) s (the load took \([0-9.]*\) s).*/\1 \2/' <<<"$line")
-awk -v g="${gap% *}" -v l="${gap#* }" 'BEGIN { exit !(g >= 99 * l && g > 0.2) }' ||
+awk -v g="${gap% *}" -v l="${gap#* }" 'BEGIN { exit !(g >= 95 * l && g > 0.2) }' ||
 	fail "expected the next resync at least 100 x the load's time, got: $line"
 ok "resyncs spaced by the load's cost ($line)"
 kv_stop
