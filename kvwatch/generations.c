@@ -210,6 +210,7 @@ static void do_publish(struct kvwatch *kv)
 	struct snapshot_kv_state st = {
 	    .connected = kv_is_connected(kv),
 	    .held = kv->hold.active,
+	    .resyncing = kv->resyncing,
 	    .held_removals = kv->hold.active ? kv->hold.removals : 0,
 	    .last_sync_ns = kv->last_sync_ns,
 	    .error_since_ns = kv->error_since_ns,
@@ -290,7 +291,7 @@ static void do_publish(struct kvwatch *kv)
 	         res.map_ns / 1e6);
 
 	kv->dirty = false;
-	kv->resyncing = false;
+	/* resyncing stays until a full load ends (fullload.c), live changes or not. */
 	kv->last_publish_usec = started;
 	kv->pub_savable = kv->last_sync_ns != 0;
 	if (kv->pub_savable)

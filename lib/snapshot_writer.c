@@ -537,7 +537,8 @@ static void fill_header(struct snap_header *h, const struct snapshot_build *b,
 	h->generation = generation;
 	h->build_time_ns = build_time_ns;
 	h->kv_connected = kv && kv->connected ? 1 : 0;
-	h->kv_flags = kv && kv->held ? SNAP_KV_HELD : 0;
+	h->kv_flags =
+	    (kv && kv->held ? SNAP_KV_HELD : 0) | (kv && kv->resyncing ? SNAP_KV_RESYNCING : 0);
 	h->kv_last_sync_ns = kv ? kv->last_sync_ns : 0;
 	h->kv_error_since_ns = kv ? kv->error_since_ns : 0;
 	h->kv_held_removals = kv ? kv->held_removals : 0;

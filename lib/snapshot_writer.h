@@ -88,7 +88,8 @@ static inline const struct snap_prop *snapshot_build_prop(const struct snapshot_
 /* The KV state stamped into a snapshot; strings are copied into the file. */
 struct snapshot_kv_state {
 	bool connected;
-	bool held; /* a large removal is held back */
+	bool held;      /* a large removal is held back */
+	bool resyncing; /* a warm start's tree, still waiting for its first load */
 	uint64_t held_removals;
 	int64_t last_sync_ns;   /* 0 = never */
 	int64_t error_since_ns; /* 0 = no error */

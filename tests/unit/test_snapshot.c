@@ -308,6 +308,7 @@ struct fixture {
 static const struct snapshot_kv_state test_kv = {
     .connected = true,
     .held = true,
+    .resyncing = true,
     .held_removals = 4242,
     .last_sync_ns = 1700000000123456789LL,
     .error_since_ns = 1700000000999LL,
@@ -462,7 +463,7 @@ static void test_header_and_kv(void **state)
 	assert_int_equal(h->generation, 7);
 	assert_int_equal(h->build_time_ns, 1700000001000000000LL);
 	assert_int_equal(h->kv_connected, 1);
-	assert_int_equal(h->kv_flags, SNAP_KV_HELD);
+	assert_int_equal(h->kv_flags, SNAP_KV_HELD | SNAP_KV_RESYNCING);
 	assert_int_equal(h->kv_held_removals, 4242);
 	assert_int_equal(h->kv_last_sync_ns, 1700000000123456789LL);
 	assert_int_equal(h->kv_error_since_ns, 1700000000999LL);
