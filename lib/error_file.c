@@ -118,6 +118,19 @@ int error_file_render(const struct snapshot *s, const char *path, const char *re
 		int64_t since = h->kv_error_since_ns;
 
 		mtime = since > 0 ? since : h->build_time_ns;
+		if ((h->kv_flags & SNAP_KV_RESYNCING) && !*error) {
+			/* A warm start: the saved tree is served while the first load runs. */
+			add(&t,
+			    "meta-fuse has just started and is loading the library from its\n"
+			    "metadata store (Redis).\n\n"
+			    "The %llu files shown here are the tree saved at its last run\n"
+			    "(generation %llu, last full sync %s). This file disappears by\n"
+			    "itself when the first load ends.\n\n",
+			    (unsigned long long)h->files, (unsigned long long)h->generation,
+			    fmt_time(h->kv_last_sync_ns, b3, sizeof(b3)));
+			add_checklist(&t);
+			goto done;
+		}
 		add(&t, "meta-fuse cannot reach its metadata store (Redis).\n\n");
 		add(&t, "Last error:         %s\n", *error ? error : "(none recorded)");
 		if (since > 0)
@@ -152,6 +165,7 @@ int error_file_render(const struct snapshot *s, const char *path, const char *re
 		add(&t, "This file disappears by itself as soon as a snapshot is published.\n\n");
 		add_checklist(&t);
 	}
+done:
 	if (t.failed) {
 		free(t.buf);
 		return -ENOMEM;

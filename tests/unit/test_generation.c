@@ -381,11 +381,13 @@ static void test_error_text(void **state)
 		const char *what;
 		bool snapshot;
 		bool connected;
+		bool resyncing; /* a warm start's saved tree, no error recorded */
 		const char *reason;
 		const char *want[4];
 	} cases[] = {
-	    {"healthy", true, true, NULL, {NULL}},
+	    {"healthy", true, true, false, NULL, {NULL}},
 	    {"no snapshot",
+	     false,
 	     false,
 	     false,
 	     NULL,
@@ -393,21 +395,32 @@ static void test_error_text(void **state)
 	    {"refused snapshot",
 	     false,
 	     false,
+	     false,
 	     "vfs.snapshot: body checksum mismatch",
 	     {"could not be read: vfs.snapshot: body checksum mismatch", NULL}},
 	    {"store down",
 	     true,
 	     false,
+	     false,
 	     NULL,
 	     {"cannot reach its metadata store", "Last error:         connection refused",
 	      "Redis in use:       redis://10.0.0.1:6379", "The 2 files shown here"}},
+	    {"warm start",
+	     true,
+	     false,
+	     true,
+	     NULL,
+	     {"has just started and is loading the library",
+	      "The 2 files shown here are the tree saved at its last run", "What to check", NULL}},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct snapshot_kv_state kv = {.connected = cases[i].connected,
-		                               .error_since_ns = 1700000000000000000LL,
-		                               .error = "connection refused",
-		                               .leader = "redis://10.0.0.1:6379"};
+		struct snapshot_kv_state kv = {
+		    .connected = cases[i].connected,
+		    .resyncing = cases[i].resyncing,
+		    .error_since_ns = cases[i].resyncing ? 0 : 1700000000000000000LL,
+		    .error = cases[i].resyncing ? "" : "connection refused",
+		    .leader = "redis://10.0.0.1:6379"};
 		struct snapshot *s = NULL;
 		char err[256], *text = NULL;
 		size_t len = 0;
