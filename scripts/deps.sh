@@ -24,7 +24,8 @@ if [ "${1:-}" = "--bench" ]; then
 	# bench/davd: the WebDAV peers and the load tool
 	packages+=(wrk nginx libnginx-mod-http-dav-ext apache2 lighttpd lighttpd-mod-webdav)
 	# bench/apid: the Fastify peer (from npm)
-	packages+=(nodejs npm)
+	# (Debian's npm conflicts with a Node.js installed otherwise: keep the one there)
+	command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 	packages+=(supervisor) # bench/supervisor
 fi
 if [ "${1:-}" = "--packaging" ]; then
