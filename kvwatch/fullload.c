@@ -95,7 +95,7 @@ static void arm_resync(struct kvwatch *kv, int64_t load_ns)
 	if (kv->cfg->kv.refresh_interval_ms == 0)
 		return;
 	if (gap > delay) {
-		log_debug("next resync in %.1f s (the load took %.2f s)", gap / 1e6, load_ns / 1e9);
+		log_debug("next resync in %.3f s (the load took %.4f s)", gap / 1e6, load_ns / 1e9);
 		delay = gap;
 	}
 	arm(kv->resync_timer, now_usec(kv) + delay);

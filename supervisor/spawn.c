@@ -17,6 +17,7 @@
  * except fused, which then mounts by itself through the setuid fusermount3.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
@@ -223,8 +224,36 @@ static void plan_free(struct plan *p)
 		free(p->env[i]);
 }
 
+/*
+ * A program's command without a '/' is looked up in the supervisor's PATH (as a
+ * shell would: `command = ["nginx", ...]`), in the parent, since the child's
+ * environment is cleaned.  Not found: the name as it is, which execve() refuses
+ * with ENOENT (a configuration error, not retried).
+ */
+static const char *find_command(const char *name, char *buf, size_t len)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(name, '/') != NULL)
+		return name;
+	if (path == NULL || *path == '\0')
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		int w = snprintf(buf, len, "%.*s/%s", (int)n, n ? path : ".", name);
+
+		if (n > 0 && w > 0 && (size_t)w < len && access(buf, X_OK) == 0)
+			return buf;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return name;
+}
+
 int spawn_worker(struct supervisor *s, struct worker *w)
 {
+	char found[PATH_MAX];
 	struct plan p = {.name = w->name, .log_fd = -1};
 	const struct config *cfg = s->cfg;
 	char *argv[ARGV_MAX], fdnum[16];
@@ -257,7 +286,7 @@ int spawn_worker(struct supervisor *s, struct worker *w)
 		p.exe = w->exe;
 		p.argv = argv;
 	} else {
-		p.exe = w->argv[0];
+		p.exe = find_command(w->argv[0], found, sizeof(found));
 		p.argv = w->argv;
 	}
 	p.keep_setuid = w->role && (w->role->flags & ROLE_FUSE_FD) && geteuid() != 0;

@@ -11,7 +11,7 @@ sv_library
 sv_config 'programs = (
 	{ name = "crashy"; command = [ "/bin/sh", "-c", "echo crashing; exit 75" ]; },
 	{ name = "badconf"; command = [ "/bin/sh", "-c", "echo bad config >&2; exit 1" ]; },
-	{ name = "steady"; command = [ "/bin/sleep", "1000" ]; },
+	{ name = "steady"; command = [ "sleep", "1000" ]; }, # found in PATH
 	{ name = "envy"; command = [ "/bin/sh", "-c", "echo \"FOO=$FOO\"; exec sleep 1000" ];
 	  user = "61002"; environment = [ "FOO=bar baz" ]; },
 	{ name = "oneshot"; command = [ "/bin/sh", "-c", "exit 75" ]; autorestart = false; },
