@@ -59,6 +59,26 @@ static uint64_t mode_digits(mode_t mode)
 	return (uint64_t)((mode >> 6) & 7) * 100 + ((mode >> 3) & 7) * 10 + (mode & 7);
 }
 
+/*
+ * A file's size: the snapshot's, unless kvwatch flagged it as unknown
+ * (SNAP_NODE_F_SIZE_UNKNOWN): then a stat of the source beneath the volume, as
+ * fused shows it (0 when the source cannot be opened).
+ */
+static uint64_t file_size(const struct api *api, const struct snapshot *s,
+                          const struct snap_node *n)
+{
+	struct stat st;
+	int fd;
+
+	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN) || !api->src)
+		return n->size;
+	fd = source_open(api->src, snapshot_str(s, n->source), &st);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return (uint64_t)st.st_size;
+}
+
 int api_getattr(struct api_call *c)
 {
 	const struct config *cfg = c->api->cfg;
@@ -77,7 +97,7 @@ int api_getattr(struct api_call *c)
 	if (r < 0)
 		return r;
 	jsonw_object_begin(&w);
-	jsonw_kv_u64(&w, "size", n->size);
+	jsonw_kv_u64(&w, "size", dir ? n->size : file_size(c->api, s, n));
 	jsonw_kv_string(&w, "mode", dir ? "directory" : "file");
 	jsonw_kv_u64(&w, "permissions",
 	             mode_digits(dir ? cfg->fuse.dir_mode : cfg->fuse.file_mode));
