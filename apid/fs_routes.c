@@ -247,6 +247,7 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
                       uint64_t len)
 {
 	const char *rel = snapshot_str(c->gen->snap, n->source);
+	uint64_t size = file_size(c->api, c->gen->snap, n);
 	unsigned char *buf = NULL;
 	char *text = NULL;
 	struct jsonw w;
@@ -255,10 +256,10 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 
 	if (len > API_READ_MAX)
 		len = API_READ_MAX;
-	if (off >= n->size)
+	if (off >= size)
 		len = 0;
-	else if (len > n->size - off)
-		len = n->size - off;
+	else if (len > size - off)
+		len = size - off;
 	buf = malloc(len ? len : 1);
 	text = malloc(4 * ((len + 2) / 3) + 1);
 	if (buf == NULL || text == NULL) {
@@ -281,8 +282,8 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 	jsonw_object_begin(&w);
 	jsonw_kv_u64(&w, "offset", off);
 	jsonw_kv_u64(&w, "length", (uint64_t)got);
-	jsonw_kv_u64(&w, "size", n->size);
-	jsonw_kv_bool(&w, "eof", off + (uint64_t)got >= n->size);
+	jsonw_kv_u64(&w, "size", size);
+	jsonw_kv_bool(&w, "eof", off + (uint64_t)got >= size);
 	jsonw_kv_string(&w, "contentEncoding", "base64");
 	jsonw_kv_string(&w, "content", text);
 	jsonw_object_end(&w);
@@ -323,7 +324,7 @@ int api_read(struct api_call *c)
 	}
 	jsonw_object_begin(&w);
 	jsonw_kv_string(&w, "sourcePath", src);
-	jsonw_kv_u64(&w, "size", n->size);
+	jsonw_kv_u64(&w, "size", file_size(c->api, c->gen->snap, n));
 	free(src);
 	if (c->api->webdav) {
 		char *url = webdav_url(c->api->webdav, snapshot_str(c->gen->snap, n->source));

@@ -10,8 +10,9 @@
 #   - the ETag carries the size served, the same on GET and HEAD, and answers
 #     If-None-Match with 304;
 #   - PROPFIND getcontentlength and apid's getattr `size` of a flagged node are
-#     the source's (a stat); of the unflagged wrong one, the snapshot's 10 (the
-#     documented choice: no stat per listed entry).
+#     the source's (a stat), as are POST /api/fuse/read's size and bytes; of
+#     the unflagged wrong one, the snapshot's 10 (the documented choice: no
+#     stat per listed entry).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/apid_lib.sh"
 need python3
@@ -99,6 +100,13 @@ for f in nosize:1234:1234 badsize:2345:2345 hugesize:3456:3456 wrongsize:4567:10
 	req POST /api/fuse/getattr "{\"path\": \"/Other/$name.mkv\"}"
 	expect_status 200 "$name: getattr"
 	expect_eq "$(jb .size)" "$listed" "$name: apid getattr size"
+	req POST /api/fuse/read "{\"path\": \"/Other/$name.mkv\"}"
+	expect_status 200 "$name: read (where)"
+	expect_eq "$(jb .size)" "$listed" "$name: apid read size"
+	req POST /api/fuse/read "{\"path\": \"/Other/$name.mkv\", \"offset\": 0, \"length\": 4}"
+	expect_status 200 "$name: read 4 bytes"
+	expect_eq "$(jb .content | base64 -d | od -An -tx1 | tr -d ' \n')" \
+		"$(head -c 4 "$file" | od -An -tx1 | tr -d ' \n')" "$name: apid read returns the source's first bytes"
 done
 
 # The source grows: a flagged node follows it on the next request.
