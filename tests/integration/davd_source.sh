@@ -2,10 +2,10 @@
 # davd_source: with source_webdav_url set, a file absent under the files volume
 # is streamed from the source with the Range passed on, and the source must
 # answer exactly the range asked (and its size counts, not a wrong one in the
-# record): a source that ignores Range (200 with the
-# whole file) or answers another range (a wrong Content-Range) makes the
-# request fail (502, or the connection cut mid-body) -- never a wrong byte
-# served.  The source is a small Python server run by the test.
+# record): a source that ignores Range (200 with the whole file) or answers
+# another range (a wrong Content-Range) makes the request fail (502, or the
+# connection cut mid-body) -- never a wrong byte served.  The source is a
+# small Python server run by the test.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/davd_lib.sh"
 
