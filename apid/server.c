@@ -210,8 +210,8 @@ int apid_server_start(struct apid_server *srv, int listen_fd)
 	if (r < 0)
 		return r;
 	if (file_err < 0)
-		log_warnx("cannot create the metrics file in \"%s\": %s; /metrics shows apid's "
-		          "own counters only",
+		log_warnx("cannot create the metrics file in \"%s/" HTTP_METRICS_DIR "\": %s; "
+		          "/metrics shows apid's own counters only",
 		          srv->api->cfg->runtime_dir, strerror(-file_err));
 	srv->api->http_metrics = http_metrics_out;
 	srv->api->http_metrics_ctx = srv;
