@@ -59,6 +59,26 @@ static uint64_t mode_digits(mode_t mode)
 	return (uint64_t)((mode >> 6) & 7) * 100 + ((mode >> 3) & 7) * 10 + (mode & 7);
 }
 
+/*
+ * A file's size: the snapshot's, unless kvwatch flagged it as unknown
+ * (SNAP_NODE_F_SIZE_UNKNOWN): then a stat of the source beneath the volume, as
+ * fused shows it (0 when the source cannot be opened).
+ */
+static uint64_t file_size(const struct api *api, const struct snapshot *s,
+                          const struct snap_node *n)
+{
+	struct stat st;
+	int fd;
+
+	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN) || !api->src)
+		return n->size;
+	fd = source_open(api->src, snapshot_str(s, n->source), &st);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return (uint64_t)st.st_size;
+}
+
 int api_getattr(struct api_call *c)
 {
 	const struct config *cfg = c->api->cfg;
@@ -77,7 +97,7 @@ int api_getattr(struct api_call *c)
 	if (r < 0)
 		return r;
 	jsonw_object_begin(&w);
-	jsonw_kv_u64(&w, "size", n->size);
+	jsonw_kv_u64(&w, "size", dir ? n->size : file_size(c->api, s, n));
 	jsonw_kv_string(&w, "mode", dir ? "directory" : "file");
 	jsonw_kv_u64(&w, "permissions",
 	             mode_digits(dir ? cfg->fuse.dir_mode : cfg->fuse.file_mode));
@@ -227,6 +247,7 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
                       uint64_t len)
 {
 	const char *rel = snapshot_str(c->gen->snap, n->source);
+	uint64_t size = file_size(c->api, c->gen->snap, n);
 	unsigned char *buf = NULL;
 	char *text = NULL;
 	struct jsonw w;
@@ -235,10 +256,10 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 
 	if (len > API_READ_MAX)
 		len = API_READ_MAX;
-	if (off >= n->size)
+	if (off >= size)
 		len = 0;
-	else if (len > n->size - off)
-		len = n->size - off;
+	else if (len > size - off)
+		len = size - off;
 	buf = malloc(len ? len : 1);
 	text = malloc(4 * ((len + 2) / 3) + 1);
 	if (buf == NULL || text == NULL) {
@@ -261,8 +282,8 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 	jsonw_object_begin(&w);
 	jsonw_kv_u64(&w, "offset", off);
 	jsonw_kv_u64(&w, "length", (uint64_t)got);
-	jsonw_kv_u64(&w, "size", n->size);
-	jsonw_kv_bool(&w, "eof", off + (uint64_t)got >= n->size);
+	jsonw_kv_u64(&w, "size", size);
+	jsonw_kv_bool(&w, "eof", off + (uint64_t)got >= size);
 	jsonw_kv_string(&w, "contentEncoding", "base64");
 	jsonw_kv_string(&w, "content", text);
 	jsonw_object_end(&w);
@@ -303,7 +324,7 @@ int api_read(struct api_call *c)
 	}
 	jsonw_object_begin(&w);
 	jsonw_kv_string(&w, "sourcePath", src);
-	jsonw_kv_u64(&w, "size", n->size);
+	jsonw_kv_u64(&w, "size", file_size(c->api, c->gen->snap, n));
 	free(src);
 	if (c->api->webdav) {
 		char *url = webdav_url(c->api->webdav, snapshot_str(c->gen->snap, n->source));

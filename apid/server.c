@@ -161,16 +161,17 @@ static enum MHD_Result on_headers(void *ctx, struct http_request *req)
 static void http_metrics_out(void *ctx, FILE *out)
 {
 	struct apid_server *srv = ctx;
-	const char *dir = srv->api->cfg->runtime_dir;
 	struct http_metrics_file *files[METRICS_MAX];
 	size_t n = 0, sl = strlen(HTTP_METRICS_SUFFIX);
 	struct dirent *e;
+	char dir[4096];
 	DIR *d;
 
+	snprintf(dir, sizeof(dir), "%s/%s", srv->api->cfg->runtime_dir, HTTP_METRICS_DIR);
 	d = opendir(dir);
 	while (d && n < METRICS_MAX && (e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
-		char path[4096];
+		char path[sizeof(dir) + sizeof(e->d_name) + 1];
 
 		if (len <= sl || e->d_name[0] == '.' ||
 		    strcmp(e->d_name + len - sl, HTTP_METRICS_SUFFIX) != 0)
@@ -209,8 +210,8 @@ int apid_server_start(struct apid_server *srv, int listen_fd)
 	if (r < 0)
 		return r;
 	if (file_err < 0)
-		log_warnx("cannot create the metrics file in \"%s\": %s; /metrics shows apid's "
-		          "own counters only",
+		log_warnx("cannot create the metrics file in \"%s/" HTTP_METRICS_DIR "\": %s; "
+		          "/metrics shows apid's own counters only",
 		          srv->api->cfg->runtime_dir, strerror(-file_err));
 	srv->api->http_metrics = http_metrics_out;
 	srv->api->http_metrics_ctx = srv;

@@ -332,10 +332,28 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 	if (snapshot_node_is_dir(t.node))
 		return davd_listing(d, req, &t);
 
-	props_etag(t.node, etag);
+	/*
+	 * The size served is the opened source's (its fstat, or what the WebDAV
+	 * source reports), never the snapshot's number, which may be unknown
+	 * (SNAP_NODE_F_SIZE_UNKNOWN) or wrong: the ETag and the ranges follow it.
+	 */
+	if (t.error_file) {
+		size = t.node->size;
+	} else {
+		r = open_body(d, t.gen->snap, t.node, &fd, &wf, &size);
+		if (r < 0) {
+			davd_target_done(&t);
+			/* A record whose file is gone or refused: the share says so plainly. */
+			return http_respond_errno(req, r == -EINVAL ? -EACCES : r);
+		}
+	}
+	props_etag(t.node, size, etag);
 	props_http_date(t.node->mtime_ns, lm);
 	c = conditions(req, etag, t.node->mtime_ns / 1000000000, &range_ok);
 	if (c != COND_GO) {
+		if (fd >= 0)
+			close(fd);
+		webdav_file_close(wf);
 		davd_target_done(&t);
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 		validators(resp, etag, lm);
@@ -343,13 +361,7 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 	}
 	if (t.error_file)
 		return error_text(req, &t, etag, lm, range_ok);
-	r = open_body(d, t.gen->snap, t.node, &fd, &wf, &size);
 	name = snapshot_str(t.gen->snap, t.node->name);
-	if (r < 0) {
-		davd_target_done(&t);
-		/* A record whose file is gone or refused: the share says so plainly. */
-		return http_respond_errno(req, r == -EINVAL ? -EACCES : r);
-	}
 	rr =
 	    range_ok ? parse_range(http_header(req, MHD_HTTP_HEADER_RANGE), size, &rg) : RANGE_NONE;
 	if (rr == RANGE_UNSATISFIABLE) {

@@ -265,8 +265,8 @@ int main(int argc, char **argv)
 	if (r < 0)
 		fatalx("out of memory");
 	if (file_err < 0)
-		log_warnx("cannot create \"%s/davd.metrics\": %s; apid will not see davd's "
-		          "metrics",
+		log_warnx("cannot create \"%s/" HTTP_METRICS_DIR "/davd.metrics\": %s; "
+		          "apid will not see davd's metrics",
 		          cfg->runtime_dir, strerror(-file_err));
 
 	scfg.limits = HTTP_LIMITS_DEFAULT;

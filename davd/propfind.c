@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "davd.h"
@@ -31,6 +33,7 @@
 #include "http_status.h"
 #include "props.h"
 #include "snapshot.h"
+#include "source.h"
 #include "xml.h"
 
 #define WIN32_NS "urn:schemas-microsoft-com:"
@@ -94,6 +97,7 @@ enum mode {
 struct reply {
 	struct generation *gen; /* referenced until the reply is done */
 	const struct snapshot *snap;
+	struct source *src; /* davd's: stats of sources whose size is unknown */
 	enum mode mode;
 	int found[DAVD_PROPS_MAX]; /* MODE_PROP: enum prop per requested name, -1 unknown */
 	struct xml_name *wanted;   /* MODE_PROP: the names, for the 404 propstat */
@@ -128,7 +132,31 @@ static void reply_free(void *p)
 	free(r);
 }
 
-static void value(struct buf *b, enum prop p, const struct snap_node *n, const char *name)
+/*
+ * getcontentlength of a file: the snapshot's size, unless kvwatch flagged it as
+ * unknown (SNAP_NODE_F_SIZE_UNKNOWN): then a stat of the source beneath the
+ * volume (0 when it cannot be opened; GET will say why).  An unflagged size that
+ * is merely wrong stays as it is here (a stat per entry of a listing is not
+ * cheap); GET and HEAD always send what the source has.
+ */
+static uint64_t content_length(const struct reply *r, const struct snap_node *n)
+{
+	struct stat st;
+	int fd;
+
+	if (snapshot_node_is_dir(n))
+		return 0;
+	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN) || !r->src || !r->snap)
+		return n->size;
+	fd = source_open(r->src, snapshot_str(r->snap, n->source), &st);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return (uint64_t)st.st_size;
+}
+
+static void value(struct buf *b, enum prop p, const struct snap_node *n, const char *name,
+                  uint64_t size)
 {
 	char s[DAVD_DATE_MAX > DAVD_ETAG_MAX ? DAVD_DATE_MAX : DAVD_ETAG_MAX];
 	bool dir = snapshot_node_is_dir(n);
@@ -141,7 +169,7 @@ static void value(struct buf *b, enum prop p, const struct snap_node *n, const c
 	case P_GETCONTENTLENGTH:
 		/* Collections carry 0: Infuse and Kodi want the property everywhere. */
 		buf_adds(b, "<D:getcontentlength>");
-		buf_add_u64(b, dir ? 0 : n->size);
+		buf_add_u64(b, size);
 		buf_adds(b, "</D:getcontentlength>");
 		return;
 	case P_GETLASTMODIFIED:
@@ -167,7 +195,7 @@ static void value(struct buf *b, enum prop p, const struct snap_node *n, const c
 		buf_adds(b, "</D:getcontenttype>");
 		return;
 	case P_GETETAG:
-		props_etag(n, s); /* hex digits, '-' and '"': nothing to escape in text */
+		props_etag(n, size, s); /* hex digits, '-' and '"': nothing to escape in text */
 		buf_adds(b, "<D:getetag>");
 		buf_adds(b, s);
 		buf_adds(b, "</D:getetag>");
@@ -239,6 +267,7 @@ static void response(struct reply *r, const struct snap_node *n, const char *nam
 {
 	struct buf *b = &r->out;
 	bool any_unknown = false, any_known = r->mode != MODE_PROP || r->wanted_count == 0;
+	uint64_t size = r->mode == MODE_PROPNAME ? 0 : content_length(r, n);
 
 	for (unsigned i = 0; i < r->wanted_count; i++)
 		any_known |= r->found[i] >= 0;
@@ -251,7 +280,7 @@ static void response(struct reply *r, const struct snap_node *n, const char *nam
 	case MODE_ALLPROP:
 		for (int p = 0; p < P_MAX; p++)
 			if (props[p].in_allprop)
-				value(b, (enum prop)p, n, name);
+				value(b, (enum prop)p, n, name, size);
 		break;
 	case MODE_PROPNAME:
 		for (int p = 0; p < P_MAX; p++)
@@ -260,7 +289,7 @@ static void response(struct reply *r, const struct snap_node *n, const char *nam
 	case MODE_PROP:
 		for (unsigned i = 0; i < r->wanted_count; i++) {
 			if (r->found[i] >= 0)
-				value(b, (enum prop)r->found[i], n, name);
+				value(b, (enum prop)r->found[i], n, name, size);
 			else
 				any_unknown = true;
 		}
@@ -446,6 +475,7 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	}
 	r->gen = t.gen;
 	r->snap = t.gen->snap;
+	r->src = d->src;
 	r->self = t.node;
 	if (t.error_file) {
 		r->self_copy = t.virt; /* t goes out of scope; the reply may outlive it */

@@ -28,14 +28,14 @@ static char *hex(char *p, uint64_t v)
 	return p;
 }
 
-void props_etag(const struct snap_node *n, char buf[DAVD_ETAG_MAX])
+void props_etag(const struct snap_node *n, uint64_t size, char buf[DAVD_ETAG_MAX])
 {
 	char *p = buf;
 
 	*p++ = '"';
 	p = hex(p, n->id);
 	*p++ = '-';
-	p = hex(p, n->size);
+	p = hex(p, size);
 	*p++ = '-';
 	p = hex(p, (uint64_t)n->mtime_ns);
 	*p++ = '"';

@@ -17,9 +17,10 @@ struct snap_node;
 /*
  * The strong ETag of a node, quoted: "<id>-<size>-<mtime ns>" in hex.  The id is
  * a hash of the virtual path, so the tag stays the same across generations and
- * restarts while the file is unchanged.
+ * restarts while the file is unchanged.  size is the size served (GET: the
+ * source's fstat; PROPFIND: propfind.c content_length()), not always n->size.
  */
-void props_etag(const struct snap_node *n, char buf[DAVD_ETAG_MAX]);
+void props_etag(const struct snap_node *n, uint64_t size, char buf[DAVD_ETAG_MAX]);
 
 /* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate) of ns since the epoch. */
 void props_http_date(int64_t ns, char buf[DAVD_DATE_MAX]);

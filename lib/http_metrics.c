@@ -55,7 +55,16 @@ static int map_file(struct http_metrics *m, const char *runtime_dir, const char 
 	void *p;
 	int fd, r;
 
-	if (asprintf(&m->path, "%s/%s%s", runtime_dir, server, HTTP_METRICS_SUFFIX) < 0) {
+	if (asprintf(&tmp, "%s/%s", runtime_dir, HTTP_METRICS_DIR) < 0)
+		return -ENOMEM;
+	/* A worker run alone; under the supervisor it exists, the readers' own. */
+	r = mkdir(tmp, 0755) < 0 && errno != EEXIST ? -errno : 0;
+	free(tmp);
+	tmp = NULL;
+	if (r < 0)
+		return r;
+	if (asprintf(&m->path, "%s/%s/%s%s", runtime_dir, HTTP_METRICS_DIR, server,
+	             HTTP_METRICS_SUFFIX) < 0) {
 		m->path = NULL;
 		return -ENOMEM;
 	}

@@ -2,15 +2,19 @@
  * http_metrics: per-route request counters and latency histograms of an HTTP
  * worker, kept where apid can read them for /metrics.
  *
- * Each server (davd, apid) owns one small file, runtime_dir/<server>.metrics,
- * mapped shared: it creates it at start (written under a temporary name, then
- * renamed into place), adds to its counters with relaxed atomic additions on
- * the request path (no lock, no system call), and removes it when it stops.
- * apid reads every such file (http_metrics_load) and prints them in the
- * Prometheus text format (http_metrics_prometheus).  The layout is fixed-size,
- * native-endian (the file never leaves the machine), described below and in
- * docs/http.md; a reader checks magic, version and size before use.  When the
- * file cannot be created the counters live in process memory only.
+ * Each server (davd, apid) owns one small file,
+ * runtime_dir/metrics/<server>.metrics, mapped shared: it creates it at start
+ * (written under a temporary name, then renamed into place), adds to its
+ * counters with relaxed atomic additions on the request path (no lock, no
+ * system call), and removes it when it stops.  The metrics/ subdirectory
+ * belongs to the readers' user (the supervisor creates it so, while
+ * runtime_dir itself stays the writer's); a server run alone creates it when
+ * missing.  apid reads every such file (http_metrics_load) and prints them in
+ * the Prometheus text format (http_metrics_prometheus).  The layout is
+ * fixed-size, native-endian (the file never leaves the machine), described
+ * below and in docs/http.md; a reader checks magic, version and size before
+ * use.  When the file cannot be created the counters live in process memory
+ * only.
  */
 #ifndef MF_HTTP_METRICS_H
 #define MF_HTTP_METRICS_H
@@ -25,6 +29,7 @@
 #define HTTP_METRICS_NAME_MAX   32 /* bytes of a route or server name, with the NUL */
 #define HTTP_METRICS_BUCKETS    12 /* latency buckets, the last one +Inf */
 #define HTTP_METRICS_SUFFIX     ".metrics"
+#define HTTP_METRICS_DIR        "metrics" /* beneath runtime_dir */
 
 /* Upper bounds of the latency buckets in microseconds (the last is +Inf). */
 extern const uint64_t http_metrics_bucket_us[HTTP_METRICS_BUCKETS];
@@ -56,10 +61,10 @@ struct http_metrics;
 /*
  * Counters for server ("davd") with count routes named routes[i] (at most
  * HTTP_METRICS_ROUTES_MAX, names truncated to fit).  Creates
- * runtime_dir/<server>.metrics; when that fails, returns -errno in *ret_file_err
- * (may be NULL) and keeps the counters in memory, so the caller only warns.
- * Returns 0 or -ENOMEM / -EINVAL.  Owner: the caller; http_metrics_free()
- * removes the file.
+ * runtime_dir/HTTP_METRICS_DIR (0755, when missing) and in it <server>.metrics;
+ * when that fails, returns -errno in *ret_file_err (may be NULL) and keeps the
+ * counters in memory, so the caller only warns.  Returns 0 or -ENOMEM /
+ * -EINVAL.  Owner: the caller; http_metrics_free() removes the file.
  */
 int http_metrics_new(const char *runtime_dir, const char *server, const char *const *routes,
                      unsigned count, struct http_metrics **ret, int *ret_file_err);

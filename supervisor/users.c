@@ -8,6 +8,8 @@
  * `user` is resolved the same way.  The runtime
  * directory belongs to the writer with the readers' group, mode 0750: the readers
  * can map the snapshot but not write, truncate, rename or replace anything in it.
+ * Its metrics/ subdirectory belongs to the readers (0755): davd and apid keep
+ * their request counters there (lib/http_metrics.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "errbuf.h"
+#include "http_metrics.h"
 #include "log.h"
 #include "supervisor.h"
 
@@ -116,10 +119,17 @@ static int own_dir(const char *dir, uid_t uid, gid_t gid, mode_t mode)
 int users_prepare_dirs(const struct supervisor *s)
 {
 	const struct config *cfg = s->cfg;
-
+	char metrics[PATH_MAX];
 	int r;
 
 	r = own_dir(cfg->runtime_dir, s->writer_uid, cfg->gid, 0750);
+	if (r < 0)
+		return r;
+	/* davd's and apid's request counters: the readers write there, and only there. */
+	if (snprintf(metrics, sizeof(metrics), "%s/%s", cfg->runtime_dir, HTTP_METRICS_DIR) >=
+	    (int)sizeof(metrics))
+		return -ENAMETOOLONG;
+	r = own_dir(metrics, cfg->uid, cfg->gid, 0755);
 	if (r < 0)
 		return r;
 	/* kvwatch's saved tree (the warm start): the writer's alone. */

@@ -43,7 +43,7 @@ expect_match "$(grep -c '^mf_http_request_duration_seconds_bucket{server="apid",
 expect_eq "$(metric 'mf_http_responses_total\{server="apid",route="/api/fuse/getattr",code="4xx"\}')" 1 \
 	"a 404 counted on getattr"
 
-# ---- davd's request counters, from its runtime_dir/davd.metrics ----
+# ---- davd's request counters, from its runtime_dir/metrics/davd.metrics ----
 if [ -x "$BIN/meta-fuse-davd" ]; then
 	DAV_PORT=$(free_port)
 	sed "s|^api = {|webdav = { listen = \"127.0.0.1:$DAV_PORT\"; };\napi = {|" "$T/apid.conf" \
@@ -127,7 +127,7 @@ stop_apid() {
 	ok "no sanitizer report"
 }
 stop_apid
-[ ! -e "$RUN/apid.metrics" ] || fail "apid.metrics left behind"
+[ ! -e "$RUN/metrics/apid.metrics" ] || fail "apid.metrics left behind"
 ok "apid.metrics removed"
 
 # ---- Basic auth and CORS ----

@@ -225,11 +225,11 @@ expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$URL/")" 401 "no credential
 expect_match "$(curl -s -i "$URL/" | tr -d '\r')" 'WWW-Authenticate: Basic realm="meta-fuse"' "401 names the realm"
 
 # --- metrics for apid ------------------------------------------------------------
-[ -f "$T/run/davd.metrics" ] || fail "no $T/run/davd.metrics"
-ok "davd.metrics is in the runtime directory"
+[ -f "$T/run/metrics/davd.metrics" ] || fail "no $T/run/metrics/davd.metrics"
+ok "davd.metrics is in runtime_dir/metrics/"
 grep -q "DEFAULT CREDENTIALS" "$T/davd.log" || fail "no warning about the default credentials"
 ok "a loud warning about the default credentials"
 stop_davd
-[ ! -e "$T/run/davd.metrics" ] || fail "davd.metrics left behind"
+[ ! -e "$T/run/metrics/davd.metrics" ] || fail "davd.metrics left behind"
 ok "davd.metrics removed on exit"
 check_sanitizer

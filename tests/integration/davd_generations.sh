@@ -48,7 +48,7 @@ ok "an invalid snapshot is refused with a warning"
 expect_eq "$(dav "$F" | md5sum)" "$(md5sum <"$T/files/m/big.mkv")" "generation 3 is still served"
 
 # The metrics apid exports, read from the shared file.
-python3 - "$T/run/davd.metrics" <<'PY' >"$T/metrics.out"
+python3 - "$T/run/metrics/davd.metrics" <<'PY' >"$T/metrics.out"
 import struct, sys
 d = open(sys.argv[1], "rb").read()
 assert d[:8] == b"MFHTTPM\n", d[:8]

@@ -1,10 +1,11 @@
 #!/bin/bash
 # davd_source: with source_webdav_url set, a file absent under the files volume
 # is streamed from the source with the Range passed on, and the source must
-# answer exactly the range asked: a source that ignores Range (200 with the
-# whole file) or answers another range (a wrong Content-Range) makes the
-# request fail (502, or the connection cut mid-body) -- never a wrong byte
-# served.  The source is a small Python server run by the test.
+# answer exactly the range asked (and its size counts, not a wrong one in the
+# record): a source that ignores Range (200 with the whole file) or answers
+# another range (a wrong Content-Range) makes the request fail (502, or the
+# connection cut mid-body) -- never a wrong byte served.  The source is a
+# small Python server run by the test.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/davd_lib.sh"
 
@@ -53,6 +54,16 @@ wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$SRC_PORT/" || fail "the sour
 for mode in good ignore shifted; do
 	media "$mode/film.mkv" $((1024 * 1024 + 777)) "$mode" "\"title\": \"Film $mode\", \"year\": 2000"
 done
+# One more whose record claims 10 bytes: the source's word counts, not the snapshot's.
+media "good/wrong.mkv" 3000 wrongsize '"title": "Wrong Size", "year": 2001'
+python3 - "$T/records.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+for d in lines:
+    if d["hashId"] == "wrongsize":
+        d["size"] = 10
+open(sys.argv[1], "w").write("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in lines))
+PY
 mv "$T/files/good" "$T/files/ignore" "$T/files/shifted" "$T/remote/"
 davd_config source_webdav_url="http://127.0.0.1:$SRC_PORT/"
 publish
@@ -67,6 +78,16 @@ r=$(dav -D "$T/h" -r 500000-500999 "$(u good)" | md5sum)
 expect_match "$(tr -d '\r' <"$T/h")" '^HTTP/1.1 206' "a Range through the source: 206"
 expect_eq "$r" "$(dd if="$(orig good)" iflag=skip_bytes,count_bytes skip=500000 count=1000 2>/dev/null | md5sum)" \
 	"a Range through the source: the right bytes"
+
+WRONG="$URL/Movies/Wrong%20Size%20(2001)/Wrong%20Size.mkv"
+dav -D "$T/h" -o "$T/got" "$WRONG"
+cmp -s "$T/got" "$T/remote/good/wrong.mkv" || fail "a wrong size in the record: GET differs from the source"
+ok "a wrong size (10) in the record: GET sends the source's 3000 bytes"
+expect_eq "$(tr -d '\r' <"$T/h" | sed -n 's/^Content-Length: //p')" 3000 "wrong size: GET Content-Length is the source's"
+expect_eq "$(dav -I "$WRONG" | tr -d '\r' | sed -n 's/^Content-Length: //p')" 3000 "wrong size: HEAD Content-Length is the source's"
+expect_match "$(tr -d '\r' <"$T/h" | sed -n 's/^ETag: //p')" '^"[0-9a-f]+-bb8-[0-9a-f]+"$' "wrong size: the ETag carries 3000 (bb8)"
+expect_eq "$(dav -r -100 "$WRONG" | md5sum)" "$(tail -c 100 "$T/remote/good/wrong.mkv" | md5sum)" \
+	"wrong size: a Range at the end through the source"
 
 # Bad sources: the request fails, and what arrived is never wrong.
 for mode in ignore shifted; do

@@ -4,6 +4,7 @@
 # 1024) bound by the supervisor and serves it as the readers' user; apid its
 # API socket; both receive the socket through LISTEN_FDS; kill -9 of each:
 # restarted and serving again (a WebDAV GET, an API call), the time printed.
+# apid's /metrics shows davd's request counters (runtime_dir/metrics/).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/supervisor_lib.sh"
 need curl
@@ -46,6 +47,25 @@ for w in davd apid; do
 	expect_match "$env" "^LISTEN_PID=$p$" "$w: LISTEN_PID"
 	expect_match "$(readlink /proc/$p/fd/3)" "^socket:" "$w: its socket is fd 3"
 done
+
+# The request counters: davd and apid write theirs into runtime_dir/metrics/,
+# the readers' directory inside the writer's runtime_dir; apid's /metrics shows
+# davd's GETs.
+expect_eq "$(stat -c '%u %a' "$RUN/metrics")" "$READER 755" "runtime_dir/metrics: the readers', 0755"
+expect_eq "$(stat -c '%u' "$RUN/metrics/davd.metrics")" "$READER" "davd.metrics written by davd"
+davd_gets() {
+	curl -s "http://127.0.0.1:$API_PORT/metrics" >"$T/metrics.txt" &&
+		grep -qE '^mf_http_responses_total\{server="davd",route="GET",code="2xx"\} [1-9]' \
+			"$T/metrics.txt"
+}
+wait_for 10 davd_gets || fail "apid's /metrics lacks davd's GET counter: $(grep -c server=\"davd\" "$T/metrics.txt") davd lines"
+ok "apid's /metrics shows davd's GET counter"
+expect_match "$(grep -c '^mf_http_responses_total{server="apid"' "$T/metrics.txt")" '^[1-9]' \
+	"apid's /metrics shows its own counters"
+if grep -q "cannot create" "$T/sv.log"; then
+	fail "the supervisor's log has: $(grep "cannot create" "$T/sv.log")"
+fi
+ok "no \"cannot create\" in the supervisor's log"
 
 # POST /api/fuse/refresh: apid asks the supervisor, which gives kvwatch SIGUSR2;
 # a second request within 10 s is refused (429), sparing the shared Redis.

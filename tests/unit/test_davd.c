@@ -203,11 +203,14 @@ static void test_etag_and_types(void **state)
 	    {".mkv.unknown", "application/octet-stream"},
 	};
 
-	props_etag(&a, ea);
+	props_etag(&a, a.size, ea);
 	assert_string_equal(ea, "\"abc-3e8-5\"");
 	b.mtime_ns = 6;
-	props_etag(&b, eb);
+	props_etag(&b, b.size, eb);
 	assert_string_not_equal(ea, eb); /* a changed file gets a new tag */
+	/* The size served (the source's), not the snapshot's number, is in the tag. */
+	props_etag(&a, 0x11d7, eb);
+	assert_string_equal(eb, "\"abc-11d7-5\"");
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		const char *got = props_content_type(types[i].name, strlen(types[i].name));
 

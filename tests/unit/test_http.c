@@ -366,7 +366,7 @@ static void test_auth_new_refuses(void **state)
 
 static void test_metrics_file(void **state)
 {
-	char dir[] = "/tmp/mf-test-metrics.XXXXXX", path[256], *text = NULL;
+	char dir[] = "/tmp/mf-test-metrics.XXXXXX", path[320], sub[256], *text = NULL;
 	const char *routes[] = {"GET", "PROPFIND", "other"};
 	struct http_metrics_file *f = NULL;
 	const struct http_metrics_file *files[1];
@@ -378,7 +378,9 @@ static void test_metrics_file(void **state)
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(http_metrics_new(dir, "davd", routes, 3, &m, &err), 0);
 	assert_int_equal(err, 0);
-	snprintf(path, sizeof(path), "%s/davd.metrics", dir);
+	/* The subdirectory is created when missing (a worker run alone). */
+	snprintf(sub, sizeof(sub), "%s/" HTTP_METRICS_DIR, dir);
+	snprintf(path, sizeof(path), "%s/davd.metrics", sub);
 	assert_string_equal(http_metrics_path(m), path);
 	http_metrics_record(m, 0, 200, 1024, 500);    /* <= 1 ms */
 	http_metrics_record(m, 0, 206, 4096, 3000);   /* <= 5 ms */
@@ -447,6 +449,23 @@ static void test_metrics_file(void **state)
 	http_metrics_record(m, 0, 200, 1, 1);
 	assert_int_equal(http_metrics_data(m)->routes[0].responses[1], 1);
 	http_metrics_free(m);
+
+	/* metrics/ already there (the supervisor made it): used as it is. */
+	assert_int_equal(http_metrics_new(dir, "apid", routes, 3, &m, &err), 0);
+	assert_int_equal(err, 0);
+	snprintf(path, sizeof(path), "%s/apid.metrics", sub);
+	assert_string_equal(http_metrics_path(m), path);
+	http_metrics_free(m);
+
+	/* metrics is a file, not a directory: in memory, the caller told why. */
+	assert_int_equal(rmdir(sub), 0);
+	out = fopen(sub, "w");
+	fclose(out);
+	assert_int_equal(http_metrics_new(dir, "davd", routes, 3, &m, &err), 0);
+	assert_int_equal(err, -ENOTDIR);
+	assert_null(http_metrics_path(m));
+	http_metrics_free(m);
+	unlink(sub);
 	rmdir(dir);
 }
 
