@@ -56,7 +56,7 @@ expect_eq "$got" '	password = "s3\"cr\\et";' "a password with a quote and a back
 got=$(grep -c . "$MF_ETC/webdav-password" 2>/dev/null || echo none)
 expect_eq "$got" none "no password is generated when WEBDAV_PASSWORD is given"
 got=$(effective 'programs\.nginx')
-expect_eq "$got" "[ \"nginx\", \"-p\", \"$T/nginx/\", \"-c\", \"$MF_ETC/nginx.conf\", \"-e\", \"stderr\", \"-g\", \"daemon off;\" ] (file)" \
+expect_eq "$got" "[ \"$(command -v nginx)\", \"-p\", \"$T/nginx/\", \"-c\", \"$MF_ETC/nginx.conf\", \"-e\", \"stderr\", \"-g\", \"daemon off;\" ] (file)" \
 	"nginx runs as a supervised program"
 got=$(grep -E '^\s*(listen|server) [^{]' "$MF_ETC/nginx.conf" | tr -s '\t ' ' ' | tr '\n' '|')
 expect_eq "$got" " server 127.0.0.1:3301;| server 127.0.0.1:9091;| listen 8088;|" \
