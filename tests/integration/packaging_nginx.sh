@@ -45,6 +45,7 @@ if [ "$suite_built" = 1 ] && command -v redis-server >/dev/null; then
 		NOTIFY_SOCKET WEBDAV_USERNAME WEBDAV_PASSWORD
 	cat >"$T/mf.conf" <<EOC
 runtime_dir = "$T/run";
+state_dir = "$T/state";
 files_volume = "$T/files";
 uid = $(id -u);
 gid = $(id -g);
