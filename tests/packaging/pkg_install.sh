@@ -28,9 +28,19 @@ DEB=$(ls "$MF_PKG_DIR"/meta-fuse_*.deb)
 if dpkg-query -W -f='${Status}' meta-fuse 2>/dev/null | grep -q 'installed'; then
 	skip "meta-fuse is installed on this machine already; not touching it"
 fi
-for p in /etc/meta-fuse /usr/bin/meta-fuse /usr/libexec/meta-fuse /var/lib/meta-fuse /run/meta-fuse; do
+for p in /etc/meta-fuse /usr/bin/meta-fuse /usr/libexec/meta-fuse /run/meta-fuse; do
 	[ ! -e "$p" ] || skip "$p exists (an installation by hand?); not touching this machine"
 done
+# Without an installation, /var/lib/meta-fuse is the default state_dir of a
+# kvwatch run by tests from a build tree: set aside while the package owns the
+# place, put back at the end.
+STATE_ASIDE=""
+if [ -e /var/lib/meta-fuse ]; then
+	STATE_ASIDE=/var/lib/meta-fuse.pkg-install-aside.$$
+	mv /var/lib/meta-fuse "$STATE_ASIDE" || skip "cannot set /var/lib/meta-fuse aside"
+	echo "note: /var/lib/meta-fuse (no installation: a build tree's kvwatch state) set aside" \
+		"during the test, restored after"
+fi
 made_users=()
 for u in meta-fuse meta-fuse-media; do
 	getent passwd "$u" >/dev/null || made_users+=("$u")
@@ -60,6 +70,10 @@ pkg_cleanup() {
 		userdel "$u" 2>/dev/null || echo "pkg_install: could not remove user $u" >&2
 		groupdel "$u" 2>/dev/null
 	done
+	if [ -n "$STATE_ASIDE" ]; then
+		rm -rf /var/lib/meta-fuse
+		mv "$STATE_ASIDE" /var/lib/meta-fuse || echo "pkg_install: could not restore $STATE_ASIDE" >&2
+	fi
 	(exit "$rc")
 	mf_cleanup
 }
