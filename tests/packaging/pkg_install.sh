@@ -184,6 +184,34 @@ else
 	echo "note: fused as meta-fuse-media not run: /dev/fuse is $(stat -c %A /dev/fuse) here" \
 		"(Debian's default is crw-rw-rw-), so only root can mount"
 fi
+# The socket units' names are what davd and apid take from LISTEN_FDNAMES: each
+# serves on the socket systemd would pass (its configured address is another
+# port, so binding its own would not answer there).
+for w in davd:webdav apid:api; do
+	prog=${w%%:*}
+	want=${w#*:}
+	[ -x "/usr/libexec/meta-fuse/meta-fuse-$prog" ] || continue
+	name=$(sed -n 's/^FileDescriptorName=//p' "/lib/systemd/system/meta-fuse-$prog.socket")
+	expect_eq "$name" "$want" "meta-fuse-$prog.socket names its socket as $prog expects"
+	need systemd-socket-activate
+	sport=$(free_port)
+	own=$(free_port)
+	sed "\$a $want = { listen = \"127.0.0.1:$own\"; };" "$T/workers.conf" >"$T/$prog.conf"
+	chmod 644 "$T/$prog.conf"
+	start_bg "sock-$prog" systemd-socket-activate -l "127.0.0.1:$sport" --fdname="$name" \
+		"${as_reader[@]}" "/usr/libexec/meta-fuse/meta-fuse-$prog" -c "$T/$prog.conf"
+	path=/webdav/
+	[ "$prog" = davd ] || path=/api/fuse/health
+	wait_for 20 curl -s -o /dev/null "http://127.0.0.1:$sport$path" ||
+		fail "$prog does not answer on the socket named $name: $(tail -n 3 "$T/sock-$prog.log")"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sport$path")
+	[ "$prog" = davd ] && want_code=401 || want_code=200
+	expect_eq "$code" "$want_code" "$prog serves on the socket passed as $name"
+	grep -qE 'passed' "$T/sock-$prog.log" || fail "$prog does not say it took the passed socket"
+	curl -s -o /dev/null "http://127.0.0.1:$own$path" &&
+		fail "$prog bound its own address as well as the passed socket"
+	ok "$prog takes the socket named $name and binds nothing else"
+done
 if "${as_reader[@]}" sh -c ': >/run/meta-fuse/vfs.snapshot' 2>/dev/null ||
 	"${as_reader[@]}" touch /run/meta-fuse/intruder 2>/dev/null; then
 	fail "the readers' user can write the snapshot or the runtime directory"
