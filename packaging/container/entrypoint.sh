@@ -114,11 +114,17 @@ generate() {
 		v_nprefix=$(str MF_NGINX_PREFIX "$nginx_prefix/")
 		v_nconf=$(str MF_ETC "$etc/nginx.conf")
 		v_nbin=$(str nginx "$nginx_bin")
+		# As uid 0 without capabilities (PUID=0: the supervisor drops them all),
+		# nginx's master would chown its temporary directories to nobody and
+		# its workers call initgroups: both refused.  One process as root does
+		# neither.
+		nginx_g="daemon off;"
+		[ "${PUID:-1000}" != 0 ] || nginx_g="daemon off; user root root; master_process off;"
 		programs="programs = (
 	{ name = \"nginx\";
 	  command = [ $v_nbin, \"-p\", $v_nprefix,
 	              \"-c\", $v_nconf,
-	              \"-e\", \"stderr\", \"-g\", \"daemon off;\" ]; }
+	              \"-e\", \"stderr\", \"-g\", \"$nginx_g\" ]; }
 );"
 	fi
 

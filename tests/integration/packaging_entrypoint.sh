@@ -65,6 +65,27 @@ nginx -t -q -p "$T/nginx/" -c "$MF_ETC/nginx.conf" -e stderr >"$T/nginx-t.log" 2
 	fail "nginx refuses the adapted configuration: $(cat "$T/nginx-t.log")"
 ok "nginx accepts the adapted configuration"
 
+# --- PUID=0: nginx as a root without capabilities, as the supervisor runs it ---
+NPORT=$(free_port)
+env PUID=0 PGID=0 NGINX_PORT="$NPORT" WEBDAV_PASSWORD=pw "$EP" check-config >"$T/ep0.log" 2>&1 ||
+	fail "entrypoint refused PUID=0: $(tail -n 3 "$T/ep0.log")"
+got=$(effective 'programs\.nginx')
+expect_match "$got" '"-g", "daemon off; user root root; master_process off;" \]' \
+	"PUID=0: nginx runs as one process as root"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	g=$(sed -n 's/.*"-g", "\([^"]*\)".*/\1/p' <<<"$got")
+	# (a prefix of its own: the one above holds directories nginx -t gave to nobody)
+	mkdir -p "$T/nginx0"
+	start_bg nginx0 setpriv --bounding-set=-all --inh-caps=-all --no-new-privs \
+		nginx -p "$T/nginx0/" -c "$MF_ETC/nginx.conf" -e stderr -g "$g"
+	# (502: nginx answers, the API behind it is not running)
+	wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$NPORT/api/fuse/health" ||
+		fail "nginx as a capability-less root does not start: $(tail -n 3 "$T/nginx0.log")"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/api/fuse/health")" 502 \
+		"nginx as a capability-less root answers (the API behind it is down)"
+	kill -TERM "$LAST_PID"
+fi
+
 # --- the defaults: the original's, and a generated password ---
 rm -rf "$MF_ETC"
 env -u WEBDAV_PASSWORD "$EP" check-config >"$T/ep2.log" 2>&1 || fail "entrypoint refused defaults: $(tail -n 3 "$T/ep2.log")"
