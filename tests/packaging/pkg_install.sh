@@ -125,7 +125,8 @@ command -v man >/dev/null && man -w meta-fuse >/dev/null 2>&1 || man_opt=(--man=
 	fail "systemd-analyze verify: $(cat "$T/verify.log")"
 if [ -s "$T/verify.log" ]; then fail "systemd-analyze verify warns: $(cat "$T/verify.log")"; fi
 ok "systemd-analyze verify accepts every unit: ${units[*]}"
-for u in meta-fuse.service meta-fuse@davd.service meta-fuse@kvwatch.service meta-fuse@fused.service; do
+for u in meta-fuse.service meta-fuse@davd.service meta-fuse@apid.service meta-fuse@kvwatch.service \
+	meta-fuse@fused.service; do
 	score=$(systemd-analyze security --offline=yes "/lib/systemd/system/$u" 2>/dev/null |
 		sed -n 's/.*Overall exposure level for .*: \(.*\)$/\1/p')
 	[ -n "$score" ] || score=$(systemd-analyze security --offline=yes "$u" 2>/dev/null |
