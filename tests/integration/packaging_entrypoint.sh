@@ -67,7 +67,9 @@ ok "nginx accepts the adapted configuration"
 
 # --- PUID=0: nginx as a root without capabilities, as the supervisor runs it ---
 NPORT=$(free_port)
-env PUID=0 PGID=0 NGINX_PORT="$NPORT" WEBDAV_PASSWORD=pw "$EP" check-config >"$T/ep0.log" 2>&1 ||
+# (the API and WebDAV ports are free ones: nothing answers behind nginx)
+env PUID=0 PGID=0 NGINX_PORT="$NPORT" API_PORT="$(free_port)" WEBDAV_PORT="$(free_port)" \
+	WEBDAV_PASSWORD=pw "$EP" check-config >"$T/ep0.log" 2>&1 ||
 	fail "entrypoint refused PUID=0: $(tail -n 3 "$T/ep0.log")"
 got=$(effective 'programs\.nginx')
 expect_match "$got" '"-g", "daemon off; user root root; master_process off;" \]' \
