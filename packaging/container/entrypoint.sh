@@ -99,6 +99,8 @@ generate() {
 	programs=""
 	if [ "$nginx_port" != 0 ]; then
 		[ -f "$nginx_template" ] || die "NGINX_PORT: no nginx configuration at $nginx_template"
+		# The supervisor execs a program's command as given (no PATH search).
+		nginx_bin=$(command -v nginx) || die "NGINX_PORT: nginx is not installed (NGINX_PORT=0: none)"
 		sed -e "s/^\(\t*\)listen 80;/\1listen $nginx_port;/" \
 			-e "s/127\.0\.0\.1:3000;/127.0.0.1:$api_port;/" \
 			-e "s/127\.0\.0\.1:8080;/127.0.0.1:$webdav_port;/" \
@@ -111,11 +113,18 @@ generate() {
 		chown "${PUID:-1000}:${PGID:-1000}" "$nginx_prefix" 2>/dev/null || true
 		v_nprefix=$(str MF_NGINX_PREFIX "$nginx_prefix/")
 		v_nconf=$(str MF_ETC "$etc/nginx.conf")
+		v_nbin=$(str nginx "$nginx_bin")
+		# As uid 0 without capabilities (PUID=0: the supervisor drops them all),
+		# nginx's master would chown its temporary directories to nobody and
+		# its workers call initgroups: both refused.  One process as root does
+		# neither.
+		nginx_g="daemon off;"
+		[ "${PUID:-1000}" != 0 ] || nginx_g="daemon off; user root root; master_process off;"
 		programs="programs = (
 	{ name = \"nginx\";
-	  command = [ \"nginx\", \"-p\", $v_nprefix,
+	  command = [ $v_nbin, \"-p\", $v_nprefix,
 	              \"-c\", $v_nconf,
-	              \"-e\", \"stderr\", \"-g\", \"daemon off;\" ]; }
+	              \"-e\", \"stderr\", \"-g\", \"$nginx_g\" ]; }
 );"
 	fi
 

@@ -56,7 +56,7 @@ expect_eq "$got" '	password = "s3\"cr\\et";' "a password with a quote and a back
 got=$(grep -c . "$MF_ETC/webdav-password" 2>/dev/null || echo none)
 expect_eq "$got" none "no password is generated when WEBDAV_PASSWORD is given"
 got=$(effective 'programs\.nginx')
-expect_eq "$got" "[ \"nginx\", \"-p\", \"$T/nginx/\", \"-c\", \"$MF_ETC/nginx.conf\", \"-e\", \"stderr\", \"-g\", \"daemon off;\" ] (file)" \
+expect_eq "$got" "[ \"$(command -v nginx)\", \"-p\", \"$T/nginx/\", \"-c\", \"$MF_ETC/nginx.conf\", \"-e\", \"stderr\", \"-g\", \"daemon off;\" ] (file)" \
 	"nginx runs as a supervised program"
 got=$(grep -E '^\s*(listen|server) [^{]' "$MF_ETC/nginx.conf" | tr -s '\t ' ' ' | tr '\n' '|')
 expect_eq "$got" " server 127.0.0.1:3301;| server 127.0.0.1:9091;| listen 8088;|" \
@@ -64,6 +64,29 @@ expect_eq "$got" " server 127.0.0.1:3301;| server 127.0.0.1:9091;| listen 8088;|
 nginx -t -q -p "$T/nginx/" -c "$MF_ETC/nginx.conf" -e stderr >"$T/nginx-t.log" 2>&1 ||
 	fail "nginx refuses the adapted configuration: $(cat "$T/nginx-t.log")"
 ok "nginx accepts the adapted configuration"
+
+# --- PUID=0: nginx as a root without capabilities, as the supervisor runs it ---
+NPORT=$(free_port)
+# (the API and WebDAV ports are free ones: nothing answers behind nginx)
+env PUID=0 PGID=0 NGINX_PORT="$NPORT" API_PORT="$(free_port)" WEBDAV_PORT="$(free_port)" \
+	WEBDAV_PASSWORD=pw "$EP" check-config >"$T/ep0.log" 2>&1 ||
+	fail "entrypoint refused PUID=0: $(tail -n 3 "$T/ep0.log")"
+got=$(effective 'programs\.nginx')
+expect_match "$got" '"-g", "daemon off; user root root; master_process off;" \]' \
+	"PUID=0: nginx runs as one process as root"
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	g=$(sed -n 's/.*"-g", "\([^"]*\)".*/\1/p' <<<"$got")
+	# (a prefix of its own: the one above holds directories nginx -t gave to nobody)
+	mkdir -p "$T/nginx0"
+	start_bg nginx0 setpriv --bounding-set=-all --inh-caps=-all --no-new-privs \
+		nginx -p "$T/nginx0/" -c "$MF_ETC/nginx.conf" -e stderr -g "$g"
+	# (502: nginx answers, the API behind it is not running)
+	wait_for 10 curl -s -o /dev/null "http://127.0.0.1:$NPORT/api/fuse/health" ||
+		fail "nginx as a capability-less root does not start: $(tail -n 3 "$T/nginx0.log")"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/api/fuse/health")" 502 \
+		"nginx as a capability-less root answers (the API behind it is down)"
+	kill -TERM "$LAST_PID"
+fi
 
 # --- the defaults: the original's, and a generated password ---
 rm -rf "$MF_ETC"

@@ -5,13 +5,14 @@
 # streams through without nginx spooling it to a temporary file; the timeouts
 # that could cut a long film are hours, not nginx's 60 s defaults.
 #
-# The servers are meta-fuse-davd and meta-fuse-apid on a snapshot made by
-# mf-mksnapshot when they are built.  Until then the routes are checked against
-# a plain nginx serving the same files under /webdav and a health answer (said
-# so in the output): that checks the front's routing and streaming, not the
-# workers.
+# The servers are the suite as the service runs it: `meta-fuse run` with kvwatch
+# (publishing the film from a private Redis), davd and apid; SIGTERM ends it
+# with nothing left.  When those are not built (or no redis-server), the routes
+# are checked against a plain nginx serving the same files under /webdav and a
+# health answer (said so in the output): that checks the front's routing and
+# streaming, not the workers.
 . "$(dirname "$0")/lib.sh"
-need nginx curl cmp
+need nginx curl cmp jq
 FRONT_TEMPLATE="$MF_SOURCE_DIR/packaging/nginx/meta-fuse.conf"
 API_PORT=$(free_port)
 DAV_PORT=$(free_port)
@@ -27,28 +28,43 @@ FILM_SRC="$T/files/media1/Movies/Film (2010)/Film.mkv"
 head -c $((24 * 1024 * 1024)) /dev/urandom >"$FILM_SRC"
 FILM_URL="/webdav/Movies/Film%20(2010)/Film.mkv"
 
-if [ -x "$BIN/meta-fuse-davd" ] && [ -x "$BIN/meta-fuse-apid" ] &&
-	[ -x "$MF_BUILD_DIR/tests/mf-mksnapshot" ]; then
-	MODE=workers
+SUITE=(meta-fuse meta-fuse-kvwatch meta-fuse-davd meta-fuse-apid)
+suite_built=1
+for b in "${SUITE[@]}"; do [ -x "$BIN/$b" ] || suite_built=0; done
+if [ "$suite_built" = 1 ] && command -v redis-server >/dev/null; then
+	# The suite as the service runs it: `meta-fuse run` with kvwatch publishing
+	# the film from a private Redis, davd and apid serving it (no mount: the
+	# front does not reach fused).
+	MODE=suite
+	start_redis
+	for kv in "filePath=media1/Movies/Film (2010)/Film.mkv" title=Film year=2010 \
+		"size=$(stat -c %s "$FILM_SRC")" "mtime=$(stat -c %Y "$FILM_SRC")000"; do
+		rcli SET "meta-sort:file:film:${kv%%=*}" "${kv#*=}" >/dev/null
+	done
+	unset REDIS_URL META_FUSE_CONFIG META_FUSE_RUNTIME_DIR PUID PGID META_FUSE_WRITER_USER \
+		NOTIFY_SOCKET WEBDAV_USERNAME WEBDAV_PASSWORD
 	cat >"$T/mf.conf" <<EOC
 runtime_dir = "$T/run";
+state_dir = "$T/state";
 files_volume = "$T/files";
 uid = $(id -u);
 gid = $(id -g);
-kv = { redis_url = "redis://127.0.0.1:1"; };
+writer_user = "$(id -u)";
+kv = { redis_url = "redis://127.0.0.1:$REDIS_PORT"; };
 fuse = { enabled = false; };
 webdav = { listen = "127.0.0.1:$DAV_PORT"; username = "${USER_PW%%:*}"; password = "${USER_PW#*:}"; };
 api = { listen = "127.0.0.1:$API_PORT"; };
 EOC
-	printf '{"hashId": "film", "filePath": "media1/Movies/Film (2010)/Film.mkv", "size": %s, "mtime": %s, "title": "Film", "year": 2010}\n' \
-		"$(stat -c %s "$FILM_SRC")" "$(stat -c %Y "$FILM_SRC")" |
-		"$MF_BUILD_DIR/tests/mf-mksnapshot" -c "$T/mf.conf" >"$T/mksnapshot.log" 2>&1 ||
-		fail "mf-mksnapshot failed: $(tail -n 3 "$T/mksnapshot.log")"
-	start_bg davd "$BIN/meta-fuse-davd" -c "$T/mf.conf"
-	start_bg apid "$BIN/meta-fuse-apid" -c "$T/mf.conf"
+	start_bg suite "$BIN/meta-fuse" run -c "$T/mf.conf"
+	SUITE_PID=$LAST_PID
+	suite_running() {
+		[ "$("$BIN/meta-fuse" status --runtime-dir "$T/run" --json 2>/dev/null | jq -r .state)" = running ]
+	}
+	wait_for 60 suite_running || fail "meta-fuse run did not get ready: $(tail -n 5 "$T/suite.log")"
+	ok "meta-fuse run is up: kvwatch, davd and apid"
 else
 	MODE=stand-in
-	echo "note: meta-fuse-davd or meta-fuse-apid is not built: the front is checked against a" \
+	echo "note: the suite (${SUITE[*]}) is not built or no redis-server: the front is checked against a" \
 		"plain nginx serving the files (routing and streaming only, not the workers)"
 	mkdir -p "$T/backend/webdav/Movies/Film (2010)" "$T/backend/ui"
 	ln -s "$FILM_SRC" "$T/backend/webdav/Movies/Film (2010)/Film.mkv"
@@ -139,4 +155,12 @@ if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
 		fail "nginx as nobody refuses the front: $(cat "$T/unpriv.log")"
 	[ -d "$T/unpriv/proxy" ] || fail "nginx did not make its temporary directories under its prefix"
 	ok "the front starts unprivileged (as nobody), its files under its prefix"
+fi
+
+if [ "$MODE" = suite ]; then
+	kill -TERM "$SUITE_PID"
+	wait "$SUITE_PID"
+	expect_eq "$?" 0 "meta-fuse run exits 0 on SIGTERM"
+	left=$(pgrep -f -- "-c $T/mf.conf" || true)
+	expect_eq "$left" "" "no worker of the suite is left"
 fi

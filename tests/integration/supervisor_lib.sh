@@ -57,6 +57,7 @@ sv_library() {
 sv_config() {
 	cat >"$T/mf.conf" <<EOF
 runtime_dir = "$RUN";
+state_dir = "$T/state";
 files_volume = "$T/files";
 uid = $READER;
 gid = $READER;

@@ -8,7 +8,9 @@
 # that check-config accepts with an empty environment.  When the image's
 # meta-fuse has `run` (the supervisor): the suite comes up as PID 1 against a
 # Redis on the host, the library is mounted inside, the Dockerfile's health check
-# goes green, nginx answers on its port, and SIGTERM to PID 1 ends everything.
+# goes green, WebDAV serves a range with WEBDAV_PASSWORD directly and through
+# nginx, and SIGTERM to PID 1 ends everything (no process in the image's root,
+# no mount).
 # Until the supervisor is built that last part is skipped (exit 77), saying so.
 #
 # MF_PKG_CONTAINER=0 skips it all (mmdebstrap downloads ~70 MB from Debian's
@@ -106,33 +108,55 @@ if ! grep -qE '^\s*run(\s|$)' <<<"$usage"; then
 fi
 [ -c /dev/fuse ] || skip "the suite as PID 1: no /dev/fuse"
 pkg_movie
-APORT=$(free_port)
-WPORT=$(free_port)
-NPORT=$(free_port)
-container PUID=0 PGID=0 REDIS_URL="redis://127.0.0.1:$REDIS_PORT" API_PORT="$APORT" \
-	WEBDAV_PORT="$WPORT" NGINX_PORT="$NPORT" WEBDAV_PASSWORD=secret -- \
-	/usr/local/bin/meta-fuse-entrypoint >"$T/container.log" 2>&1 &
-MF_PIDS+=("$!")
-# The background job is a subshell; its child is unshare, whose child is PID 1.
-wait_for 10 pgrep -P "$!" || fail "the container did not start"
-UNSHARE_PID=$(pgrep -P "$!" | head -1)
-MF_PIDS+=("$UNSHARE_PID")
-wait_for 10 pgrep -P "$UNSHARE_PID" || fail "the container has no PID 1"
-PID1=$(pgrep -P "$UNSHARE_PID" | head -1)
-# (unshare ignores SIGTERM; the cleanup's SIGTERM reaches PID 1 itself)
-MF_PIDS+=("$PID1")
-health=$(sed -n 's/^\s*CMD \(curl .*\) || exit 1$/\1/p' "$CT/Dockerfile" | sed "s/\${API_PORT:-3000}/$APORT/")
-[ -n "$health" ] || fail "no HEALTHCHECK command found in the Dockerfile"
-wait_for 60 in_image sh -c "$health" || fail "the health check stays red: $(tail -n 20 "$T/container.log")"
-ok "the Dockerfile's health check is green ($health)"
-wait_for 20 test -e "/proc/$PID1/root/mnt/virtual$MOVIE_PATH" ||
-	fail "the library is not mounted in the container"
-cmp -s "/proc/$PID1/root/mnt/virtual$MOVIE_PATH" "$MOVIE_SRC" || fail "the movie reads back differently"
-ok "the container mounts the library and a file reads back whole"
-expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/api/fuse/health")" 200 \
-	"nginx in the container answers on NGINX_PORT"
-# SIGTERM to PID 1, as `docker stop` sends it.
-kill -TERM "$PID1"
-wait_for 30 bash -c "! kill -0 $PID1 2>/dev/null" || fail "PID 1 is still running after SIGTERM"
-wait_for 10 bash -c "! kill -0 $UNSHARE_PID 2>/dev/null" || fail "the container is still running"
-ok "SIGTERM to the container's PID 1 ends it"
+# The readers' user as most set it (the default PUID), then as root: the
+# supervisor drops every capability, and nginx must still start.
+for puid in 1000 0; do
+	APORT=$(free_port)
+	WPORT=$(free_port)
+	NPORT=$(free_port)
+	container PUID="$puid" PGID="$puid" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" API_PORT="$APORT" \
+		WEBDAV_PORT="$WPORT" NGINX_PORT="$NPORT" WEBDAV_PASSWORD=secret -- \
+		/usr/local/bin/meta-fuse-entrypoint >"$T/container-$puid.log" 2>&1 &
+	MF_PIDS+=("$!")
+	# The background job is a subshell; its child is unshare, whose child is PID 1.
+	wait_for 10 pgrep -P "$!" || fail "the container did not start"
+	UNSHARE_PID=$(pgrep -P "$!" | head -1)
+	MF_PIDS+=("$UNSHARE_PID")
+	wait_for 10 pgrep -P "$UNSHARE_PID" || fail "the container has no PID 1"
+	PID1=$(pgrep -P "$UNSHARE_PID" | head -1)
+	# (unshare ignores SIGTERM; the cleanup's SIGTERM reaches PID 1 itself)
+	MF_PIDS+=("$PID1")
+	health=$(sed -n 's/^\s*CMD \(curl .*\) || exit 1$/\1/p' "$CT/Dockerfile" | sed "s/\${API_PORT:-3000}/$APORT/")
+	[ -n "$health" ] || fail "no HEALTHCHECK command found in the Dockerfile"
+	wait_for 60 in_image sh -c "$health" || fail "the health check stays red: $(tail -n 20 "$T/container-$puid.log")"
+	ok "PUID=$puid: the Dockerfile's health check is green ($health)"
+	wait_for 20 test -e "/proc/$PID1/root/mnt/virtual$MOVIE_PATH" ||
+		fail "the library is not mounted in the container"
+	cmp -s "/proc/$PID1/root/mnt/virtual$MOVIE_PATH" "$MOVIE_SRC" || fail "the movie reads back differently"
+	ok "the container mounts the library and a file reads back whole"
+	wait_for 10 curl -fs -o /dev/null "http://127.0.0.1:$NPORT/api/fuse/health"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NPORT/api/fuse/health")" 200 \
+		"nginx in the container answers on NGINX_PORT"
+	url="/webdav/Movies/Inception%20(2010)/Inception.mkv"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$WPORT$url")" 401 \
+		"the container's WebDAV asks for credentials"
+	for port in "$WPORT" "$NPORT"; do
+		got=$(curl -s -u metamesh:secret -r 1000-1999 -o "$T/range.bin" \
+			-w '%{http_code} %{size_download}' "http://127.0.0.1:$port$url")
+		expect_eq "$got" "206 1000" "a Range GET with WEBDAV_PASSWORD on port $port (davd, then nginx)"
+		cmp -s "$T/range.bin" <(tail -c +1001 "$MOVIE_SRC" | head -c 1000) ||
+			fail "the range through port $port differs from the source"
+	done
+	ok "WebDAV serves the movie's bytes, directly and through nginx"
+	# SIGTERM to PID 1, as `docker stop` sends it.
+	kill -TERM "$PID1"
+	wait_for 30 bash -c "! kill -0 $PID1 2>/dev/null" || fail "PID 1 is still running after SIGTERM"
+	wait_for 10 bash -c "! kill -0 $UNSHARE_PID 2>/dev/null" || fail "the container is still running"
+	left=""
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/root" 2>/dev/null)" != "$R" ] || left+="${p#/proc/} "
+	done
+	expect_eq "$left" "" "no process is left in the image's root"
+	grep -qs " $R/" /proc/mounts && fail "a mount is left under the image's root: $(grep " $R/" /proc/mounts)"
+	ok "PUID=$puid: SIGTERM to the container's PID 1 ends it, nothing left"
+done

@@ -28,9 +28,19 @@ DEB=$(ls "$MF_PKG_DIR"/meta-fuse_*.deb)
 if dpkg-query -W -f='${Status}' meta-fuse 2>/dev/null | grep -q 'installed'; then
 	skip "meta-fuse is installed on this machine already; not touching it"
 fi
-for p in /etc/meta-fuse /usr/bin/meta-fuse /usr/libexec/meta-fuse /var/lib/meta-fuse /run/meta-fuse; do
+for p in /etc/meta-fuse /usr/bin/meta-fuse /usr/libexec/meta-fuse /run/meta-fuse; do
 	[ ! -e "$p" ] || skip "$p exists (an installation by hand?); not touching this machine"
 done
+# Without an installation, /var/lib/meta-fuse is the default state_dir of a
+# kvwatch run by tests from a build tree: set aside while the package owns the
+# place, put back at the end.
+STATE_ASIDE=""
+if [ -e /var/lib/meta-fuse ]; then
+	STATE_ASIDE=/var/lib/meta-fuse.pkg-install-aside.$$
+	mv /var/lib/meta-fuse "$STATE_ASIDE" || skip "cannot set /var/lib/meta-fuse aside"
+	echo "note: /var/lib/meta-fuse (no installation: a build tree's kvwatch state) set aside" \
+		"during the test, restored after"
+fi
 made_users=()
 for u in meta-fuse meta-fuse-media; do
 	getent passwd "$u" >/dev/null || made_users+=("$u")
@@ -60,6 +70,10 @@ pkg_cleanup() {
 		userdel "$u" 2>/dev/null || echo "pkg_install: could not remove user $u" >&2
 		groupdel "$u" 2>/dev/null
 	done
+	if [ -n "$STATE_ASIDE" ]; then
+		rm -rf /var/lib/meta-fuse
+		mv "$STATE_ASIDE" /var/lib/meta-fuse || echo "pkg_install: could not restore $STATE_ASIDE" >&2
+	fi
 	(exit "$rc")
 	mf_cleanup
 }
@@ -111,7 +125,8 @@ command -v man >/dev/null && man -w meta-fuse >/dev/null 2>&1 || man_opt=(--man=
 	fail "systemd-analyze verify: $(cat "$T/verify.log")"
 if [ -s "$T/verify.log" ]; then fail "systemd-analyze verify warns: $(cat "$T/verify.log")"; fi
 ok "systemd-analyze verify accepts every unit: ${units[*]}"
-for u in meta-fuse.service meta-fuse@davd.service meta-fuse@kvwatch.service meta-fuse@fused.service; do
+for u in meta-fuse.service meta-fuse@davd.service meta-fuse@apid.service meta-fuse@kvwatch.service \
+	meta-fuse@fused.service; do
 	score=$(systemd-analyze security --offline=yes "/lib/systemd/system/$u" 2>/dev/null |
 		sed -n 's/.*Overall exposure level for .*: \(.*\)$/\1/p')
 	[ -n "$score" ] || score=$(systemd-analyze security --offline=yes "$u" 2>/dev/null |
@@ -170,6 +185,34 @@ else
 	echo "note: fused as meta-fuse-media not run: /dev/fuse is $(stat -c %A /dev/fuse) here" \
 		"(Debian's default is crw-rw-rw-), so only root can mount"
 fi
+# The socket units' names are what davd and apid take from LISTEN_FDNAMES: each
+# serves on the socket systemd would pass (its configured address is another
+# port, so binding its own would not answer there).
+for w in davd:webdav apid:api; do
+	prog=${w%%:*}
+	want=${w#*:}
+	[ -x "/usr/libexec/meta-fuse/meta-fuse-$prog" ] || continue
+	name=$(sed -n 's/^FileDescriptorName=//p' "/lib/systemd/system/meta-fuse-$prog.socket")
+	expect_eq "$name" "$want" "meta-fuse-$prog.socket names its socket as $prog expects"
+	need systemd-socket-activate
+	sport=$(free_port)
+	own=$(free_port)
+	sed "\$a $want = { listen = \"127.0.0.1:$own\"; };" "$T/workers.conf" >"$T/$prog.conf"
+	chmod 644 "$T/$prog.conf"
+	start_bg "sock-$prog" systemd-socket-activate -l "127.0.0.1:$sport" --fdname="$name" \
+		"${as_reader[@]}" "/usr/libexec/meta-fuse/meta-fuse-$prog" -c "$T/$prog.conf"
+	path=/webdav/
+	[ "$prog" = davd ] || path=/api/fuse/health
+	wait_for 20 curl -s -o /dev/null "http://127.0.0.1:$sport$path" ||
+		fail "$prog does not answer on the socket named $name: $(tail -n 3 "$T/sock-$prog.log")"
+	code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$sport$path")
+	[ "$prog" = davd ] && want_code=401 || want_code=200
+	expect_eq "$code" "$want_code" "$prog serves on the socket passed as $name"
+	grep -qE 'passed' "$T/sock-$prog.log" || fail "$prog does not say it took the passed socket"
+	curl -s -o /dev/null "http://127.0.0.1:$own$path" &&
+		fail "$prog bound its own address as well as the passed socket"
+	ok "$prog takes the socket named $name and binds nothing else"
+done
 if "${as_reader[@]}" sh -c ': >/run/meta-fuse/vfs.snapshot' 2>/dev/null ||
 	"${as_reader[@]}" touch /run/meta-fuse/intruder 2>/dev/null; then
 	fail "the readers' user can write the snapshot or the runtime directory"
