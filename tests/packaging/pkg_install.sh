@@ -92,6 +92,8 @@ for u in meta-fuse meta-fuse-media; do
 	expect_eq "$(getent passwd "$u" | cut -d: -f7)" /usr/sbin/nologin "$u has no login shell"
 done
 expect_eq "$(stat -c '%U:%G %a' /run/meta-fuse)" "meta-fuse:meta-fuse-media 750" "/run/meta-fuse"
+expect_eq "$(stat -c '%U:%G %a' /run/meta-fuse/metrics)" "meta-fuse-media:meta-fuse-media 755" \
+	"/run/meta-fuse/metrics (the readers' request counters)"
 expect_eq "$(stat -c '%U:%G %a' /var/lib/meta-fuse)" "meta-fuse:meta-fuse 700" "/var/lib/meta-fuse"
 expect_eq "$(stat -c '%U:%G %a' /run/meta-fuse-nginx)" "meta-fuse-media:meta-fuse-media 700" \
 	"/run/meta-fuse-nginx"
