@@ -253,13 +253,14 @@ static int write_config(struct demo *d)
 	fprintf(f,
 	        "# The demo's configuration, written by meta-fuse demo.\n"
 	        "runtime_dir = \"%s/run\";\n"
+	        "state_dir = \"%s/state\";\n" /* never a saved tree of another run */
 	        "files_volume = \"%s/files\";\n"
 	        "uid = %u;\ngid = %u;\nwriter_user = \"%u\";\n"
 	        "kv = { redis_url = \"redis://127.0.0.1:%u\"; meta_core_path = \"%s\"; };\n"
 	        "fuse = { mount_point = \"%s/mnt\"; allow_other = %s; };\n"
 	        "webdav = { listen = \"127.0.0.1:%u\"; };\n"
 	        "api = { listen = \"127.0.0.1:%u\"; };\n",
-	        d->dir, d->dir, root ? DEMO_READER : (unsigned)getuid(),
+	        d->dir, d->dir, d->dir, root ? DEMO_READER : (unsigned)getuid(),
 	        root ? DEMO_READER : (unsigned)getgid(), root ? DEMO_WRITER : (unsigned)getuid(),
 	        d->redis_port, d->dir, d->dir, root ? "true" : "false", d->webdav_port,
 	        d->api_port);

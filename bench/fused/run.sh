@@ -80,6 +80,7 @@ python3 "$HERE/mklib.py" "$B/fs" "$FILES" "$BIG_MIB" || die "mklib failed"
 mkdir -p "$B/fs/run"
 cat >"$B/fused.conf" <<EOF
 runtime_dir = "$B/fs/run";
+state_dir = "$B/fs/state";
 files_volume = "$TREE";
 uid = 0;
 gid = 0;

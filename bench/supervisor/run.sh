@@ -82,6 +82,7 @@ chmod -R a+rX "$T/files"
 FILE="$T/mnt/Movies/Film 1 (2001)/Film 1.mkv"
 cat >"$T/mf.conf" <<EOF
 runtime_dir = "$T/run";
+state_dir = "$T/state";
 files_volume = "$T/files";
 uid = 61001;
 gid = 61001;
