@@ -20,8 +20,9 @@ MF_SCENARIO=$(basename "$0" .sh)
 
 mf_cleanup() {
 	local rc=$?
+	# Every registered mount, of any type (FUSE, or a test's small tmpfs).
 	for m in "${MF_MOUNTS[@]}"; do
-		if grep -qs " $m fuse" /proc/mounts; then
+		if grep -qs " $m " /proc/mounts; then
 			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 		fi
 	done
@@ -34,7 +35,7 @@ mf_cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	for m in "${MF_MOUNTS[@]}"; do
-		if grep -qs " $m fuse" /proc/mounts; then
+		if grep -qs " $m " /proc/mounts; then
 			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 		fi
 	done
