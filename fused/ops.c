@@ -717,7 +717,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		attr_of(f, g, &v, &fh->st);
 		stale_size = fh->st.st_size != shown;
 	}
-	fi->direct_io = 0;
+	/*
+	 * A size the kernel may still hold from the snapshot (the source measured
+	 * otherwise): this open bypasses the page cache, whose reads stop at the
+	 * cached size, so even the first read returns every byte of the source.
+	 */
+	fi->direct_io = stale_size;
+	if (stale_size)
+		fi->keep_cache = 0;
 	fi->noflush = 1;
 	fi->fh = (uintptr_t)fh;
 	if (fuse_reply_open(req, fi) == -ENOENT)
