@@ -239,11 +239,15 @@ static const char *find_command(const char *name, char *buf, size_t len)
 	if (path == NULL || *path == '\0')
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 	while (*path) {
-		size_t n = strcspn(path, ":");
-		int w = snprintf(buf, len, "%.*s/%s", (int)n, n ? path : ".", name);
+		size_t n =
+		    strcspn(path, ":"); /* an empty entry (the current directory) is skipped */
 
-		if (n > 0 && w > 0 && (size_t)w < len && access(buf, X_OK) == 0)
-			return buf;
+		if (n > 0) {
+			int w = snprintf(buf, len, "%.*s/%s", (int)n, path, name);
+
+			if (w > 0 && (size_t)w < len && access(buf, X_OK) == 0)
+				return buf;
+		}
 		path += n;
 		if (*path == ':')
 			path++;
