@@ -715,23 +715,27 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->keep_cache = r == 1;
 		/* open_source() measured the source: it may differ from the size shown. */
 		attr_of(f, g, &v, &fh->st);
-		stale_size = fh->st.st_size != shown;
+		stale_size =
+		    fh->st.st_size != shown || (!(v.node->flags & SNAP_NODE_F_SIZE_UNKNOWN) &&
+		                                (uint64_t)fh->st.st_size != v.node->size);
 	}
 	/*
-	 * A size the kernel may still hold from the snapshot (the source measured
-	 * otherwise): this open bypasses the page cache, whose reads stop at the
-	 * cached size, so even the first read returns every byte of the source.
+	 * The kernel may hold another size than the source's (the snapshot's, from a
+	 * lookup or readdirplus, or an older measurement): drop its attributes now,
+	 * before the reply, so that the opener's first fstat or read past the old end
+	 * asks again.  After the reply would be too late: the reply wakes the opener,
+	 * whose fstat can come first (see docs/fused.md, "Sizes").  Attributes only:
+	 * pages of a changed source go because keep_cache is off then.  Allowed
+	 * here: the kernel holds no lock of the inode while a plain open (no
+	 * O_TRUNC, refused above) waits, and without writeback caching the
+	 * notification never blocks (fuse_lowlevel.h).
 	 */
-	fi->direct_io = stale_size;
 	if (stale_size)
-		fi->keep_cache = 0;
+		(void)fuse_lowlevel_notify_inval_inode(f->se, ino, -1, 0);
 	fi->noflush = 1;
 	fi->fh = (uintptr_t)fh;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		open_file_free(fh); /* interrupted: no release will come */
-	else if (stale_size)
-		/* The kernel may hold the snapshot's size: have it ask again. */
-		fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
 	generation_put(g);
 	return;
 fail:
