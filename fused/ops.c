@@ -276,19 +276,15 @@ static uint64_t file_size(const struct fused *f, const struct generation *g,
                           const struct snap_node *n)
 {
 	uint64_t size;
-	struct stat st;
-	int fd;
 
 	if (measured_size(f->file_cache, n->id, &size))
 		return size;
 	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN))
 		return n->size;
-	fd = source_open(f->src, snapshot_str(g->snap, n->source), &st);
-	if (fd < 0)
+	if (source_size(f->src, snapshot_str(g->snap, n->source), &size) < 0)
 		return 0; /* an open will say why; a read returns nothing */
-	close(fd);
-	remember_size(f->file_cache, n->id, (uint64_t)st.st_size);
-	return (uint64_t)st.st_size;
+	remember_size(f->file_cache, n->id, size);
+	return size;
 }
 
 static void attr_of(const struct fused *f, const struct generation *g, const struct vnode *v,
