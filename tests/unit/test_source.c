@@ -96,10 +96,10 @@ static const struct {
     {"media/missing.mkv", -ENOENT, 0},
     {"media/odd.mkv/below", -ENOENT, 0}, /* a file is not a directory */
     {"media", -EISDIR, 0},
-    {"media/fifo", -EPERM, 0},           /* opened without hanging, then refused */
-    {"media/escape.mkv", -EXDEV, 0},     /* leads out of the volume */
-    {"media/absolute.mkv", -EXDEV, 0},   /* absolute: refused even pointing inside */
-    {"../outside.mkv", -EINVAL, 0},      /* not a safe relative path: no look */
+    {"media/fifo", -EPERM, 0},         /* opened without hanging, then refused */
+    {"media/escape.mkv", -EXDEV, 0},   /* leads out of the volume */
+    {"media/absolute.mkv", -EXDEV, 0}, /* absolute: refused even pointing inside */
+    {"../outside.mkv", -EINVAL, 0},    /* not a safe relative path: no look */
     {"/etc/passwd", -EINVAL, 0},
     {"media/./odd.mkv", -EINVAL, 0},
     {"", -EINVAL, 0},
@@ -116,8 +116,8 @@ static void test_source_size(void **state)
 		uint64_t want = cases[i].want < 0 ? 0xdeadbeef : cases[i].size;
 
 		if (r != cases[i].want || size != want) {
-			printf("case %zu \"%s\": expected %d and size %" PRIu64 ", got %d and %" PRIu64
-			       "\n",
+			printf("case %zu \"%s\": expected %d and size %" PRIu64
+			       ", got %d and %" PRIu64 "\n",
 			       i, cases[i].rel, cases[i].want, want, r, size);
 			failures++;
 		}
@@ -140,7 +140,8 @@ static void test_source_open_agrees(void **state)
 		if (fd >= 0)
 			close(fd);
 		if (r != cases[i].want || (r == 0 && (uint64_t)st.st_size != cases[i].size)) {
-			printf("case %zu \"%s\": expected %d and size %" PRIu64 ", got %d and %lld\n",
+			printf("case %zu \"%s\": expected %d and size %" PRIu64
+			       ", got %d and %lld\n",
 			       i, cases[i].rel, cases[i].want, cases[i].size, r,
 			       (long long)st.st_size);
 			failures++;
