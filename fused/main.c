@@ -4,8 +4,9 @@
  * Start-up in one fixed order: read the configuration, load the current
  * snapshot, take the FUSE descriptor (passed as /dev/fd/N by the supervisor) or
  * mount by itself (alone: clearing a stale mount first), drop privileges to the
- * configured uid/gid when started as root, verify they are dropped, enter the
- * multi-threaded session loop, say READY.
+ * configured uid/gid when started as root, verify they are dropped, create the
+ * operation counters (runtime_dir/metrics/fused.metrics) as that user, enter
+ * the multi-threaded session loop, say READY.
  *
  * Threads: libfuse's workers answer requests (ops.c).  One control thread owns
  * everything else, in one sd-event loop like every worker's: reloads on SIGHUP,

@@ -12,7 +12,9 @@
  * starts over at offset 0.
  *
  * Every request gets exactly one reply; errors are converted to a reply once, at
- * the end of each operation.  Anything that would write answers EROFS.
+ * the end of each operation.  Anything that would write answers EROFS.  Each
+ * handler runs inside a wrapper that counts its answer, ok or an errno, and its
+ * latency in f->metrics (runtime_dir/metrics/fused.metrics, lib/fuse_metrics.h).
  */
 #ifndef MF_FUSED_OPS_H
 #define MF_FUSED_OPS_H
