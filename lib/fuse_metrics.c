@@ -12,7 +12,7 @@
 /* 10 µs .. 1 s: a lookup answered from memory takes microseconds, a 1 MiB read
  * spliced from a local file a few hundred, a read through WebDAV milliseconds. */
 const uint64_t fuse_metrics_bucket_ns[FUSE_METRICS_BUCKETS] = {
-    10000,   25000,    50000,    100000,    250000,     500000,
+    10000,   25000,   50000,    100000,    250000,     500000,
     1000000, 2500000, 10000000, 100000000, 1000000000, UINT64_MAX,
 };
 

@@ -29,7 +29,7 @@
 #define FUSE_METRICS_MAGIC   "MFFUSEM\n"
 #define FUSE_METRICS_VERSION 1
 #define FUSE_METRICS_OPS_MAX 40
-#define FUSE_METRICS_BUCKETS 12 /* latency buckets, the last one +Inf */
+#define FUSE_METRICS_BUCKETS 12      /* latency buckets, the last one +Inf */
 #define FUSE_METRICS_NAME    "fused" /* the writer: runtime_dir/metrics/fused.metrics */
 
 /* Upper bounds of the latency buckets in nanoseconds (the last is +Inf). */

@@ -30,7 +30,7 @@ struct metrics_head {
 	uint32_t count;   /* items (routes, operations) after the layout's own head */
 	uint64_t size;    /* of the whole file */
 	int64_t pid;
-	int64_t start_ns; /* CLOCK_REALTIME when the writer started */
+	int64_t start_ns;                 /* CLOCK_REALTIME when the writer started */
 	char name[METRICS_FILE_NAME_MAX]; /* the writer: "davd", "fused" */
 };
 

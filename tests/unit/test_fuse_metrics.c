@@ -62,13 +62,13 @@ static void test_counts(void **state)
 		bool ok;
 		uint64_t ns;
 	} record[] = {
-	    {0, true, 5000},        /* <= 10 µs */
-	    {0, true, 10000},       /* <= 10 µs: a bound is inclusive */
-	    {0, false, 30000},      /* <= 50 µs */
-	    {1, true, 400000},      /* <= 500 µs */
-	    {1, true, 5000000000},  /* +Inf */
-	    {2, false, 1000},       /* EROFS */
-	    {7, true, 1000},        /* no such operation: not counted */
+	    {0, true, 5000},       /* <= 10 µs */
+	    {0, true, 10000},      /* <= 10 µs: a bound is inclusive */
+	    {0, false, 30000},     /* <= 50 µs */
+	    {1, true, 400000},     /* <= 500 µs */
+	    {1, true, 5000000000}, /* +Inf */
+	    {2, false, 1000},      /* EROFS */
+	    {7, true, 1000},       /* no such operation: not counted */
 	};
 	static const struct {
 		const char *line;
