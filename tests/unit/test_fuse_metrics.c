@@ -3,9 +3,9 @@
  * file fused keeps and apid reads.  Created in runtime_dir/metrics, counts and
  * latency buckets as another process reads them, the Prometheus text (checked
  * line by line), files that are not such a file refused (another layout's, cut
- * short, a wrong version, a name without its NUL, a symlink), counters kept in
- * memory when the file cannot be had, and a file replaced by another instance
- * left alone at the end.  Table-driven where there is a table.
+ * short or too long, a wrong version, a name without its NUL, a symlink),
+ * counters kept in memory when the file cannot be had, and a file replaced by
+ * another instance left alone at the end.  Table-driven where there is a table.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -193,6 +193,20 @@ static void test_refused(void **state)
 		r = fuse_metrics_load(path, &f);
 		if (r != -EBADMSG)
 			fail_msg("%s: expected %d, got %d", cases[i].what, -EBADMSG, r);
+	}
+	/* Longer than its count says, and longer than any count allows. */
+	{
+		size_t big = sizeof(struct fuse_metrics_file) +
+		             (FUSE_METRICS_OPS_MAX + 1) * sizeof(struct fuse_metrics_op);
+		char *longer = calloc(1, big);
+
+		assert_non_null(longer);
+		memcpy(longer, img, size);
+		write_image(longer, size + 1);
+		assert_int_equal(fuse_metrics_load(path, &f), -EBADMSG);
+		write_image(longer, big);
+		assert_int_equal(fuse_metrics_load(path, &f), -EBADMSG);
+		free(longer);
 	}
 	write_image(img, size);
 	assert_int_equal(fuse_metrics_load(path, &f), 0); /* the unspoilt image loads */
