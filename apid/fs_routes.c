@@ -67,16 +67,13 @@ static uint64_t mode_digits(mode_t mode)
 static uint64_t file_size(const struct api *api, const struct snapshot *s,
                           const struct snap_node *n)
 {
-	struct stat st;
-	int fd;
+	uint64_t size;
 
 	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN) || !api->src)
 		return n->size;
-	fd = source_open(api->src, snapshot_str(s, n->source), &st);
-	if (fd < 0)
+	if (source_size(api->src, snapshot_str(s, n->source), &size) < 0)
 		return 0;
-	close(fd);
-	return (uint64_t)st.st_size;
+	return size;
 }
 
 int api_getattr(struct api_call *c)

@@ -3,8 +3,9 @@
  * 0.0.4): the served snapshot (files, directories, bytes, categories,
  * generation, age, last sync, KV state, held removals, skipped and hidden
  * records), the supervisor's workers (from status.json, when there is one)
- * and the HTTP counters and latency histograms the shared HTTP layer keeps
- * (server.c hands them in through api->http_metrics).
+ * the HTTP counters and latency histograms the shared HTTP layer keeps
+ * (server.c hands them in through api->http_metrics), and fused's operation
+ * counts and latencies from runtime_dir/metrics/fused.metrics.
  *
  * Every series is written with its # HELP and # TYPE lines once, and label
  * values go through one escaping function (put_label).  Names start with
@@ -18,6 +19,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "fuse_metrics.h"
 #include "generation.h"
 #include "snapshot.h"
 #include "workers.h"
@@ -163,6 +165,21 @@ static void worker_metrics(FILE *f, const struct api *api)
 	json_decref(doc);
 }
 
+/* fused's operation counts, from its counters file (lib/fuse_metrics.h), when it keeps one. */
+static void fuse_metrics(FILE *f, const struct api *api)
+{
+	struct fuse_metrics_file *counts = NULL;
+	char path[4096];
+
+	if (snprintf(path, sizeof(path),
+	             "%s/" METRICS_FILE_DIR "/" FUSE_METRICS_NAME METRICS_FILE_SUFFIX,
+	             api->cfg->runtime_dir) >= (int)sizeof(path) ||
+	    fuse_metrics_load(path, &counts) < 0)
+		counts = NULL;
+	fuse_metrics_prometheus(counts, f);
+	free(counts);
+}
+
 int api_metrics(struct api_call *c)
 {
 	struct api_response *resp = c->resp;
@@ -179,6 +196,7 @@ int api_metrics(struct api_call *c)
 	      (double)c->api->started_ns / 1e9);
 	if (c->api->http_metrics)
 		c->api->http_metrics(c->api->http_metrics_ctx, f);
+	fuse_metrics(f, c->api);
 	if (fclose(f) != 0) {
 		free(buf);
 		return -ENOMEM;

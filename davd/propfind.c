@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "davd.h"
@@ -141,18 +139,15 @@ static void reply_free(void *p)
  */
 static uint64_t content_length(const struct reply *r, const struct snap_node *n)
 {
-	struct stat st;
-	int fd;
+	uint64_t size;
 
 	if (snapshot_node_is_dir(n))
 		return 0;
 	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN) || !r->src || !r->snap)
 		return n->size;
-	fd = source_open(r->src, snapshot_str(r->snap, n->source), &st);
-	if (fd < 0)
+	if (source_size(r->src, snapshot_str(r->snap, n->source), &size) < 0)
 		return 0;
-	close(fd);
-	return (uint64_t)st.st_size;
+	return size;
 }
 
 static void value(struct buf *b, enum prop p, const struct snap_node *n, const char *name,

@@ -4,8 +4,9 @@
  * Start-up in one fixed order: read the configuration, load the current
  * snapshot, take the FUSE descriptor (passed as /dev/fd/N by the supervisor) or
  * mount by itself (alone: clearing a stale mount first), drop privileges to the
- * configured uid/gid when started as root, verify they are dropped, enter the
- * multi-threaded session loop, say READY.
+ * configured uid/gid when started as root, verify they are dropped, create the
+ * operation counters (runtime_dir/metrics/fused.metrics) as that user, enter
+ * the multi-threaded session loop, say READY.
  *
  * Threads: libfuse's workers answer requests (ops.c).  One control thread owns
  * everything else, in one sd-event loop like every worker's: reloads on SIGHUP,
@@ -44,6 +45,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fuse_metrics.h"
 #include "generation.h"
 #include "invalidate.h"
 #include "log.h"
@@ -578,7 +580,7 @@ int fused_main(int argc, char **argv)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop_cfg = NULL;
 	char err[512], fd_path[32], real_mp[PATH_MAX] = "";
-	int verbosity = 0, fuse_fd = -1, pipefd[2] = {-1, -1}, unmounter_fd = -1;
+	int verbosity = 0, fuse_fd = -1, pipefd[2] = {-1, -1}, unmounter_fd = -1, file_err = 0;
 	pid_t unmounter_pid = -1;
 	bool debug = false, mounted_alone = false, control_running = false;
 	int c, r, rc = EXIT_TEMPFAIL;
@@ -735,6 +737,15 @@ int fused_main(int argc, char **argv)
 
 	if (drop_privileges(cfg->uid, cfg->gid) < 0)
 		goto out_unmount;
+	/* After dropping privileges: the file is the service user's, to remove at the end. */
+	r = fuse_metrics_new(cfg->runtime_dir, fused_op_names, FOP_MAX, &f.metrics, &file_err);
+	if (r < 0)
+		fatalx_temp("out of memory");
+	if (file_err < 0)
+		log_warnx("cannot create \"%s/" METRICS_FILE_DIR
+		          "/" FUSE_METRICS_NAME METRICS_FILE_SUFFIX
+		          "\": %s; apid will not see fused's operation counts",
+		          cfg->runtime_dir, strerror(-file_err));
 
 	ctl.f = &f;
 	ctl.pipe_rd = pipefd[0];
@@ -801,6 +812,7 @@ out:
 	if (f.dav)
 		curl_global_cleanup();
 	keep_table_free(f.file_cache);
+	fuse_metrics_free(f.metrics);
 	source_free(f.src);
 	gen_store_free(f.gens);
 	config_free(cfg);

@@ -37,6 +37,7 @@
 
 #include "config.h"
 #include "error_file.h"
+#include "fuse_metrics.h"
 #include "generation.h"
 #include "log.h"
 #include "snapshot.h"
@@ -201,6 +202,21 @@ static void __attribute__((format(printf, 1, 2))) warn_limited(const char *fmt, 
 	}
 }
 
+/* ---- answers ------------------------------------------------------------- */
+
+/*
+ * The errno the request this thread is answering was answered with (0: not an
+ * error), for its count (see "counting" below).  Every errno answer of a
+ * handler goes through reply_err().
+ */
+static __thread int answered_errno;
+
+static void reply_err(fuse_req_t req, int err)
+{
+	answered_errno = err;
+	fuse_reply_err(req, err);
+}
+
 /* ---- nodes ---------------------------------------------------------------- */
 
 enum vnode_kind {
@@ -276,19 +292,15 @@ static uint64_t file_size(const struct fused *f, const struct generation *g,
                           const struct snap_node *n)
 {
 	uint64_t size;
-	struct stat st;
-	int fd;
 
 	if (measured_size(f->file_cache, n->id, &size))
 		return size;
 	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN))
 		return n->size;
-	fd = source_open(f->src, snapshot_str(g->snap, n->source), &st);
-	if (fd < 0)
+	if (source_size(f->src, snapshot_str(g->snap, n->source), &size) < 0)
 		return 0; /* an open will say why; a read returns nothing */
-	close(fd);
-	remember_size(f->file_cache, n->id, (uint64_t)st.st_size);
-	return (uint64_t)st.st_size;
+	remember_size(f->file_cache, n->id, size);
+	return size;
 }
 
 static void attr_of(const struct fused *f, const struct generation *g, const struct vnode *v,
@@ -533,9 +545,10 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		 * invalidate names that appear). */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = f->attr_timeout;
+		answered_errno = ENOENT; /* counted as what it is */
 		fuse_reply_entry(req, &e);
 	} else if (r < 0) {
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 	} else {
 		fuse_reply_entry(req, &e);
 	}
@@ -567,7 +580,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		/* The path left the tree, the open file did not. */
 		fuse_reply_attr(req, &fh->st, f->attr_timeout);
 	} else {
-		fuse_reply_err(req, ENOENT);
+		reply_err(req, ENOENT);
 	}
 	generation_put(g);
 }
@@ -579,11 +592,11 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct vnode v;
 
 	if (resolve(g, ino, &v) < 0)
-		fuse_reply_err(req, ENOENT);
+		reply_err(req, ENOENT);
 	else if (mask & W_OK)
-		fuse_reply_err(req, EROFS);
+		reply_err(req, EROFS);
 	else
-		fuse_reply_err(req, 0);
+		reply_err(req, 0);
 	generation_put(g);
 }
 
@@ -715,28 +728,32 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fi->keep_cache = r == 1;
 		/* open_source() measured the source: it may differ from the size shown. */
 		attr_of(f, g, &v, &fh->st);
-		stale_size = fh->st.st_size != shown;
+		stale_size =
+		    fh->st.st_size != shown || (!(v.node->flags & SNAP_NODE_F_SIZE_UNKNOWN) &&
+		                                (uint64_t)fh->st.st_size != v.node->size);
 	}
 	/*
-	 * A size the kernel may still hold from the snapshot (the source measured
-	 * otherwise): this open bypasses the page cache, whose reads stop at the
-	 * cached size, so even the first read returns every byte of the source.
+	 * The kernel may hold another size than the source's (the snapshot's, from a
+	 * lookup or readdirplus, or an older measurement): drop its attributes now,
+	 * before the reply, so that the opener's first fstat or read past the old end
+	 * asks again.  After the reply would be too late: the reply wakes the opener,
+	 * whose fstat can come first (see docs/fused.md, "Sizes").  Attributes only:
+	 * pages of a changed source go because keep_cache is off then.  Allowed
+	 * here: the kernel holds no lock of the inode while a plain open (no
+	 * O_TRUNC, refused above) waits, and without writeback caching the
+	 * notification never blocks (fuse_lowlevel.h).
 	 */
-	fi->direct_io = stale_size;
 	if (stale_size)
-		fi->keep_cache = 0;
+		(void)fuse_lowlevel_notify_inval_inode(f->se, ino, -1, 0);
 	fi->noflush = 1;
 	fi->fh = (uintptr_t)fh;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		open_file_free(fh); /* interrupted: no release will come */
-	else if (stale_size)
-		/* The kernel may hold the snapshot's size: have it ask again. */
-		fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
 	generation_put(g);
 	return;
 fail:
 	open_file_free(fh);
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 	generation_put(g);
 }
 
@@ -748,7 +765,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	ssize_t n;
 
 	if (!fh) {
-		fuse_reply_err(req, EBADF);
+		reply_err(req, EBADF);
 		return;
 	}
 	switch (fh->kind) {
@@ -765,14 +782,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	case FH_WEBDAV:
 		buf = malloc(size ? size : 1);
 		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
+			reply_err(req, ENOMEM);
 			return;
 		}
 		n = webdav_file_read(fh->dav, buf, size, off);
 		if (n < 0) {
 			warn_limited("WebDAV read of inode %" PRIu64 " at %lld failed: %s",
 			             (uint64_t)ino, (long long)off, strerror((int)-n));
-			fuse_reply_err(req, n == -ENOENT ? ENOENT : EIO);
+			reply_err(req, n == -ENOENT ? ENOENT : EIO);
 		} else {
 			fuse_reply_buf(req, buf, (size_t)n);
 		}
@@ -793,7 +810,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 */
 		buf = malloc((size_t)n);
 		if (!buf) {
-			fuse_reply_err(req, ENOMEM);
+			reply_err(req, ENOMEM);
 			return;
 		}
 		memcpy(buf, fh->text + off, (size_t)n);
@@ -806,12 +823,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	open_file_free(open_file_of(fi));
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0); /* nothing is ever dirty */
+	reply_err(req, 0); /* nothing is ever dirty */
 }
 
 /* ---- directories ---------------------------------------------------------- */
@@ -833,7 +850,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	int r;
 
 	if (f->dir_ttl_ns > 0) {
-		fuse_reply_err(req, ENOSYS);
+		reply_err(req, ENOSYS);
 		return;
 	}
 	g = begin(f);
@@ -845,7 +862,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (r == 0 && !(dh = calloc(1, sizeof(*dh))))
 		r = -ENOMEM;
 	if (r < 0) {
-		fuse_reply_err(req, -r);
+		reply_err(req, -r);
 		generation_put(g);
 		return;
 	}
@@ -937,7 +954,7 @@ static void list_dir(fuse_req_t req, struct fused *f, const struct generation *g
 
 	buf = listing_buffer(&size);
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		return;
 	}
 	for (uint64_t pos = (uint64_t)off; pos < (uint64_t)base + count; pos++) {
@@ -1028,12 +1045,12 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		pthread_mutex_destroy(&dh->lock);
 		free(dh);
 	}
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	reply_err(req, 0);
 }
 
 /* ---- extended attributes -------------------------------------------------- */
@@ -1065,13 +1082,13 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	if (size == 0)
 		fuse_reply_xattr(req, len);
 	else if (len > size)
-		fuse_reply_err(req, ERANGE);
+		reply_err(req, ERANGE);
 	else
 		fuse_reply_buf(req, value, len);
 	generation_put(g);
 	return;
 fail:
-	fuse_reply_err(req, -r);
+	reply_err(req, -r);
 	generation_put(g);
 }
 
@@ -1086,7 +1103,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	char *buf;
 
 	if (resolve(g, ino, &v) < 0) {
-		fuse_reply_err(req, ENOENT);
+		reply_err(req, ENOENT);
 		goto out;
 	}
 	if (v.kind == VN_NODE && !snapshot_node_is_dir(v.node))
@@ -1095,7 +1112,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		if (XATTR_PREFIX_LEN + props[i].key.len <= XATTR_NAME_MAX)
 			total += XATTR_PREFIX_LEN + props[i].key.len + 1;
 	if (total > XATTR_LIST_MAX) {
-		fuse_reply_err(req, E2BIG);
+		reply_err(req, E2BIG);
 		goto out;
 	}
 	if (size == 0) {
@@ -1103,12 +1120,12 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		goto out;
 	}
 	if (total > size) {
-		fuse_reply_err(req, ERANGE);
+		reply_err(req, ERANGE);
 		goto out;
 	}
 	buf = malloc(total ? total : 1);
 	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+		reply_err(req, ENOMEM);
 		goto out;
 	}
 	for (uint32_t i = 0; i < count; i++) {
@@ -1130,107 +1147,233 @@ out:
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_err(req, EROFS);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                      struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
                          struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
 
 static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                                struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
                                struct fuse_file_info *fi_out, size_t len, int flags)
 {
-	fuse_reply_err(req, EROFS);
+	reply_err(req, EROFS);
 }
+
+/* ---- counting ------------------------------------------------------------ */
+
+const char *const fused_op_names[FOP_MAX] = {
+    [FOP_LOOKUP] = "lookup",
+    [FOP_FORGET] = "forget",
+    [FOP_GETATTR] = "getattr",
+    [FOP_ACCESS] = "access",
+    [FOP_STATFS] = "statfs",
+    [FOP_OPEN] = "open",
+    [FOP_READ] = "read",
+    [FOP_RELEASE] = "release",
+    [FOP_FSYNC] = "fsync",
+    [FOP_OPENDIR] = "opendir",
+    [FOP_READDIR] = "readdir",
+    [FOP_READDIRPLUS] = "readdirplus",
+    [FOP_RELEASEDIR] = "releasedir",
+    [FOP_FSYNCDIR] = "fsyncdir",
+    [FOP_GETXATTR] = "getxattr",
+    [FOP_LISTXATTR] = "listxattr",
+    [FOP_SETATTR] = "setattr",
+    [FOP_MKNOD] = "mknod",
+    [FOP_MKDIR] = "mkdir",
+    [FOP_UNLINK] = "unlink",
+    [FOP_RMDIR] = "rmdir",
+    [FOP_SYMLINK] = "symlink",
+    [FOP_RENAME] = "rename",
+    [FOP_LINK] = "link",
+    [FOP_WRITE] = "write",
+    [FOP_CREATE] = "create",
+    [FOP_SETXATTR] = "setxattr",
+    [FOP_REMOVEXATTR] = "removexattr",
+    [FOP_FALLOCATE] = "fallocate",
+    [FOP_COPY_FILE_RANGE] = "copy_file_range",
+};
+
+/*
+ * counted_NAME: the handler op_NAME, counted as operation ID in f->metrics
+ * (lib/fuse_metrics.c: relaxed atomic additions, no lock): whether its answer
+ * was an errno, and the time from the handler's start to the end of its answer
+ * (for a read: the splice of the bytes into /dev/fuse).  The handler's request
+ * is gone once answered, so f is taken first.
+ */
+#define COUNTED(NAME, ID, PARAMS, ARGS)                                   \
+	static void counted_##NAME PARAMS                                 \
+	{                                                                 \
+		struct fused *f_ = fuse_req_userdata(req);                \
+		int64_t t0_ = now_mono_ns();                              \
+                                                                          \
+		answered_errno = 0;                                       \
+		op_##NAME ARGS;                                           \
+		fuse_metrics_record(f_->metrics, ID, answered_errno == 0, \
+		                    (uint64_t)(now_mono_ns() - t0_));     \
+	}
+
+#define FI struct fuse_file_info *fi /* only to keep the lines below short */
+COUNTED(lookup, FOP_LOOKUP, (fuse_req_t req, fuse_ino_t parent, const char *name),
+        (req, parent, name))
+COUNTED(forget, FOP_FORGET, (fuse_req_t req, fuse_ino_t ino, uint64_t nlookup), (req, ino, nlookup))
+COUNTED(forget_multi, FOP_FORGET, (fuse_req_t req, size_t count, struct fuse_forget_data *fd),
+        (req, count, fd))
+COUNTED(getattr, FOP_GETATTR, (fuse_req_t req, fuse_ino_t ino, FI), (req, ino, fi))
+COUNTED(access, FOP_ACCESS, (fuse_req_t req, fuse_ino_t ino, int mask), (req, ino, mask))
+COUNTED(statfs, FOP_STATFS, (fuse_req_t req, fuse_ino_t ino), (req, ino))
+COUNTED(open, FOP_OPEN, (fuse_req_t req, fuse_ino_t ino, FI), (req, ino, fi))
+COUNTED(read, FOP_READ, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, FI),
+        (req, ino, size, off, fi))
+COUNTED(release, FOP_RELEASE, (fuse_req_t req, fuse_ino_t ino, FI), (req, ino, fi))
+COUNTED(fsync, FOP_FSYNC, (fuse_req_t req, fuse_ino_t ino, int datasync, FI),
+        (req, ino, datasync, fi))
+COUNTED(opendir, FOP_OPENDIR, (fuse_req_t req, fuse_ino_t ino, FI), (req, ino, fi))
+COUNTED(readdir, FOP_READDIR, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, FI),
+        (req, ino, size, off, fi))
+COUNTED(readdirplus, FOP_READDIRPLUS, (fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, FI),
+        (req, ino, size, off, fi))
+COUNTED(releasedir, FOP_RELEASEDIR, (fuse_req_t req, fuse_ino_t ino, FI), (req, ino, fi))
+COUNTED(fsyncdir, FOP_FSYNCDIR, (fuse_req_t req, fuse_ino_t ino, int datasync, FI),
+        (req, ino, datasync, fi))
+COUNTED(getxattr, FOP_GETXATTR, (fuse_req_t req, fuse_ino_t ino, const char *name, size_t size),
+        (req, ino, name, size))
+COUNTED(listxattr, FOP_LISTXATTR, (fuse_req_t req, fuse_ino_t ino, size_t size), (req, ino, size))
+COUNTED(setattr, FOP_SETATTR, (fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, FI),
+        (req, ino, attr, to_set, fi))
+COUNTED(mknod, FOP_MKNOD,
+        (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev),
+        (req, parent, name, mode, rdev))
+COUNTED(mkdir, FOP_MKDIR, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode),
+        (req, parent, name, mode))
+COUNTED(unlink, FOP_UNLINK, (fuse_req_t req, fuse_ino_t parent, const char *name),
+        (req, parent, name))
+COUNTED(rmdir, FOP_RMDIR, (fuse_req_t req, fuse_ino_t parent, const char *name),
+        (req, parent, name))
+COUNTED(symlink, FOP_SYMLINK,
+        (fuse_req_t req, const char *link, fuse_ino_t parent, const char *name),
+        (req, link, parent, name))
+COUNTED(rename, FOP_RENAME,
+        (fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+         const char *newname, unsigned int flags),
+        (req, parent, name, newparent, newname, flags))
+COUNTED(link, FOP_LINK, (fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname),
+        (req, ino, newparent, newname))
+COUNTED(write, FOP_WRITE,
+        (fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, FI),
+        (req, ino, buf, size, off, fi))
+COUNTED(create, FOP_CREATE, (fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, FI),
+        (req, parent, name, mode, fi))
+COUNTED(setxattr, FOP_SETXATTR,
+        (fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+         int flags),
+        (req, ino, name, value, size, flags))
+COUNTED(removexattr, FOP_REMOVEXATTR, (fuse_req_t req, fuse_ino_t ino, const char *name),
+        (req, ino, name))
+COUNTED(fallocate, FOP_FALLOCATE,
+        (fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, FI),
+        (req, ino, mode, offset, length, fi))
+COUNTED(copy_file_range, FOP_COPY_FILE_RANGE,
+        (fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+         fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags),
+        (req, ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags))
+#undef FI
+#undef COUNTED
 
 const struct fuse_lowlevel_ops fused_ops = {
     .init = op_init,
-    .lookup = op_lookup,
-    .forget = op_forget,
-    .forget_multi = op_forget_multi,
-    .getattr = op_getattr,
-    .access = op_access,
-    .statfs = op_statfs,
-    .open = op_open,
-    .read = op_read,
-    .release = op_release,
-    .fsync = op_fsync,
-    .opendir = op_opendir,
-    .readdir = op_readdir,
-    .readdirplus = op_readdirplus,
-    .releasedir = op_releasedir,
-    .fsyncdir = op_fsyncdir,
-    .getxattr = op_getxattr,
-    .listxattr = op_listxattr,
-    .setattr = op_setattr,
-    .mknod = op_mknod,
-    .mkdir = op_mkdir,
-    .unlink = op_unlink,
-    .rmdir = op_unlink,
-    .symlink = op_symlink,
-    .rename = op_rename,
-    .link = op_link,
-    .write = op_write,
-    .create = op_create,
-    .setxattr = op_setxattr,
-    .removexattr = op_removexattr,
-    .fallocate = op_fallocate,
-    .copy_file_range = op_copy_file_range,
+    .lookup = counted_lookup,
+    .forget = counted_forget,
+    .forget_multi = counted_forget_multi,
+    .getattr = counted_getattr,
+    .access = counted_access,
+    .statfs = counted_statfs,
+    .open = counted_open,
+    .read = counted_read,
+    .release = counted_release,
+    .fsync = counted_fsync,
+    .opendir = counted_opendir,
+    .readdir = counted_readdir,
+    .readdirplus = counted_readdirplus,
+    .releasedir = counted_releasedir,
+    .fsyncdir = counted_fsyncdir,
+    .getxattr = counted_getxattr,
+    .listxattr = counted_listxattr,
+    .setattr = counted_setattr,
+    .mknod = counted_mknod,
+    .mkdir = counted_mkdir,
+    .unlink = counted_unlink,
+    .rmdir = counted_rmdir,
+    .symlink = counted_symlink,
+    .rename = counted_rename,
+    .link = counted_link,
+    .write = counted_write,
+    .create = counted_create,
+    .setxattr = counted_setxattr,
+    .removexattr = counted_removexattr,
+    .fallocate = counted_fallocate,
+    .copy_file_range = counted_copy_file_range,
 };

@@ -12,7 +12,9 @@
  * starts over at offset 0.
  *
  * Every request gets exactly one reply; errors are converted to a reply once, at
- * the end of each operation.  Anything that would write answers EROFS.
+ * the end of each operation.  Anything that would write answers EROFS.  Each
+ * handler runs inside a wrapper that counts its answer, ok or an errno, and its
+ * latency in f->metrics (runtime_dir/metrics/fused.metrics, lib/fuse_metrics.h).
  */
 #ifndef MF_FUSED_OPS_H
 #define MF_FUSED_OPS_H
@@ -25,6 +27,7 @@
 #include <sys/types.h>
 
 struct config;
+struct fuse_metrics;
 struct gen_store;
 struct source;
 struct webdav;
@@ -45,6 +48,9 @@ struct fused {
 	uid_t uid;
 	gid_t gid;
 
+	/* Requests answered, per operation (lib/fuse_metrics.h); NULL: not counted. */
+	struct fuse_metrics *metrics;
+
 	/* Whose pages the kernel's page cache holds (see ops.c). */
 	struct keep_table *file_cache;
 
@@ -61,6 +67,43 @@ struct fused {
 };
 
 extern const struct fuse_lowlevel_ops fused_ops;
+
+/* The operations counted in fused.metrics, by their FUSE names (fused_op_names). */
+enum fused_op {
+	FOP_LOOKUP,
+	FOP_FORGET, /* forget and batch_forget */
+	FOP_GETATTR,
+	FOP_ACCESS,
+	FOP_STATFS,
+	FOP_OPEN,
+	FOP_READ,
+	FOP_RELEASE,
+	FOP_FSYNC,
+	FOP_OPENDIR,
+	FOP_READDIR,
+	FOP_READDIRPLUS,
+	FOP_RELEASEDIR,
+	FOP_FSYNCDIR,
+	FOP_GETXATTR,
+	FOP_LISTXATTR,
+	FOP_SETATTR, /* this one and all below: answered EROFS */
+	FOP_MKNOD,
+	FOP_MKDIR,
+	FOP_UNLINK,
+	FOP_RMDIR,
+	FOP_SYMLINK,
+	FOP_RENAME,
+	FOP_LINK,
+	FOP_WRITE,
+	FOP_CREATE,
+	FOP_SETXATTR,
+	FOP_REMOVEXATTR,
+	FOP_FALLOCATE,
+	FOP_COPY_FILE_RANGE,
+	FOP_MAX,
+};
+
+extern const char *const fused_op_names[FOP_MAX];
 
 int keep_table_new(unsigned slots, struct keep_table **ret);
 void keep_table_free(struct keep_table *t);

@@ -4,131 +4,70 @@
 #include "http_metrics.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "metrics_file.h"
 
 const uint64_t http_metrics_bucket_us[HTTP_METRICS_BUCKETS] = {
     1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, UINT64_MAX,
 };
 
-struct http_metrics {
-	struct http_metrics_file *f;
-	size_t size;
-	bool mapped;
-	char *path;
+/* The head of the layout is a struct metrics_head, field for field. */
+_Static_assert(offsetof(struct http_metrics_file, route_count) ==
+                   offsetof(struct metrics_head, count),
+               "route_count is the head's count");
+_Static_assert(offsetof(struct http_metrics_file, server) == offsetof(struct metrics_head, name),
+               "server is the head's name");
+_Static_assert(offsetof(struct http_metrics_file, connections) == sizeof(struct metrics_head),
+               "the head ends where the HTTP fields start");
+
+static const struct metrics_layout layout = {
+    .magic = HTTP_METRICS_MAGIC,
+    .version = HTTP_METRICS_VERSION,
+    .head_size = sizeof(struct http_metrics_file),
+    .item_size = sizeof(struct http_metrics_route),
+    .items_max = HTTP_METRICS_ROUTES_MAX,
 };
 
-static size_t file_size(unsigned count)
+struct http_metrics {
+	struct metrics_file *file;
+	struct http_metrics_file *f; /* its data */
+};
+
+struct route_names {
+	const char *const *names;
+	unsigned count;
+};
+
+static void fill_routes(void *data, void *ctx)
 {
-	return sizeof(struct http_metrics_file) + count * sizeof(struct http_metrics_route);
-}
+	struct http_metrics_file *f = data;
+	const struct route_names *rn = ctx;
 
-static void fill(struct http_metrics_file *f, const char *server, const char *const *routes,
-                 unsigned count, size_t size)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	memcpy(f->magic, HTTP_METRICS_MAGIC, sizeof(f->magic));
-	f->version = HTTP_METRICS_VERSION;
-	f->route_count = count;
-	f->size = size;
-	f->pid = getpid();
-	f->start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	snprintf(f->server, sizeof(f->server), "%s", server);
-	for (unsigned i = 0; i < count; i++)
-		snprintf(f->routes[i].name, sizeof(f->routes[i].name), "%s", routes[i]);
-}
-
-/* Create, size, map and fill the file under a temporary name, then rename it. */
-static int map_file(struct http_metrics *m, const char *runtime_dir, const char *server,
-                    const char *const *routes, unsigned count)
-{
-	char *tmp = NULL;
-	void *p;
-	int fd, r;
-
-	if (asprintf(&tmp, "%s/%s", runtime_dir, HTTP_METRICS_DIR) < 0)
-		return -ENOMEM;
-	/* A worker run alone; under the supervisor it exists, the readers' own. */
-	r = mkdir(tmp, 0755) < 0 && errno != EEXIST ? -errno : 0;
-	free(tmp);
-	tmp = NULL;
-	if (r < 0)
-		return r;
-	if (asprintf(&m->path, "%s/%s/%s%s", runtime_dir, HTTP_METRICS_DIR, server,
-	             HTTP_METRICS_SUFFIX) < 0) {
-		m->path = NULL;
-		return -ENOMEM;
-	}
-	if (asprintf(&tmp, "%s.tmp.%d", m->path, (int)getpid()) < 0)
-		return -ENOMEM;
-	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (ftruncate(fd, (off_t)m->size) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		goto out_unlink;
-	}
-	fill(p, server, routes, count, m->size);
-	if (rename(tmp, m->path) < 0) {
-		r = -errno;
-		munmap(p, m->size);
-		goto out_unlink;
-	}
-	m->f = p;
-	m->mapped = true;
-	r = 0;
-	goto out_close;
-out_unlink:
-	unlink(tmp);
-out_close:
-	close(fd);
-out:
-	free(tmp);
-	return r;
+	for (unsigned i = 0; i < rn->count; i++)
+		snprintf(f->routes[i].name, sizeof(f->routes[i].name), "%s", rn->names[i]);
 }
 
 int http_metrics_new(const char *runtime_dir, const char *server, const char *const *routes,
                      unsigned count, struct http_metrics **ret, int *ret_file_err)
 {
+	struct route_names rn = {routes, count};
 	struct http_metrics *m;
 	int r;
 
-	if (count == 0 || count > HTTP_METRICS_ROUTES_MAX || !server || !*server ||
-	    strchr(server, '/'))
-		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->size = file_size(count);
-	r = runtime_dir ? map_file(m, runtime_dir, server, routes, count) : -ENOENT;
-	if (ret_file_err)
-		*ret_file_err = r;
+	r = metrics_file_new(runtime_dir, server, &layout, count, fill_routes, &rn, &m->file,
+	                     ret_file_err);
 	if (r < 0) {
-		free(m->path);
-		m->path = NULL;
-		m->f = calloc(1, m->size);
-		if (!m->f) {
-			free(m);
-			return -ENOMEM;
-		}
-		fill(m->f, server, routes, count, m->size);
+		free(m);
+		return r;
 	}
+	m->f = metrics_file_data(m->file);
 	*ret = m;
 	return 0;
 }
@@ -137,28 +76,13 @@ void http_metrics_free(struct http_metrics *m)
 {
 	if (!m)
 		return;
-	if (m->mapped) {
-		/* Only our own file: another instance may have replaced it since. */
-		struct http_metrics_file head;
-		int fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-		if (fd >= 0) {
-			if (read(fd, &head, sizeof(head)) == (ssize_t)sizeof(head) &&
-			    head.pid == m->f->pid && head.start_ns == m->f->start_ns)
-				unlink(m->path);
-			close(fd);
-		}
-		munmap(m->f, m->size);
-	} else {
-		free(m->f);
-	}
-	free(m->path);
+	metrics_file_free(m->file);
 	free(m);
 }
 
 const char *http_metrics_path(const struct http_metrics *m)
 {
-	return m->mapped ? m->path : NULL;
+	return metrics_file_path(m->file);
 }
 
 const struct http_metrics_file *http_metrics_data(const struct http_metrics *m)
@@ -193,50 +117,21 @@ void http_metrics_connection(struct http_metrics *m)
 		__atomic_fetch_add(&m->f->connections, 1, __ATOMIC_RELAXED);
 }
 
-static bool has_nul(const char *s, size_t cap)
-{
-	return memchr(s, '\0', cap) != NULL;
-}
-
 int http_metrics_load(const char *path, struct http_metrics_file **ret)
 {
-	struct http_metrics_file *f = NULL;
-	struct stat st;
-	ssize_t n;
-	int fd, r;
+	struct http_metrics_file *f;
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = -EBADMSG;
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size < sizeof(*f) ||
-	    (size_t)st.st_size > file_size(HTTP_METRICS_ROUTES_MAX))
-		goto out;
-	f = malloc((size_t)st.st_size);
-	if (!f) {
-		r = -ENOMEM;
-		goto out;
-	}
-	n = pread(fd, f, (size_t)st.st_size, 0);
-	if (n != st.st_size || memcmp(f->magic, HTTP_METRICS_MAGIC, sizeof(f->magic)) != 0 ||
-	    f->version != HTTP_METRICS_VERSION || f->route_count == 0 ||
-	    f->route_count > HTTP_METRICS_ROUTES_MAX || f->size != (uint64_t)st.st_size ||
-	    f->size != file_size(f->route_count) || !has_nul(f->server, sizeof(f->server)))
-		goto out;
+	r = metrics_file_load(path, &layout, (void **)&f);
+	if (r < 0)
+		return r;
 	for (uint32_t i = 0; i < f->route_count; i++)
-		if (!has_nul(f->routes[i].name, sizeof(f->routes[i].name)))
-			goto out;
+		if (!metrics_name_is_terminated(f->routes[i].name, sizeof(f->routes[i].name))) {
+			free(f);
+			return -EBADMSG;
+		}
 	*ret = f;
-	f = NULL;
-	r = 0;
-out:
-	free(f);
-	close(fd);
-	return r;
+	return 0;
 }
 
 /* A label value: the names are ours, but a '"' or '\' must still not break the line. */

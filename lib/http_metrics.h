@@ -3,7 +3,8 @@
  * worker, kept where apid can read them for /metrics.
  *
  * Each server (davd, apid) owns one small file,
- * runtime_dir/metrics/<server>.metrics, mapped shared: it creates it at start
+ * runtime_dir/metrics/<server>.metrics (lib/metrics_file.c, which fused's
+ * operation counters use too), mapped shared: it creates it at start
  * (written under a temporary name, then renamed into place), adds to its
  * counters with relaxed atomic additions on the request path (no lock, no
  * system call), and removes it when it stops.  The metrics/ subdirectory
@@ -26,10 +27,10 @@
 #define HTTP_METRICS_MAGIC      "MFHTTPM\n"
 #define HTTP_METRICS_VERSION    1
 #define HTTP_METRICS_ROUTES_MAX 32
-#define HTTP_METRICS_NAME_MAX   32 /* bytes of a route or server name, with the NUL */
-#define HTTP_METRICS_BUCKETS    12 /* latency buckets, the last one +Inf */
-#define HTTP_METRICS_SUFFIX     ".metrics"
-#define HTTP_METRICS_DIR        "metrics" /* beneath runtime_dir */
+#define HTTP_METRICS_NAME_MAX   32         /* bytes of a route or server name, with the NUL */
+#define HTTP_METRICS_BUCKETS    12         /* latency buckets, the last one +Inf */
+#define HTTP_METRICS_SUFFIX     ".metrics" /* METRICS_FILE_SUFFIX (metrics_file.h) */
+#define HTTP_METRICS_DIR        "metrics"  /* beneath runtime_dir: METRICS_FILE_DIR */
 
 /* Upper bounds of the latency buckets in microseconds (the last is +Inf). */
 extern const uint64_t http_metrics_bucket_us[HTTP_METRICS_BUCKETS];
@@ -43,6 +44,7 @@ struct http_metrics_route {
 	uint64_t latency[HTTP_METRICS_BUCKETS]; /* not cumulative: one bucket per request */
 };
 
+/* Its head is a struct metrics_head (metrics_file.h), field for field. */
 struct http_metrics_file {
 	char magic[8];
 	uint32_t version;

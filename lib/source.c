@@ -205,3 +205,16 @@ int source_open(struct source *src, const char *rel, struct stat *ret_st)
 		*ret_st = st;
 	return fd;
 }
+
+int source_size(struct source *src, const char *rel, uint64_t *ret_size)
+{
+	struct stat st;
+	int fd;
+
+	fd = source_open(src, rel, &st);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	*ret_size = (uint64_t)st.st_size;
+	return 0;
+}

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 struct source;
@@ -40,5 +41,13 @@ int source_volume_status(struct source *src);
  *   -EACCES  and other -errno from the open itself
  */
 int source_open(struct source *src, const char *rel, struct stat *ret_st);
+
+/*
+ * The size of rel's source as an open would find it: opened as source_open()
+ * does, fstat'ed and closed again.  0 and *ret_size, or source_open()'s -errno
+ * (*ret_size untouched).  What fused shows, davd lists and apid reports for a
+ * file whose size the snapshot does not know.
+ */
+int source_size(struct source *src, const char *rel, uint64_t *ret_size);
 
 #endif
