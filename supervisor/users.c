@@ -9,7 +9,8 @@
  * directory belongs to the writer with the readers' group, mode 0750: the readers
  * can map the snapshot but not write, truncate, rename or replace anything in it.
  * Its metrics/ subdirectory belongs to the readers (0755): davd and apid keep
- * their request counters there (lib/http_metrics.h).
+ * their request counters there (lib/http_metrics.h), fused its operation counts
+ * (lib/fuse_metrics.h).
  */
 #include <errno.h>
 #include <fcntl.h>
