@@ -76,7 +76,7 @@ int main(int argc, char **argv)
 	struct http_loop_config loop;
 	char err[1024], where[128];
 	int c, r, fd, verbosity = 0, status = EXIT_TEMPFAIL;
-	bool passed = false;
+	enum http_listen_origin origin = HTTP_LISTEN_BOUND;
 
 	while ((c = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
 		switch (c) {
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	fd = http_listen("api", &cfg->api.listen, &passed);
+	fd = http_listen("api", &cfg->api.listen, &origin);
 	if (fd < 0) {
 		config_listen_format(&cfg->api.listen, where, sizeof(where));
 		log_errorx("cannot listen on %s (api.listen): %s", where, strerror(-fd));
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 	}
 	if (http_listen_describe(fd, where, sizeof(where)) < 0)
 		snprintf(where, sizeof(where), "?");
-	log_info("listening on %s%s%s", where, passed ? " (passed socket)" : "",
+	log_info("listening on %s (socket %s)%s", where, http_listen_origin_to_string(origin),
 	         srv.auth ? ", Basic auth required" : "");
 	sd_notify(0, "READY=1");
 

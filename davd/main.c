@@ -127,7 +127,7 @@ int main(int argc, char **argv)
 	const char *config_path = NULL;
 	char *cert = NULL, *key = NULL;
 	int verbosity = 0, opt, r, rc = EXIT_TEMPFAIL, file_err;
-	bool passed;
+	enum http_listen_origin origin;
 
 	log_init("davd", 0);
 	while ((opt = getopt_long(argc, argv, "c:vqh", options, NULL)) != -1) {
@@ -216,7 +216,7 @@ int main(int argc, char **argv)
 	}
 
 	raise_nofile(cfg->webdav.max_connections);
-	scfg.listen_fd = http_listen("webdav", &cfg->webdav.listen, &passed);
+	scfg.listen_fd = http_listen("webdav", &cfg->webdav.listen, &origin);
 	if (scfg.listen_fd < 0) {
 		config_listen_format(&cfg->webdav.listen, where, sizeof(where));
 		log_errorx("cannot listen on %s: %s", where, strerror(-scfg.listen_fd));
@@ -289,8 +289,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	scfg.listen_fd = -1; /* the server's now */
-	log_info("serving \"%s/\" on %s%s%s", cfg->webdav.base_path[1] ? base : "", where,
-	         cert ? " (HTTPS)" : "", passed ? " (socket passed by the supervisor)" : "");
+	log_info("serving \"%s/\" on %s%s (socket %s)", cfg->webdav.base_path[1] ? base : "", where,
+	         cert ? " (HTTPS)" : "", http_listen_origin_to_string(origin));
 	sd_notify(0, "READY=1");
 
 	r = http_loop_run(&lcfg);

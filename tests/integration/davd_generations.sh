@@ -72,10 +72,25 @@ if command -v systemd-socket-activate >/dev/null; then
 		"$BIN/meta-fuse-davd" -c "$T/davd.conf" -v
 	sleep 0.5
 	expect_eq "$(status "http://127.0.0.1:$PASSED/webdav/")" 200 "served on the passed socket"
-	wait_for 10 grep -q "socket passed by the supervisor" "$T/activate.log" || fail "davd did not say it took the passed socket"
-	ok "davd took the passed socket, not webdav.listen"
+	wait_for 10 grep -q "(socket passed by the service manager)" "$T/activate.log" ||
+		fail "davd did not say the service manager passed its socket: $(cat "$T/activate.log")"
+	ok "davd took the passed socket, not webdav.listen, and says a service manager passed it"
+	grep -q "passed by the supervisor" "$T/activate.log" && fail "davd credited the supervisor"
 	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DAVD_PORT/webdav/")" 000 \
 		"nothing listens on webdav.listen then"
+	kill -TERM "$LAST_PID"
+	wait "$LAST_PID"
+	expect_eq "$?" 0 "davd on a passed socket exits 0"
+	# The supervisor marks its workers' environment (META_FUSE_SUPERVISOR=1).
+	start_bg supervised systemd-socket-activate -l "127.0.0.1:$PASSED" --fdname=webdav \
+		-E META_FUSE_SUPERVISOR=1 "$BIN/meta-fuse-davd" -c "$T/davd.conf" -v
+	sleep 0.5
+	expect_eq "$(status "http://127.0.0.1:$PASSED/webdav/")" 200 "served on the socket passed again"
+	wait_for 10 grep -q "(socket passed by the supervisor)" "$T/supervised.log" ||
+		fail "davd did not say the supervisor passed its socket: $(cat "$T/supervised.log")"
+	ok "with META_FUSE_SUPERVISOR=1 davd says the supervisor passed it"
+	kill -TERM "$LAST_PID"
+	wait "$LAST_PID"
 else
 	echo "note: systemd-socket-activate missing, LISTEN_FDS not checked here (unit test_http checks it)"
 fi
