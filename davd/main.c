@@ -16,7 +16,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include "log.h"
 #include "privileges.h"
 #include "source.h"
+#include "startup.h"
 #include "webdav_source.h"
 
 #define PERIODIC_CHECK_MS 10000
@@ -107,14 +107,26 @@ static void raise_nofile(uint32_t want)
 		          (unsigned long long)rl.rlim_cur, want);
 }
 
+/* --check-interval MS */
+static int davd_option(int opt, const char *arg, void *userdata)
+{
+	int *check_ms = userdata, v;
+
+	if (opt != 'I')
+		return -EINVAL;
+	v = parse_ms(arg);
+	if (v < 0) {
+		log_errorx("--check-interval: \"%s\" is not a number of ms", arg);
+		return -EINVAL;
+	}
+	*check_ms = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"check-interval", required_argument, NULL, 'I'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct davd d = {0};
@@ -123,55 +135,19 @@ int main(int argc, char **argv)
 	struct http_server *server = NULL;
 	struct http_server_config scfg = {.listen_fd = -1};
 	struct http_loop_config lcfg = {.check_ms = PERIODIC_CHECK_MS};
-	char err[512], where[80], base[256];
-	const char *config_path = NULL;
+	const struct startup start = {.name = "davd",
+	                              .usage = usage,
+	                              .longopts = options,
+	                              .option = davd_option,
+	                              .userdata = &lcfg.check_ms};
+	char where[80], base[256];
 	char *cert = NULL, *key = NULL;
-	int verbosity = 0, opt, r, rc = EXIT_TEMPFAIL, file_err;
+	int r, rc = EXIT_TEMPFAIL, file_err;
 	enum http_listen_origin origin;
 
-	log_init("davd", 0);
-	while ((opt = getopt_long(argc, argv, "c:vqh", options, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity--;
-			break;
-		case 'I':
-			r = parse_ms(optarg);
-			if (r < 0) {
-				log_errorx("--check-interval: \"%s\" is not a number of ms",
-				           optarg);
-				return EXIT_CONFIG;
-			}
-			lcfg.check_ms = r;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_CONFIG;
-		}
-	}
-	if (optind < argc) {
-		log_errorx("unexpected argument \"%s\"", argv[optind]);
-		usage(stderr);
-		return EXIT_CONFIG;
-	}
-	log_set_verbosity(verbosity);
-
-	r = config_load(config_path, &cfg, err, sizeof(err));
-	if (r < 0) {
-		log_errorx("%s", err);
-		return EXIT_CONFIG;
-	}
-	for (size_t i = 0; i < cfg->warning_count; i++)
-		log_warnx("%s", cfg->warnings[i]);
+	r = startup(&start, argc, argv, &cfg, NULL);
+	if (r != STARTUP_RUN)
+		return r;
 	if (!cfg->webdav.enabled) {
 		log_notice("webdav.enabled is false: nothing to serve");
 		config_free(cfg);

@@ -51,6 +51,7 @@
 #include "ops.h"
 #include "snapshot.h"
 #include "source.h"
+#include "startup.h"
 #include "webdav_source.h"
 
 #define PERIODIC_CHECK_MS 10000 /* default of --check-interval */
@@ -557,86 +558,75 @@ static int parse_nonneg(const char *s)
 	return (int)v;
 }
 
+/* The options of fused's own, for startup(). */
+struct fused_args {
+	bool debug;
+	int fuse_fd;
+	int check_ms;
+};
+
+static int fused_option(int opt, const char *arg, void *userdata)
+{
+	struct fused_args *a = userdata;
+
+	switch (opt) {
+	case 'd':
+		a->debug = true;
+		return 0;
+	case 'F':
+		a->fuse_fd = parse_nonneg(arg);
+		if (a->fuse_fd < 0) {
+			log_errorx("--fuse-fd: \"%s\" is not a descriptor number", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'I':
+		a->check_ms = parse_nonneg(arg);
+		if (a->check_ms < 0) {
+			log_errorx("--check-interval: \"%s\" is not a number of ms", arg);
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 int fused_main(int argc, char **argv);
 
 int fused_main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"debug-fuse", no_argument, NULL, 'd'},
 	    {"fuse-fd", required_argument, NULL, 'F'},
 	    {"check-interval", required_argument, NULL, 'I'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct fused_args args = {.fuse_fd = -1, .check_ms = PERIODIC_CHECK_MS};
+	const struct startup start = {.name = "fused",
+	                              .usage = usage,
+	                              .shortopts = "d",
+	                              .longopts = options,
+	                              .option = fused_option,
+	                              .userdata = &args};
 	struct fused f = {.read_ahead_fd = -1, .wake_fd = -1};
 	struct control ctl = {.pipe_rd = -1, .check_ms = PERIODIC_CHECK_MS};
-	const char *config_path = NULL;
 	struct config *cfg = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop_cfg = NULL;
 	char err[512], fd_path[32], real_mp[PATH_MAX] = "";
-	int verbosity = 0, fuse_fd = -1, pipefd[2] = {-1, -1}, unmounter_fd = -1;
+	int fuse_fd = -1, pipefd[2] = {-1, -1}, unmounter_fd = -1;
 	pid_t unmounter_pid = -1;
 	bool debug = false, mounted_alone = false, control_running = false;
-	int c, r, rc = EXIT_TEMPFAIL;
+	int r, rc = EXIT_TEMPFAIL;
 
-	log_init("fused", 0);
-	while ((c = getopt_long(argc, argv, "c:vqdh", options, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity--;
-			break;
-		case 'd':
-			debug = true;
-			break;
-		case 'F':
-			fuse_fd = parse_nonneg(optarg);
-			if (fuse_fd < 0) {
-				log_errorx("--fuse-fd: \"%s\" is not a descriptor number", optarg);
-				return EXIT_CONFIG;
-			}
-			break;
-		case 'I':
-			r = parse_nonneg(optarg);
-			if (r < 0) {
-				log_errorx("--check-interval: \"%s\" is not a number of ms",
-				           optarg);
-				return EXIT_CONFIG;
-			}
-			ctl.check_ms = r;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_CONFIG;
-		}
-	}
-	if (optind < argc) {
-		log_errorx("unexpected argument \"%s\"", argv[optind]);
-		usage(stderr);
-		return EXIT_CONFIG;
-	}
-	log_set_verbosity(verbosity);
+	r = startup(&start, argc, argv, &cfg, NULL);
+	if (r != STARTUP_RUN)
+		return r;
+	debug = args.debug;
+	fuse_fd = args.fuse_fd;
+	ctl.check_ms = args.check_ms;
 	fuse_set_log_func(fuse_log_to_ours);
-
-	r = config_load(config_path, &cfg, err, sizeof(err));
-	if (r < 0) {
-		log_errorx("%s", err);
-		return EXIT_CONFIG;
-	}
-	for (size_t i = 0; i < cfg->warning_count; i++)
-		log_warnx("%s", cfg->warnings[i]);
 	if (!cfg->fuse.enabled) {
 		log_notice("fuse.enabled is false: nothing to serve");
 		config_free(cfg);
