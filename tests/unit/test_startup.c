@@ -140,25 +140,81 @@ static void test_startup_cases(void **state)
 		const char *err;   /* stderr holds this exactly once (NULL: nothing checked) */
 		const char *noerr; /* stderr does not hold this */
 	} cases[] = {
-	    {__LINE__, {"-c", "GOOD"}, STARTUP_RUN, 0, 0, true, false, true,
-	     "unknown key \"nonsense\", ignoring", USAGE_TEXT},
-	    {__LINE__, {"--config", "GOOD", "-vv", "--once", "-n", "7"}, STARTUP_RUN, 1, 7,
-	     true, true, true, "unknown key \"nonsense\"", NULL},
-	    {__LINE__, {"--config=GOOD", "-q"}, STARTUP_RUN, 0, 0, true, false, false,
-	     "unknown key \"nonsense\"", NULL},
-	    {__LINE__, {"-c", "BROKEN"}, EXIT_CONFIG, 0, 0, false, false, true, "broken.conf:",
+	    {__LINE__,
+	     {"-c", "GOOD"},
+	     STARTUP_RUN,
+	     0,
+	     0,
+	     true,
+	     false,
+	     true,
+	     "unknown key \"nonsense\", ignoring",
 	     USAGE_TEXT},
-	    {__LINE__, {"-c", "MISSING"}, EXIT_CONFIG, 0, 0, false, false, true, "missing.conf",
+	    {__LINE__,
+	     {"--config", "GOOD", "-vv", "--once", "-n", "7"},
+	     STARTUP_RUN,
+	     1,
+	     7,
+	     true,
+	     true,
+	     true,
+	     "unknown key \"nonsense\"",
+	     NULL},
+	    {__LINE__,
+	     {"--config=GOOD", "-q"},
+	     STARTUP_RUN,
+	     0,
+	     0,
+	     true,
+	     false,
+	     false,
+	     "unknown key \"nonsense\"",
+	     NULL},
+	    {__LINE__,
+	     {"-c", "BROKEN"},
+	     EXIT_CONFIG,
+	     0,
+	     0,
+	     false,
+	     false,
+	     true,
+	     "broken.conf:",
+	     USAGE_TEXT},
+	    {__LINE__,
+	     {"-c", "MISSING"},
+	     EXIT_CONFIG,
+	     0,
+	     0,
+	     false,
+	     false,
+	     true,
+	     "missing.conf",
 	     USAGE_TEXT},
 	    {__LINE__, {"-h"}, 0, 0, 0, false, false, true, NULL, USAGE_TEXT},
 	    {__LINE__, {"--help", "-c", "BROKEN"}, 0, 0, 0, false, false, true, NULL, "broken"},
 	    {__LINE__, {"-x"}, EXIT_CONFIG, 0, 0, false, false, true, USAGE_TEXT, NULL},
 	    {__LINE__, {"--no-such"}, EXIT_CONFIG, 0, 0, false, false, true, USAGE_TEXT, NULL},
 	    {__LINE__, {"-c"}, EXIT_CONFIG, 0, 0, false, false, true, USAGE_TEXT, NULL},
-	    {__LINE__, {"-c", "GOOD", "extra"}, EXIT_CONFIG, 0, 0, false, false, true,
-	     "unexpected argument \"extra\"", "nonsense"},
-	    {__LINE__, {"-c", "GOOD", "-n", "x"}, EXIT_CONFIG, 0, 0, false, false, true,
-	     "-n: \"x\" is not a number", "nonsense"},
+	    {__LINE__,
+	     {"-c", "GOOD", "extra"},
+	     EXIT_CONFIG,
+	     0,
+	     0,
+	     false,
+	     false,
+	     true,
+	     "unexpected argument \"extra\"",
+	     "nonsense"},
+	    {__LINE__,
+	     {"-c", "GOOD", "-n", "x"},
+	     EXIT_CONFIG,
+	     0,
+	     0,
+	     false,
+	     false,
+	     true,
+	     "-n: \"x\" is not a number",
+	     "nonsense"},
 	};
 	char out_path[128];
 
@@ -205,7 +261,8 @@ static void test_startup_cases(void **state)
 			         cases[i].want, r, text);
 		if (r == STARTUP_RUN) {
 			if (!cfg)
-				fail_msg("line %d: expected a configuration, got NULL", cases[i].line);
+				fail_msg("line %d: expected a configuration, got NULL",
+				         cases[i].line);
 			if (cfg->webdav.listen.port != 8123)
 				fail_msg("line %d: expected the file's port 8123, got %u",
 				         cases[i].line, cfg->webdav.listen.port);
@@ -225,14 +282,16 @@ static void test_startup_cases(void **state)
 			config_free(cfg);
 		} else {
 			if (cfg)
-				fail_msg("line %d: expected no configuration, got one", cases[i].line);
+				fail_msg("line %d: expected no configuration, got one",
+				         cases[i].line);
 			if (strcmp(path, "untouched") != 0)
 				fail_msg("line %d: expected *ret_path untouched, got %s",
 				         cases[i].line, path ? path : "NULL");
 		}
 		if (cases[i].err && count(text, cases[i].err) != 1)
-			fail_msg("line %d: expected \"%s\" once on stderr, got it %d times in \"%s\"",
-			         cases[i].line, cases[i].err, count(text, cases[i].err), text);
+			fail_msg(
+			    "line %d: expected \"%s\" once on stderr, got it %d times in \"%s\"",
+			    cases[i].line, cases[i].err, count(text, cases[i].err), text);
 		if (cases[i].noerr && strstr(text, cases[i].noerr))
 			fail_msg("line %d: expected no \"%s\" on stderr, got \"%s\"", cases[i].line,
 			         cases[i].noerr, text);
