@@ -123,185 +123,165 @@ static int count(const char *haystack, const char *needle)
 	return n;
 }
 
-static void test_startup_cases(void **state)
+/* The program's own options, beside the common ones. */
+static const struct option own_longopts[] = {
+    {"once", no_argument, NULL, 'O'},
+    {NULL, 0, NULL, 0},
+};
+
+struct run {
+	int status;
+	struct config *cfg;
+	const char *path;
+	struct own own;
+	char err[8192]; /* what reached stderr */
+};
+
+/* startup() on args (space-separated, placeholders replaced), stderr captured. */
+static void run(const char *args, struct run *ret)
 {
-	static const struct option longopts[] = {
-	    {"once", no_argument, NULL, 'O'},
-	    {NULL, 0, NULL, 0},
-	};
+	const struct startup s = {.name = "test",
+	                          .usage = usage,
+	                          .shortopts = "n:",
+	                          .longopts = own_longopts,
+	                          .option = own_option,
+	                          .userdata = &ret->own};
+	char words[512], fixed[8][160], out_path[128], *argv[10] = {"test-program"}, *save;
+	int argc = 1, saved, fd;
+	ssize_t len;
+
+	*ret = (struct run){.path = "untouched"};
+	snprintf(words, sizeof(words), "%s", args);
+	for (char *w = strtok_r(words, " ", &save); w && argc < 9; w = strtok_r(NULL, " ", &save)) {
+		subst(w, fixed[argc - 1], sizeof(fixed[0]));
+		argv[argc] = fixed[argc - 1];
+		argc++;
+	}
+	argv[argc] = NULL;
+
+	snprintf(out_path, sizeof(out_path), "%s/stderr", dir);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	ret->status = startup(&s, argc, argv, &ret->cfg, &ret->path);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	fd = open(out_path, O_RDONLY);
+	assert_true(fd >= 0);
+	len = read(fd, ret->err, sizeof(ret->err) - 1);
+	close(fd);
+	ret->err[len > 0 ? len : 0] = '\0';
+	unlink(out_path);
+}
+
+/* Argument lists that go on: the configuration, the path, own options, the log level. */
+static void test_startup_runs(void **state)
+{
 	struct {
 		int line;
-		const char *args[6]; /* after argv[0], NULL-terminated; "GOOD"/"BROKEN"/"MISSING" */
-		int want;            /* the status, or STARTUP_RUN */
-		int want_once, want_n;
-		bool want_path;    /* *ret_path is the file named */
-		bool want_debug;   /* LOG_LEVEL_DEBUG enabled */
-		bool want_info;    /* LOG_LEVEL_INFO enabled */
-		const char *err;   /* stderr holds this exactly once (NULL: nothing checked) */
-		const char *noerr; /* stderr does not hold this */
+		const char *args;
+		int once, n;
+		enum log_level level; /* the most verbose level enabled */
 	} cases[] = {
-	    {__LINE__,
-	     {"-c", "GOOD"},
-	     STARTUP_RUN,
-	     0,
-	     0,
-	     true,
-	     false,
-	     true,
-	     "unknown key \"nonsense\", ignoring",
-	     USAGE_TEXT},
-	    {__LINE__,
-	     {"--config", "GOOD", "-vv", "--once", "-n", "7"},
-	     STARTUP_RUN,
-	     1,
-	     7,
-	     true,
-	     true,
-	     true,
-	     "unknown key \"nonsense\"",
-	     NULL},
-	    {__LINE__,
-	     {"--config=GOOD", "-q"},
-	     STARTUP_RUN,
-	     0,
-	     0,
-	     true,
-	     false,
-	     false,
-	     "unknown key \"nonsense\"",
-	     NULL},
-	    {__LINE__,
-	     {"-c", "BROKEN"},
-	     EXIT_CONFIG,
-	     0,
-	     0,
-	     false,
-	     false,
-	     true,
-	     "broken.conf:",
-	     USAGE_TEXT},
-	    {__LINE__,
-	     {"-c", "MISSING"},
-	     EXIT_CONFIG,
-	     0,
-	     0,
-	     false,
-	     false,
-	     true,
-	     "missing.conf",
-	     USAGE_TEXT},
-	    {__LINE__, {"-h"}, 0, 0, 0, false, false, true, NULL, USAGE_TEXT},
-	    {__LINE__, {"--help", "-c", "BROKEN"}, 0, 0, 0, false, false, true, NULL, "broken"},
-	    {__LINE__, {"-x"}, EXIT_CONFIG, 0, 0, false, false, true, USAGE_TEXT, NULL},
-	    {__LINE__, {"--no-such"}, EXIT_CONFIG, 0, 0, false, false, true, USAGE_TEXT, NULL},
-	    {__LINE__, {"-c"}, EXIT_CONFIG, 0, 0, false, false, true, USAGE_TEXT, NULL},
-	    {__LINE__,
-	     {"-c", "GOOD", "extra"},
-	     EXIT_CONFIG,
-	     0,
-	     0,
-	     false,
-	     false,
-	     true,
-	     "unexpected argument \"extra\"",
-	     "nonsense"},
-	    {__LINE__,
-	     {"-c", "GOOD", "-n", "x"},
-	     EXIT_CONFIG,
-	     0,
-	     0,
-	     false,
-	     false,
-	     true,
-	     "-n: \"x\" is not a number",
-	     "nonsense"},
+	    {__LINE__, "-c GOOD", 0, 0, LOG_LEVEL_INFO},
+	    {__LINE__, "--config GOOD -vv --once -n 7", 1, 7, LOG_LEVEL_DEBUG},
+	    {__LINE__, "--config=GOOD -v", 0, 0, LOG_LEVEL_DEBUG},
+	    {__LINE__, "-q -c GOOD --once --once", 2, 0, LOG_LEVEL_NOTICE},
+	    {__LINE__, "-qq -c GOOD -n 3", 0, 3, LOG_LEVEL_WARNING},
 	};
-	char out_path[128];
+	static const char warning[] = "unknown key \"nonsense\", ignoring";
 
 	(void)state;
-	snprintf(out_path, sizeof(out_path), "%s/stderr", dir);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct own own = {0};
-		const struct startup s = {.name = "test",
-		                          .usage = usage,
-		                          .shortopts = "n:",
-		                          .longopts = longopts,
-		                          .option = own_option,
-		                          .userdata = &own};
-		char *argv[8] = {"test-program"}, fixed[6][160], text[8192];
-		const char *path = "untouched";
-		struct config *cfg = NULL;
-		int argc = 1, r, saved, fd;
-		ssize_t len;
+		struct run r;
+		enum log_level want = cases[i].level;
 
-		for (size_t a = 0; a < 6 && cases[i].args[a]; a++) {
-			subst(cases[i].args[a], fixed[a], sizeof(fixed[a]));
-			argv[argc++] = fixed[a];
-		}
-		argv[argc] = NULL;
+		run(cases[i].args, &r);
+		if (r.status != STARTUP_RUN)
+			fail_msg("line %d: expected STARTUP_RUN, got %d (stderr: %s)",
+			         cases[i].line, r.status, r.err);
+		if (!r.cfg || r.cfg->webdav.listen.port != 8123)
+			fail_msg("line %d: expected the file's port 8123, got %u", cases[i].line,
+			         r.cfg ? r.cfg->webdav.listen.port : 0);
+		if (!r.path || strcmp(r.path, good) != 0)
+			fail_msg("line %d: expected path %s, got %s", cases[i].line, good,
+			         r.path ? r.path : "NULL");
+		if (r.own.once != cases[i].once || r.own.n != cases[i].n)
+			fail_msg("line %d: expected once %d n %d, got once %d n %d", cases[i].line,
+			         cases[i].once, cases[i].n, r.own.once, r.own.n);
+		if (!log_is_enabled(want) || (want < LOG_LEVEL_DEBUG && log_is_enabled(want + 1)))
+			fail_msg(
+			    "line %d: expected level %d the most verbose, got %d enabled, %d %s",
+			    cases[i].line, want, log_is_enabled(want), want + 1,
+			    log_is_enabled(want + 1) ? "enabled" : "disabled");
+		/* A warning is logged at level 4: shown unless -qq. */
+		if (count(r.err, warning) != (want >= LOG_LEVEL_WARNING ? 1 : 0))
+			fail_msg("line %d: expected the warning %s, got \"%s\"", cases[i].line,
+			         want >= LOG_LEVEL_WARNING ? "once" : "not at all", r.err);
+		if (strstr(r.err, USAGE_TEXT))
+			fail_msg("line %d: expected no usage text, got \"%s\"", cases[i].line,
+			         r.err);
+		config_free(r.cfg);
+	}
+}
 
-		fflush(stderr);
-		saved = dup(STDERR_FILENO);
-		fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		assert_true(saved >= 0 && fd >= 0);
-		dup2(fd, STDERR_FILENO);
-		close(fd);
-		r = startup(&s, argc, argv, &cfg, &path);
-		fflush(stderr);
-		dup2(saved, STDERR_FILENO);
-		close(saved);
-		fd = open(out_path, O_RDONLY);
-		assert_true(fd >= 0);
-		len = read(fd, text, sizeof(text) - 1);
-		close(fd);
-		text[len > 0 ? len : 0] = '\0';
+/* Argument lists that end the program: the status and what stderr says, once. */
+static void test_startup_stops(void **state)
+{
+	struct {
+		int line;
+		const char *args;
+		int status;
+		const char *err;   /* on stderr exactly once (NULL: nothing at all) */
+		const char *noerr; /* not on stderr */
+	} cases[] = {
+	    {__LINE__, "-c BROKEN", EXIT_CONFIG, "broken.conf:", USAGE_TEXT},
+	    {__LINE__, "-c MISSING", EXIT_CONFIG, "missing.conf", USAGE_TEXT},
+	    {__LINE__, "-h", 0, NULL, NULL},
+	    {__LINE__, "--help -c BROKEN", 0, NULL, NULL},
+	    {__LINE__, "-x", EXIT_CONFIG, USAGE_TEXT, NULL},
+	    {__LINE__, "--no-such", EXIT_CONFIG, USAGE_TEXT, NULL},
+	    {__LINE__, "-c", EXIT_CONFIG, USAGE_TEXT, NULL},
+	    {__LINE__, "-n", EXIT_CONFIG, USAGE_TEXT, NULL},
+	    {__LINE__, "-c GOOD extra", EXIT_CONFIG, "unexpected argument \"extra\"", "nonsense"},
+	    {__LINE__, "-c GOOD -n x", EXIT_CONFIG, "-n: \"x\" is not a number", "nonsense"},
+	};
 
-		if (r != cases[i].want)
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct run r;
+
+		run(cases[i].args, &r);
+		if (r.status != cases[i].status)
 			fail_msg("line %d: expected status %d, got %d (stderr: %s)", cases[i].line,
-			         cases[i].want, r, text);
-		if (r == STARTUP_RUN) {
-			if (!cfg)
-				fail_msg("line %d: expected a configuration, got NULL",
-				         cases[i].line);
-			if (cfg->webdav.listen.port != 8123)
-				fail_msg("line %d: expected the file's port 8123, got %u",
-				         cases[i].line, cfg->webdav.listen.port);
-			if (cases[i].want_path && (!path || strcmp(path, good) != 0))
-				fail_msg("line %d: expected path %s, got %s", cases[i].line, good,
-				         path ? path : "NULL");
-			if (own.once != cases[i].want_once || own.n != cases[i].want_n)
-				fail_msg("line %d: expected once %d n %d, got once %d n %d",
-				         cases[i].line, cases[i].want_once, cases[i].want_n,
-				         own.once, own.n);
-			if (log_is_enabled(LOG_LEVEL_DEBUG) != cases[i].want_debug ||
-			    log_is_enabled(LOG_LEVEL_INFO) != cases[i].want_info)
-				fail_msg("line %d: expected debug %d info %d, got %d %d",
-				         cases[i].line, cases[i].want_debug, cases[i].want_info,
-				         log_is_enabled(LOG_LEVEL_DEBUG),
-				         log_is_enabled(LOG_LEVEL_INFO));
-			config_free(cfg);
-		} else {
-			if (cfg)
-				fail_msg("line %d: expected no configuration, got one",
-				         cases[i].line);
-			if (strcmp(path, "untouched") != 0)
-				fail_msg("line %d: expected *ret_path untouched, got %s",
-				         cases[i].line, path ? path : "NULL");
-		}
-		if (cases[i].err && count(text, cases[i].err) != 1)
+			         cases[i].status, r.status, r.err);
+		if (r.cfg)
+			fail_msg("line %d: expected no configuration, got one", cases[i].line);
+		if (strcmp(r.path, "untouched") != 0)
+			fail_msg("line %d: expected *ret_path untouched, got %s", cases[i].line,
+			         r.path ? r.path : "NULL");
+		if (!cases[i].err && r.err[0])
+			fail_msg("line %d: expected nothing on stderr, got \"%s\"", cases[i].line,
+			         r.err);
+		if (cases[i].err && count(r.err, cases[i].err) != 1)
 			fail_msg(
 			    "line %d: expected \"%s\" once on stderr, got it %d times in \"%s\"",
-			    cases[i].line, cases[i].err, count(text, cases[i].err), text);
-		if (cases[i].noerr && strstr(text, cases[i].noerr))
+			    cases[i].line, cases[i].err, count(r.err, cases[i].err), r.err);
+		if (cases[i].noerr && strstr(r.err, cases[i].noerr))
 			fail_msg("line %d: expected no \"%s\" on stderr, got \"%s\"", cases[i].line,
-			         cases[i].noerr, text);
+			         cases[i].noerr, r.err);
 	}
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_startup_cases),
+	    cmocka_unit_test(test_startup_runs),
+	    cmocka_unit_test(test_startup_stops),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
