@@ -14,7 +14,6 @@
  * Exit status: 1 for a bad configuration or usage, 75 for other failures at
  * start (the port is taken, ...), which a restart may cure.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,15 +106,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		log_errorx("cannot initialise libcurl");
-		close(fd);
-		goto out;
-	}
-	if (*cfg->source_webdav_url && webdav_new(cfg->source_webdav_url, &api.webdav) < 0) {
-		log_errorx("out of memory");
-		close(fd);
-		goto out;
+	if (*cfg->source_webdav_url) {
+		r = webdav_new(cfg->source_webdav_url, &api.webdav);
+		if (r < 0) {
+			log_errorx("cannot set up the WebDAV source: %s", strerror(-r));
+			close(fd);
+			goto out;
+		}
 	}
 	if (gen_store_new(cfg->runtime_dir, &api.gens) < 0 ||
 	    source_new(cfg->files_volume, &api.src) < 0) {

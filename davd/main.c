@@ -13,7 +13,6 @@
  * usage or configuration (do not restart), 75 when the socket cannot be had
  * or the server cannot start.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -217,9 +216,9 @@ int main(int argc, char **argv)
 		log_warnx("files volume \"%s\": %s; sources will not open until it is there",
 		          cfg->files_volume, strerror(-r));
 	if (*cfg->source_webdav_url) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-		    webdav_new(cfg->source_webdav_url, &d.dav) < 0)
-			fatalx("cannot set up the WebDAV source");
+		r = webdav_new(cfg->source_webdav_url, &d.dav);
+		if (r < 0)
+			fatalx_temp("cannot set up the WebDAV source: %s", strerror(-r));
 		log_info("files not readable under \"%s\" are read from the source WebDAV URL",
 		         cfg->files_volume);
 	}
@@ -283,8 +282,6 @@ out:
 		close(scfg.listen_fd);
 	http_metrics_free(metrics);
 	webdav_free(d.dav);
-	if (d.dav)
-		curl_global_cleanup();
 	source_free(d.src);
 	gen_store_free(d.gens);
 	auth_free(d.auth);

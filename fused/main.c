@@ -21,7 +21,6 @@
  * SIGTERM/SIGINT end the loop; fused then unmounts what it mounted itself and
  * exits 0.  When the mount goes away from outside, it exits EXIT_TEMPFAIL.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -662,9 +661,9 @@ int fused_main(int argc, char **argv)
 		log_warnx("files volume \"%s\": %s; sources will not open until it is there",
 		          cfg->files_volume, strerror(-r));
 	if (cfg->source_webdav_url && *cfg->source_webdav_url) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-		    webdav_new(cfg->source_webdav_url, &f.dav) < 0)
-			fatalx_temp("cannot set up the WebDAV source");
+		r = webdav_new(cfg->source_webdav_url, &f.dav);
+		if (r < 0)
+			fatalx_temp("cannot set up the WebDAV source: %s", strerror(-r));
 		log_info("files not readable under \"%s\" are read from \"%s\"", cfg->files_volume,
 		         cfg->source_webdav_url);
 	}
@@ -788,8 +787,6 @@ out:
 	if (f.read_ahead_fd >= 0)
 		close(f.read_ahead_fd);
 	webdav_free(f.dav);
-	if (f.dav)
-		curl_global_cleanup();
 	keep_table_free(f.file_cache);
 	source_free(f.src);
 	gen_store_free(f.gens);
