@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,9 @@
 #include "startup.h"
 #include "webdav_source.h"
 
-#define PERIODIC_CHECK_MS 10000
-#define TLS_FILE_MAX      (1024 * 1024)
+#define PERIODIC_CHECK_MS   10000
+#define DAVD_MMAP_THRESHOLD (64 * 1024)
+#define TLS_FILE_MAX        (1024 * 1024)
 
 static void usage(FILE *out)
 {
@@ -147,6 +149,15 @@ int main(int argc, char **argv)
 	r = startup(&start, argc, argv, &cfg, NULL);
 	if (r != STARTUP_RUN)
 		return r;
+	/*
+	 * Blocks of 64 KiB and more (the chunks of a PROPFIND reply, listings)
+	 * come from mmap and go back to the system when freed, instead of staying
+	 * in the arena of the thread that used them: with the trim when the last
+	 * connection closes (lib/http_server.c), davd idles at its idle size again
+	 * after a burst (docs/davd.md#memory).  A fixed threshold keeps glibc from
+	 * raising it.
+	 */
+	mallopt(M_MMAP_THRESHOLD, DAVD_MMAP_THRESHOLD);
 	if (!cfg->webdav.enabled) {
 		log_notice("webdav.enabled is false: nothing to serve");
 		config_free(cfg);
