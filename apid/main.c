@@ -14,9 +14,7 @@
  * Exit status: 1 for a bad configuration or usage, 75 for other failures at
  * start (the port is taken, ...), which a restart may cure.
  */
-#include <curl/curl.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +33,7 @@
 #include "rules_source.h"
 #include "server.h"
 #include "source.h"
+#include "startup.h"
 #include "webdav_source.h"
 
 #define PERIODIC_CHECK_MS 10000
@@ -62,53 +61,18 @@ static int64_t now_ns(void)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *conf = NULL;
+	const struct startup start = {.name = "apid", .usage = usage};
 	struct apid_server srv = {0};
 	struct api api = {0};
 	struct config *cfg = NULL;
 	struct http_loop_config loop;
 	char err[1024], where[128];
-	int c, r, fd, verbosity = 0, status = EXIT_TEMPFAIL;
-	bool passed = false;
+	int r, fd, status = EXIT_TEMPFAIL;
+	enum http_listen_origin origin = HTTP_LISTEN_BOUND;
 
-	while ((c = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity--;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_CONFIG;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return EXIT_CONFIG;
-	}
-	log_init("apid", verbosity);
-	r = config_load(conf, &cfg, err, sizeof(err));
-	if (r < 0) {
-		log_errorx("%s", err);
-		return EXIT_CONFIG;
-	}
-	for (size_t i = 0; i < cfg->warning_count; i++)
-		log_warnx("%s", cfg->warnings[i]);
+	r = startup(&start, argc, argv, &cfg, NULL);
+	if (r != STARTUP_RUN)
+		return r;
 	if (!cfg->api.enabled)
 		log_notice("api.enabled is false; serving anyway, as asked to run alone");
 	r = http_loop_block_signals();
@@ -127,7 +91,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	fd = http_listen("api", &cfg->api.listen, &passed);
+	fd = http_listen("api", &cfg->api.listen, &origin);
 	if (fd < 0) {
 		config_listen_format(&cfg->api.listen, where, sizeof(where));
 		log_errorx("cannot listen on %s (api.listen): %s", where, strerror(-fd));
@@ -142,15 +106,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		log_errorx("cannot initialise libcurl");
-		close(fd);
-		goto out;
-	}
-	if (*cfg->source_webdav_url && webdav_new(cfg->source_webdav_url, &api.webdav) < 0) {
-		log_errorx("out of memory");
-		close(fd);
-		goto out;
+	if (*cfg->source_webdav_url) {
+		r = webdav_new(cfg->source_webdav_url, &api.webdav);
+		if (r < 0) {
+			log_errorx("cannot set up the WebDAV source: %s", strerror(-r));
+			close(fd);
+			goto out;
+		}
 	}
 	if (gen_store_new(cfg->runtime_dir, &api.gens) < 0 ||
 	    source_new(cfg->files_volume, &api.src) < 0) {
@@ -180,7 +142,7 @@ int main(int argc, char **argv)
 	}
 	if (http_listen_describe(fd, where, sizeof(where)) < 0)
 		snprintf(where, sizeof(where), "?");
-	log_info("listening on %s%s%s", where, passed ? " (passed socket)" : "",
+	log_info("listening on %s (socket %s)%s", where, http_listen_origin_to_string(origin),
 	         srv.auth ? ", Basic auth required" : "");
 	sd_notify(0, "READY=1");
 

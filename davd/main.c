@@ -13,11 +13,10 @@
  * usage or configuration (do not restart), 75 when the socket cannot be had
  * or the server cannot start.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +35,12 @@
 #include "log.h"
 #include "privileges.h"
 #include "source.h"
+#include "startup.h"
 #include "webdav_source.h"
 
-#define PERIODIC_CHECK_MS 10000
-#define TLS_FILE_MAX      (1024 * 1024)
+#define PERIODIC_CHECK_MS   10000
+#define DAVD_MMAP_THRESHOLD (64 * 1024)
+#define TLS_FILE_MAX        (1024 * 1024)
 
 static void usage(FILE *out)
 {
@@ -107,14 +108,26 @@ static void raise_nofile(uint32_t want)
 		          (unsigned long long)rl.rlim_cur, want);
 }
 
+/* --check-interval MS */
+static int davd_option(int opt, const char *arg, void *userdata)
+{
+	int *check_ms = userdata, v;
+
+	if (opt != 'I')
+		return -EINVAL;
+	v = parse_ms(arg);
+	if (v < 0) {
+		log_errorx("--check-interval: \"%s\" is not a number of ms", arg);
+		return -EINVAL;
+	}
+	*check_ms = v;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"check-interval", required_argument, NULL, 'I'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct davd d = {0};
@@ -123,55 +136,28 @@ int main(int argc, char **argv)
 	struct http_server *server = NULL;
 	struct http_server_config scfg = {.listen_fd = -1};
 	struct http_loop_config lcfg = {.check_ms = PERIODIC_CHECK_MS};
-	char err[512], where[80], base[256];
-	const char *config_path = NULL;
+	const struct startup start = {.name = "davd",
+	                              .usage = usage,
+	                              .longopts = options,
+	                              .option = davd_option,
+	                              .userdata = &lcfg.check_ms};
+	char where[80], base[256];
 	char *cert = NULL, *key = NULL;
-	int verbosity = 0, opt, r, rc = EXIT_TEMPFAIL, file_err;
-	bool passed;
+	int r, rc = EXIT_TEMPFAIL, file_err;
+	enum http_listen_origin origin;
 
-	log_init("davd", 0);
-	while ((opt = getopt_long(argc, argv, "c:vqh", options, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity--;
-			break;
-		case 'I':
-			r = parse_ms(optarg);
-			if (r < 0) {
-				log_errorx("--check-interval: \"%s\" is not a number of ms",
-				           optarg);
-				return EXIT_CONFIG;
-			}
-			lcfg.check_ms = r;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_CONFIG;
-		}
-	}
-	if (optind < argc) {
-		log_errorx("unexpected argument \"%s\"", argv[optind]);
-		usage(stderr);
-		return EXIT_CONFIG;
-	}
-	log_set_verbosity(verbosity);
-
-	r = config_load(config_path, &cfg, err, sizeof(err));
-	if (r < 0) {
-		log_errorx("%s", err);
-		return EXIT_CONFIG;
-	}
-	for (size_t i = 0; i < cfg->warning_count; i++)
-		log_warnx("%s", cfg->warnings[i]);
+	r = startup(&start, argc, argv, &cfg, NULL);
+	if (r != STARTUP_RUN)
+		return r;
+	/*
+	 * Blocks of 64 KiB and more (the chunks of a PROPFIND reply, listings)
+	 * come from mmap and go back to the system when freed, instead of staying
+	 * in the arena of the thread that used them: with the trim when the last
+	 * connection closes (lib/http_server.c), davd idles at its idle size again
+	 * after a burst (docs/davd.md#memory).  A fixed threshold keeps glibc from
+	 * raising it.
+	 */
+	mallopt(M_MMAP_THRESHOLD, DAVD_MMAP_THRESHOLD);
 	if (!cfg->webdav.enabled) {
 		log_notice("webdav.enabled is false: nothing to serve");
 		config_free(cfg);
@@ -216,7 +202,7 @@ int main(int argc, char **argv)
 	}
 
 	raise_nofile(cfg->webdav.max_connections);
-	scfg.listen_fd = http_listen("webdav", &cfg->webdav.listen, &passed);
+	scfg.listen_fd = http_listen("webdav", &cfg->webdav.listen, &origin);
 	if (scfg.listen_fd < 0) {
 		config_listen_format(&cfg->webdav.listen, where, sizeof(where));
 		log_errorx("cannot listen on %s: %s", where, strerror(-scfg.listen_fd));
@@ -241,9 +227,9 @@ int main(int argc, char **argv)
 		log_warnx("files volume \"%s\": %s; sources will not open until it is there",
 		          cfg->files_volume, strerror(-r));
 	if (*cfg->source_webdav_url) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-		    webdav_new(cfg->source_webdav_url, &d.dav) < 0)
-			fatalx("cannot set up the WebDAV source");
+		r = webdav_new(cfg->source_webdav_url, &d.dav);
+		if (r < 0)
+			fatalx_temp("cannot set up the WebDAV source: %s", strerror(-r));
 		log_info("files not readable under \"%s\" are read from the source WebDAV URL",
 		         cfg->files_volume);
 	}
@@ -289,8 +275,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	scfg.listen_fd = -1; /* the server's now */
-	log_info("serving \"%s/\" on %s%s%s", cfg->webdav.base_path[1] ? base : "", where,
-	         cert ? " (HTTPS)" : "", passed ? " (socket passed by the supervisor)" : "");
+	log_info("serving \"%s/\" on %s%s (socket %s)", cfg->webdav.base_path[1] ? base : "", where,
+	         cert ? " (HTTPS)" : "", http_listen_origin_to_string(origin));
 	sd_notify(0, "READY=1");
 
 	r = http_loop_run(&lcfg);
@@ -307,8 +293,6 @@ out:
 		close(scfg.listen_fd);
 	http_metrics_free(metrics);
 	webdav_free(d.dav);
-	if (d.dav)
-		curl_global_cleanup();
 	source_free(d.src);
 	gen_store_free(d.gens);
 	auth_free(d.auth);

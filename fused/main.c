@@ -22,7 +22,6 @@
  * SIGTERM/SIGINT end the loop; fused then unmounts what it mounted itself and
  * exits 0.  When the mount goes away from outside, it exits EXIT_TEMPFAIL.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -53,6 +52,7 @@
 #include "ops.h"
 #include "snapshot.h"
 #include "source.h"
+#include "startup.h"
 #include "webdav_source.h"
 
 #define PERIODIC_CHECK_MS 10000 /* default of --check-interval */
@@ -559,86 +559,75 @@ static int parse_nonneg(const char *s)
 	return (int)v;
 }
 
+/* The options of fused's own, for startup(). */
+struct fused_args {
+	bool debug;
+	int fuse_fd;
+	int check_ms;
+};
+
+static int fused_option(int opt, const char *arg, void *userdata)
+{
+	struct fused_args *a = userdata;
+
+	switch (opt) {
+	case 'd':
+		a->debug = true;
+		return 0;
+	case 'F':
+		a->fuse_fd = parse_nonneg(arg);
+		if (a->fuse_fd < 0) {
+			log_errorx("--fuse-fd: \"%s\" is not a descriptor number", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'I':
+		a->check_ms = parse_nonneg(arg);
+		if (a->check_ms < 0) {
+			log_errorx("--check-interval: \"%s\" is not a number of ms", arg);
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 int fused_main(int argc, char **argv);
 
 int fused_main(int argc, char **argv)
 {
 	static const struct option options[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"debug-fuse", no_argument, NULL, 'd'},
 	    {"fuse-fd", required_argument, NULL, 'F'},
 	    {"check-interval", required_argument, NULL, 'I'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct fused_args args = {.fuse_fd = -1, .check_ms = PERIODIC_CHECK_MS};
+	const struct startup start = {.name = "fused",
+	                              .usage = usage,
+	                              .shortopts = "d",
+	                              .longopts = options,
+	                              .option = fused_option,
+	                              .userdata = &args};
 	struct fused f = {.read_ahead_fd = -1, .wake_fd = -1};
 	struct control ctl = {.pipe_rd = -1, .check_ms = PERIODIC_CHECK_MS};
-	const char *config_path = NULL;
 	struct config *cfg = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *loop_cfg = NULL;
 	char err[512], fd_path[32], real_mp[PATH_MAX] = "";
-	int verbosity = 0, fuse_fd = -1, pipefd[2] = {-1, -1}, unmounter_fd = -1, file_err = 0;
+	int fuse_fd = -1, pipefd[2] = {-1, -1}, unmounter_fd = -1, file_err = 0;
 	pid_t unmounter_pid = -1;
 	bool debug = false, mounted_alone = false, control_running = false;
-	int c, r, rc = EXIT_TEMPFAIL;
+	int r, rc = EXIT_TEMPFAIL;
 
-	log_init("fused", 0);
-	while ((c = getopt_long(argc, argv, "c:vqdh", options, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config_path = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity--;
-			break;
-		case 'd':
-			debug = true;
-			break;
-		case 'F':
-			fuse_fd = parse_nonneg(optarg);
-			if (fuse_fd < 0) {
-				log_errorx("--fuse-fd: \"%s\" is not a descriptor number", optarg);
-				return EXIT_CONFIG;
-			}
-			break;
-		case 'I':
-			r = parse_nonneg(optarg);
-			if (r < 0) {
-				log_errorx("--check-interval: \"%s\" is not a number of ms",
-				           optarg);
-				return EXIT_CONFIG;
-			}
-			ctl.check_ms = r;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_CONFIG;
-		}
-	}
-	if (optind < argc) {
-		log_errorx("unexpected argument \"%s\"", argv[optind]);
-		usage(stderr);
-		return EXIT_CONFIG;
-	}
-	log_set_verbosity(verbosity);
+	r = startup(&start, argc, argv, &cfg, NULL);
+	if (r != STARTUP_RUN)
+		return r;
+	debug = args.debug;
+	fuse_fd = args.fuse_fd;
+	ctl.check_ms = args.check_ms;
 	fuse_set_log_func(fuse_log_to_ours);
-
-	r = config_load(config_path, &cfg, err, sizeof(err));
-	if (r < 0) {
-		log_errorx("%s", err);
-		return EXIT_CONFIG;
-	}
-	for (size_t i = 0; i < cfg->warning_count; i++)
-		log_warnx("%s", cfg->warnings[i]);
 	if (!cfg->fuse.enabled) {
 		log_notice("fuse.enabled is false: nothing to serve");
 		config_free(cfg);
@@ -674,9 +663,9 @@ int fused_main(int argc, char **argv)
 		log_warnx("files volume \"%s\": %s; sources will not open until it is there",
 		          cfg->files_volume, strerror(-r));
 	if (cfg->source_webdav_url && *cfg->source_webdav_url) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-		    webdav_new(cfg->source_webdav_url, &f.dav) < 0)
-			fatalx_temp("cannot set up the WebDAV source");
+		r = webdav_new(cfg->source_webdav_url, &f.dav);
+		if (r < 0)
+			fatalx_temp("cannot set up the WebDAV source: %s", strerror(-r));
 		log_info("files not readable under \"%s\" are read from \"%s\"", cfg->files_volume,
 		         cfg->source_webdav_url);
 	}
@@ -809,8 +798,6 @@ out:
 	if (f.read_ahead_fd >= 0)
 		close(f.read_ahead_fd);
 	webdav_free(f.dav);
-	if (f.dav)
-		curl_global_cleanup();
 	keep_table_free(f.file_cache);
 	fuse_metrics_free(f.metrics);
 	source_free(f.src);

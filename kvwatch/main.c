@@ -6,7 +6,7 @@
  * usage or configuration, or --once could not reach Redis; 75 (EXIT_TEMPFAIL) a
  * runtime failure a restart may cure (runtime_dir unusable, event loop).
  */
-#include <getopt.h>
+#include <errno.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "config.h"
 #include "kvwatch.h"
 #include "log.h"
+#include "startup.h"
 
 static void usage(FILE *out)
 {
@@ -32,55 +33,37 @@ static void usage(FILE *out)
 	             "See meta-fuse-kvwatch(1).\n");
 }
 
+/* --once */
+static int kvwatch_option(int opt, const char *arg, void *userdata)
+{
+	bool *once = userdata;
+
+	(void)arg;
+	if (opt != 'O')
+		return -EINVAL;
+	*once = true;
+	return 0;
+}
+
 int kvwatch_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},        {"once", no_argument, NULL, 'O'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"once", no_argument, NULL, 'O'},
+	    {NULL, 0, NULL, 0},
 	};
+	bool once = false;
+	const struct startup start = {.name = "kvwatch",
+	                              .usage = usage,
+	                              .longopts = opts,
+	                              .option = kvwatch_option,
+	                              .userdata = &once};
 	const char *path = NULL;
 	struct config *cfg = NULL;
-	bool once = false;
-	int verbosity = 0, c, r;
-	char err[1024];
+	int r;
 
-	log_init("kvwatch", 0);
-	while ((c = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity--;
-			break;
-		case 'O':
-			once = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_CONFIG;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "meta-fuse-kvwatch: unexpected argument \"%s\"\n", argv[optind]);
-		usage(stderr);
-		return EXIT_CONFIG;
-	}
-	log_set_verbosity(verbosity);
-	r = config_load(path, &cfg, err, sizeof(err));
-	if (r < 0) {
-		log_errorx("%s", err);
-		return EXIT_CONFIG;
-	}
-	for (size_t i = 0; i < cfg->warning_count; i++)
-		log_warnx("%s", cfg->warnings[i]);
+	r = startup(&start, argc, argv, &cfg, &path);
+	if (r != STARTUP_RUN)
+		return r;
 	/*
 	 * Large blocks (record arrays, trees, arenas) come from mmap and go back to
 	 * the system when freed; a fixed threshold keeps glibc from raising it.

@@ -81,15 +81,35 @@ static int bind_socket(const struct config_listen *where)
 	return fd;
 }
 
-int http_listen(const char *name, const struct config_listen *where, bool *ret_passed)
+int http_listen(const char *name, const struct config_listen *where,
+                enum http_listen_origin *ret_origin)
 {
 	int fd = passed_socket(name);
+	const char *super;
 
-	if (ret_passed)
-		*ret_passed = fd >= 0;
-	if (fd >= 0)
+	if (fd < 0) {
+		fd = bind_socket(where);
+		if (fd >= 0 && ret_origin)
+			*ret_origin = HTTP_LISTEN_BOUND;
 		return fd;
-	return bind_socket(where);
+	}
+	/* LISTEN_PID named us (sd_listen_fds checks it); the supervisor says it is the one. */
+	super = getenv("META_FUSE_SUPERVISOR");
+	if (ret_origin)
+		*ret_origin = super && strcmp(super, "1") == 0 ? HTTP_LISTEN_SUPERVISOR
+		                                               : HTTP_LISTEN_SERVICE_MANAGER;
+	return fd;
+}
+
+const char *http_listen_origin_to_string(enum http_listen_origin origin)
+{
+	static const char *const names[HTTP_LISTEN_ORIGIN_MAX] = {
+	    [HTTP_LISTEN_BOUND] = "bound to the configured address",
+	    [HTTP_LISTEN_SUPERVISOR] = "passed by the supervisor",
+	    [HTTP_LISTEN_SERVICE_MANAGER] = "passed by the service manager",
+	};
+
+	return (unsigned)origin < HTTP_LISTEN_ORIGIN_MAX ? names[origin] : "of unknown origin";
 }
 
 int http_listen_describe(int fd, char *buf, size_t buflen)

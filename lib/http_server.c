@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,7 +25,11 @@ struct http_server {
 	struct http_server_config cfg;
 	struct MHD_Daemon *daemon;
 	atomic_uint open;
+	_Atomic int64_t trimmed_ns; /* the last malloc_trim(), CLOCK_MONOTONIC */
 };
+
+/* At most one malloc_trim() per this long, when the last connection closes. */
+#define TRIM_INTERVAL_NS (1000 * 1000 * 1000LL)
 
 static int64_t mono_ns(void)
 {
@@ -292,8 +297,17 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		atomic_fetch_add(&s->open, 1);
 		http_metrics_connection(s->cfg.metrics);
-	} else {
-		atomic_fetch_sub(&s->open, 1);
+	} else if (atomic_fetch_sub(&s->open, 1) == 1) {
+		int64_t now = mono_ns(), last = atomic_load(&s->trimmed_ns);
+
+		/*
+		 * The server went idle: hand what the threads' malloc arenas kept
+		 * from the last burst (PROPFIND buffers, MHD's connection pools)
+		 * back to the system, so idle memory is idle memory again.
+		 */
+		if (now - last >= TRIM_INTERVAL_NS &&
+		    atomic_compare_exchange_strong(&s->trimmed_ns, &last, now))
+			malloc_trim(0);
 	}
 }
 

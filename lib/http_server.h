@@ -46,7 +46,7 @@ struct http_limits {
 	((struct http_limits){.max_connections = 2048,       \
 	                      .max_per_address = 256,        \
 	                      .idle_timeout_s = 60,          \
-	                      .max_header_bytes = 32 * 1024, \
+	                      .max_header_bytes = 16 * 1024, \
 	                      .max_body_bytes = 64 * 1024,   \
 	                      .threads = 4})
 

@@ -7,10 +7,16 @@
  * [win_off, win_off + win_len) of the file: a read inside it is a memcpy; a read
  * outside it fetches a new window starting at the read's offset, as large as
  * the read or, when the read continues the previous one, the doubled window.
+ *
+ * libcurl is not linked: the first webdav_new() loads it with dlopen() and runs
+ * cu.global_init().  A process that has no source_webdav_url (the default)
+ * thus never maps libcurl and the twenty-odd libraries it pulls in (Kerberos,
+ * LDAP, SSH, OpenSSL's libcrypto, ...): about 3 MB of every reader's RSS.
  */
 #include "webdav_source.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -49,6 +55,55 @@ struct webdav_file {
 
 #define WEBDAV_FAIL_HOLD_MS 5000
 
+/* The libcurl functions used here, from the library loaded at the first webdav_new(). */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *c);
+	CURLcode (*easy_perform)(CURL *c);
+	CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+	CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+	CURLSH *(*share_init)(void);
+	CURLSHcode (*share_cleanup)(CURLSH *sh);
+	CURLSHcode (*share_setopt)(CURLSH *sh, CURLSHoption opt, ...);
+} cu;
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+static int cu_status = -ELIBACC;
+
+/*
+ * The flavour built against first (Debian: libcurl-gnutls), then the other one:
+ * both have the same ABI (soname 4).
+ */
+static const char *const curl_sonames[] = {"libcurl-gnutls.so.4", "libcurl.so.4"};
+
+static void curl_load(void)
+{
+	void *h = NULL;
+
+	for (size_t i = 0; !h && i < sizeof(curl_sonames) / sizeof(curl_sonames[0]); i++)
+		h = dlopen(curl_sonames[i], RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return;
+#define SYM(field, name)                              \
+	do {                                          \
+		*(void **)&cu.field = dlsym(h, name); \
+		if (!cu.field)                        \
+			return;                       \
+	} while (0)
+	SYM(global_init, "curl_global_init");
+	SYM(easy_init, "curl_easy_init");
+	SYM(easy_cleanup, "curl_easy_cleanup");
+	SYM(easy_perform, "curl_easy_perform");
+	SYM(easy_setopt, "curl_easy_setopt");
+	SYM(easy_getinfo, "curl_easy_getinfo");
+	SYM(share_init, "curl_share_init");
+	SYM(share_cleanup, "curl_share_cleanup");
+	SYM(share_setopt, "curl_share_setopt");
+#undef SYM
+	/* Kept loaded for the life of the process (its globals are initialised once). */
+	cu_status = cu.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -ENOMEM;
+}
+
 static int64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -76,6 +131,11 @@ int webdav_new(const char *base_url, struct webdav **ret)
 	struct webdav *w = calloc(1, sizeof(*w));
 	size_t len;
 
+	pthread_once(&cu_once, curl_load);
+	if (cu_status < 0) {
+		free(w);
+		return cu_status;
+	}
 	if (!w)
 		return -ENOMEM;
 	w->base = strdup(base_url);
@@ -90,16 +150,16 @@ int webdav_new(const char *base_url, struct webdav **ret)
 		pthread_mutex_init(&w->locks[i], NULL);
 	w->connect_ms = 5000;
 	w->stall_ms = 15000;
-	w->share = curl_share_init();
+	w->share = cu.share_init();
 	if (!w->share) {
 		webdav_free(w);
 		return -ENOMEM;
 	}
-	curl_share_setopt(w->share, CURLSHOPT_LOCKFUNC, share_lock);
-	curl_share_setopt(w->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-	curl_share_setopt(w->share, CURLSHOPT_USERDATA, w);
-	curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	curl_share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	cu.share_setopt(w->share, CURLSHOPT_LOCKFUNC, share_lock);
+	cu.share_setopt(w->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	cu.share_setopt(w->share, CURLSHOPT_USERDATA, w);
+	cu.share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	cu.share_setopt(w->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	*ret = w;
 	return 0;
 }
@@ -109,7 +169,7 @@ void webdav_free(struct webdav *w)
 	if (!w)
 		return;
 	if (w->share)
-		curl_share_cleanup(w->share);
+		cu.share_cleanup(w->share);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&w->locks[i]);
 	free(w->base);
@@ -158,18 +218,18 @@ static void setup_handle(struct webdav_file *f)
 {
 	CURL *c = f->curl;
 
-	curl_easy_setopt(c, CURLOPT_URL, f->url);
-	curl_easy_setopt(c, CURLOPT_SHARE, f->w->share);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, f->w->connect_ms);
+	cu.easy_setopt(c, CURLOPT_URL, f->url);
+	cu.easy_setopt(c, CURLOPT_SHARE, f->w->share);
+	cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, f->w->connect_ms);
 	/* A transfer slower than 1 KiB/s for the stall time is abandoned. */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (f->w->stall_ms + 999) / 1000);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC | CURLAUTH_DIGEST);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "meta-fuse");
+	cu.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	cu.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (f->w->stall_ms + 999) / 1000);
+	cu.easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	cu.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	cu.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	cu.easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC | CURLAUTH_DIGEST);
+	cu.easy_setopt(c, CURLOPT_USERAGENT, "meta-fuse");
 }
 
 static int status_errno(long status)
@@ -196,29 +256,29 @@ int webdav_file_open(struct webdav *w, const char *rel, struct webdav_file **ret
 	pthread_mutex_init(&f->lock, NULL);
 	f->ahead = WEBDAV_READAHEAD_MIN;
 	f->url = webdav_url(w, rel);
-	f->curl = curl_easy_init();
+	f->curl = cu.easy_init();
 	if (!f->url || !f->curl) {
 		r = -ENOMEM;
 		goto fail;
 	}
 	setup_handle(f);
-	curl_easy_setopt(f->curl, CURLOPT_NOBODY, 1L);
-	curl_easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, f->w->connect_ms + f->w->stall_ms);
-	cc = curl_easy_perform(f->curl);
+	cu.easy_setopt(f->curl, CURLOPT_NOBODY, 1L);
+	cu.easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, f->w->connect_ms + f->w->stall_ms);
+	cc = cu.easy_perform(f->curl);
 	if (cc != CURLE_OK) {
 		r = -EIO;
 		goto fail;
 	}
-	curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
+	cu.easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200) {
 		r = status_errno(status);
 		goto fail;
 	}
-	curl_easy_getinfo(f->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+	cu.easy_getinfo(f->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
 	f->size = len > 0 ? (uint64_t)len : 0;
-	curl_easy_setopt(f->curl, CURLOPT_NOBODY, 0L);
-	curl_easy_setopt(f->curl, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, 0L);
+	cu.easy_setopt(f->curl, CURLOPT_NOBODY, 0L);
+	cu.easy_setopt(f->curl, CURLOPT_HTTPGET, 1L);
+	cu.easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, 0L);
 	*ret = f;
 	if (ret_size)
 		*ret_size = f->size;
@@ -233,7 +293,7 @@ void webdav_file_close(struct webdav_file *f)
 	if (!f)
 		return;
 	if (f->curl)
-		curl_easy_cleanup(f->curl);
+		cu.easy_cleanup(f->curl);
 	pthread_mutex_destroy(&f->lock);
 	free(f->url);
 	free(f->win);
@@ -333,15 +393,15 @@ static int fetch(struct webdav_file *f, off_t off, size_t want)
 	f->win_len = 0;
 	snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64, (uint64_t)off,
 	         (uint64_t)off + want - 1);
-	curl_easy_setopt(f->curl, CURLOPT_RANGE, range);
-	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, sink_write);
-	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, &s);
-	curl_easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, sink_header);
-	curl_easy_setopt(f->curl, CURLOPT_HEADERDATA, &s);
-	cc = curl_easy_perform(f->curl);
-	curl_easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, NULL);
-	curl_easy_setopt(f->curl, CURLOPT_HEADERDATA, NULL);
-	curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
+	cu.easy_setopt(f->curl, CURLOPT_RANGE, range);
+	cu.easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, sink_write);
+	cu.easy_setopt(f->curl, CURLOPT_WRITEDATA, &s);
+	cu.easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, sink_header);
+	cu.easy_setopt(f->curl, CURLOPT_HEADERDATA, &s);
+	cc = cu.easy_perform(f->curl);
+	cu.easy_setopt(f->curl, CURLOPT_HEADERFUNCTION, NULL);
+	cu.easy_setopt(f->curl, CURLOPT_HEADERDATA, NULL);
+	cu.easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 416) /* the range starts at or after the end */
 		return 0;
 	if (cc == CURLE_WRITE_ERROR && status == 200 && off == 0)

@@ -25,9 +25,11 @@ struct webdav;
 struct webdav_file;
 
 /*
- * base_url: "http://host:port/path" (credentials may be in it).  Call
- * curl_global_init() before, once, while the process has one thread.
- * Owner: the caller; webdav_free() after every file is closed.
+ * base_url: "http://host:port/path" (credentials may be in it).  The first
+ * call loads libcurl (dlopen: it is not linked) and initialises it, so make it
+ * while the process has one thread.  Returns 0, -ENOMEM, or -ELIBACC when
+ * libcurl cannot be loaded.  Owner: the caller; webdav_free() after every file
+ * is closed.
  */
 int webdav_new(const char *base_url, struct webdav **ret);
 void webdav_free(struct webdav *w);

@@ -40,6 +40,7 @@
 
 #include "commands.h"
 #include "log.h"
+#include "startup.h"
 #include "supervisor.h"
 
 #define USEC_PER_MSEC        1000ULL
@@ -827,68 +828,45 @@ static void supervisor_free(struct supervisor *s)
 	config_free(s->cfg);
 }
 
+/* --watchdog-sec S */
+static int run_option(int opt, const char *arg, void *userdata)
+{
+	unsigned long *wd = userdata;
+	char *end;
+
+	if (opt != 'W')
+		return -EINVAL;
+	errno = 0;
+	*wd = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || *wd > 86400) {
+		log_errorx("--watchdog-sec: \"%s\" is not a number of seconds (0-86400)", arg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"quiet", no_argument, NULL, 'q'},
 	    {"watchdog-sec", required_argument, NULL, 'W'},
-	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct supervisor s = {
 	    .notify_fd = -1, .control_fd = -1, .webdav_fd = -1, .api_fd = -1, .fuse_fd = -1};
-	const char *path = NULL;
-	char err[1024], *end;
 	unsigned long wd = WATCHDOG_SEC_DEFAULT;
-	int c, r, verbosity = 0, rc = EXIT_TEMPFAIL;
+	const struct startup start = {.name = "meta-fuse",
+	                              .usage = usage,
+	                              .longopts = opts,
+	                              .option = run_option,
+	                              .userdata = &wd};
+	char err[1024];
+	int r, rc = EXIT_TEMPFAIL;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'q':
-			verbosity--;
-			break;
-		case 'W':
-			errno = 0;
-			wd = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || wd > 86400) {
-				fprintf(stderr,
-				        "meta-fuse: --watchdog-sec: \"%s\" is not a number "
-				        "of seconds (0-86400)\n",
-				        optarg);
-				return EXIT_CONFIG;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_CONFIG;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "meta-fuse: run: unexpected argument \"%s\"\n", argv[optind]);
-		return EXIT_CONFIG;
-	}
-	log_set_verbosity(verbosity);
 	s.start_usec = now_usec();
+	r = startup(&start, argc, argv, &s.cfg, NULL);
+	if (r != STARTUP_RUN)
+		return r;
 	s.watchdog_usec = (uint64_t)wd * USEC_PER_SEC;
-
-	if (config_load(path, &s.cfg, err, sizeof(err)) < 0) {
-		log_errorx("%s", err);
-		return EXIT_CONFIG;
-	}
-	for (size_t i = 0; i < s.cfg->warning_count; i++)
-		log_warnx("%s", s.cfg->warnings[i]);
 	if (users_resolve_writer(s.cfg, &s.writer_uid, &s.writer_gid, err, sizeof(err)) < 0) {
 		log_errorx("%s", err);
 		rc = EXIT_CONFIG;

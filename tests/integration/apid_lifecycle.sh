@@ -84,7 +84,7 @@ if command -v systemd-socket-activate >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; t
 	wait_for 10 curl -sf -o /dev/null "$URL/api/fuse/stats" ||
 		fail "apid on a passed socket did not answer: $(cat "$T/apid-passed.log")"
 	# (the line follows the server's start: a first request may be answered before it)
-	wait_for 10 grep -q "(passed socket)" "$T/apid-passed.log" ||
+	wait_for 10 grep -q "(socket passed by the service manager)" "$T/apid-passed.log" ||
 		fail "apid did not take the passed socket: $(cat "$T/apid-passed.log")"
 	ok "the socket passed in LISTEN_FDS as \"api\" is served"
 	uid=$(awk '/^Uid:/ {print $2 "," $3 "," $4}' "/proc/$APID_PID/status")

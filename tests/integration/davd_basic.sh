@@ -11,6 +11,9 @@
 . "$(dirname "$0")/davd_lib.sh"
 
 serve_media
+# libcurl (and the libraries it pulls in) only when a source URL is set.
+grep -q 'libcurl' "/proc/$DAVD_PID/maps" && fail "davd mapped libcurl without a source URL"
+ok "without a source URL, libcurl is not loaded"
 
 # --- OPTIONS ---------------------------------------------------------------
 h=$(curl -s -i -X OPTIONS "$URL/" | tr -d '\r')

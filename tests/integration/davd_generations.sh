@@ -48,19 +48,7 @@ ok "an invalid snapshot is refused with a warning"
 expect_eq "$(dav "$F" | md5sum)" "$(md5sum <"$T/files/m/big.mkv")" "generation 3 is still served"
 
 # The metrics apid exports, read from the shared file.
-python3 - "$T/run/metrics/davd.metrics" <<'PY' >"$T/metrics.out"
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-assert d[:8] == b"MFHTTPM\n", d[:8]
-version, count = struct.unpack_from("<II", d, 8)
-server = d[40:72].split(b"\0")[0].decode()
-off = 136
-for i in range(count):
-    name = d[off:off + 32].split(b"\0")[0].decode()
-    resp = struct.unpack_from("<5Q", d, off + 32)
-    print(server, name, " ".join(map(str, resp)))
-    off += 32 + 8 * (5 + 2 + 12)
-PY
+davd_metrics >"$T/metrics.out" || fail "davd.metrics does not parse"
 expect_match "$(cat "$T/metrics.out")" '^davd GET 0 [1-9][0-9]* 0 [1-9][0-9]* 0$' "davd.metrics counts GETs by status class (2xx and 4xx)"
 stop_davd
 check_sanitizer
@@ -72,10 +60,25 @@ if command -v systemd-socket-activate >/dev/null; then
 		"$BIN/meta-fuse-davd" -c "$T/davd.conf" -v
 	sleep 0.5
 	expect_eq "$(status "http://127.0.0.1:$PASSED/webdav/")" 200 "served on the passed socket"
-	wait_for 10 grep -q "socket passed by the supervisor" "$T/activate.log" || fail "davd did not say it took the passed socket"
-	ok "davd took the passed socket, not webdav.listen"
+	wait_for 10 grep -q "(socket passed by the service manager)" "$T/activate.log" ||
+		fail "davd did not say the service manager passed its socket: $(cat "$T/activate.log")"
+	ok "davd took the passed socket, not webdav.listen, and says a service manager passed it"
+	grep -q "passed by the supervisor" "$T/activate.log" && fail "davd credited the supervisor"
 	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DAVD_PORT/webdav/")" 000 \
 		"nothing listens on webdav.listen then"
+	kill -TERM "$LAST_PID"
+	wait "$LAST_PID"
+	expect_eq "$?" 0 "davd on a passed socket exits 0"
+	# The supervisor marks its workers' environment (META_FUSE_SUPERVISOR=1).
+	start_bg supervised systemd-socket-activate -l "127.0.0.1:$PASSED" --fdname=webdav \
+		-E META_FUSE_SUPERVISOR=1 "$BIN/meta-fuse-davd" -c "$T/davd.conf" -v
+	sleep 0.5
+	expect_eq "$(status "http://127.0.0.1:$PASSED/webdav/")" 200 "served on the socket passed again"
+	wait_for 10 grep -q "(socket passed by the supervisor)" "$T/supervised.log" ||
+		fail "davd did not say the supervisor passed its socket: $(cat "$T/supervised.log")"
+	ok "with META_FUSE_SUPERVISOR=1 davd says the supervisor passed it"
+	kill -TERM "$LAST_PID"
+	wait "$LAST_PID"
 else
 	echo "note: systemd-socket-activate missing, LISTEN_FDS not checked here (unit test_http checks it)"
 fi

@@ -1,7 +1,8 @@
 #!/bin/bash
 # davd_hostile: requests meant to hurt the share are each answered as specified,
 # and the share keeps serving everybody else: malformed XML, an entity bomb and
-# an external entity (400, at once), bodies over the limit (413), bad Depth
+# an external entity (400, at once), bodies over the limit (413), headers over
+# the limit (431), bad Depth
 # (400), bad Range (ignored: 200), path traversal in every encoding (400 or
 # 404, never a byte from outside the tree), wrong and missing credentials (401,
 # then 429 for that address only), slow-loris and silent clients (closed after
@@ -58,6 +59,14 @@ done
 expect_eq "$(status -H 'Range: bytes=0-0' "$F")" 206 "Range bytes=0-0: 206"
 expect_eq "$(status -H 'Range: bytes=-0' "$F")" 416 "Range bytes=-0: 416"
 serving "Depth and Range"
+
+# --- header size (16 KiB of request line and headers per connection) --------------
+pad=$(head -c 12000 /dev/zero | tr '\0' 'a')
+expect_eq "$(status -H "X-Pad: $pad" "$F")" 200 "12 kB of headers: served"
+pad=$(head -c 20000 /dev/zero | tr '\0' 'a')
+c=$(status -H "X-Pad: $pad" "$F")
+case "$c" in 431 | 413 | 400) ok "20 kB of headers: refused ($c)" ;; *) fail "20 kB of headers: expected 431, got $c" ;; esac
+expect_eq "$(status "$F")" 200 "served after the oversized headers"
 
 # --- traversal ---------------------------------------------------------------------
 raw() { curl -s --path-as-is -o "$T/raw.out" -w '%{http_code}' -u "$DAV_USER:$DAV_PASS" "http://127.0.0.1:$DAVD_PORT$1"; }

@@ -13,6 +13,8 @@
 #   status ARGS...              the HTTP status of such a request
 #   well_formed FILE            the XML in FILE parses, namespaces included
 #   check_sanitizer             fail on an ASan/UBSan report in a davd log
+#   davd_metrics                davd.metrics as lines "server route 1xx 2xx 3xx 4xx 5xx"
+#   davd_requests ROUTE         how many requests davd.metrics counts for ROUTE
 
 need curl python3
 MKSNAP="$MF_BUILD_DIR/tests/mf-mksnapshot"
@@ -127,6 +129,26 @@ check_sanitizer() {
 		fail "sanitizer report in the logs above"
 	fi
 	ok "no sanitizer report"
+}
+
+davd_metrics() {
+	python3 - "$T/run/metrics/davd.metrics" <<'PY'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+assert d[:8] == b"MFHTTPM\n", d[:8]
+version, count = struct.unpack_from("<II", d, 8)
+server = d[40:72].split(b"\0")[0].decode()
+off = 136
+for i in range(count):
+    name = d[off:off + 32].split(b"\0")[0].decode()
+    resp = struct.unpack_from("<5Q", d, off + 32)
+    print(server, name, " ".join(map(str, resp)))
+    off += 32 + 8 * (5 + 2 + 12)
+PY
+}
+
+davd_requests() {
+	davd_metrics | awk -v r="$1" '$2 == r { print $3 + $4 + $5 + $6 + $7 }'
 }
 
 # multistatus FILE: one line per <response>: href (percent-decoded), then each

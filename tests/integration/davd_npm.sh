@@ -1,9 +1,10 @@
 #!/bin/bash
 # davd_npm: the npm webdav client library (what JavaScript apps use) lists the
-# share, stats a file, downloads it whole and as a range with the source's
-# bytes, and is refused a write.  The library is installed from the npm
-# registry into the test's temp dir with `npm ci` (tests/integration/npm has
-# package.json and its lock); without the registry the test is skipped.
+# share, stats a file, is refused a lock, downloads the file whole and as a
+# range with the source's bytes, and is refused a write.  The library is
+# installed from the npm registry into the test's temp dir with `npm ci`
+# (tests/integration/npm has package.json and its lock); without the registry
+# the test is skipped.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/davd_lib.sh"
 need node npm
@@ -24,6 +25,7 @@ expect_match "$out" '^dir Tom & Jerry 100% #1_ \+ more \(1999\)$' "a name with &
 expect_match "$out" "^file Big One.mkv $(stat -c %s "$T/files/m/big.mkv") video/x-matroska \"?[0-9a-f]+-[0-9a-f]+-[0-9a-f]+\"?$" \
 	"a file's size, type and ETag"
 expect_match "$out" "^stat $(stat -c %s "$T/files/m/big.mkv") file " "stat"
+expect_match "$out" '^lock refused 405$' "a lock is refused (405: class 1), and the client goes on"
 expect_eq "$(md5sum <"$T/out/whole.bin")" "$(md5sum <"$T/files/m/big.mkv")" "download: the source's bytes"
 expect_match "$out" "^part 1024$" "a range download: 1024 bytes"
 expect_eq "$(md5sum <"$T/out/part.bin")" \

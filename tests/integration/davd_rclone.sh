@@ -2,7 +2,7 @@
 # davd_rclone: rclone's webdav backend agrees with the sources: lsjson lists the
 # tree with the right sizes and times, copy fetches every file, and check finds
 # no difference between the share and a tree of the source files laid out the
-# same way.
+# same way.  None of it asks for a lock (davd is class 1).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/davd_lib.sh"
 need rclone jq
@@ -37,9 +37,13 @@ rclone cat "dav:Movies/Big One (2020)/Big One.mkv" --offset 1000000 --count 4096
 expect_eq "$(cat "$T/part")" \
 	"$(dd if="$T/files/m/big.mkv" iflag=skip_bytes,count_bytes skip=1000000 count=4096 2>/dev/null | md5sum)" \
 	"rclone cat with an offset (a Range request)"
+# rclone's webdav backend never locks: a class 1 share is all it needs (docs/davd.md#locks).
+expect_eq "$(davd_requests refused)" 0 "rclone lsjson, copy, check and cat sent no LOCK (no refused request)"
+expect_match "$(davd_requests PROPFIND)" '^[1-9][0-9]*$' "the counters saw rclone's PROPFINDs"
 if rclone mkdir "dav:Movies/new" 2>/dev/null && rclone lsf dav:Movies | grep -q '^new/$'; then
 	fail "rclone mkdir succeeded on a read-only share"
 fi
 ok "rclone mkdir is refused"
+expect_match "$(davd_requests refused)" '^[1-9][0-9]*$' "the refused mkdir is counted as refused"
 stop_davd
 check_sanitizer

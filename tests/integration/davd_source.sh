@@ -68,6 +68,8 @@ mv "$T/files/good" "$T/files/ignore" "$T/files/shifted" "$T/remote/"
 davd_config source_webdav_url="http://127.0.0.1:$SRC_PORT/"
 publish
 start_davd
+grep -q 'libcurl' "/proc/$DAVD_PID/maps" || fail "davd did not load libcurl for the source URL"
+ok "with a source URL, davd has loaded libcurl (dlopen)"
 u() { echo "$URL/Movies/Film%20$1%20(2000)/Film%20$1.mkv"; }
 orig() { echo "$T/remote/$1/film.mkv"; }
 SIZE=$((1024 * 1024 + 777))

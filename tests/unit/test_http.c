@@ -486,9 +486,9 @@ static void test_listen_bind(void **state)
 	unsetenv("LISTEN_PID");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct config_listen l = {.host = (char *)cases[i].host, .port = 0};
-		bool passed = true;
+		enum http_listen_origin origin = HTTP_LISTEN_ORIGIN_MAX;
 		char buf[64];
-		int fd = http_listen("webdav", &l, &passed);
+		int fd = http_listen("webdav", &l, &origin);
 
 		if (cases[i].want_err) {
 			if (fd != cases[i].want_err)
@@ -500,7 +500,9 @@ static void test_listen_bind(void **state)
 			continue; /* no IPv6 on this machine */
 		if (fd < 0)
 			fail_msg("\"%s\": expected a socket, got %d", cases[i].host, fd);
-		assert_false(passed);
+		if (origin != HTTP_LISTEN_BOUND)
+			fail_msg("\"%s\": expected origin %d (bound), got %d", cases[i].host,
+			         HTTP_LISTEN_BOUND, origin);
 		assert_true(http_listen_describe(fd, buf, sizeof(buf)) > 0);
 		if (strncmp(buf, cases[i].prefix, strlen(cases[i].prefix)) != 0)
 			fail_msg("\"%s\": expected %s..., got %s", cases[i].host, cases[i].prefix,
@@ -513,11 +515,16 @@ static void test_listen_passed(void **state)
 {
 	struct {
 		const char *names;
-		bool want_passed;
+		const char *supervisor; /* META_FUSE_SUPERVISOR, NULL: unset */
+		enum http_listen_origin want;
 	} cases[] = {
-	    {"webdav", true},
-	    {"unknown", true}, /* a lone unnamed socket */
-	    {"api", false},    /* somebody else's: bind instead */
+	    {"webdav", NULL, HTTP_LISTEN_SERVICE_MANAGER},
+	    {"webdav", "1", HTTP_LISTEN_SUPERVISOR},
+	    {"webdav", "0", HTTP_LISTEN_SERVICE_MANAGER},
+	    {"unknown", NULL, HTTP_LISTEN_SERVICE_MANAGER}, /* a lone unnamed socket */
+	    {"unknown", "1", HTTP_LISTEN_SUPERVISOR},
+	    {"api", "1", HTTP_LISTEN_BOUND}, /* somebody else's: bind instead */
+	    {"api", NULL, HTTP_LISTEN_BOUND},
 	};
 	struct config_listen l = {.host = "127.0.0.1", .port = 0};
 	char pid[32];
@@ -525,7 +532,8 @@ static void test_listen_passed(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sockaddr_in sa = {.sin_family = AF_INET};
 		int s = socket(AF_INET, SOCK_STREAM, 0), fd;
-		bool passed = !cases[i].want_passed;
+		enum http_listen_origin origin = HTTP_LISTEN_ORIGIN_MAX;
+		bool want_passed = cases[i].want != HTTP_LISTEN_BOUND;
 		socklen_t len;
 		in_port_t port;
 
@@ -544,12 +552,20 @@ static void test_listen_passed(void **state)
 		setenv("LISTEN_PID", pid, 1);
 		setenv("LISTEN_FDS", "1", 1);
 		setenv("LISTEN_FDNAMES", cases[i].names, 1);
-		fd = http_listen("webdav", &l, &passed);
-		if (passed != cases[i].want_passed)
-			fail_msg("names \"%s\": expected passed=%d, got %d (fd %d)", cases[i].names,
-			         cases[i].want_passed, passed, fd);
+		if (cases[i].supervisor)
+			setenv("META_FUSE_SUPERVISOR", cases[i].supervisor, 1);
+		else
+			unsetenv("META_FUSE_SUPERVISOR");
+		fd = http_listen("webdav", &l, &origin);
+		if (origin != cases[i].want)
+			fail_msg("names \"%s\", META_FUSE_SUPERVISOR %s: expected origin \"%s\", "
+			         "got \"%s\" (fd %d)",
+			         cases[i].names,
+			         cases[i].supervisor ? cases[i].supervisor : "unset",
+			         http_listen_origin_to_string(cases[i].want),
+			         http_listen_origin_to_string(origin), fd);
 		assert_true(fd >= 0);
-		if (cases[i].want_passed) {
+		if (want_passed) {
 			assert_int_equal(fd, 3);
 		} else {
 			/* Not ours: closed, and a socket of our own bound instead. */
@@ -562,6 +578,7 @@ static void test_listen_passed(void **state)
 		assert_null(getenv("LISTEN_FDS"));
 		close(fd);
 	}
+	unsetenv("META_FUSE_SUPERVISOR");
 }
 
 static void test_source_range_check(void **state)

@@ -1,6 +1,6 @@
 // client.mjs URL USER PASS OUTDIR: lists the share with the npm webdav library
-// (what JavaScript apps use), downloads one file whole and one range, and tries
-// a write; prints one line per result for davd_npm.sh to check.
+// (what JavaScript apps use), tries a lock, downloads one file whole and one
+// range, and tries a write; prints one line per result for davd_npm.sh to check.
 import { createClient } from "webdav";
 import { writeFileSync } from "node:fs";
 
@@ -18,6 +18,12 @@ const files = await client.getDirectoryContents("/Movies/Big One (2020)");
 for (const f of files) console.log(`file ${f.basename} ${f.size} ${f.mime} ${f.etag}`);
 const stat = await client.stat("/Movies/Big One (2020)/Big One.mkv");
 console.log(`stat ${stat.size} ${stat.type} ${stat.lastmod}`);
+try {
+	const lock = await client.lock("/Movies/Big One (2020)/Big One.mkv");
+	console.log("lock granted " + lock.token);
+} catch (e) {
+	console.log("lock refused " + (e.status ?? e.response?.status));
+}
 const body = await client.getFileContents("/Movies/Big One (2020)/Big One.mkv");
 writeFileSync(out + "/whole.bin", Buffer.from(body));
 const chunks = [];
