@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "jsonw.h"
 
@@ -33,7 +34,7 @@ struct webdav;
 #define API_BODY_MAX  (1024 * 1024) /* bytes of a request body */
 #define API_READ_MAX  (1024 * 1024) /* bytes one POST /api/fuse/read returns */
 #define API_LIMIT_DEF 100           /* entries of a files/directories page by default */
-#define API_LIMIT_MAX 10000         /* ... and at most */
+#define API_LIMIT_MAX UINT32_MAX    /* ... and at most (a page is streamed: any size) */
 #define API_QUERY_MAX 1024          /* bytes of q= */
 
 #define API_JSON_TYPE "application/json"
@@ -70,6 +71,19 @@ struct api_request {
 	const char *origin; /* the Origin header, NULL when absent */
 };
 
+/*
+ * A body written piece by piece while it is sent (the files and directories
+ * listings), so that its size costs no memory.  read() fills buf with at most
+ * max bytes and returns how many, 0 at the end, or -errno (the status is sent
+ * by then: the connection is cut); free() releases ctx when the response is
+ * done with, sent or not.
+ */
+struct api_stream {
+	ssize_t (*read)(void *ctx, char *buf, size_t max);
+	void (*free)(void *ctx);
+	void *ctx;
+};
+
 struct api_response {
 	int status;
 	const char *content_type;
@@ -79,6 +93,7 @@ struct api_response {
 	const char *allow;         /* 405 and OPTIONS: the methods of the route */
 	const char *cache_control; /* NULL: "no-store" */
 	const char *allow_origin;  /* CORS: Access-Control-Allow-Origin, NULL: none */
+	struct api_stream stream;  /* read != NULL: the body is this stream, not body */
 };
 
 /* One request in progress: what a handler gets. */

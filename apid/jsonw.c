@@ -22,6 +22,12 @@ int jsonw_init(struct jsonw *w)
 	return 0;
 }
 
+void jsonw_init_stream(struct jsonw *w, FILE *f)
+{
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+}
+
 int jsonw_finish(struct jsonw *w, char **ret, size_t *ret_len)
 {
 	bool bad = w->failed || ferror(w->f);
@@ -102,12 +108,17 @@ void jsonw_array_end(struct jsonw *w)
 	close_level(w, ']');
 }
 
-void jsonw_key(struct jsonw *w, const char *key)
+void jsonw_keyn(struct jsonw *w, const char *key, size_t len)
 {
 	sep(w);
-	json_put_string(w->f, key, strlen(key));
+	json_put_string(w->f, key, len);
 	putc(':', w->f);
 	w->after_key = true;
+}
+
+void jsonw_key(struct jsonw *w, const char *key)
+{
+	jsonw_keyn(w, key, strlen(key));
 }
 
 void jsonw_stringn(struct jsonw *w, const char *s, size_t len)
