@@ -7,8 +7,8 @@
  * request is answered from and the {"error": "..."} replies all happen here, so
  * the unit tests drive the whole API without a socket and the HTTP glue
  * (server.c) stays a few lines.  The endpoints live in one file per concept:
- * stats.c (health, stats), fs_routes.c (readdir, getattr, exists, read,
- * metadata), listing.c (files, directories), rules_routes.c, workers.c,
+ * stats.c (health, stats), fs_routes.c (readdir, getattr, exists, read),
+ * metadata.c, listing.c (files, directories), rules_routes.c, workers.c,
  * metrics.c, dashboard.c.
  *
  * Nothing here logs per request; a handler logs only a failure of apid itself.
@@ -29,6 +29,7 @@ struct gen_store;
 struct generation;
 struct snap_node;
 struct source;
+struct store;
 struct webdav;
 
 #define API_BODY_MAX  (1024 * 1024) /* bytes of a request body */
@@ -48,6 +49,7 @@ struct api {
 	struct gen_store *gens;
 	struct source *src;    /* local reads of POST /api/fuse/read */
 	struct webdav *webdav; /* reads through source_webdav_url, NULL when unset */
+	struct store *store;   /* metadata's reads of the key-value store, NULL: none */
 	json_t *rules_json;    /* the rules in force as JSON (rules_source.c), NULL: unknown */
 	int64_t started_ns;
 	api_metrics_fn http_metrics;

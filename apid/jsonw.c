@@ -197,6 +197,34 @@ void jsonw_time(struct jsonw *w, int64_t ns)
 	fprintf(w->f, "\"%s\"", jsonw_format_time(ns, buf, sizeof(buf)));
 }
 
+void jsonw_base64(struct jsonw *w, const void *data, size_t len)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = data;
+	size_t i = 0;
+
+	sep(w);
+	putc('"', w->f);
+	for (; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		putc(b64[v >> 18], w->f);
+		putc(b64[(v >> 12) & 63], w->f);
+		putc(b64[(v >> 6) & 63], w->f);
+		putc(b64[v & 63], w->f);
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+
+		putc(b64[v >> 18], w->f);
+		putc(b64[(v >> 12) & 63], w->f);
+		putc(i + 1 < len ? b64[(v >> 6) & 63] : '=', w->f);
+		putc('=', w->f);
+	}
+	putc('"', w->f);
+}
+
 void jsonw_raw(struct jsonw *w, const char *json, size_t len)
 {
 	sep(w);

@@ -58,6 +58,8 @@ void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
 /* An ISO 8601 UTC time ("2024-01-15T10:30:00.000Z"); null for 0. */
 void jsonw_time(struct jsonw *w, int64_t ns);
+/* A string of the bytes data[0..len) in base64 (RFC 4648, padded). */
+void jsonw_base64(struct jsonw *w, const void *data, size_t len);
 /* Text that is already JSON (a document read and checked by jansson). */
 void jsonw_raw(struct jsonw *w, const char *json, size_t len);
 

@@ -35,6 +35,7 @@
 #include "rules_source.h"
 #include "server.h"
 #include "source.h"
+#include "store.h"
 #include "webdav_source.h"
 
 #define PERIODIC_CHECK_MS 10000
@@ -153,7 +154,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (gen_store_new(cfg->runtime_dir, &api.gens) < 0 ||
-	    source_new(cfg->files_volume, &api.src) < 0) {
+	    source_new(cfg->files_volume, &api.src) < 0 || store_new(cfg, &api.store) < 0) {
 		log_errorx("out of memory");
 		close(fd);
 		goto out;
@@ -195,6 +196,7 @@ out:
 	apid_server_stop(&srv);
 	auth_free(srv.auth);
 	source_free(api.src);
+	store_free(api.store);
 	webdav_free(api.webdav);
 	gen_store_free(api.gens);
 	json_decref(api.rules_json);

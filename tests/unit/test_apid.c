@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,6 +26,7 @@
 #include "rules_source.h"
 #include "snapshot_writer.h"
 #include "source.h"
+#include "store.h"
 #include "tree.h"
 #include "webdav_source.h"
 
@@ -419,15 +421,79 @@ static void test_metadata(void **state)
 {
 	json_t *j, *m;
 
-	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\"}",
+	j = post("/api/fuse/metadata",
+	         "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\",\"source\":\"snapshot\"}",
 	         200);
 	expect_str(j, "hashId", "m1");
 	expect_str(j, "rule", "movies");
+	expect_str(j, "source", "snapshot");
 	m = json_object_get(j, "metadata");
 	expect_str(m, "title", "Inception");
 	expect_str(m, "year", "2010");
 	expect_str(m, "filePath", "media1/Movies/Inception (2010)/Inception.mkv");
 	json_decref(j);
+
+	/* The store by default; the fixture has none. */
+	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\"}",
+	         503);
+	json_decref(j);
+	j = post("/api/fuse/metadata", "{\"path\":\"/Movies\",\"source\":\"snapshot\"}", 400);
+	json_decref(j);
+	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/x\",\"source\":\"redis\"}", 400);
+	json_decref(j);
+	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/x\",\"source\":1}", 400);
+	json_decref(j);
+}
+
+/*
+ * Where the store is found, and the 503s when it cannot be asked: kv.redis_url,
+ * else the leader lock (read again when it changes).  Nothing listens on the
+ * port named (a real redis-server is in tests/integration/apid_metadata.sh).
+ */
+static void test_metadata_store_errors(void **state)
+{
+	static const struct {
+		const char *redis_url; /* NULL: the lock below */
+		const char *lock;      /* NULL: no lock file */
+		const char *want;      /* in the 503's error */
+	} cases[] = {
+	    {"redis://127.0.0.1:1", NULL, "connect: "},
+	    {NULL, NULL, "leader lock"},
+	    {NULL, "{\"api\": ", "not JSON"},
+	    {NULL, "{\"host\": \"x\"}", "no \"api\""},
+	    {NULL, "{\"api\": \"ftp://x\"}", "redis://"},
+	    {NULL, "{\"api\": \"redis://127.0.0.1:1\"}", "connect: "},
+	};
+	char *saved_url = fx.cfg->kv.redis_url, *saved_core = fx.cfg->kv.meta_core_path;
+	char locks[128], lock[160];
+
+	snprintf(locks, sizeof(locks), "%s/locks", fx.dir);
+	snprintf(lock, sizeof(lock), "%s/kv-leader.lock", locks);
+	assert_int_equal(mkdir(locks, 0755), 0);
+	fx.cfg->kv.meta_core_path = fx.dir;
+	assert_int_equal(store_new(fx.cfg, &fx.api.store), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *e;
+		json_t *j;
+
+		fx.cfg->kv.redis_url = (char *)(cases[i].redis_url ? cases[i].redis_url : "");
+		unlink(lock);
+		if (cases[i].lock)
+			write_file(lock, cases[i].lock);
+		j = post("/api/fuse/metadata",
+		         "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\"}", 503);
+		e = json_string_value(json_object_get(j, "error"));
+		if (e == NULL || strstr(e, cases[i].want) == NULL)
+			fail_msg("case %zu: expected an error with \"%s\", got \"%s\"", i,
+			         cases[i].want, e ? e : "(none)");
+		json_decref(j);
+	}
+	store_free(fx.api.store);
+	fx.api.store = NULL;
+	fx.cfg->kv.redis_url = saved_url;
+	fx.cfg->kv.meta_core_path = saved_core;
+	unlink(lock);
+	rmdir(locks);
 }
 
 static void test_listing(void **state)
@@ -1058,6 +1124,7 @@ int main(void)
 	    cmocka_unit_test(test_readdir_getattr_exists),
 	    cmocka_unit_test(test_read),
 	    cmocka_unit_test(test_metadata),
+	    cmocka_unit_test(test_metadata_store_errors),
 	    cmocka_unit_test(test_listing),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_cors),
