@@ -285,9 +285,9 @@ static int connect_to(const struct config *cfg, const struct redis_url *u, struc
 	return 0;
 }
 
-/* *ret: an idle connection to url, or a new one. */
+/* lk->c: an idle connection to url (*ret_reused), or a new one. */
 static int take_connection(struct store *st, const char *url_text, const struct redis_url *u,
-                           struct lookup *lk)
+                           struct lookup *lk, bool *ret_reused)
 {
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < st->idle_count; i++) {
@@ -301,6 +301,7 @@ static int take_connection(struct store *st, const char *url_text, const struct 
 		break;
 	}
 	pthread_mutex_unlock(&st->lock);
+	*ret_reused = lk->c != NULL;
 	if (lk->c)
 		return 0;
 	return connect_to(st->cfg, u, lk);
@@ -571,6 +572,7 @@ int store_lookup(struct store *st, const char *id, struct store_props *ret, char
 	struct lookup lk = {.err = err, .errlen = errlen};
 	char key[STORE_KEY_MAX], pattern[2 * STORE_KEY_MAX + 2];
 	struct redis_url *u = NULL;
+	bool reused = false;
 	char *url_text;
 	size_t key_len;
 	int r;
@@ -601,9 +603,20 @@ int store_lookup(struct store *st, const char *id, struct store_props *ret, char
 		r = fail(&lk, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = take_connection(st, url_text, u, &lk);
+	r = take_connection(st, url_text, u, &lk, &reused);
 	if (r == 0)
 		r = scan(&lk, key, key_len, pattern, &p);
+	if (r == -EIO && reused) {
+		/* A kept connection the store has closed meanwhile (a restart): once more, anew. */
+		redisFree(lk.c);
+		lk.c = NULL;
+		store_props_clear(&p);
+		p.complete = true;
+		p.server = strdup(u->redacted);
+		r = p.server ? connect_to(st->cfg, u, &lk) : fail(&lk, -ENOMEM, "out of memory");
+		if (r == 0)
+			r = scan(&lk, key, key_len, pattern, &p);
+	}
 	if (r == 0) {
 		sort_unique(&p);
 		r = fetch(&lk, key, key_len, &p);

@@ -437,12 +437,6 @@ static void test_metadata(void **state)
 	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\"}",
 	         503);
 	json_decref(j);
-	j = post("/api/fuse/metadata", "{\"path\":\"/Movies\",\"source\":\"snapshot\"}", 400);
-	json_decref(j);
-	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/x\",\"source\":\"redis\"}", 400);
-	json_decref(j);
-	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/x\",\"source\":1}", 400);
-	json_decref(j);
 }
 
 /*
@@ -699,6 +693,12 @@ static void test_errors(void **state)
 		const char *error;
 	} cases[] = {
 	    {"GET", "/api/fuse/nope", NULL, NULL, 404, "no such endpoint"},
+	    {"POST", "/api/fuse/metadata", "application/json",
+	     "{\"path\":\"/Movies\",\"source\":\"snapshot\"}", 400, "is a directory"},
+	    {"POST", "/api/fuse/metadata", "application/json",
+	     "{\"path\":\"/Movies/x\",\"source\":\"redis\"}", 400, "\"store\" or \"snapshot\""},
+	    {"POST", "/api/fuse/metadata", "application/json",
+	     "{\"path\":\"/Movies/x\",\"source\":1}", 400, "must be a string"},
 	    {"GET", "/api/fuse/readdir", NULL, NULL, 405, "not allowed"},
 	    {"PUT", "/api/fuse/stats", NULL, NULL, 405, "not allowed"},
 	    {"DELETE", "/health", NULL, NULL, 405, "not allowed"},
