@@ -22,17 +22,19 @@ unset REDIS_URL REDIS_PREFIX META_CORE_PATH VFS_REFRESH_INTERVAL META_FUSE_RUNTI
 INCEPTION="/Movies/Inception (2010)/Inception.mkv"
 INCEPTION_BYTES="0123456789abcdefghij"
 
-# apid_conf [EXTRA-API-SETTINGS] [MORE-TOP-LEVEL-SETTINGS]: write $T/apid.conf.
+# apid_conf [EXTRA-API-SETTINGS] [MORE-TOP-LEVEL-SETTINGS]: write $T/apid.conf (or
+# $APID_CONF), with $APID_KV as the kv settings when set (else the private redis).
 apid_conf() {
+	local kv=${APID_KV:-"redis_url = \"redis://127.0.0.1:$REDIS_PORT\";"}
 	API_PORT=$(free_port)
 	URL="http://127.0.0.1:$API_PORT"
-	cat >"$T/apid.conf" <<EOC
+	cat >"${APID_CONF:-$T/apid.conf}" <<EOC
 runtime_dir = "$RUN";
 files_volume = "$VOL";
 uid = 0;
 gid = 0;
 fuse = { mount_point = "$T/mnt"; };
-kv = { redis_url = "redis://127.0.0.1:$REDIS_PORT"; connect_timeout_ms = 1000; };
+kv = { $kv connect_timeout_ms = 1000; };
 api = { listen = "127.0.0.1:$API_PORT"; ${1:-} };
 ${2:-}
 EOC

@@ -131,16 +131,7 @@ while True:
 wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$STALL_PORT" || fail "the stalling server did not start"
 mkdir -p "$T/core/locks"
 MAIN_URL=$URL
-API_PORT=$(free_port)
-URL="http://127.0.0.1:$API_PORT"
-cat >"$T/lock.conf" <<EOC
-runtime_dir = "$RUN";
-files_volume = "$VOL";
-uid = 0;
-gid = 0;
-kv = { meta_core_path = "$T/core"; };
-api = { listen = "127.0.0.1:$API_PORT"; };
-EOC
+APID_CONF="$T/lock.conf" APID_KV="meta_core_path = \"$T/core\";" apid_conf
 start_bg apid-lock "$APID" -c "$T/lock.conf"
 wait_for 10 curl -sf -o /dev/null "$URL/health" || fail "apid (lock) did not start"
 
