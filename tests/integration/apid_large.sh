@@ -91,6 +91,16 @@ echo "RssAnon before ${before} kB, peak ${peak} kB, after ${after} kB; answer $(
 	fail "memory grew by $((peak - before)) kB while streaming $((bytes / 1024)) kB (limit 4096 kB)"
 ok "memory stays flat while streaming 100,000 files (+$((peak - before)) kB at most)"
 
+# Clients that leave in the middle of a listing: each walk ends with its connection.
+for i in 1 2 3 4 5; do
+	curl -s "$URL/api/fuse/files?limit=100000" | head -c 100000 >/dev/null
+done
+[ "$(curl -s "$URL/api/fuse/files?limit=1" | jq .total)" = "$N" ] ||
+	fail "apid does not list after clients left mid-listing"
+left=$(rss_anon)
+[ $((left - before)) -lt 4096 ] || fail "memory grew by $((left - before)) kB after clients left"
+ok "five clients left mid-listing: apid lists on, memory +$((left - before)) kB"
+
 n=$(curl -s -H 'Content-Type: application/json' -d '{"path": "/Other"}' "$URL/api/fuse/readdir" |
 	jq '.entries | length')
 expect_eq "$n" 20000 "readdir of a 20,000-entry directory"
