@@ -285,22 +285,36 @@ static int connect_to(const struct config *cfg, const struct redis_url *u, struc
 	return 0;
 }
 
-/* lk->c: an idle connection to url (*ret_reused), or a new one. */
+/*
+ * lk->c: an idle connection to url (*ret_reused), or a new one.  Idle
+ * connections to another URL (a former leader) are closed on the way.
+ */
 static int take_connection(struct store *st, const char *url_text, const struct redis_url *u,
                            struct lookup *lk, bool *ret_reused)
 {
+	redisContext *stale[STORE_LOOKUPS_MAX];
+	size_t nstale = 0, i = 0;
+
 	pthread_mutex_lock(&st->lock);
-	for (size_t i = 0; i < st->idle_count; i++) {
-		if (strcmp(st->idle_url[i], url_text) != 0)
+	while (i < st->idle_count) {
+		bool same = strcmp(st->idle_url[i], url_text) == 0;
+
+		if (same && lk->c == NULL) {
+			lk->c = st->idle[i];
+		} else if (!same) {
+			stale[nstale++] = st->idle[i];
+		} else {
+			i++;
 			continue;
-		lk->c = st->idle[i];
+		}
 		free(st->idle_url[i]);
 		st->idle_count--;
 		st->idle[i] = st->idle[st->idle_count];
 		st->idle_url[i] = st->idle_url[st->idle_count];
-		break;
 	}
 	pthread_mutex_unlock(&st->lock);
+	for (i = 0; i < nstale; i++)
+		redisFree(stale[i]);
 	*ret_reused = lk->c != NULL;
 	if (lk->c)
 		return 0;
