@@ -8,7 +8,9 @@
  * at once and without the store.  Values are text as JSON strings (bytes that
  * are not UTF-8 become U+FFFD); such a value's exact bytes come again in
  * base64, and a value cut at STORE_VALUE_MAX (or at the response's byte
- * budget) is named with its whole length.  A store that cannot be asked is
+ * budget) is named with its whole length.  An answer that may miss some
+ * properties (more than STORE_PROPS_MAX, or a keyspace too large to walk in
+ * time) says so: "complete": false and the reason.  A store that cannot be asked is
  * 503 with the reason, a lookup while STORE_LOOKUPS_MAX run is 429.
  */
 #include <errno.h>
@@ -156,6 +158,14 @@ static int from_store(struct api_call *c, const struct snap_node *n, const char 
 		jsonw_array_end(&w);
 	}
 	jsonw_kv_bool(&w, "complete", p.complete);
+	if (p.scan_cut)
+		jsonw_kv_string(&w, "incompleteReason",
+		                "the store's keys could not all be looked at in time (a large "
+		                "keyspace): the properties the rules use and those found until "
+		                "then are listed");
+	else if (!p.complete)
+		jsonw_kv_string(&w, "incompleteReason",
+		                "more than 1000 properties: the first 1000 by name are listed");
 	jsonw_kv_string(&w, "source", "store");
 	jsonw_kv_string(&w, "server", p.server);
 	jsonw_object_end(&w);

@@ -40,7 +40,8 @@ struct store {
 /* One lookup: the deadline, the connection and the reason of a failure. */
 struct lookup {
 	redisContext *c;
-	int64_t deadline_ns; /* CLOCK_MONOTONIC */
+	int64_t deadline_ns;      /* CLOCK_MONOTONIC */
+	int64_t scan_deadline_ns; /* no SCAN call starts after it */
 	char *err;
 	size_t errlen;
 };
@@ -183,7 +184,8 @@ static char *target_locked(struct store *st, char *err, size_t errlen)
 /* Only these commands are ever sent: the store is read, never written. */
 static bool is_read_command(const char *name)
 {
-	static const char *const allowed[] = {"SCAN", "STRLEN", "GETRANGE", "AUTH", "SELECT"};
+	static const char *const allowed[] = {"SCAN",     "TYPE", "STRLEN",
+	                                      "GETRANGE", "AUTH", "SELECT"};
 
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		if (strcasecmp(name, allowed[i]) == 0)
@@ -360,14 +362,16 @@ static int key_prefix(const struct config *cfg, const char *id, char *key, size_
 	return 0;
 }
 
-static int add_name(struct store_props *p, const char *name, size_t len)
+/* Add a name to look up; SCAN's (scanned) count against STORE_PROPS_MAX. */
+static int add_name(struct store_props *p, const char *name, size_t len, bool scanned)
 {
 	struct store_prop *pr;
 
-	if (p->count == STORE_PROPS_MAX) {
+	if (scanned && p->scanned == STORE_PROPS_MAX) {
 		p->complete = false;
 		return 0;
 	}
+	p->scanned += scanned;
 	if (p->count % 64 == 0) {
 		pr = realloc(p->props, (p->count + 64) * sizeof(*pr));
 		if (pr == NULL)
@@ -384,6 +388,19 @@ static int add_name(struct store_props *p, const char *name, size_t len)
 	return 0;
 }
 
+/*
+ * The names kvwatch fetches (the rules' and the core's): asked for whether or
+ * not the SCAN gets to them, so that a lookup cut short in a large keyspace
+ * still has them; a name the file lacks is dropped by fetch().
+ */
+static int add_schema(const struct config *cfg, struct store_props *p)
+{
+	for (uint32_t i = 0; i < cfg->schema.count; i++)
+		if (add_name(p, cfg->schema.names[i], strlen(cfg->schema.names[i]), false) < 0)
+			return -ENOMEM;
+	return 0;
+}
+
 /* The keys of one SCAN reply that are the file's: added to p. */
 static int scan_keys(struct lookup *lk, const redisReply *keys, const char *key, size_t key_len,
                      struct store_props *p)
@@ -396,7 +413,7 @@ static int scan_keys(struct lookup *lk, const redisReply *keys, const char *key,
 		/* MATCH is a glob: only keys of exactly this prefix count. */
 		if (k->len <= key_len || memcmp(k->str, key, key_len) != 0)
 			continue;
-		if (add_name(p, k->str + key_len, k->len - key_len) < 0)
+		if (add_name(p, k->str + key_len, k->len - key_len, true) < 0)
 			return fail(lk, -ENOMEM, "out of memory");
 	}
 	return 0;
@@ -414,6 +431,12 @@ static int scan(struct lookup *lk, const char *key, size_t key_len, const char *
 		redisReply *reply;
 		int r;
 
+		if (mono_ns() >= lk->scan_deadline_ns) {
+			/* A large keyspace: what was found is the answer, said to be partial. */
+			p->complete = false;
+			p->scan_cut = true;
+			return 0;
+		}
 		for (int i = 0; i < 6; i++)
 			lens[i] = strlen(argv[i]);
 		r = append(lk, 6, argv, lens);
@@ -497,11 +520,68 @@ static int append_each(struct lookup *lk, struct store_props *p, const char *cmd
 	return 0;
 }
 
-/* Each property's length (STRLEN), then its first bytes within the budgets (GETRANGE). */
+enum kind {
+	KIND_NONE,   /* no such key (a schema name the file lacks, or gone meanwhile) */
+	KIND_STRING, /* read */
+	KIND_OTHER,  /* a hash, a list, ...: named, not read */
+	KIND_MAX,
+};
+
+/* The kind of key each TYPE reply names; -EIO for a reply that is no type. */
+static int read_kinds(struct lookup *lk, struct store_props *p, unsigned char *kinds)
+{
+	for (size_t i = 0; i < p->count; i++) {
+		redisReply *reply;
+		int r = get_reply(lk, "TYPE", &reply);
+
+		if (r < 0)
+			return r;
+		if (reply->type != REDIS_REPLY_STATUS && reply->type != REDIS_REPLY_STRING)
+			r = fail(lk, -EIO, "TYPE: unexpected reply");
+		else if (strcmp(reply->str, "none") == 0)
+			kinds[i] = KIND_NONE;
+		else if (strcmp(reply->str, "string") == 0)
+			kinds[i] = KIND_STRING;
+		else
+			kinds[i] = KIND_OTHER;
+		freeReplyObject(reply);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Drop the properties that turned out not to exist, and those beyond
+ * STORE_PROPS_MAX (the schema's names come on top of SCAN's).
+ */
+static void drop_missing(struct store_props *p, const unsigned char *kinds)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < p->count; i++) {
+		if (kinds[i] == KIND_NONE || out == STORE_PROPS_MAX) {
+			if (kinds[i] != KIND_NONE)
+				p->complete = false;
+			free(p->props[i].name);
+			if (p->props[i].value)
+				free(p->props[i].value);
+			continue;
+		}
+		p->props[out++] = p->props[i];
+	}
+	p->count = out;
+}
+
+/*
+ * Each property's kind and length (TYPE and STRLEN, pipelined), then the first
+ * bytes of each string within the budgets (GETRANGE).
+ */
 static int fetch(struct lookup *lk, const char *key, size_t key_len, struct store_props *p)
 {
 	static const char empty[] = "";
 	uint64_t budget = STORE_BYTES_MAX, *caps;
+	unsigned char *kinds;
 	size_t max_name = 0;
 	char *buf;
 	redisReply *reply;
@@ -512,14 +592,18 @@ static int fetch(struct lookup *lk, const char *key, size_t key_len, struct stor
 			max_name = p->props[i].name_len;
 	buf = malloc(key_len + max_name + 1);
 	caps = calloc(p->count ? p->count : 1, sizeof(*caps));
-	if (buf == NULL || caps == NULL) {
+	kinds = calloc(p->count ? p->count : 1, 1);
+	if (buf == NULL || caps == NULL || kinds == NULL) {
 		r = fail(lk, -ENOMEM, "out of memory");
 		goto out;
 	}
 	memcpy(buf, key, key_len);
 
-	/* STRLEN: the length, or an error for a key of another type. */
-	r = append_each(lk, p, "STRLEN", buf, key_len, NULL);
+	r = append_each(lk, p, "TYPE", buf, key_len, NULL);
+	if (r == 0)
+		r = append_each(lk, p, "STRLEN", buf, key_len, NULL);
+	if (r == 0)
+		r = read_kinds(lk, p, kinds);
 	for (size_t i = 0; r == 0 && i < p->count; i++) {
 		struct store_prop *pr = &p->props[i];
 
@@ -527,13 +611,19 @@ static int fetch(struct lookup *lk, const char *key, size_t key_len, struct stor
 		if (r < 0)
 			break;
 		if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0) {
-			pr->full_len = (uint64_t)reply->integer;
-			pr->value = (char *)empty; /* a string: read below */
-			caps[i] = pr->full_len < STORE_VALUE_MAX ? pr->full_len : STORE_VALUE_MAX;
-			if (caps[i] > budget)
-				caps[i] = budget;
-			budget -= caps[i];
-		} else if (reply->type != REDIS_REPLY_ERROR) {
+			if (kinds[i] == KIND_STRING) {
+				pr->full_len = (uint64_t)reply->integer;
+				pr->value = (char *)empty; /* a string: read below */
+				caps[i] =
+				    pr->full_len < STORE_VALUE_MAX ? pr->full_len : STORE_VALUE_MAX;
+				if (caps[i] > budget)
+					caps[i] = budget;
+				budget -= caps[i];
+			}
+		} else if (reply->type == REDIS_REPLY_ERROR) {
+			if (kinds[i] == KIND_STRING) /* its type changed since TYPE */
+				kinds[i] = KIND_OTHER;
+		} else {
 			r = fail(lk, -EIO, "STRLEN: unexpected reply");
 		}
 		freeReplyObject(reply);
@@ -574,6 +664,9 @@ out:
 	for (size_t i = 0; i < p->count; i++)
 		if (p->props[i].value == empty)
 			p->props[i].value = calloc(1, 1);
+	if (kinds)
+		drop_missing(p, kinds);
+	free(kinds);
 	free(caps);
 	free(buf);
 	return r;
@@ -607,6 +700,7 @@ int store_lookup(struct store *st, const char *id, struct store_props *ret, char
 		return -ENOENT;
 
 	lk.deadline_ns = mono_ns() + (int64_t)STORE_DEADLINE_MS * 1000000;
+	lk.scan_deadline_ns = mono_ns() + (int64_t)STORE_SCAN_MS * 1000000;
 	r = redis_url_parse(url_text, &u, err, errlen);
 	if (r < 0) {
 		r = -ENOENT;
@@ -617,7 +711,9 @@ int store_lookup(struct store *st, const char *id, struct store_props *ret, char
 		r = fail(&lk, -ENOMEM, "out of memory");
 		goto out;
 	}
-	r = take_connection(st, url_text, u, &lk, &reused);
+	r = add_schema(st->cfg, &p);
+	if (r == 0)
+		r = take_connection(st, url_text, u, &lk, &reused);
 	if (r == 0)
 		r = scan(&lk, key, key_len, pattern, &p);
 	if (r == -EIO && reused) {
@@ -627,7 +723,8 @@ int store_lookup(struct store *st, const char *id, struct store_props *ret, char
 		store_props_clear(&p);
 		p.complete = true;
 		p.server = strdup(u->redacted);
-		r = p.server ? connect_to(st->cfg, u, &lk) : fail(&lk, -ENOMEM, "out of memory");
+		r = p.server ? add_schema(st->cfg, &p) : -ENOMEM;
+		r = r == 0 ? connect_to(st->cfg, u, &lk) : fail(&lk, r, "out of memory");
 		if (r == 0)
 			r = scan(&lk, key, key_len, pattern, &p);
 	}

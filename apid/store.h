@@ -5,12 +5,16 @@
  *
  * Whom to ask is what kvwatch follows: kv.redis_url (env REDIS_URL), else the
  * "api" of <kv.meta_core_path>/locks/kv-leader.lock, read again whenever the
- * file changes; the keys are <kv.prefix>file:<id><kv.separator><property>.  A
- * file's keys are found by SCAN with a MATCH pattern (the id and separator
- * glob-escaped; every key returned is checked again byte by byte), then each
- * value is read with STRLEN and GETRANGE, so a huge value costs its first
- * bytes only.  SCAN, STRLEN, GETRANGE, AUTH and SELECT are the only commands
- * this file can send.
+ * file changes; the keys are <kv.prefix>file:<id><kv.separator><property>.
+ * The store keeps no index of a file's keys, so they are found by SCAN with a
+ * MATCH pattern (the id and separator glob-escaped; every key returned is
+ * checked again byte by byte) over the whole keyspace, for at most
+ * STORE_SCAN_MS: in a larger keyspace the answer is what was found by then,
+ * marked incomplete, plus the properties kvwatch fetches (the configuration's
+ * schema), which are always asked for by name.  Each key's kind and length
+ * come from TYPE and STRLEN, its value from GETRANGE, so a huge value costs
+ * its first bytes only.  SCAN, TYPE, STRLEN, GETRANGE, AUTH and SELECT are the
+ * only commands this file can send.
  *
  * A lookup runs on the request's thread, so everything is bounded: the
  * connect and command timeouts (kv's, at most STORE_TIMEOUT_MS), the whole
@@ -31,6 +35,7 @@ struct config;
 
 #define STORE_TIMEOUT_MS  1000          /* connect, and each reply, at most */
 #define STORE_DEADLINE_MS 2000          /* one whole lookup */
+#define STORE_SCAN_MS     1500          /* ... of which the SCAN of the keyspace */
 #define STORE_PROPS_MAX   1000          /* properties of one file */
 #define STORE_VALUE_MAX   (64 * 1024)   /* bytes of one value */
 #define STORE_BYTES_MAX   (1024 * 1024) /* bytes of all values of one file */
@@ -52,8 +57,10 @@ struct store_prop {
 struct store_props {
 	struct store_prop *props; /* sorted by name, each name once */
 	size_t count;
-	bool complete; /* false: more than STORE_PROPS_MAX keys, the rest left out */
-	char *server;  /* the store asked, without credentials ("redis://10.0.1.50:6379/0") */
+	bool complete;  /* false: more than STORE_PROPS_MAX keys, or scan_cut */
+	bool scan_cut;  /* the SCAN did not reach the keyspace's end within STORE_SCAN_MS */
+	size_t scanned; /* names SCAN found (duplicates included) */
+	char *server;   /* the store asked, without credentials ("redis://10.0.1.50:6379/0") */
 };
 
 void store_props_clear(struct store_props *p);

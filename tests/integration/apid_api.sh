@@ -11,26 +11,6 @@
 
 apid_setup
 
-# call STATUS WHAT METHOD PATH [BODY [CONTENT-TYPE]]: one request (req) and its
-# status (expect_status: an error status with an {"error": ...} body).
-call() {
-	local status=$1 what=$2
-	shift 2
-	req "$@"
-	expect_status "$status" "$what"
-}
-
-# fields WHAT JQ WANT [JQ WANT]...: fields of the last body (objects compact,
-# strings raw), each checked as "WHAT: JQ".
-fields() {
-	local what=$1
-	shift
-	while [ $# -ge 2 ]; do
-		expect_eq "$(jb -c "$1")" "$2" "$what: $1"
-		shift 2
-	done
-}
-
 # ---- health and stats ----
 for p in /health /api/health /api/fuse/health; do
 	call 200 "GET $p" GET "$p"
