@@ -1058,6 +1058,44 @@ static void test_rules_source(void **state)
 }
 
 /* Bytes a name or a value may hold come out as valid JSON, table by table. */
+/*
+ * jsonw_base64 (every tail length of RFC 4648, bytes of any value) under a key
+ * of any bytes (jsonw_keyn: a NUL and a quote).
+ */
+static void test_jsonw_base64(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *want;
+	} cases[] = {
+	    {"", 0, "{\"n\\u0000\\\"\":\"\"}"},
+	    {"f", 1, "{\"n\\u0000\\\"\":\"Zg==\"}"},
+	    {"fo", 2, "{\"n\\u0000\\\"\":\"Zm8=\"}"},
+	    {"foo", 3, "{\"n\\u0000\\\"\":\"Zm9v\"}"},
+	    {"foob", 4, "{\"n\\u0000\\\"\":\"Zm9vYg==\"}"},
+	    {"\0\xff\xfe"
+	     "abc\n",
+	     7, "{\"n\\u0000\\\"\":\"AP/+YWJjCg==\"}"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct jsonw w;
+		char *text;
+		size_t len;
+
+		assert_int_equal(jsonw_init(&w), 0);
+		jsonw_object_begin(&w);
+		jsonw_keyn(&w, "n\0\"", 3);
+		jsonw_base64(&w, cases[i].in, cases[i].len);
+		jsonw_object_end(&w);
+		assert_int_equal(jsonw_finish(&w, &text, &len), 0);
+		if (strcmp(text, cases[i].want) != 0)
+			fail_msg("case %zu: expected %s, got %s", i, cases[i].want, text);
+		free(text);
+	}
+}
+
 static void test_jsonw_escaping(void **state)
 {
 	static const struct {
@@ -1132,6 +1170,7 @@ int main(void)
 	    cmocka_unit_test(test_metrics_and_dashboard),
 	    cmocka_unit_test(test_route_names),
 	    cmocka_unit_test(test_jsonw_escaping),
+	    cmocka_unit_test(test_jsonw_base64),
 	    cmocka_unit_test(test_rule_json),
 	    cmocka_unit_test(test_rules_source),
 	    cmocka_unit_test(test_no_snapshot),
