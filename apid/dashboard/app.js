@@ -274,7 +274,8 @@ async function preview() {
 
 /*
  * #rules shows the rules page (#rules-try also runs its validate and preview
- * examples); #search=TEXT runs a search (a link can hold one).
+ * examples); #search=TEXT runs a search and #file=PATH shows a file's metadata
+ * (a link can hold either).
  */
 async function route() {
 	const rules = location.hash.startsWith("#rules");
@@ -282,6 +283,7 @@ async function route() {
 		$("q").value = decodeURIComponent(location.hash.slice(8));
 		search();
 	}
+	if (location.hash.startsWith("#file=")) showFile(decodeURIComponent(location.hash.slice(6)));
 	$("overview").hidden = rules;
 	$("rules").hidden = !rules;
 	$("tab-overview").classList.toggle("active", !rules);
