@@ -4,7 +4,8 @@
 # uses, hostile values (binary bytes, 2 MiB, another type, odd names, 1,500
 # properties, ids with glob characters, 100,000 and 2,000,000 other keys: the
 # latter too many to walk in time), nothing but read commands on the wire
-# (MONITOR); the leader lock found, read again when it changes; a store that does not answer (503 in time, the server answering
+# (MONITOR); the leader lock found, read again when it changes, with a password
+# (a wrong one: 503; never in the answer); a store that does not answer (503 in time, the server answering
 # meanwhile, 429 for a third lookup), one that is gone (503 with the reason),
 # and "source": "snapshot" whatever the store does.
 . "$(dirname "$0")/lib.sh"
@@ -166,6 +167,28 @@ echo "{\"host\": \"x\", \"api\": \"redis://127.0.0.1:$REDIS_PORT\"}" >"$T/core/l
 metadata "$INCEPTION"
 expect_status 200 "metadata through the leader lock"
 expect_eq "$(jb .metadata.plot)" "A thief who steals secrets" "lock: the file's properties"
+
+# A leader that wants a password, in the lock's URL; never shown in the answer.
+SECRET_PORT=$(free_port)
+mkdir -p "$T/secret"
+start_bg secret redis-server --port "$SECRET_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+	--dir "$T/secret" --requirepass 's3cret!' --protected-mode no
+wait_for 10 redis-cli -p "$SECRET_PORT" -a 's3cret!' --no-auth-warning ping ||
+	fail "the password redis-server did not start"
+redis-cli -p "$SECRET_PORT" -a 's3cret!' --no-auth-warning set "$K:inception:plot" "Guarded" \
+	>/dev/null
+echo "{\"api\": \"redis://:wrong@127.0.0.1:$SECRET_PORT/0\"}" >"$T/core/locks/kv-leader.lock"
+metadata "$INCEPTION"
+expect_status 503 "metadata with a wrong password"
+expect_match "$(jb .error)" 'AUTH' "wrong password: the reason"
+grep -q wrong "$T/body" && fail "wrong password: the password is in the answer"
+# (percent-encoded in the URL, as lib/redis_url.c decodes it)
+echo "{\"api\": \"redis://:s3cret%21@127.0.0.1:$SECRET_PORT/0\"}" >"$T/core/locks/kv-leader.lock"
+metadata "$INCEPTION"
+expect_status 200 "metadata from a leader that wants a password"
+fields "password" .metadata.plot Guarded .server "redis://127.0.0.1:$SECRET_PORT/0"
+grep -q s3cret "$T/body" && fail "the password is in the answer"
+ok "the password is not in the answer"
 
 echo "{\"api\": \"redis://127.0.0.1:$STALL_PORT\", \"timestamp\": 2}" >"$T/core/locks/kv-leader.lock"
 CURLS=()
