@@ -90,6 +90,11 @@ echo "RssAnon before ${before} kB, peak ${peak} kB, after ${after} kB; answer $(
 [ $((peak - before)) -lt 4096 ] ||
 	fail "memory grew by $((peak - before)) kB while streaming $((bytes / 1024)) kB (limit 4096 kB)"
 ok "memory stays flat while streaming 100,000 files (+$((peak - before)) kB at most)"
+sent=$(curl -s "$URL/metrics" |
+	sed -n 's|^mf_http_response_bytes_total{server="apid",route="/api/fuse/files"} ||p')
+[ "${sent:-0}" -ge "$bytes" ] ||
+	fail "metrics: ${sent:-no} bytes sent on /api/fuse/files, the page alone is $bytes"
+ok "metrics count the streamed bytes ($sent)"
 
 # Clients that leave in the middle of a listing: each walk ends with its connection.
 for i in 1 2 3 4 5; do
