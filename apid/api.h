@@ -7,8 +7,8 @@
  * request is answered from and the {"error": "..."} replies all happen here, so
  * the unit tests drive the whole API without a socket and the HTTP glue
  * (server.c) stays a few lines.  The endpoints live in one file per concept:
- * stats.c (health, stats), fs_routes.c (readdir, getattr, exists, read,
- * metadata), listing.c (files, directories), rules_routes.c, workers.c,
+ * stats.c (health, stats), fs_routes.c (readdir, getattr, exists, read),
+ * metadata.c, listing.c (files, directories), rules_routes.c, workers.c,
  * metrics.c, dashboard.c.
  *
  * Nothing here logs per request; a handler logs only a failure of apid itself.
@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "jsonw.h"
 
@@ -28,12 +29,13 @@ struct gen_store;
 struct generation;
 struct snap_node;
 struct source;
+struct store;
 struct webdav;
 
 #define API_BODY_MAX  (1024 * 1024) /* bytes of a request body */
 #define API_READ_MAX  (1024 * 1024) /* bytes one POST /api/fuse/read returns */
 #define API_LIMIT_DEF 100           /* entries of a files/directories page by default */
-#define API_LIMIT_MAX 10000         /* ... and at most */
+#define API_LIMIT_MAX UINT32_MAX    /* ... and at most (a page is streamed: any size) */
 #define API_QUERY_MAX 1024          /* bytes of q= */
 
 #define API_JSON_TYPE "application/json"
@@ -47,6 +49,7 @@ struct api {
 	struct gen_store *gens;
 	struct source *src;    /* local reads of POST /api/fuse/read */
 	struct webdav *webdav; /* reads through source_webdav_url, NULL when unset */
+	struct store *store;   /* metadata's reads of the key-value store, NULL: none */
 	json_t *rules_json;    /* the rules in force as JSON (rules_source.c), NULL: unknown */
 	int64_t started_ns;
 	api_metrics_fn http_metrics;
@@ -70,6 +73,19 @@ struct api_request {
 	const char *origin; /* the Origin header, NULL when absent */
 };
 
+/*
+ * A body written piece by piece while it is sent (the files and directories
+ * listings), so that its size costs no memory.  read() fills buf with at most
+ * max bytes and returns how many, 0 at the end, or -errno (the status is sent
+ * by then: the connection is cut); free() releases ctx when the response is
+ * done with, sent or not.
+ */
+struct api_stream {
+	ssize_t (*read)(void *ctx, char *buf, size_t max);
+	void (*free)(void *ctx);
+	void *ctx;
+};
+
 struct api_response {
 	int status;
 	const char *content_type;
@@ -79,6 +95,7 @@ struct api_response {
 	const char *allow;         /* 405 and OPTIONS: the methods of the route */
 	const char *cache_control; /* NULL: "no-store" */
 	const char *allow_origin;  /* CORS: Access-Control-Allow-Origin, NULL: none */
+	struct api_stream stream;  /* read != NULL: the body is this stream, not body */
 };
 
 /* One request in progress: what a handler gets. */

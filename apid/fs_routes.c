@@ -1,14 +1,14 @@
 /*
  * fs_routes: the file-system calls of the API, one virtual path each:
- * POST /api/fuse/readdir, getattr, exists, read and metadata.
+ * POST /api/fuse/readdir, getattr, exists and read.
  *
  * The path comes in the JSON body and goes through the one path routine
  * (api_body_node(): normalise, stay under the root, look up in the snapshot),
  * so nothing outside the tree is reachable.  read hands out where a file's
  * bytes are, or with offset and length the bytes themselves (base64, at most
  * API_READ_MAX per call), opened beneath the files volume by lib/source.c or
- * fetched from the source WebDAV URL.  metadata answers from the properties
- * the snapshot carries (docs/api.md says why).
+ * fetched from the source WebDAV URL.  metadata has its own file
+ * (metadata.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -160,33 +160,6 @@ int api_exists(struct api_call *c)
 	return api_reply(c, 200, &w);
 }
 
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Base64 (RFC 4648, padded) of in[0..len) into out (4 * ceil(len / 3) + 1 bytes). */
-static size_t base64_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t o = 0, i = 0;
-
-	for (; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = b64[(v >> 6) & 63];
-		out[o++] = b64[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-
-		out[o++] = b64[v >> 18];
-		out[o++] = b64[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return o;
-}
-
 /* A non-negative integer member, absent = -1; -2 after a 400. */
 static int64_t body_offset(struct api_call *c, const char *name)
 {
@@ -246,7 +219,6 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 	const char *rel = snapshot_str(c->gen->snap, n->source);
 	uint64_t size = file_size(c->api, c->gen->snap, n);
 	unsigned char *buf = NULL;
-	char *text = NULL;
 	struct jsonw w;
 	ssize_t got;
 	int r;
@@ -258,8 +230,7 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 	else if (len > size - off)
 		len = size - off;
 	buf = malloc(len ? len : 1);
-	text = malloc(4 * ((len + 2) / 3) + 1);
-	if (buf == NULL || text == NULL) {
+	if (buf == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
@@ -272,7 +243,6 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 		                                         : strerror((int)-got));
 		goto out;
 	}
-	base64_encode(buf, (size_t)got, text);
 	r = jsonw_init(&w);
 	if (r < 0)
 		goto out;
@@ -282,12 +252,12 @@ static int read_bytes(struct api_call *c, const struct snap_node *n, const char 
 	jsonw_kv_u64(&w, "size", size);
 	jsonw_kv_bool(&w, "eof", off + (uint64_t)got >= size);
 	jsonw_kv_string(&w, "contentEncoding", "base64");
-	jsonw_kv_string(&w, "content", text);
+	jsonw_key(&w, "content");
+	jsonw_base64(&w, buf, (size_t)got);
 	jsonw_object_end(&w);
 	r = api_reply(c, 200, &w);
 out:
 	free(buf);
-	free(text);
 	return r;
 }
 
@@ -333,55 +303,6 @@ int api_read(struct api_call *c)
 		jsonw_kv_string(&w, "webdavUrl", url);
 		free(url);
 	}
-	jsonw_object_end(&w);
-	return api_reply(c, 200, &w);
-}
-
-int api_metadata(struct api_call *c)
-{
-	const struct snapshot *s;
-	const struct snap_node *n;
-	const struct snap_prop *props;
-	char path[SNAP_PATH_MAX];
-	uint32_t count, nrules;
-	const struct snap_rule *rules;
-	struct jsonw w;
-	char *src;
-	int r;
-
-	if (api_body_node(c, "path", path, sizeof(path), &n) < 0)
-		return 0;
-	s = c->gen->snap;
-	if (snapshot_node_is_dir(n))
-		return api_error(c, 400, "is a directory: %s", path);
-	src = api_source_path(c->api, snapshot_str(s, n->source));
-	if (src == NULL)
-		return -ENOMEM;
-	r = jsonw_init(&w);
-	if (r < 0) {
-		free(src);
-		return r;
-	}
-	rules = snapshot_rules(s, &nrules);
-	jsonw_object_begin(&w);
-	jsonw_kv_string(&w, "path", path);
-	jsonw_kv_string(&w, "hashId", snapshot_str(s, n->hash_id));
-	jsonw_kv_string(&w, "sourcePath", src);
-	free(src);
-	jsonw_kv_string(&w, "rule", n->rule < nrules ? snapshot_str(s, rules[n->rule].name) : "");
-	jsonw_key(&w, "metadata");
-	jsonw_object_begin(&w);
-	jsonw_kv_string(&w, "filePath", snapshot_str(s, n->source));
-	jsonw_kv_u64(&w, "size", n->size);
-	jsonw_kv_time(&w, "mtime", n->mtime_ns);
-	jsonw_kv_time(&w, "ctime", n->ctime_ns);
-	props = snapshot_props(s, n, &count);
-	for (uint32_t i = 0; i < count; i++) {
-		jsonw_key(&w, snapshot_str(s, props[i].key));
-		jsonw_stringn(&w, snapshot_str(s, props[i].value), props[i].value.len);
-	}
-	jsonw_object_end(&w);
-	jsonw_kv_string(&w, "source", "snapshot");
 	jsonw_object_end(&w);
 	return api_reply(c, 200, &w);
 }

@@ -22,6 +22,12 @@ int jsonw_init(struct jsonw *w)
 	return 0;
 }
 
+void jsonw_init_stream(struct jsonw *w, FILE *f)
+{
+	memset(w, 0, sizeof(*w));
+	w->f = f;
+}
+
 int jsonw_finish(struct jsonw *w, char **ret, size_t *ret_len)
 {
 	bool bad = w->failed || ferror(w->f);
@@ -102,12 +108,17 @@ void jsonw_array_end(struct jsonw *w)
 	close_level(w, ']');
 }
 
-void jsonw_key(struct jsonw *w, const char *key)
+void jsonw_keyn(struct jsonw *w, const char *key, size_t len)
 {
 	sep(w);
-	json_put_string(w->f, key, strlen(key));
+	json_put_string(w->f, key, len);
 	putc(':', w->f);
 	w->after_key = true;
+}
+
+void jsonw_key(struct jsonw *w, const char *key)
+{
+	jsonw_keyn(w, key, strlen(key));
 }
 
 void jsonw_stringn(struct jsonw *w, const char *s, size_t len)
@@ -184,6 +195,34 @@ void jsonw_time(struct jsonw *w, int64_t ns)
 	}
 	sep(w);
 	fprintf(w->f, "\"%s\"", jsonw_format_time(ns, buf, sizeof(buf)));
+}
+
+void jsonw_base64(struct jsonw *w, const void *data, size_t len)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *in = data;
+	size_t i = 0;
+
+	sep(w);
+	putc('"', w->f);
+	for (; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		putc(b64[v >> 18], w->f);
+		putc(b64[(v >> 12) & 63], w->f);
+		putc(b64[(v >> 6) & 63], w->f);
+		putc(b64[v & 63], w->f);
+	}
+	if (i < len) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
+
+		putc(b64[v >> 18], w->f);
+		putc(b64[(v >> 12) & 63], w->f);
+		putc(i + 1 < len ? b64[(v >> 6) & 63] : '=', w->f);
+		putc('=', w->f);
+	}
+	putc('"', w->f);
 }
 
 void jsonw_raw(struct jsonw *w, const char *json, size_t len)

@@ -34,6 +34,7 @@
 #include "server.h"
 #include "source.h"
 #include "startup.h"
+#include "store.h"
 #include "webdav_source.h"
 
 #define PERIODIC_CHECK_MS 10000
@@ -115,7 +116,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (gen_store_new(cfg->runtime_dir, &api.gens) < 0 ||
-	    source_new(cfg->files_volume, &api.src) < 0) {
+	    source_new(cfg->files_volume, &api.src) < 0 || store_new(cfg, &api.store) < 0) {
 		log_errorx("out of memory");
 		close(fd);
 		goto out;
@@ -157,6 +158,7 @@ out:
 	apid_server_stop(&srv);
 	auth_free(srv.auth);
 	source_free(api.src);
+	store_free(api.store);
 	webdav_free(api.webdav);
 	gen_store_free(api.gens);
 	json_decref(api.rules_json);

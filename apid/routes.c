@@ -130,6 +130,8 @@ void api_response_clear(struct api_response *resp)
 {
 	if (!resp->body_static)
 		free(resp->body);
+	if (resp->stream.free)
+		resp->stream.free(resp->stream.ctx);
 	memset(resp, 0, sizeof(*resp));
 }
 

@@ -16,9 +16,10 @@
 #include "log.h"
 #include "snapshot_format.h"
 
-#define ARG_MAX     (API_QUERY_MAX + 1)
-#define ARGS_MAX    4 /* distinct query arguments one request reads */
-#define METRICS_MAX 16
+#define ARG_MAX      (API_QUERY_MAX + 1)
+#define ARGS_MAX     4 /* distinct query arguments one request reads */
+#define METRICS_MAX  16
+#define STREAM_BLOCK (32 * 1024) /* bytes a streamed body is asked for at a time */
 
 /* Per request: the decoded query arguments a handler asked for. */
 struct args {
@@ -51,18 +52,70 @@ static int get_arg(void *ctx, const char *name, const char **ret)
 	return 0;
 }
 
-static enum MHD_Result reply(struct http_request *req, struct api_response *resp)
+/* A streamed body (api_stream) on its way out; owned by the libmicrohttpd response. */
+struct streamed {
+	struct api_stream stream;
+	struct http_request *req; /* for the byte count; read only while the request lives */
+};
+
+static ssize_t streamed_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct streamed *st = cls;
+	ssize_t n = st->stream.read(st->stream.ctx, buf, max);
+
+	if (n > 0) {
+		st->req->bytes += (uint64_t)n;
+		return n;
+	}
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void streamed_free(void *cls)
+{
+	struct streamed *st = cls;
+
+	st->stream.free(st->stream.ctx);
+	free(st);
+}
+
+/* The libmicrohttpd response of resp, which it takes the body or stream of; NULL: -ENOMEM. */
+static struct MHD_Response *response_of(struct http_request *req, struct api_response *resp)
 {
 	enum MHD_ResponseMemoryMode mode =
 	    resp->body_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE;
 	struct MHD_Response *r;
+	struct streamed *st;
 
-	r = MHD_create_response_from_buffer(resp->len, resp->body, mode);
+	if (resp->stream.read == NULL) {
+		r = MHD_create_response_from_buffer(resp->len, resp->body, mode);
+		if (r != NULL)
+			resp->body = NULL; /* the response owns it now */
+		req->bytes = resp->len;
+		return r;
+	}
+	st = malloc(sizeof(*st));
+	if (st == NULL)
+		return NULL;
+	*st = (struct streamed){.stream = resp->stream, .req = req};
+	r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, streamed_read, st,
+	                                      streamed_free);
+	if (r == NULL) {
+		free(st);
+		return NULL;
+	}
+	resp->stream = (struct api_stream){0}; /* the response owns it now */
+	req->bytes = 0;
+	return r;
+}
+
+static enum MHD_Result reply(struct http_request *req, struct api_response *resp)
+{
+	struct MHD_Response *r = response_of(req, resp);
+
 	if (r == NULL) {
 		api_response_clear(resp);
 		return http_respond(req, 500, NULL);
 	}
-	resp->body = NULL; /* the response owns it now */
 	if (resp->content_type)
 		http_add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	http_add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
@@ -81,7 +134,6 @@ static enum MHD_Result reply(struct http_request *req, struct api_response *resp
 			http_add_header(r, "Access-Control-Max-Age", "600");
 		}
 	}
-	req->bytes = resp->len;
 	return http_respond(req, (unsigned)resp->status, r);
 }
 

@@ -46,7 +46,10 @@ static const char *const fused_keys[] = {
     "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "fuse.", NULL};
 static const char *const davd_keys[] = {
     "uid", "gid", "runtime_dir", "files_volume", "source_webdav_url", "webdav.", NULL};
-/* apid reads the rules from the file per request: a change of rules restarts nobody. */
+/*
+ * apid reads the rules from the file per request: a change of rules restarts nobody.
+ * It reads the store for POST /api/fuse/metadata (its own read-only connection).
+ */
 static const char *const apid_keys[] = {"uid",
                                         "gid",
                                         "runtime_dir",
@@ -57,6 +60,11 @@ static const char *const apid_keys[] = {"uid",
                                         "fuse.file_mode",
                                         "fuse.dir_mode",
                                         "api.",
+                                        "kv.meta_core_path",
+                                        "kv.redis_url",
+                                        "kv.prefix",
+                                        "kv.separator",
+                                        "kv.connect_timeout_ms",
                                         NULL};
 
 const struct role roles[] = {

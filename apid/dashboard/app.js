@@ -143,7 +143,13 @@ async function refresh() {
 
 async function showFile(path) {
 	const d = $("detail");
-	const r = await api("/api/fuse/metadata", {path});
+	let r = await api("/api/fuse/metadata", {path});
+	let note = "";
+	if (r.status === 503 || r.status === 429) {
+		/* The store cannot be read now: what the snapshot carries. */
+		note = r.data.error + "; showing the properties the snapshot carries";
+		r = await api("/api/fuse/metadata", {path, source: "snapshot"});
+	}
 	d.hidden = false;
 	d.replaceChildren();
 	if (!r.ok) {
@@ -151,6 +157,7 @@ async function showFile(path) {
 		return;
 	}
 	d.append(el("h3", r.data.path));
+	if (note) d.append(el("div", note, "warn"));
 	const dl = el("dl");
 	const add = (k, v) => dl.append(el("dt", k), el("dd", v));
 	add("source", r.data.sourcePath);
@@ -267,7 +274,8 @@ async function preview() {
 
 /*
  * #rules shows the rules page (#rules-try also runs its validate and preview
- * examples); #search=TEXT runs a search (a link can hold one).
+ * examples); #search=TEXT runs a search and #file=PATH shows a file's metadata
+ * (a link can hold either).
  */
 async function route() {
 	const rules = location.hash.startsWith("#rules");
@@ -275,6 +283,7 @@ async function route() {
 		$("q").value = decodeURIComponent(location.hash.slice(8));
 		search();
 	}
+	if (location.hash.startsWith("#file=")) showFile(decodeURIComponent(location.hash.slice(6)));
 	$("overview").hidden = rules;
 	$("rules").hidden = !rules;
 	$("tab-overview").classList.toggle("active", !rules);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # apid: the dashboard in headless Chromium (Debian's chromium): the page shows
-# the figures the API reports, a search finds a known file, the workers of the
-# supervisor's status.json are listed, the console stays free of messages, and
-# screenshots (desktop and phone width) are kept in $MF_BUILD_DIR/artifacts.
+# the figures the API reports, a search finds a known file, a file's metadata
+# comes from the store (and from the snapshot, said so, once the store is
+# gone), the workers of the supervisor's status.json are listed, the console
+# stays free of messages, and screenshots (desktop and phone width) are kept in
+# $MF_BUILD_DIR/artifacts.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/apid_lib.sh"
 command -v chromium >/dev/null 2>&1 || skip "chromium is not installed (apt-get install chromium)"
@@ -55,6 +57,13 @@ grep -q "<span>$INCEPTION</span>" "$T/dom.html" ||
 	fail "dashboard: the search did not find $INCEPTION"
 ok "dashboard: the search finds a known file"
 
+# A file's metadata, from the store: a property no rule uses is there.
+rcli set meta-sort:file:inception:plot "A thief who steals secrets" >/dev/null
+browse "$URL/#file=$(jq -rn --arg p "$INCEPTION" '$p | @uri')" "$T/file.html" --dump-dom
+grep -q '<dt>plot</dt><dd>A thief who steals secrets</dd>' "$T/file.html" ||
+	fail "dashboard: the file's metadata: $(grep -o '<div id="detail".\{0,600\}' "$T/file.html")"
+ok "dashboard: a file's metadata from the store"
+
 browse "$URL/#rules" "$T/rules.html" --dump-dom
 grep -q '<td>movies</td><td>400</td>' "$T/rules.html" || fail "rules page: the movies rule"
 ok "dashboard: the rules page lists the rules in force"
@@ -84,3 +93,14 @@ if grep ':CONSOLE' "$T/chromium.log"; then
 	fail "the page wrote to the console (above)"
 fi
 ok "no console messages"
+
+# The store gone: the page shows what the snapshot carries, and says so.
+# (After the console check: Chromium logs the 503 it gets first.)
+rcli shutdown nosave >/dev/null 2>&1 || true
+browse "$URL/#file=$(jq -rn --arg p "$INCEPTION" '$p | @uri')" "$T/nostore.html" --dump-dom
+grep -q 'showing the properties the snapshot carries' "$T/nostore.html" ||
+	fail "dashboard without the store: no note: $(grep -o '<div id="detail".\{0,600\}' "$T/nostore.html")"
+grep -q '<dt>title</dt><dd>Inception</dd>' "$T/nostore.html" ||
+	fail "dashboard without the store: the snapshot's title"
+grep -q '<dt>plot</dt>' "$T/nostore.html" && fail "dashboard without the store: plot from nowhere"
+ok "dashboard: without the store, a file's metadata from the snapshot, said so"

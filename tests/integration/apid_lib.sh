@@ -5,7 +5,8 @@
 # an untitled file), publishes it with `kvwatch --once`, writes the source of
 # Inception under a private files volume and starts meta-fuse-apid on a free
 # port.  req sends one request with curl and leaves the status in $ST and the
-# body in $T/body; jb reads a field of that body with jq.
+# body in $T/body; jb reads a field of that body with jq; call sends one and
+# checks its status, fields checks fields of the body.
 
 need curl jq redis-server redis-cli
 APID="$BIN/meta-fuse-apid"
@@ -22,17 +23,19 @@ unset REDIS_URL REDIS_PREFIX META_CORE_PATH VFS_REFRESH_INTERVAL META_FUSE_RUNTI
 INCEPTION="/Movies/Inception (2010)/Inception.mkv"
 INCEPTION_BYTES="0123456789abcdefghij"
 
-# apid_conf [EXTRA-API-SETTINGS] [MORE-TOP-LEVEL-SETTINGS]: write $T/apid.conf.
+# apid_conf [EXTRA-API-SETTINGS] [MORE-TOP-LEVEL-SETTINGS]: write $T/apid.conf (or
+# $APID_CONF), with $APID_KV as the kv settings when set (else the private redis).
 apid_conf() {
+	local kv=${APID_KV:-"redis_url = \"redis://127.0.0.1:$REDIS_PORT\";"}
 	API_PORT=$(free_port)
 	URL="http://127.0.0.1:$API_PORT"
-	cat >"$T/apid.conf" <<EOC
+	cat >"${APID_CONF:-$T/apid.conf}" <<EOC
 runtime_dir = "$RUN";
 files_volume = "$VOL";
 uid = 0;
 gid = 0;
 fuse = { mount_point = "$T/mnt"; };
-kv = { redis_url = "redis://127.0.0.1:$REDIS_PORT"; connect_timeout_ms = 1000; };
+kv = { $kv connect_timeout_ms = 1000; };
 api = { listen = "127.0.0.1:$API_PORT"; ${1:-} };
 ${2:-}
 EOC
@@ -106,4 +109,24 @@ expect_status() {
 		fail "$2: expected an {\"error\": ...} body, got $(head -c 300 "$T/body")"
 	fi
 	ok "$2"
+}
+
+# call STATUS WHAT METHOD PATH [BODY [CONTENT-TYPE]]: one request (req) and its
+# status (expect_status: an error status with an {"error": ...} body).
+call() {
+	local status=$1 what=$2
+	shift 2
+	req "$@"
+	expect_status "$status" "$what"
+}
+
+# fields WHAT JQ WANT [JQ WANT]...: fields of the last body (objects compact,
+# strings raw), each checked as "WHAT: JQ".
+fields() {
+	local what=$1
+	shift
+	while [ $# -ge 2 ]; do
+		expect_eq "$(jb -c "$1")" "$2" "$what: $1"
+		shift 2
+	done
 }

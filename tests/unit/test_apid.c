@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -25,6 +26,7 @@
 #include "rules_source.h"
 #include "snapshot_writer.h"
 #include "source.h"
+#include "store.h"
 #include "tree.h"
 #include "webdav_source.h"
 
@@ -53,6 +55,7 @@ struct fixture {
 	json_t *docs[NRECORDS];
 	struct strview *values[NRECORDS];
 	char scratch[NRECORDS][256];
+	struct record recs[NRECORDS];
 };
 
 static struct fixture fx;
@@ -66,14 +69,24 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
-static int setup(void **state)
+/* Build the first nrecords' tree and write it as fx.dir/vfs.snapshot. */
+static void publish(uint64_t generation, int64_t built_ns, size_t nrecords)
 {
 	struct snapshot_kv_state kv = {.connected = true,
 	                               .last_sync_ns = NOW_NS - 5000000000LL,
 	                               .leader = "redis://127.0.0.1:6379"};
 	const struct record *ptrs[NRECORDS];
-	struct record recs[NRECORDS];
 	struct snapshot_build *b;
+
+	for (size_t i = 0; i < nrecords; i++)
+		ptrs[i] = &fx.recs[i];
+	assert_int_equal(tree_build(fx.cfg->rules, &fx.cfg->schema, ptrs, nrecords, &b), 0);
+	assert_int_equal(snapshot_write(b, &kv, generation, built_ns, fx.dir, "vfs.snapshot"), 0);
+	snapshot_build_free(b);
+}
+
+static int setup(void **state)
+{
 	struct generation *old = NULL, *new = NULL;
 	char conf[128], text[512], err[256], vol[128];
 
@@ -97,14 +110,10 @@ static int setup(void **state)
 		fx.docs[i] = json_loads(records_json[i], 0, NULL);
 		assert_non_null(fx.docs[i]);
 		fx.values[i] = calloc(fx.cfg->schema.count, sizeof(struct strview));
-		rule_json_record(fx.docs[i], &fx.cfg->schema, &recs[i], fx.values[i], fx.scratch[i],
-		                 sizeof(fx.scratch[i]));
-		ptrs[i] = &recs[i];
+		rule_json_record(fx.docs[i], &fx.cfg->schema, &fx.recs[i], fx.values[i],
+		                 fx.scratch[i], sizeof(fx.scratch[i]));
 	}
-	assert_int_equal(tree_build(fx.cfg->rules, &fx.cfg->schema, ptrs, NRECORDS, &b), 0);
-	assert_int_equal(snapshot_write(b, &kv, 7, NOW_NS - 2000000000LL, fx.dir, "vfs.snapshot"),
-	                 0);
-	snapshot_build_free(b);
+	publish(7, NOW_NS - 2000000000LL, NRECORDS);
 
 	assert_int_equal(gen_store_new(fx.dir, &fx.gens), 0);
 	assert_int_equal(gen_store_reload(fx.gens, &old, &new, err, sizeof(err)),
@@ -165,6 +174,31 @@ static int query_arg(void *ctx, const char *name, const char **ret)
 	return -ENOENT;
 }
 
+/*
+ * A streamed body read to its end into resp->body, max bytes at a time (as
+ * libmicrohttpd asks for them); stop after stop_after reads when not 0.
+ * Returns the number of reads.
+ */
+static size_t drain(struct api_response *resp, size_t max, size_t stop_after)
+{
+	size_t reads = 0;
+	ssize_t n;
+
+	do {
+		char *p = realloc(resp->body, resp->len + max + 1);
+
+		assert_non_null(p);
+		resp->body = p;
+		n = resp->stream.read(resp->stream.ctx, resp->body + resp->len, max);
+		if (n < 0 || (size_t)n > max)
+			fail_msg("stream read: expected 0..%zu bytes, got %zd", max, n);
+		resp->len += (size_t)n;
+		resp->body[resp->len] = '\0';
+		reads++;
+	} while (n > 0 && reads != stop_after);
+	return reads;
+}
+
 /* One request; returns the status, the parsed body in *ret (when JSON). */
 static int call(const char *method, const char *path, const char *ctype, const char *body,
                 const char *query, struct api_response *resp, json_t **ret)
@@ -178,6 +212,8 @@ static int call(const char *method, const char *path, const char *ctype, const c
 	                          .arg_ctx = (void *)query};
 
 	api_handle(&fx.api, &req, resp);
+	if (resp->stream.read)
+		drain(resp, 7, 0);
 	if (ret) {
 		json_error_t jerr;
 
@@ -385,15 +421,73 @@ static void test_metadata(void **state)
 {
 	json_t *j, *m;
 
-	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\"}",
+	j = post("/api/fuse/metadata",
+	         "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\",\"source\":\"snapshot\"}",
 	         200);
 	expect_str(j, "hashId", "m1");
 	expect_str(j, "rule", "movies");
+	expect_str(j, "source", "snapshot");
 	m = json_object_get(j, "metadata");
 	expect_str(m, "title", "Inception");
 	expect_str(m, "year", "2010");
 	expect_str(m, "filePath", "media1/Movies/Inception (2010)/Inception.mkv");
 	json_decref(j);
+
+	/* The store by default; the fixture has none. */
+	j = post("/api/fuse/metadata", "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\"}",
+	         503);
+	json_decref(j);
+}
+
+/*
+ * Where the store is found, and the 503s when it cannot be asked: kv.redis_url,
+ * else the leader lock (read again when it changes).  Nothing listens on the
+ * port named (a real redis-server is in tests/integration/apid_metadata.sh).
+ */
+static void test_metadata_store_errors(void **state)
+{
+	static const struct {
+		const char *redis_url; /* NULL: the lock below */
+		const char *lock;      /* NULL: no lock file */
+		const char *want;      /* in the 503's error */
+	} cases[] = {
+	    {"redis://127.0.0.1:1", NULL, "connect: "},
+	    {NULL, NULL, "leader lock"},
+	    {NULL, "{\"api\": ", "not JSON"},
+	    {NULL, "{\"host\": \"x\"}", "no \"api\""},
+	    {NULL, "{\"api\": \"ftp://x\"}", "redis://"},
+	    {NULL, "{\"api\": \"redis://127.0.0.1:1\"}", "connect: "},
+	};
+	char *saved_url = fx.cfg->kv.redis_url, *saved_core = fx.cfg->kv.meta_core_path;
+	char locks[128], lock[160];
+
+	snprintf(locks, sizeof(locks), "%s/locks", fx.dir);
+	snprintf(lock, sizeof(lock), "%s/kv-leader.lock", locks);
+	assert_int_equal(mkdir(locks, 0755), 0);
+	fx.cfg->kv.meta_core_path = fx.dir;
+	assert_int_equal(store_new(fx.cfg, &fx.api.store), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *e;
+		json_t *j;
+
+		fx.cfg->kv.redis_url = (char *)(cases[i].redis_url ? cases[i].redis_url : "");
+		unlink(lock);
+		if (cases[i].lock)
+			write_file(lock, cases[i].lock);
+		j = post("/api/fuse/metadata",
+		         "{\"path\":\"/Movies/Inception (2010)/Inception.mkv\"}", 503);
+		e = json_string_value(json_object_get(j, "error"));
+		if (e == NULL || strstr(e, cases[i].want) == NULL)
+			fail_msg("case %zu: expected an error with \"%s\", got \"%s\"", i,
+			         cases[i].want, e ? e : "(none)");
+		json_decref(j);
+	}
+	store_free(fx.api.store);
+	fx.api.store = NULL;
+	fx.cfg->kv.redis_url = saved_url;
+	fx.cfg->kv.meta_core_path = saved_core;
+	unlink(lock);
+	rmdir(locks);
 }
 
 static void test_listing(void **state)
@@ -426,7 +520,7 @@ static void test_listing(void **state)
 
 	j = get("/api/fuse/files", "category=Nope", 404);
 	json_decref(j);
-	j = get("/api/fuse/files", "limit=100000", 400);
+	j = get("/api/fuse/files", "limit=4294967296", 400);
 	json_decref(j);
 	j = get("/api/fuse/files", "offset=-1", 400);
 	json_decref(j);
@@ -444,6 +538,152 @@ static void test_listing(void **state)
 	}
 }
 
+/* The listings of the fixture as the unstreamed implementation wrote them, byte for byte. */
+static const struct {
+	const char *path, *query, *want;
+} listings[] = {
+    {"/api/fuse/files", "",
+     "{\"files\":[{\"path\":\"/Other/file.iso\",\"name\":\"file.iso\",\"category\":\"O"
+     "ther\",\"mtime\":null,\"size\":7,\"hashId\":\"o1\"},{\"path\":\"/Movies/Amélie '"
+     "Le' (2001)/Amélie 'Le'.mkv\",\"name\":\"Amélie 'Le'.mkv\",\"category\":\"Movies\""
+     ",\"mtime\":null,\"size\":5,\"hashId\":\"q1\"},{\"path\":\"/Movies/Inception (201"
+     "0)/Inception.mkv\",\"name\":\"Inception.mkv\",\"category\":\"Movies\",\"mtime\":"
+     "\"2020-09-13T12:26:40.000Z\",\"size\":11,\"hashId\":\"m1\"},{\"path\":\"/TV/Show"
+     "/Season 01/Show - S01E02.mkv\",\"name\":\"Show - S01E02.mkv\",\"category\":\"TV\""
+     ",\"mtime\":null,\"size\":2000,\"hashId\":\"t1\"}],\"total\":4,\"offset\":0,\"lim"
+     "it\":100,\"generation\":7}"},
+    {"/api/fuse/files", "q=inception",
+     "{\"files\":[{\"path\":\"/Movies/Inception (2010)/Inception.mkv\",\"name\":\"Ince"
+     "ption.mkv\",\"category\":\"Movies\",\"mtime\":\"2020-09-13T12:26:40.000Z\",\"siz"
+     "e\":11,\"hashId\":\"m1\"}],\"total\":1,\"offset\":0,\"limit\":100,\"generation\""
+     ":7}"},
+    {"/api/fuse/files", "category=Movies&offset=1&limit=1",
+     "{\"files\":[{\"path\":\"/Movies/Inception (2010)/Inception.mkv\",\"name\":\"Ince"
+     "ption.mkv\",\"category\":\"Movies\",\"mtime\":\"2020-09-13T12:26:40.000Z\",\"siz"
+     "e\":11,\"hashId\":\"m1\"}],\"total\":2,\"offset\":1,\"limit\":1,\"generation\":7"
+     "}"},
+    {"/api/fuse/files", "offset=2",
+     "{\"files\":[{\"path\":\"/Movies/Inception (2010)/Inception.mkv\",\"name\":\"Ince"
+     "ption.mkv\",\"category\":\"Movies\",\"mtime\":\"2020-09-13T12:26:40.000Z\",\"siz"
+     "e\":11,\"hashId\":\"m1\"},{\"path\":\"/TV/Show/Season 01/Show - S01E02.mkv\",\"n"
+     "ame\":\"Show - S01E02.mkv\",\"category\":\"TV\",\"mtime\":null,\"size\":2000,\"h"
+     "ashId\":\"t1\"}],\"total\":4,\"offset\":2,\"limit\":100,\"generation\":7}"},
+    {"/api/fuse/files", "limit=0",
+     "{\"files\":[],\"total\":4,\"offset\":0,\"limit\":0,\"generation\":7}"},
+    {"/api/fuse/files", "q=zzz",
+     "{\"files\":[],\"total\":0,\"offset\":0,\"limit\":100,\"generation\":7}"},
+    {"/api/fuse/files", "q=E&limit=2&offset=1",
+     "{\"files\":[{\"path\":\"/Movies/Amélie 'Le' (2001)/Amélie 'Le'.mkv\",\"name\":\""
+     "Amélie 'Le'.mkv\",\"category\":\"Movies\",\"mtime\":null,\"size\":5,\"hashId\":\""
+     "q1\"},{\"path\":\"/Movies/Inception (2010)/Inception.mkv\",\"name\":\"Inception."
+     "mkv\",\"category\":\"Movies\",\"mtime\":\"2020-09-13T12:26:40.000Z\",\"size\":11"
+     ",\"hashId\":\"m1\"}],\"total\":4,\"offset\":1,\"limit\":2,\"generation\":7}"},
+    {"/api/fuse/directories", "",
+     "{\"directories\":[{\"path\":\"/Movies\",\"name\":\"Movies\",\"category\":\"Movie"
+     "s\",\"mtime\":\"2020-09-13T12:26:40.000Z\",\"entries\":2},{\"path\":\"/Other\",\""
+     "name\":\"Other\",\"category\":\"Other\",\"mtime\":null,\"entries\":1},{\"path\":"
+     "\"/TV\",\"name\":\"TV\",\"category\":\"TV\",\"mtime\":null,\"entries\":1},{\"pat"
+     "h\":\"/Movies/Amélie 'Le' (2001)\",\"name\":\"Amélie 'Le' (2001)\",\"category\":"
+     "\"Movies\",\"mtime\":null,\"entries\":1},{\"path\":\"/Movies/Inception (2010)\","
+     "\"name\":\"Inception (2010)\",\"category\":\"Movies\",\"mtime\":\"2020-09-13T12:"
+     "26:40.000Z\",\"entries\":1},{\"path\":\"/TV/Show\",\"name\":\"Show\",\"category\""
+     ":\"TV\",\"mtime\":null,\"entries\":1},{\"path\":\"/TV/Show/Season 01\",\"name\":"
+     "\"Season 01\",\"category\":\"TV\",\"mtime\":null,\"entries\":1}],\"total\":7,\"o"
+     "ffset\":0,\"limit\":100,\"generation\":7}"},
+    {"/api/fuse/directories", "category=TV",
+     "{\"directories\":[{\"path\":\"/TV\",\"name\":\"TV\",\"category\":\"TV\",\"mtime\""
+     ":null,\"entries\":1},{\"path\":\"/TV/Show\",\"name\":\"Show\",\"category\":\"TV\""
+     ",\"mtime\":null,\"entries\":1},{\"path\":\"/TV/Show/Season 01\",\"name\":\"Seaso"
+     "n 01\",\"category\":\"TV\",\"mtime\":null,\"entries\":1}],\"total\":3,\"offset\""
+     ":0,\"limit\":100,\"generation\":7}"},
+    {"/api/fuse/directories", "q=s&offset=1&limit=2",
+     "{\"directories\":[{\"path\":\"/Movies/Amélie 'Le' (2001)\",\"name\":\"Amélie 'Le"
+     "' (2001)\",\"category\":\"Movies\",\"mtime\":null,\"entries\":1},{\"path\":\"/Mo"
+     "vies/Inception (2010)\",\"name\":\"Inception (2010)\",\"category\":\"Movies\",\""
+     "mtime\":\"2020-09-13T12:26:40.000Z\",\"entries\":1}],\"total\":5,\"offset\":1,\""
+     "limit\":2,\"generation\":7}"},
+    {"/api/fuse/directories", "offset=100",
+     "{\"directories\":[],\"total\":7,\"offset\":100,\"limit\":100,\"generation\":7}"},
+};
+
+/*
+ * The streamed listings are the bytes the unstreamed implementation wrote,
+ * whatever the size of the pieces libmicrohttpd asks for.
+ */
+static void test_listing_stream(void **state)
+{
+	static const size_t piece[] = {1, 7, 100, 4096, 1 << 20};
+
+	for (size_t i = 0; i < sizeof(listings) / sizeof(listings[0]); i++) {
+		for (size_t k = 0; k < sizeof(piece) / sizeof(piece[0]); k++) {
+			struct api_request req = {.method = "GET",
+			                          .path = listings[i].path,
+			                          .arg = query_arg,
+			                          .arg_ctx = (void *)listings[i].query};
+			struct api_response resp;
+
+			api_handle(&fx.api, &req, &resp);
+			if (resp.status != 200 || resp.stream.read == NULL)
+				fail_msg("%s?%s: expected a streamed 200, got %d%s",
+				         listings[i].path, listings[i].query, resp.status,
+				         resp.stream.read ? "" : " (not streamed)");
+			drain(&resp, piece[k], 0);
+			if (resp.len != strlen(listings[i].want) ||
+			    memcmp(resp.body, listings[i].want, resp.len) != 0)
+				fail_msg("%s?%s in pieces of %zu: expected %s, got %.*s",
+				         listings[i].path, listings[i].query, piece[k],
+				         listings[i].want, (int)resp.len, resp.body);
+			api_response_clear(&resp);
+		}
+	}
+}
+
+/* A response dropped half-sent releases its walk (and generation) without a leak. */
+static void test_listing_dropped(void **state)
+{
+	struct api_request req = {.method = "GET", .path = "/api/fuse/directories"};
+	struct api_response resp;
+
+	api_handle(&fx.api, &req, &resp);
+	assert_non_null(resp.stream.read);
+	if (drain(&resp, 10, 2) != 2 || resp.len != 20)
+		fail_msg("two reads of 10 bytes: expected 20 bytes, got %zu", resp.len);
+	api_response_clear(&resp);
+}
+
+/*
+ * A new generation published in the middle of a listing: the listing ends on
+ * the generation it started on (its own reference keeps that mapping), the next
+ * request sees the new one.  Runs last: it leaves generation 8 in place.
+ */
+static void test_listing_new_generation(void **state)
+{
+	struct api_request req = {.method = "GET", .path = "/api/fuse/files"};
+	struct generation *old = NULL, *new = NULL;
+	struct api_response resp;
+	char err[256];
+	json_t *j;
+
+	api_handle(&fx.api, &req, &resp);
+	assert_non_null(resp.stream.read);
+	drain(&resp, 10, 1);
+	publish(8, NOW_NS - 1000000000LL, 2);
+	assert_int_equal(gen_store_reload(fx.gens, &old, &new, err, sizeof(err)),
+	                 GEN_RELOAD_SWITCHED);
+	generation_put(old);
+	generation_put(new);
+	drain(&resp, 10, 0);
+	if (strcmp(resp.body, listings[0].want) != 0)
+		fail_msg("a listing across a new generation: expected %s, got %s", listings[0].want,
+		         resp.body);
+	api_response_clear(&resp);
+
+	j = get("/api/fuse/files", NULL, 200);
+	expect_int(j, "generation", 8);
+	expect_int(j, "total", 2);
+	json_decref(j);
+}
+
 /* Bad requests, one line each: method, path, content type, body, status, error text. */
 static void test_errors(void **state)
 {
@@ -453,6 +693,12 @@ static void test_errors(void **state)
 		const char *error;
 	} cases[] = {
 	    {"GET", "/api/fuse/nope", NULL, NULL, 404, "no such endpoint"},
+	    {"POST", "/api/fuse/metadata", "application/json",
+	     "{\"path\":\"/Movies\",\"source\":\"snapshot\"}", 400, "is a directory"},
+	    {"POST", "/api/fuse/metadata", "application/json",
+	     "{\"path\":\"/Movies/x\",\"source\":\"redis\"}", 400, "\"store\" or \"snapshot\""},
+	    {"POST", "/api/fuse/metadata", "application/json",
+	     "{\"path\":\"/Movies/x\",\"source\":1}", 400, "must be a string"},
 	    {"GET", "/api/fuse/readdir", NULL, NULL, 405, "not allowed"},
 	    {"PUT", "/api/fuse/stats", NULL, NULL, 405, "not allowed"},
 	    {"DELETE", "/health", NULL, NULL, 405, "not allowed"},
@@ -812,6 +1058,44 @@ static void test_rules_source(void **state)
 }
 
 /* Bytes a name or a value may hold come out as valid JSON, table by table. */
+/*
+ * jsonw_base64 (every tail length of RFC 4648, bytes of any value) under a key
+ * of any bytes (jsonw_keyn: a NUL and a quote).
+ */
+static void test_jsonw_base64(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *want;
+	} cases[] = {
+	    {"", 0, "{\"n\\u0000\\\"\":\"\"}"},
+	    {"f", 1, "{\"n\\u0000\\\"\":\"Zg==\"}"},
+	    {"fo", 2, "{\"n\\u0000\\\"\":\"Zm8=\"}"},
+	    {"foo", 3, "{\"n\\u0000\\\"\":\"Zm9v\"}"},
+	    {"foob", 4, "{\"n\\u0000\\\"\":\"Zm9vYg==\"}"},
+	    {"\0\xff\xfe"
+	     "abc\n",
+	     7, "{\"n\\u0000\\\"\":\"AP/+YWJjCg==\"}"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct jsonw w;
+		char *text;
+		size_t len;
+
+		assert_int_equal(jsonw_init(&w), 0);
+		jsonw_object_begin(&w);
+		jsonw_keyn(&w, "n\0\"", 3);
+		jsonw_base64(&w, cases[i].in, cases[i].len);
+		jsonw_object_end(&w);
+		assert_int_equal(jsonw_finish(&w, &text, &len), 0);
+		if (strcmp(text, cases[i].want) != 0)
+			fail_msg("case %zu: expected %s, got %s", i, cases[i].want, text);
+		free(text);
+	}
+}
+
 static void test_jsonw_escaping(void **state)
 {
 	static const struct {
@@ -878,6 +1162,7 @@ int main(void)
 	    cmocka_unit_test(test_readdir_getattr_exists),
 	    cmocka_unit_test(test_read),
 	    cmocka_unit_test(test_metadata),
+	    cmocka_unit_test(test_metadata_store_errors),
 	    cmocka_unit_test(test_listing),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_cors),
@@ -885,9 +1170,13 @@ int main(void)
 	    cmocka_unit_test(test_metrics_and_dashboard),
 	    cmocka_unit_test(test_route_names),
 	    cmocka_unit_test(test_jsonw_escaping),
+	    cmocka_unit_test(test_jsonw_base64),
 	    cmocka_unit_test(test_rule_json),
 	    cmocka_unit_test(test_rules_source),
 	    cmocka_unit_test(test_no_snapshot),
+	    cmocka_unit_test(test_listing_stream),
+	    cmocka_unit_test(test_listing_dropped),
+	    cmocka_unit_test(test_listing_new_generation),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
