@@ -9,11 +9,15 @@ need unshare pgrep
 
 sv_library
 # orphans: a child whose parent exits at once (reparented to us, exits after
-# 0.3 s: must be reaped), and one in a session of its own that stays.
-sv_config 'programs = (
-	{ name = "orphans"; command = [ "/bin/sh", "-c",
-	  "(sleep 0.3 &); (setsid sleep 1001 </dev/null >/dev/null 2>&1 &); exec sleep 1000" ]; }
-);'
+# 0.3 s: must be reaped), and one in a session of its own that stays.  Their
+# durations are this run's own, so another run of the test cannot be mistaken
+# for them.
+STAY=$((1000000 + $$ * 2))
+ESCAPE=$((STAY + 1))
+sv_config "programs = (
+	{ name = \"orphans\"; command = [ \"/bin/sh\", \"-c\",
+	  \"(sleep 0.3 &); (setsid sleep $ESCAPE </dev/null >/dev/null 2>&1 &); exec sleep $STAY\" ]; }
+);"
 
 # --- PID 1 ---
 start_bg sv unshare --pid --fork --mount-proc "$MF" run -c "$T/mf.conf" --watchdog-sec 10
@@ -25,18 +29,18 @@ wait_state orphans running 20
 sleep 1
 zombies=$(ps --ppid "$SV" -o stat= | grep -c '^Z')
 expect_eq "$zombies" 0 "no zombie under PID 1 (orphans reaped)"
-expect_match "$(ps --ppid "$SV" -o args=)" "sleep 1001" "the setsid orphan was reparented to PID 1"
+expect_match "$(ps --ppid "$SV" -o args=)" "sleep $ESCAPE" "the setsid orphan was reparented to PID 1"
 kill -TERM "$SV"
 wait "$UNSHARE_PID"
 expect_eq "$?" 0 "PID 1 exits 0 on SIGTERM"
-pgrep -f "sleep 100[01]" >/dev/null && fail "a process of the namespace outlived it"
+pgrep -f "^sleep ($STAY|$ESCAPE)$" >/dev/null && fail "a process of the namespace outlived it"
 ok "nothing of the namespace is left"
 
 # --- subreaper, no namespace: the setsid orphan goes with the supervisor ---
 start_sv --watchdog-sec 10
 wait_state orphans running 20
 sleep 0.5
-ORPHAN=$(pgrep -f "sleep 1001" | head -1)
+ORPHAN=$(pgrep -f "^sleep $ESCAPE$" | head -1)
 [ -n "$ORPHAN" ] || fail "no setsid orphan found"
 expect_eq "$(ps -o ppid= -p "$ORPHAN" | tr -d ' ')" "$SV_PID" "the orphan's parent is the supervisor (subreaper)"
 kill -TERM "$SV_PID"
