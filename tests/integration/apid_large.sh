@@ -123,20 +123,31 @@ while read -r line; do
 done <"$T/sample"
 ok "getattr agrees with the snapshot on $(wc -l <"$T/sample") sampled files"
 
-# Two previews at once: one is computed, the other told to wait.
+# Previews at once: one is computed, the others told to wait.  The first is sent
+# alone, the other two a moment later in one curl process, so they reach another
+# server thread while the first computes; on a loaded machine the first may end
+# before they arrive (every answer 200), so the round is tried up to five times.
 body='{"rules": [{"name": "all", "template": "/All/{title|fileName}/{fileName}"}], "sample": 1}'
-for i in 1 2 3; do
-	curl -s -o "$T/preview$i.json" -w '%{http_code}\n' -H 'Content-Type: application/json' \
-		-d "$body" "$URL/api/fuse/rules/preview" >"$T/preview$i.code" &
-done
-wait_codes() {
-	for i in 1 2 3; do [ -s "$T/preview$i.code" ] || return 1; done
+preview_round() {
+	curl -s -o "$T/preview1.json" -w '%{http_code}\n' -H 'Content-Type: application/json' \
+		-d "$body" "$URL/api/fuse/rules/preview" >"$T/preview1.code" &
+	local first=$!
+	sleep 0.1
+	curl -s -Z --parallel-immediate -w '%{http_code}\n' \
+		-H 'Content-Type: application/json' -d "$body" \
+		-o "$T/preview2.json" "$URL/api/fuse/rules/preview" \
+		-o "$T/preview3.json" "$URL/api/fuse/rules/preview" >"$T/preview23.code"
+	wait "$first"
+	cat "$T/preview1.code" "$T/preview23.code" | sort | tr '\n' ' '
 }
-wait_for 120 wait_codes || fail "the previews did not all answer"
-codes=$(cat "$T"/preview?.code | sort | tr '\n' ' ')
+for round in 1 2 3 4 5; do
+	codes=$(preview_round)
+	expect_match "$codes" '^(200 )+(429 )*$' "concurrent previews: 200 or 429, nothing else"
+	case $codes in *429*) break ;; esac
+done
 expect_match "$codes" '^(200 )+(429 )+$' "concurrent previews: 200 for one, 429 for the others"
 for i in 1 2 3; do
-	if [ "$(cat "$T/preview$i.code")" = 200 ]; then
+	if jq -e 'has("files")' "$T/preview$i.json" >/dev/null; then
 		expect_eq "$(jq .files "$T/preview$i.json")" "$N" "the preview considered every file"
 		expect_eq "$(jq .moved "$T/preview$i.json")" "$N" "the preview moves every file"
 	else
