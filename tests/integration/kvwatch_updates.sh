@@ -47,15 +47,18 @@ kv_wait 10 ".generation >= $((gen + 1))" "a change after the absent one"
 expect_eq "$(kv_hdr .generation)" "$((gen + 1))" "generations after an absent add and one change"
 expect_eq "$(kv_hdr .files)" 99 "add of an absent file adds nothing"
 
-# A burst: 200 new files announced one message each, as fast as redis-cli sends.
+# A burst: 200 new files announced one message each, in one transaction so that
+# they arrive together however loaded the machine is.
 kv_load 200 1000
 gen=$(kv_hdr .generation)
 {
+	echo MULTI
 	for i in $(seq 1000 1199); do
 		id=$(printf '%08x%08x%08x%08x%08x%08x%08x%08x' $i $((i * 7 + 1)) $((i * 13 + 5)) \
 			$((i * 17 + 3)) $((i * 19 + 11)) $((i * 23 + 7)) $((i * 29 + 13)) $((i * 31 + 17)))
 		printf 'PUBLISH meta-sort:file:batch "{\\"changes\\":[{\\"action\\":\\"add\\",\\"hashId\\":\\"%s\\"}]}"\n' "$id"
 	done
+	echo EXEC
 } | rcli >/dev/null
 kv_wait 15 '.files == 299' "burst: all 200 files arrived"
 burst=$(($(kv_hdr .generation) - gen))
