@@ -52,6 +52,11 @@ struct snapshot_file;
 #define ERROR_MAX              512
 #define SAVE_EVERY_USEC        (300 * USEC_PER_SEC) /* the copy in state_dir, at most */
 #define SAVE_POLL_USEC         (1 * USEC_PER_SEC)
+/*
+ * Live changes waiting for a slow fetch, at most (136 bytes each): more, and they
+ * are dropped for a full load, which finds whatever they changed.
+ */
+#define LIVE_QUEUE_MAX BATCH_CHANGES_MAX
 
 struct load_job {
 	pthread_t thread;
@@ -98,6 +103,7 @@ struct kvwatch {
 	struct fetch *orphan;       /* one given up with its connection, still to free */
 	struct batch_change *queue; /* changes waiting for the fetch in flight */
 	size_t queue_n;
+	bool queue_overflow; /* LIVE_QUEUE_MAX passed (said once) until the queue drains */
 	struct subscriber *sub;
 	enum kv_state state; /* the one truth about where kvwatch is (state.h) */
 	struct backoff backoff;

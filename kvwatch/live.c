@@ -80,6 +80,7 @@ void live_drop(struct kvwatch *kv)
 	free(kv->queue);
 	kv->queue = NULL;
 	kv->queue_n = 0;
+	kv->queue_overflow = false;
 }
 
 /* The changes' values are in (on the loop thread): carry them out. */
@@ -135,6 +136,8 @@ static void fetch_next(struct kvwatch *kv)
 {
 	int r;
 
+	if (kv->queue_n == 0 && kv->fetch == NULL)
+		kv->queue_overflow = false; /* caught up */
 	if (kv->fetch != NULL || kv->queue_n == 0 || kv->cmd == NULL || kv->fail_pending)
 		return;
 	r = fetch_start(kv->event, kv->cmd, &kv->layout, &kv->cfg->schema, kv->queue, kv->queue_n,
@@ -174,6 +177,23 @@ void live_on_message(void *userdata, const char *payload, size_t len)
 	}
 	if (n == 0) {
 		free(changes);
+		return;
+	}
+	/*
+	 * Redis answers the fetch slower than changes come: rather than queue without
+	 * bound, drop them all and load everything, which finds what they changed.
+	 */
+	if (kv->queue_n + n > LIVE_QUEUE_MAX) {
+		if (!kv->queue_overflow)
+			log_warnx("live changes: more than %u waiting for %s to answer; dropping "
+			          "them and loading everything again",
+			          LIVE_QUEUE_MAX, leader_name(kv));
+		kv->queue_overflow = true;
+		free(kv->queue);
+		kv->queue = NULL;
+		kv->queue_n = 0;
+		free(changes);
+		fullload_start(kv);
 		return;
 	}
 	/* Behind the changes already waiting, in message order. */
