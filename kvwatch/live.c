@@ -71,6 +71,7 @@ static void delta_note(struct kvwatch *kv, const struct batch_change *changes, s
 
 void live_drop(struct kvwatch *kv)
 {
+	kv->fetch_waits = false;
 	if (kv->fetch != NULL) {
 		fetch_free(kv->orphan); /* waits only if an older one still runs */
 		kv->orphan = kv->fetch;
@@ -97,6 +98,10 @@ static void on_fetched(void *userdata, struct fetch *f)
 	size_t n;
 	int r;
 
+	if (gen_building(kv)) {
+		kv->fetch_waits = true; /* the build reads the store: live_after_build() */
+		return;
+	}
 	kv->fetch = NULL;
 	r = fetch_result(f, &fetched, &changes, &n, &st.load, &err);
 	kv->cmd = fetch_take_connection(f);
@@ -129,6 +134,14 @@ static void on_fetched(void *userdata, struct fetch *f)
 		gen_schedule(kv);
 	}
 	fetch_next(kv);
+}
+
+void live_after_build(struct kvwatch *kv)
+{
+	if (!kv->fetch_waits)
+		return;
+	kv->fetch_waits = false;
+	on_fetched(kv, kv->fetch);
 }
 
 /* Hand the waiting changes to a fetch, unless one is in flight. */

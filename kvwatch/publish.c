@@ -79,24 +79,46 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 	return 0;
 }
 
+/* The store's records for tree_build_next(), until p->cancel is set. */
+struct records_iter {
+	struct store_iter it;
+	const atomic_bool *cancel;
+	bool cancelled;
+};
+
+static const struct record *next_record(void *ctx)
+{
+	struct records_iter *ri = ctx;
+
+	if (ri->cancel != NULL && atomic_load_explicit(ri->cancel, memory_order_relaxed)) {
+		ri->cancelled = true;
+		return NULL;
+	}
+	return store_iter_next(&ri->it);
+}
+
 int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
                  struct store *store, const struct snapshot_kv_state *kv,
                  struct publish_result *res, char *err, size_t errlen)
 {
 	struct snapshot_build *b = NULL;
-	struct store_iter it;
+	struct records_iter ri = {.cancel = p->cancel};
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	/* One record at a time: no array of every record's values beside the store. */
-	r = store_iter_init(store, &it);
+	r = store_iter_init(store, &ri.it);
 	if (r < 0) {
 		errbuf_set(err, errlen, 0, "collecting records: %s", strerror(-r));
 		return r;
 	}
-	r = tree_build_next(rules, schema, store_iter_next, &it, &b);
-	store_iter_free(&it);
+	r = tree_build_next(rules, schema, next_record, &ri, &b);
+	store_iter_free(&ri.it);
+	if (r == 0 && ri.cancelled) {
+		snapshot_build_free(b);
+		r = -ECANCELED;
+	}
 	if (r < 0) {
 		errbuf_set(err, errlen, 0, "building the tree: %s", strerror(-r));
 		return r;
