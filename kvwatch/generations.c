@@ -63,6 +63,21 @@ void gen_spare_start(struct kvwatch *kv)
 }
 
 /*
+ * A full build of the records held is coming (a rules reload): its file is
+ * prepared meanwhile, the size of the current one and a little.
+ */
+void gen_spare_for_build(struct kvwatch *kv)
+{
+	struct snapshot *cur = store_snapshot(kv->store);
+
+	if (kv->spare != NULL || cur == NULL)
+		return;
+	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
+	kv->spare =
+	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
+}
+
+/*
  * The spare file if its thread is done (publisher.take_spare); NULL if none or
  * not ready: the loop never waits for it, the patch then makes its own file.
  */
@@ -225,6 +240,7 @@ struct build_job {
 	const struct schema *schema;
 	struct store *store;
 	struct publish_loading *loading; /* the first load's tree, else a build from store */
+	struct spare *spare;             /* the file prepared for it, or NULL */
 	struct snapshot_kv_state st;
 	char error[ERROR_MAX];
 	char leader[ERROR_MAX];
@@ -254,8 +270,19 @@ static void *build_main(void *arg)
 	return NULL;
 }
 
+/* publisher.take_spare of the build, on its thread: it may wait for the spare. */
+static struct snapshot_file *build_take_spare(void *ctx)
+{
+	struct build_job *job = ctx;
+	struct snapshot_file *f = spare_wait(job->spare);
+
+	job->spare = NULL;
+	return f;
+}
+
 static void build_free(struct build_job *job)
 {
+	snapshot_file_free(spare_wait(job->spare));
 	sd_event_source_disable_unref(job->io);
 	if (job->efd >= 0)
 		close(job->efd);
@@ -315,7 +342,11 @@ static int build_start(struct kvwatch *kv, const struct snapshot_kv_state *st, u
 		return r;
 	}
 	job->pub = kv->pub;
-	job->pub.take_spare = NULL; /* the spare is the loop's */
+	/* A file prepared for it (gen_spare_for_build()) is the build's now. */
+	job->spare = kv->spare;
+	kv->spare = NULL;
+	job->pub.take_spare = build_take_spare;
+	job->pub.spare_ctx = job;
 	job->pub.cancel = &job->cancel;
 	atomic_init(&job->cancel, false);
 	job->rules = kv->cfg->rules;
@@ -386,10 +417,8 @@ static void do_publish(struct kvwatch *kv)
 	if (r == -EAGAIN) {
 		/* A build: on its thread; publish_done() when it ends. */
 		r = build_start(kv, &st, started, err, sizeof(err));
-		if (r == 0) {
-			spare_drop(kv); /* a build writes a file of its own */
+		if (r == 0)
 			return;
-		}
 	}
 	publish_done(kv, r, &res, err, &st, started);
 }

@@ -309,6 +309,7 @@ void kv_reload(struct kvwatch *kv)
 		/* Re-place the records held with the new rules: a full build, no Redis. */
 		log_info("reload: placing %u records with the new rules", store_count(kv->store));
 		kv->dirty = true;
+		gen_spare_for_build(kv); /* its file, allocated while the records are placed */
 	}
 	if (kv->dirty || gen_state_changed(kv))
 		gen_schedule(kv);

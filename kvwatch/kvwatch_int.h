@@ -236,6 +236,7 @@ bool gen_building(const struct kvwatch *kv);
 void gen_build_stop(struct kvwatch *kv);
 bool gen_state_changed(const struct kvwatch *kv);
 void gen_spare_start(struct kvwatch *kv);
+void gen_spare_for_build(struct kvwatch *kv);
 struct snapshot_file *gen_spare_take(void *ctx);
 int gen_on_spare_timer(sd_event_source *s, uint64_t usec, void *userdata);
 void gen_drop_loading(struct kvwatch *kv);
