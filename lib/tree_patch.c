@@ -7,10 +7,13 @@
  * list is taken apart, or a new directory), takes the old files of the changed
  * records out of them, puts the new versions in, drops directories left empty and
  * settles the names of each touched directory from the files' unrenamed names,
- * exactly as tree_build() does.  A breadth-first walk then emits the new node
- * array: untouched directories copy their old children slice, touched ones their
- * new sorted list.  Unchanged paths keep their ids (the hash of the path); new
- * and renamed nodes hash theirs.  Directory times and the statistics are
+ * exactly as tree_build() does: in an old directory only the name groups the
+ * changes touch (settle_groups(), so that one file among 100,000 of one name
+ * does not settle them all), else every entry (settle_names()).  A breadth-first
+ * walk then emits the new node array: untouched directories copy their old
+ * children slice, touched ones their new sorted list.  Unchanged paths keep
+ * their ids (the hash of the path); new and renamed nodes hash theirs, or take
+ * the id of the old node whose path they take.  Directory times and the statistics are
  * computed over the whole new tree, which is cheap next to placing records.
  * The old strings and properties are not copied: the new build continues them
  * (snapshot_build's borrowed base, written out by the writer) with the new ones
