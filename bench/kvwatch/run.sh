@@ -169,7 +169,8 @@ EOC
 	"$kvw" -c "$tmp/kv.conf" -q >"$tmp/daemon.log" 2>&1 &
 	kpid=$!
 	pids+=($kpid)
-	for _ in $(seq 600); do [ -s "$run/vfs.snapshot" ] && break; sleep 0.1; done
+	# (a loaded machine takes many times the quiet figures: wait up to 20 minutes)
+	for _ in $(seq 12000); do [ -s "$run/vfs.snapshot" ] && break; sleep 0.1; done
 	# After the rename the daemon maps the file back and frees the load's memory
 	# (a few seconds at 1,000,000 files): sample once RssAnon has held still.
 	anon=0
@@ -200,7 +201,7 @@ EOC
 	pids+=($kpid)
 	for _ in $(seq 6000); do [ -e "$run/vfs.snapshot" ] && break; sleep 0.01; done
 	warm=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }')
-	for _ in $(seq 1200); do grep -q "full load from" "$tmp/life.log" && break; sleep 0.1; done
+	for _ in $(seq 12000); do grep -q "full load from" "$tmp/life.log" && break; sleep 0.1; done
 	sleep 2
 	ino=$(stat -c %i "$run/vfs.snapshot")
 	sed -i 's|template = "/Movies/|template = "/Films/|' "$tmp/rules.conf"
