@@ -7,7 +7,8 @@
  * snapshot (remove the record ranked first, which renames every later one; add
  * one ranked in the middle; update one's size), each followed by its write, as
  * kvwatch's live path does.  Targets (issue 11): the build of 100,000 under 1 s,
- * a patch under 50 ms.
+ * a patch under 50 ms.  Last, the ordinary case for comparison: one update in
+ * a folder of 51,000 different names (target ~20 ms with its write).
  *
  * With -r, each patch is computed RUNS times over the same snapshot and the
  * median is printed beside the fastest, so a busy machine's noise shows.
@@ -33,6 +34,7 @@ struct lib {
 	size_t n;
 	uint32_t nvals;
 	char (*ids)[32];
+	char (*paths)[48]; /* NULL: every file is PATH */
 	struct strview *values;
 	struct record *recs;
 	bool *present;
@@ -58,9 +60,10 @@ static double cpu(void)
 static void set(struct lib *l, size_t i, const char *size)
 {
 	struct strview *v = &l->values[i * l->nvals];
+	const char *path = l->paths != NULL ? l->paths[i] : PATH;
 
 	memset(v, 0, l->nvals * sizeof(*v));
-	v[PROP_FILE_PATH] = (struct strview){PATH, (uint32_t)strlen(PATH)};
+	v[PROP_FILE_PATH] = (struct strview){path, (uint32_t)strlen(path)};
 	v[PROP_SIZE] = (struct strview){size, (uint32_t)strlen(size)};
 	l->recs[i].hash_id = (struct strview){l->ids[i], (uint32_t)strlen(l->ids[i])};
 	l->recs[i].values = v;
@@ -105,7 +108,7 @@ static int cmp_double(const void *a, const void *b)
 
 static void patch(struct lib *l, const struct rules *rules, const struct schema *schema,
                   struct snapshot **s, const struct tree_change *ch, const char *what,
-                  const char *dir, unsigned gen, unsigned runs)
+                  const char *dir, unsigned gen, unsigned runs, const char *target)
 {
 	struct snapshot_build *b = NULL;
 	struct snapshot *next;
@@ -128,12 +131,66 @@ static void patch(struct lib *l, const struct rules *rules, const struct schema 
 	*s = next;
 	qsort(t_patch, runs, sizeof(*t_patch), cmp_double);
 	qsort(c_patch, runs, sizeof(*c_patch), cmp_double);
-	printf("patch: %-24s %6.1f ms (cpu %6.1f) + write %5.1f ms = %6.1f ms  (target < 50 ms)",
-	       what, t_patch[runs / 2] * 1e3, c_patch[runs / 2] * 1e3, t_write * 1e3,
-	       (t_patch[runs / 2] + t_write) * 1e3);
+	printf("patch: %-24s %6.1f ms (cpu %6.1f) + write %5.1f ms = %6.1f ms  (target %s)", what,
+	       t_patch[runs / 2] * 1e3, c_patch[runs / 2] * 1e3, t_write * 1e3,
+	       (t_patch[runs / 2] + t_write) * 1e3, target);
 	if (runs > 1)
 		printf("  median of %u, fastest %.1f ms", runs, t_patch[0] * 1e3);
 	printf("\n");
+}
+
+#define ORDINARY 51000
+
+/*
+ * The ordinary case beside it: one update in a folder of 51,000 different names
+ * (the /Movies of a 100,000-file library), patched the same way.
+ */
+static void ordinary(const struct rules *rules, const struct schema *schema, const char *dir,
+                     unsigned runs)
+{
+	struct lib l = {.n = ORDINARY, .nvals = schema->count};
+	const struct record **ptrs;
+	struct strview *saved_values;
+	struct snapshot_build *b;
+	struct snapshot *s;
+	struct tree_change ch;
+	struct record saved;
+	double t_write;
+
+	l.ids = calloc(l.n, sizeof(*l.ids));
+	l.paths = calloc(l.n, sizeof(*l.paths));
+	l.values = calloc(l.n * l.nvals, sizeof(*l.values));
+	l.recs = calloc(l.n, sizeof(*l.recs));
+	l.present = calloc(l.n, sizeof(*l.present));
+	ptrs = calloc(l.n, sizeof(*ptrs));
+	saved_values = calloc(l.nvals, sizeof(*saved_values));
+	if (!l.ids || !l.paths || !l.values || !l.recs || !l.present || !ptrs || !saved_values)
+		fatalx("out of memory");
+	for (size_t i = 0; i < l.n; i++) {
+		snprintf(l.ids[i], sizeof(l.ids[i]), "ord%06zu", i);
+		snprintf(l.paths[i], sizeof(l.paths[i]), "BDMV/STREAM/%06u.m2ts", (unsigned)i);
+		set(&l, i, "1000");
+		l.present[i] = true;
+		ptrs[i] = &l.recs[i];
+	}
+	if (tree_build(rules, schema, ptrs, l.n, &b) < 0)
+		fatalx("tree_build: out of memory");
+	s = write_open(b, dir, 1, &t_write);
+	snapshot_build_free(b);
+	saved = l.recs[l.n / 2];
+	memcpy(saved_values, saved.values, l.nvals * sizeof(*saved_values));
+	saved.values = saved_values;
+	set(&l, l.n / 2, "2000");
+	ch = (struct tree_change){.old = &saved, .new = &l.recs[l.n / 2]};
+	patch(&l, rules, schema, &s, &ch, "one of 51,000 names", dir, 2, runs, "~20 ms");
+	snapshot_free(s);
+	free(l.ids);
+	free(l.paths);
+	free(l.values);
+	free(l.recs);
+	free(l.present);
+	free(ptrs);
+	free(saved_values);
 }
 
 int main(int argc, char **argv)
@@ -215,20 +272,21 @@ int main(int argc, char **argv)
 	saved.values = saved_values;
 	l.present[0] = false;
 	ch = (struct tree_change){.old = &saved, .new = NULL};
-	patch(&l, rules, &schema, &s, &ch, "remove the first ranked", dir, 2, runs);
+	patch(&l, rules, &schema, &s, &ch, "remove the first ranked", dir, 2, runs, "< 50 ms");
 
 	l.present[l.n - 1] = true;
 	ch = (struct tree_change){.old = NULL, .new = &l.recs[l.n - 1]};
-	patch(&l, rules, &schema, &s, &ch, "add one ranked mid-way", dir, 3, runs);
+	patch(&l, rules, &schema, &s, &ch, "add one ranked mid-way", dir, 3, runs, "< 50 ms");
 
 	saved = l.recs[mid];
 	memcpy(saved_values, saved.values, l.nvals * sizeof(*saved_values));
 	saved.values = saved_values;
 	set(&l, mid, "2000");
 	ch = (struct tree_change){.old = &saved, .new = &l.recs[mid]};
-	patch(&l, rules, &schema, &s, &ch, "update one's size", dir, 4, runs);
+	patch(&l, rules, &schema, &s, &ch, "update one's size", dir, 4, runs, "< 50 ms");
 
 	snapshot_free(s);
+	ordinary(rules, &schema, dir, runs);
 	{
 		char path[4096];
 
