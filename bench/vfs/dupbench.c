@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,33 @@ static void patch(struct lib *l, const struct rules *rules, const struct schema 
 	printf("\n");
 }
 
+/* The arrays of l (l->n records, l->nvals values each), paths too when asked. */
+static void lib_alloc(struct lib *l, bool with_paths, const struct record ***ptrs,
+                      struct strview **saved_values)
+{
+	l->ids = calloc(l->n, sizeof(*l->ids));
+	l->paths = with_paths ? calloc(l->n, sizeof(*l->paths)) : NULL;
+	l->values = calloc(l->n * l->nvals, sizeof(*l->values));
+	l->recs = calloc(l->n, sizeof(*l->recs));
+	l->present = calloc(l->n, sizeof(*l->present));
+	*ptrs = calloc(l->n, sizeof(**ptrs));
+	*saved_values = calloc(l->nvals, sizeof(**saved_values));
+	if (!l->ids || (with_paths && !l->paths) || !l->values || !l->recs || !l->present ||
+	    !*ptrs || !*saved_values)
+		fatalx("out of memory");
+}
+
+static void lib_free(struct lib *l, const struct record **ptrs, struct strview *saved_values)
+{
+	free(l->ids);
+	free(l->paths);
+	free(l->values);
+	free(l->recs);
+	free(l->present);
+	free(ptrs);
+	free(saved_values);
+}
+
 #define ORDINARY 51000
 
 /*
@@ -157,15 +185,7 @@ static void ordinary(const struct rules *rules, const struct schema *schema, con
 	struct record saved;
 	double t_write;
 
-	l.ids = calloc(l.n, sizeof(*l.ids));
-	l.paths = calloc(l.n, sizeof(*l.paths));
-	l.values = calloc(l.n * l.nvals, sizeof(*l.values));
-	l.recs = calloc(l.n, sizeof(*l.recs));
-	l.present = calloc(l.n, sizeof(*l.present));
-	ptrs = calloc(l.n, sizeof(*ptrs));
-	saved_values = calloc(l.nvals, sizeof(*saved_values));
-	if (!l.ids || !l.paths || !l.values || !l.recs || !l.present || !ptrs || !saved_values)
-		fatalx("out of memory");
+	lib_alloc(&l, true, &ptrs, &saved_values);
 	for (size_t i = 0; i < l.n; i++) {
 		snprintf(l.ids[i], sizeof(l.ids[i]), "ord%06zu", i);
 		snprintf(l.paths[i], sizeof(l.paths[i]), "BDMV/STREAM/%06u.m2ts", (unsigned)i);
@@ -184,13 +204,7 @@ static void ordinary(const struct rules *rules, const struct schema *schema, con
 	ch = (struct tree_change){.old = &saved, .new = &l.recs[l.n / 2]};
 	patch(&l, rules, schema, &s, &ch, "one of 51,000 names", dir, 2, runs, "~20 ms");
 	snapshot_free(s);
-	free(l.ids);
-	free(l.paths);
-	free(l.values);
-	free(l.recs);
-	free(l.present);
-	free(ptrs);
-	free(saved_values);
+	lib_free(&l, ptrs, saved_values);
 }
 
 int main(int argc, char **argv)
@@ -236,14 +250,7 @@ int main(int argc, char **argv)
 		fatalx("default rules: %s", err);
 	l.nvals = schema.count;
 	l.n++; /* the last one is added by a patch */
-	l.ids = calloc(l.n, sizeof(*l.ids));
-	l.values = calloc(l.n * l.nvals, sizeof(*l.values));
-	l.recs = calloc(l.n, sizeof(*l.recs));
-	l.present = calloc(l.n, sizeof(*l.present));
-	ptrs = calloc(l.n, sizeof(*ptrs));
-	saved_values = calloc(l.nvals, sizeof(*saved_values));
-	if (!l.ids || !l.values || !l.recs || !l.present || !ptrs || !saved_values)
-		fatalx("out of memory");
+	lib_alloc(&l, false, &ptrs, &saved_values);
 	for (size_t i = 0; i < l.n; i++) {
 		snprintf(l.ids[i], sizeof(l.ids[i]), "dup%06zu", i * 2);
 		set(&l, i, "1000");
@@ -295,11 +302,6 @@ int main(int argc, char **argv)
 	}
 	rules_free(rules);
 	schema_free(&schema);
-	free(l.ids);
-	free(l.values);
-	free(l.recs);
-	free(l.present);
-	free(ptrs);
-	free(saved_values);
+	lib_free(&l, ptrs, saved_values);
 	return 0;
 }
