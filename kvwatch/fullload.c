@@ -194,6 +194,12 @@ static int on_job_done(sd_event_source *s, int fd, uint32_t revents, void *userd
 	struct load_job *job = kv->job;
 	bool cancelled;
 
+	if (gen_building(kv)) {
+		/* The build reads the store this would replace: fullload_after_build(). */
+		sd_event_source_set_enabled(s, SD_EVENT_OFF);
+		kv->job_waits = true;
+		return 0;
+	}
 	pthread_join(job->thread, NULL);
 	kv->job_io = sd_event_source_disable_unref(kv->job_io);
 	kv->job = NULL;
@@ -320,6 +326,15 @@ int fullload_on_hold_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	log_info("held change: hold time over, checking it once more");
 	fullload_start(kv);
 	return 0;
+}
+
+void fullload_after_build(struct kvwatch *kv)
+{
+	if (!kv->job_waits)
+		return;
+	kv->job_waits = false;
+	if (kv->job_io != NULL)
+		sd_event_source_set_enabled(kv->job_io, SD_EVENT_ON); /* its eventfd is still set */
 }
 
 void fullload_stop(struct kvwatch *kv)

@@ -1,8 +1,9 @@
 /*
  * generations: when and how the next generation is published.  Live changes
  * are debounced (kv.debounce_ms), then patched into the previous tree when the
- * store maps it, else built whole; the file of the next patch is prepared on a
- * thread (spare.h) and taken only when it is ready.  The KV state stamped into
+ * store maps it, else built whole, on a thread (build_job: the loop keeps
+ * answering meanwhile); the file of the next patch is prepared on a thread
+ * (spare.h) and taken only when it is ready.  The KV state stamped into
  * each snapshot is compared with the last one published, so that failures that
  * repeat publish nothing.  A generation made of loaded data is copied into
  * state_dir at most every SAVE_EVERY_USEC and at exit (warm.h).
@@ -17,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "guard.h"
@@ -55,6 +58,21 @@ void gen_spare_start(struct kvwatch *kv)
 	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
 	if (kv->spare != NULL || cur == NULL || !kv->patchable)
 		return;
+	kv->spare =
+	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
+}
+
+/*
+ * A full build of the records held is coming (a rules reload): its file is
+ * prepared meanwhile, the size of the current one and a little.
+ */
+void gen_spare_for_build(struct kvwatch *kv)
+{
+	struct snapshot *cur = store_snapshot(kv->store);
+
+	if (kv->spare != NULL || cur == NULL)
+		return;
+	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
 	kv->spare =
 	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
 }
@@ -205,6 +223,173 @@ bool gen_check_damage(struct kvwatch *kv)
 	return true;
 }
 
+/*
+ * A full build runs on a thread of its own (1,000,000 files take seconds): the
+ * loop keeps answering signals, the watchdog and the subscriber meanwhile.
+ * Nothing changes the record set, the configuration or the publisher while it
+ * runs: a fetched batch, a finished load and a reload wait for it (live.c,
+ * fullload.c, kvwatch.c ask gen_building()), and it reads copies of the KV
+ * state's strings.  Its end runs publish_done() on the loop.
+ */
+struct build_job {
+	pthread_t thread;
+	int efd;
+	sd_event_source *io;
+	struct publisher pub; /* a copy: the thread's generation, no spare, the cancel flag */
+	const struct rules *rules;
+	const struct schema *schema;
+	struct store *store;
+	struct publish_loading *loading; /* the first load's tree, else a build from store */
+	struct spare *spare;             /* the file prepared for it, or NULL */
+	struct snapshot_kv_state st;
+	char error[ERROR_MAX];
+	char leader[ERROR_MAX];
+	uint64_t started;
+	atomic_bool cancel;
+	/* Written by the thread, read after the eventfd. */
+	int result;
+	struct publish_result res;
+	char err[512];
+};
+
+static void *build_main(void *arg)
+{
+	struct build_job *job = arg;
+	uint64_t one = 1;
+
+	if (job->loading != NULL) {
+		job->result = publish_loading(&job->pub, job->loading, &job->st, &job->res,
+		                              job->err, sizeof(job->err));
+		job->loading = NULL;
+	} else {
+		job->result = publish_tree(&job->pub, job->rules, job->schema, job->store, &job->st,
+		                           &job->res, job->err, sizeof(job->err));
+	}
+	if (write(job->efd, &one, sizeof(one)) < 0)
+		abort(); /* an eventfd write of 1 cannot fail */
+	return NULL;
+}
+
+/* publisher.take_spare of the build, on its thread: it may wait for the spare. */
+static struct snapshot_file *build_take_spare(void *ctx)
+{
+	struct build_job *job = ctx;
+	struct snapshot_file *f = spare_wait(job->spare);
+
+	job->spare = NULL;
+	return f;
+}
+
+static void build_free(struct build_job *job)
+{
+	snapshot_file_free(spare_wait(job->spare));
+	sd_event_source_disable_unref(job->io);
+	if (job->efd >= 0)
+		close(job->efd);
+	publish_loading_free(job->loading);
+	free(job);
+}
+
+bool gen_building(const struct kvwatch *kv)
+{
+	return kv->build != NULL;
+}
+
+static void publish_done(struct kvwatch *kv, int r, struct publish_result *res, char *err,
+                         const struct snapshot_kv_state *st, uint64_t started);
+
+static int on_build_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct kvwatch *kv = userdata;
+	struct build_job *job = kv->build;
+
+	pthread_join(job->thread, NULL);
+	kv->build = NULL;
+	if (job->result >= 0)
+		kv->pub.generation = job->pub.generation;
+	publish_done(kv, job->result, &job->res, job->err, &job->st, job->started);
+	build_free(job);
+	/* What waited for the build. */
+	live_after_build(kv);
+	fullload_after_build(kv);
+	if (kv->reload_pending) {
+		kv->reload_pending = false;
+		kv_reload(kv);
+	}
+	if (kv->dirty || gen_state_changed(kv))
+		gen_schedule(kv);
+	return 0;
+}
+
+/* Build st's generation on a thread, from kv->loading if set, else from the store. */
+static int build_start(struct kvwatch *kv, const struct snapshot_kv_state *st, uint64_t started,
+                       char *err, size_t errlen)
+{
+	struct build_job *job = calloc(1, sizeof(*job));
+	int r;
+
+	if (job == NULL) {
+		snprintf(err, errlen, "building the tree: out of memory");
+		return -ENOMEM;
+	}
+	job->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = job->efd < 0 ? -errno : 0;
+	if (r == 0)
+		r = sd_event_add_io(kv->event, &job->io, job->efd, EPOLLIN, on_build_done, kv);
+	if (r < 0) {
+		build_free(job);
+		snprintf(err, errlen, "building the tree: %s", strerror(-r));
+		return r;
+	}
+	job->pub = kv->pub;
+	/* A file prepared for it (gen_spare_for_build()) is the build's now. */
+	job->spare = kv->spare;
+	kv->spare = NULL;
+	job->pub.take_spare = build_take_spare;
+	job->pub.spare_ctx = job;
+	job->pub.cancel = &job->cancel;
+	atomic_init(&job->cancel, false);
+	job->rules = kv->cfg->rules;
+	job->schema = &kv->cfg->schema;
+	job->store = kv->store;
+	job->loading = kv->loading;
+	kv->loading = NULL;
+	job->st = *st;
+	snprintf(job->error, sizeof(job->error), "%s", st->error ? st->error : "");
+	snprintf(job->leader, sizeof(job->leader), "%s", st->leader ? st->leader : "");
+	job->st.error = job->error;
+	job->st.leader = st->leader ? job->leader : NULL;
+	job->started = started;
+	r = -pthread_create(&job->thread, NULL, build_main, job);
+	if (r < 0) {
+		kv->loading = job->loading;
+		job->loading = NULL;
+		build_free(job);
+		snprintf(err, errlen, "building the tree: starting a thread: %s", strerror(-r));
+		return r;
+	}
+	kv->build = job;
+	log_debug("building generation %" PRIu64 " on a thread", kv->pub.generation + 1);
+	return 0;
+}
+
+/* At exit: a build still running stops placing records; waits for it. */
+void gen_build_stop(struct kvwatch *kv)
+{
+	struct build_job *job = kv->build;
+
+	if (job == NULL)
+		return;
+	atomic_store(&job->cancel, true);
+	pthread_join(job->thread, NULL);
+	kv->build = NULL;
+	if (job->result >= 0) {
+		kv->pub.generation = job->pub.generation;
+		snapshot_free(job->res.snap);
+	}
+	build_free(job);
+}
+
 static void do_publish(struct kvwatch *kv)
 {
 	struct snapshot_kv_state st = {
@@ -217,9 +402,8 @@ static void do_publish(struct kvwatch *kv)
 	    .error = kv->error,
 	    .leader = kv->url ? kv->url->redacted : NULL,
 	};
-	struct publish_result res;
-	struct snapshot *old;
-	char err[512] = "", status[600];
+	struct publish_result res = {0};
+	char err[512] = "";
 	/* The debounce counts from the start: a publish slower than it waits for nothing. */
 	uint64_t started = now_usec(kv);
 	int r;
@@ -227,17 +411,25 @@ static void do_publish(struct kvwatch *kv)
 	if (gen_check_damage(kv))
 		return;
 	r = -EAGAIN;
-	if (kv->loading != NULL) {
-		/* The first load's records, placed while they loaded: the build is done. */
-		r = publish_loading(&kv->pub, kv->loading, &st, &res, err, sizeof(err));
-		kv->loading = NULL;
-	} else if (kv->patchable) {
+	if (kv->loading == NULL && kv->patchable)
 		r = publish_patch(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store,
 		                  kv->delta_prev, kv->delta_ids, &st, &res, err, sizeof(err));
+	if (r == -EAGAIN) {
+		/* A build: on its thread; publish_done() when it ends. */
+		r = build_start(kv, &st, started, err, sizeof(err));
+		if (r == 0)
+			return;
 	}
-	if (r == -EAGAIN)
-		r = publish_tree(&kv->pub, kv->cfg->rules, &kv->cfg->schema, kv->store, &st, &res,
-		                 err, sizeof(err));
+	publish_done(kv, r, &res, err, &st, started);
+}
+
+/* The end of a publish, on the loop: announce it, or back off after a failure. */
+static void publish_done(struct kvwatch *kv, int r, struct publish_result *res, char *err,
+                         const struct snapshot_kv_state *st, uint64_t started)
+{
+	struct snapshot *old;
+	char status[600];
+
 	spare_drop(kv); /* one the publish did not take: a build writes a file of its own */
 	if (r < 0) {
 		/* A full disk stays full for a while: back off, and say it once. */
@@ -267,28 +459,28 @@ static void do_publish(struct kvwatch *kv)
 	kv->publish_retry_usec = 0;
 	if (err[0] != '\0')
 		log_warnx("%s", err);
-	if (kv->hold.active)
+	if (st->held)
 		snprintf(status, sizeof(status),
 		         "generation %" PRIu64 ": %" PRIu64
 		         " files; holding back the removal of %" PRIu64
 		         " files (SIGUSR1 applies it)",
-		         res.generation, res.files, kv->hold.removals);
-	else if (kv_is_connected(kv))
+		         res->generation, res->files, st->held_removals);
+	else if (st->connected)
 		snprintf(status, sizeof(status),
-		         "generation %" PRIu64 ": %" PRIu64 " files from %s", res.generation,
-		         res.files, leader_name(kv));
+		         "generation %" PRIu64 ": %" PRIu64 " files from %s", res->generation,
+		         res->files, leader_name(kv));
 	else
 		snprintf(status, sizeof(status),
 		         "generation %" PRIu64 ": %" PRIu64 " files, disconnected: %s",
-		         res.generation, res.files, kv->error[0] ? kv->error : "no leader");
-	publish_notify(&kv->pub, res.generation, status);
+		         res->generation, res->files,
+		         st->error != NULL && st->error[0] ? st->error : "no leader");
+	publish_notify(&kv->pub, res->generation, status);
 	log_info("published generation %" PRIu64 ": %" PRIu64 " files, %" PRIu64
 	         " directories, %" PRIu64 " skipped, %" PRIu64 " hidden (%s; %s %.1f ms, "
 	         "write %.1f ms, map %.1f ms)",
-	         res.generation, res.files, res.directories, res.skipped, res.hidden,
-	         kv_is_connected(kv) ? "connected" : "disconnected",
-	         res.patched ? "patch" : "build", res.build_ns / 1e6, res.write_ns / 1e6,
-	         res.map_ns / 1e6);
+	         res->generation, res->files, res->directories, res->skipped, res->hidden,
+	         st->connected ? "connected" : "disconnected", res->patched ? "patch" : "build",
+	         res->build_ns / 1e6, res->write_ns / 1e6, res->map_ns / 1e6);
 
 	kv->dirty = false;
 	/* resyncing stays until a full load ends (fullload.c), live changes or not. */
@@ -296,43 +488,44 @@ static void do_publish(struct kvwatch *kv)
 	kv->pub_savable = kv->last_sync_ns != 0;
 	if (kv->pub_savable)
 		save_schedule(kv);
-	kv->pub_connected = kv_is_connected(kv);
-	kv->pub_held = kv->hold.active;
-	kv->pub_held_removals = kv->hold.removals;
-	snprintf(kv->pub_error, sizeof(kv->pub_error), "%s", kv->error);
+	/* What this generation says, which may differ from now after a build. */
+	kv->pub_connected = st->connected;
+	kv->pub_held = st->held;
+	kv->pub_held_removals = st->held_removals;
+	snprintf(kv->pub_error, sizeof(kv->pub_error), "%s", st->error ? st->error : "");
 
 	old = store_snapshot(kv->store);
 	if (old == NULL && kv->retired != NULL)
 		old = store_snapshot(kv->retired);
-	if (kv->hooks != NULL && res.snap != NULL) {
+	if (kv->hooks != NULL && res->snap != NULL) {
 		char **dirs = NULL;
 		size_t n = 0;
 
-		if (treediff_dirs(old, res.snap, HOOKS_DIRS_MAX, &dirs, &n) == 0) {
-			hooks_changed(kv->hooks, res.generation, dirs, n);
+		if (treediff_dirs(old, res->snap, HOOKS_DIRS_MAX, &dirs, &n) == 0) {
+			hooks_changed(kv->hooks, res->generation, dirs, n);
 			treediff_free(dirs, n);
 		}
 	}
 	/* A damaged mapping read while publishing: the tree may be wrong, load again. */
 	if (gen_check_damage(kv)) {
-		snapshot_free(res.snap);
+		snapshot_free(res->snap);
 		return;
 	}
 	/* The next live changes patch this generation if the store maps it. */
 	r = -1;
-	if (res.snap != NULL) {
+	if (res->snap != NULL) {
 		char path[PATH_MAX];
 
 		snprintf(path, sizeof(path), "%s/%s", kv->cfg->runtime_dir, SNAP_FILE_NAME);
 		if (chmod(path, 0444) < 0)
 			log_debug("chmod 0444 \"%s\": %s", path, strerror(errno));
-		r = store_rebind(kv->store, res.snap);
+		r = store_rebind(kv->store, res->snap);
 		if (r < 0)
-			log_warnx("mapping records to generation %" PRIu64 ": %s", res.generation,
+			log_warnx("mapping records to generation %" PRIu64 ": %s", res->generation,
 			          strerror(-r));
 		else
-			guard_set(snapshot_header(res.snap), snapshot_header(res.snap)->total_size,
-			          path);
+			guard_set(snapshot_header(res->snap),
+			          snapshot_header(res->snap)->total_size, path);
 	}
 	if (r < 0)
 		guard_set(NULL, 0, NULL);
@@ -341,7 +534,7 @@ static void do_publish(struct kvwatch *kv)
 	kv->retired = NULL;
 	malloc_trim(0);
 	/* Live changes are flowing: the next one finds its file allocated. */
-	if (res.patched)
+	if (res->patched)
 		gen_spare_start(kv);
 }
 
@@ -349,6 +542,8 @@ int gen_on_publish_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct kvwatch *kv = userdata;
 
+	if (gen_building(kv))
+		return 0; /* on_build_done() schedules what came meanwhile */
 	if (kv->dirty || gen_state_changed(kv))
 		do_publish(kv);
 	return 0;

@@ -98,6 +98,7 @@ static int on_usr2(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static void teardown(struct kvwatch *kv)
 {
+	gen_build_stop(kv);
 	fullload_stop(kv);
 	config_free(kv->job_cfg);
 	kv->job_cfg = NULL;
@@ -232,6 +233,19 @@ static int rebase_stores(struct kvwatch *kv, struct config *ncfg, unsigned chang
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct kvwatch *kv = userdata;
+
+	if (gen_building(kv)) {
+		/* The build reads the rules and the records: after it (on_build_done). */
+		log_info("reload: after the build of the tree in progress");
+		kv->reload_pending = true;
+		return 0;
+	}
+	kv_reload(kv);
+	return 0;
+}
+
+void kv_reload(struct kvwatch *kv)
+{
 	struct config *ncfg = NULL, *old = kv->cfg;
 	char err[512];
 	unsigned changes;
@@ -243,7 +257,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	if (r < 0) {
 		log_errorx("reload: %s; keeping the running configuration", err);
 		config_free(ncfg);
-		return 0;
+		return;
 	}
 	for (size_t i = 0; i < ncfg->warning_count; i++)
 		log_warnx("%s", ncfg->warnings[i]);
@@ -252,7 +266,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 	if (r < 0) {
 		log_errorx("reload: %s; keeping the running configuration", strerror(-r));
 		config_free(ncfg);
-		return 0;
+		return;
 	}
 	log_info("reloading the configuration:%s%s%s%s%s%s", changes & RELOAD_RULES ? " rules" : "",
 	         changes & RELOAD_FETCH ? " properties" : "",
@@ -282,7 +296,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		if (conn_setup(kv) < 0) {
 			/* reload_check() let it through: not the file's fault. */
 			sd_event_exit(kv->event, EXIT_TEMPFAIL);
-			return 0;
+			return;
 		}
 		conn_start(kv); /* connects, then loads */
 	} else if (changes & RELOAD_FETCH) {
@@ -295,10 +309,10 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 		/* Re-place the records held with the new rules: a full build, no Redis. */
 		log_info("reload: placing %u records with the new rules", store_count(kv->store));
 		kv->dirty = true;
+		gen_spare_for_build(kv); /* its file, allocated while the records are placed */
 	}
 	if (kv->dirty || gen_state_changed(kv))
 		gen_schedule(kv);
-	return 0;
 }
 
 /*
@@ -446,6 +460,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	} else {
 		status = r;
 	}
+	gen_build_stop(&kv); /* it stops placing records at once */
 	gen_save_final(&kv);
 out:
 	teardown(&kv);

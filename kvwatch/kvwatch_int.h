@@ -32,6 +32,7 @@
 #include "redis_url.h"
 #include "state.h"
 
+struct build_job;
 struct config;
 struct fetch;
 struct hooks;
@@ -52,6 +53,11 @@ struct snapshot_file;
 #define ERROR_MAX              512
 #define SAVE_EVERY_USEC        (300 * USEC_PER_SEC) /* the copy in state_dir, at most */
 #define SAVE_POLL_USEC         (1 * USEC_PER_SEC)
+/*
+ * Live changes waiting for a slow fetch, at most (136 bytes each): more, and they
+ * are dropped for a full load, which finds whatever they changed.
+ */
+#define LIVE_QUEUE_MAX BATCH_CHANGES_MAX
 
 struct load_job {
 	pthread_t thread;
@@ -96,8 +102,10 @@ struct kvwatch {
 	redisContext *cmd;          /* NULL while a fetch has it */
 	struct fetch *fetch;        /* the live changes' fetch in flight (fetch.h) */
 	struct fetch *orphan;       /* one given up with its connection, still to free */
+	bool fetch_waits;           /* kv->fetch is done, its changes wait for the build */
 	struct batch_change *queue; /* changes waiting for the fetch in flight */
 	size_t queue_n;
+	bool queue_overflow; /* LIVE_QUEUE_MAX passed (said once) until the queue drains */
 	struct subscriber *sub;
 	enum kv_state state; /* the one truth about where kvwatch is (state.h) */
 	struct backoff backoff;
@@ -109,6 +117,7 @@ struct kvwatch {
 	/* The full load. */
 	struct load_job *job;
 	sd_event_source *job_io;
+	bool job_waits;        /* the load is done, its result waits for the build */
 	struct store *touched; /* ids changed by pub/sub while the job runs */
 	bool load_again;
 	bool rules_pending; /* new rules wait for a load of the properties they need */
@@ -132,6 +141,8 @@ struct kvwatch {
 	struct store *delta_prev;
 	bool patchable;
 	struct publisher pub;
+	struct build_job *build; /* a full build on its thread (generations.c) */
+	bool reload_pending;     /* a SIGHUP waits for the build */
 	bool dirty;
 	sd_event_source *publish_timer;
 	uint64_t last_publish_usec;
@@ -212,9 +223,20 @@ int conn_setup(struct kvwatch *kv);
 void conn_drop(struct kvwatch *kv);
 void conn_start(struct kvwatch *kv);
 
-/* generations.c: the next generation, the prepared file, the copy in state_dir. */
+/* kvwatch.c: SIGHUP's reload (kept for after a build). */
+void kv_reload(struct kvwatch *kv);
+
+/*
+ * generations.c: the next generation, the prepared file, the copy in state_dir.
+ * While gen_building(), the record set, the configuration and the publisher
+ * are the build thread's to read: nothing may change them.
+ */
+bool gen_building(const struct kvwatch *kv);
+/* At exit: cancel a build and wait for it. */
+void gen_build_stop(struct kvwatch *kv);
 bool gen_state_changed(const struct kvwatch *kv);
 void gen_spare_start(struct kvwatch *kv);
+void gen_spare_for_build(struct kvwatch *kv);
 struct snapshot_file *gen_spare_take(void *ctx);
 int gen_on_spare_timer(sd_event_source *s, uint64_t usec, void *userdata);
 void gen_drop_loading(struct kvwatch *kv);
@@ -228,6 +250,8 @@ bool gen_check_damage(struct kvwatch *kv);
 void live_delta_reset(struct kvwatch *kv, bool patchable);
 void live_drop(struct kvwatch *kv);
 void live_on_message(void *userdata, const char *payload, size_t len);
+/* A fetch that ended during a build is carried out now. */
+void live_after_build(struct kvwatch *kv);
 
 /* fullload.c: the full load on its thread, its result, the hold-back policy. */
 void fullload_cancel(struct kvwatch *kv);
@@ -237,5 +261,7 @@ void fullload_stop(struct kvwatch *kv);
 void fullload_start(struct kvwatch *kv);
 int fullload_on_resync(sd_event_source *s, uint64_t usec, void *userdata);
 int fullload_on_hold_timer(sd_event_source *s, uint64_t usec, void *userdata);
+/* A load that ended during a build is taken now. */
+void fullload_after_build(struct kvwatch *kv);
 
 #endif

@@ -2,6 +2,7 @@
  * leader: parse the leader lock file and watch it with inotify (see leader.h).
  */
 #include "leader.h"
+#include "log.h"
 #include "errbuf.h"
 
 #include <errno.h>
@@ -225,8 +226,10 @@ static void report_error(struct leader_watch *w, const char *reason)
 	char msg[512];
 
 	snprintf(msg, sizeof(msg), "leader lock %s: %s", w->path, reason);
-	if (w->last_error != NULL && strcmp(w->last_error, msg) == 0)
+	if (w->last_error != NULL && strcmp(w->last_error, msg) == 0) {
+		log_debug("%s (said already)", msg);
 		return;
+	}
 	free(w->last_error);
 	w->last_error = strdup(msg);
 	w->cb(w->userdata, NULL, msg);

@@ -71,6 +71,7 @@ static void delta_note(struct kvwatch *kv, const struct batch_change *changes, s
 
 void live_drop(struct kvwatch *kv)
 {
+	kv->fetch_waits = false;
 	if (kv->fetch != NULL) {
 		fetch_free(kv->orphan); /* waits only if an older one still runs */
 		kv->orphan = kv->fetch;
@@ -80,6 +81,7 @@ void live_drop(struct kvwatch *kv)
 	free(kv->queue);
 	kv->queue = NULL;
 	kv->queue_n = 0;
+	kv->queue_overflow = false;
 }
 
 /* The changes' values are in (on the loop thread): carry them out. */
@@ -96,6 +98,10 @@ static void on_fetched(void *userdata, struct fetch *f)
 	size_t n;
 	int r;
 
+	if (gen_building(kv)) {
+		kv->fetch_waits = true; /* the build reads the store: live_after_build() */
+		return;
+	}
 	kv->fetch = NULL;
 	r = fetch_result(f, &fetched, &changes, &n, &st.load, &err);
 	kv->cmd = fetch_take_connection(f);
@@ -130,11 +136,21 @@ static void on_fetched(void *userdata, struct fetch *f)
 	fetch_next(kv);
 }
 
+void live_after_build(struct kvwatch *kv)
+{
+	if (!kv->fetch_waits)
+		return;
+	kv->fetch_waits = false;
+	on_fetched(kv, kv->fetch);
+}
+
 /* Hand the waiting changes to a fetch, unless one is in flight. */
 static void fetch_next(struct kvwatch *kv)
 {
 	int r;
 
+	if (kv->queue_n == 0 && kv->fetch == NULL)
+		kv->queue_overflow = false; /* caught up */
 	if (kv->fetch != NULL || kv->queue_n == 0 || kv->cmd == NULL || kv->fail_pending)
 		return;
 	r = fetch_start(kv->event, kv->cmd, &kv->layout, &kv->cfg->schema, kv->queue, kv->queue_n,
@@ -174,6 +190,23 @@ void live_on_message(void *userdata, const char *payload, size_t len)
 	}
 	if (n == 0) {
 		free(changes);
+		return;
+	}
+	/*
+	 * Redis answers the fetch slower than changes come: rather than queue without
+	 * bound, drop them all and load everything, which finds what they changed.
+	 */
+	if (kv->queue_n + n > LIVE_QUEUE_MAX) {
+		if (!kv->queue_overflow)
+			log_warnx("live changes: more than %u waiting for %s to answer; dropping "
+			          "them and loading everything again",
+			          LIVE_QUEUE_MAX, leader_name(kv));
+		kv->queue_overflow = true;
+		free(kv->queue);
+		kv->queue = NULL;
+		kv->queue_n = 0;
+		free(changes);
+		fullload_start(kv);
 		return;
 	}
 	/* Behind the changes already waiting, in message order. */

@@ -367,14 +367,20 @@ static int send_scan(redisContext *c, const char *cursor, size_t cursor_len, con
 	return redis_append(c, 6, argv, lens);
 }
 
-static bool is_cursor(const redisReply *r)
+/* A SCAN cursor: 1 to 20 decimal digits. */
+static bool is_cursor_text(const char *s, size_t len)
 {
-	if (r->type != REDIS_REPLY_STRING || r->len == 0 || r->len > 20)
+	if (len == 0 || len > 20)
 		return false;
-	for (size_t i = 0; i < r->len; i++)
-		if (r->str[i] < '0' || r->str[i] > '9')
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < '0' || s[i] > '9')
 			return false;
 	return true;
+}
+
+static bool is_cursor(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_STRING && is_cursor_text(r->str, r->len);
 }
 
 /*
@@ -431,37 +437,101 @@ static int take_keys(struct pass *ps, const redisReply *keys)
 }
 
 /*
- * Read ahead the cursor of the next reply, from its first bytes ("*2\r\n$<n>\r\n
- * <cursor>\r\n"), leaving them to the reply parser.  Returns 1 and the cursor, 0
- * when the reply does not start like a SCAN reply (the parser will tell), or -EIO.
+ * The cursor of a SCAN reply, read ahead while the reply is parsed.  hiredis
+ * hands every string to the reply object functions (read.h, its public way to
+ * build replies) as soon as the string's bytes are in, so wrapping createString
+ * gives the cursor, the first element of the two, long before the keys after
+ * it are in: the next SCAN goes out while the server still sends this one.
  */
-static int peek_cursor(redisContext *c, char *cursor, char *err, size_t errlen)
+struct cursor_peek {
+	redisReplyObjectFunctions *orig; /* the reader's own, restored at the end */
+	redisReplyObjectFunctions fns;
+	void *orig_privdata;
+	bool have; /* cursor: that of the reply being parsed */
+	char cursor[24];
+	void *whole; /* a reply parsed whole while peeking, for scan_reply() */
+};
+
+static void *peek_string(const redisReadTask *t, char *str, size_t len)
+{
+	const redisReadTask *root = t;
+	struct cursor_peek *pk;
+
+	while (root->parent != NULL)
+		root = root->parent; /* the reader's privdata is the top task's */
+	pk = root->privdata;
+	/* The first of the two elements of a top-level array: a SCAN cursor. */
+	if (t->parent == root && t->idx == 0 && root->elements == 2 && is_cursor_text(str, len)) {
+		memcpy(pk->cursor, str, len);
+		pk->cursor[len] = '\0';
+		pk->have = true;
+	}
+	return pk->orig->createString(t, str, len);
+}
+
+static void peek_begin(redisContext *c, struct cursor_peek *pk)
+{
+	memset(pk, 0, sizeof(*pk));
+	pk->orig = c->reader->fn;
+	pk->orig_privdata = c->reader->privdata;
+	pk->fns = *pk->orig;
+	pk->fns.createString = peek_string;
+	c->reader->fn = &pk->fns;
+	c->reader->privdata = pk;
+}
+
+static void peek_end(redisContext *c, struct cursor_peek *pk)
+{
+	c->reader->fn = pk->orig;
+	c->reader->privdata = pk->orig_privdata;
+	if (pk->whole != NULL)
+		freeReplyObject(pk->whole);
+	pk->whole = NULL;
+}
+
+/*
+ * Read until the cursor of the next reply is known.  Returns 1 and the cursor,
+ * 0 when the reply turned out whole without one (the parser will tell what it
+ * is), or -EIO.
+ */
+static int peek_cursor(redisContext *c, struct cursor_peek *pk, char *cursor, char *err,
+                       size_t errlen)
 {
 	for (;;) {
-		const redisReader *rd = c->reader;
-		const char *p = rd->buf != NULL ? rd->buf + rd->pos : NULL;
-		size_t avail = rd->buf != NULL ? rd->len - rd->pos : 0, n = 0, i = 5;
+		void *reply = NULL;
 
-		if (avail >= 4 && memcmp(p, "*2\r\n", 4) != 0)
-			return 0;
-		if (avail >= 5 && p[4] != '$')
-			return 0;
-		while (i < avail && p[i] >= '0' && p[i] <= '9' && n <= 20)
-			n = n * 10 + (size_t)(p[i++] - '0');
-		if (i < avail && (p[i] != '\r' || n == 0 || n > 20))
-			return 0;
-		if (i < avail && avail >= i + 2 + n + 2) {
-			p += i + 2;
-			for (size_t j = 0; j < n; j++)
-				if (p[j] < '0' || p[j] > '9')
-					return 0;
-			memcpy(cursor, p, n);
-			cursor[n] = '\0';
+		if (pk->have) {
+			memcpy(cursor, pk->cursor, sizeof(pk->cursor));
 			return 1;
+		}
+		if (pk->whole != NULL)
+			return 0;
+		if (redisReaderGetReply(c->reader, &reply) != REDIS_OK)
+			return errbuf_set(err, errlen, -EIO, "protocol error: %s",
+			                  c->reader->errstr);
+		if (reply != NULL) {
+			pk->whole = reply;
+			continue;
 		}
 		if (redisBufferRead(c) != REDIS_OK)
 			return errbuf_set(err, errlen, -EIO, "%s", c->errstr);
 	}
+}
+
+/* The next SCAN reply: one peek_cursor() parsed whole, or read now. */
+static int scan_reply(redisContext *c, struct cursor_peek *pk, redisReply **ret, char *err,
+                      size_t errlen)
+{
+	int r = 0;
+
+	if (pk->whole != NULL) {
+		*ret = pk->whole;
+		pk->whole = NULL;
+	} else {
+		r = redis_get_reply(c, ret, err, errlen);
+	}
+	pk->have = false; /* that was this reply's cursor, if any */
+	return r;
 }
 
 /*
@@ -470,7 +540,7 @@ static int peek_cursor(redisContext *c, char *cursor, char *err, size_t errlen)
  * its cursor, and once a reply is in, the one after it is read ahead and its
  * follower sent before the keys are noted.
  */
-static int scan_ids(struct pass *ps)
+static int scan_all(struct pass *ps, struct cursor_peek *pk)
 {
 	const struct loader_params *p = ps->p;
 	char pattern[KEYS_PREFIX_MAX * 2 + 16], count[16], cursor[24], next[24] = "0";
@@ -491,7 +561,7 @@ static int scan_ids(struct pass *ps)
 
 		/* Keep one SCAN queued behind the one whose reply is next. */
 		if (!last_sent && outstanding == 1) {
-			r = peek_cursor(ps->c, cursor, ps->err, ps->errlen);
+			r = peek_cursor(ps->c, pk, cursor, ps->err, ps->errlen);
 			if (r < 0)
 				return r;
 			peeked = r > 0;
@@ -512,7 +582,7 @@ static int scan_ids(struct pass *ps)
 		}
 		if (cancelled(p, ps->err, ps->errlen))
 			return -ECANCELED;
-		r = redis_get_reply(ps->c, &reply, ps->err, ps->errlen);
+		r = scan_reply(ps->c, pk, &reply, ps->err, ps->errlen);
 		if (r < 0)
 			return r;
 		outstanding--;
@@ -539,7 +609,7 @@ static int scan_ids(struct pass *ps)
 		}
 		peeked = false;
 		if (outstanding == 1 && !last_sent) {
-			r = peek_cursor(ps->c, cursor, ps->err, ps->errlen);
+			r = peek_cursor(ps->c, pk, cursor, ps->err, ps->errlen);
 			peeked = r > 0;
 			if (r == 0 || (r > 0 && strcmp(cursor, "0") == 0)) {
 				last_sent = true;
@@ -561,6 +631,17 @@ static int scan_ids(struct pass *ps)
 		}
 		freeReplyObject(reply);
 	}
+	return r;
+}
+
+static int scan_ids(struct pass *ps)
+{
+	struct cursor_peek pk;
+	int r;
+
+	peek_begin(ps->c, &pk);
+	r = scan_all(ps, &pk);
+	peek_end(ps->c, &pk);
 	return r;
 }
 

@@ -79,24 +79,56 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 	return 0;
 }
 
+/* The store's records for tree_build_next(), until p->cancel is set. */
+struct records_iter {
+	struct store_iter it;
+	const atomic_bool *cancel;
+	bool cancelled;
+};
+
+static const struct record *next_record(void *ctx)
+{
+	struct records_iter *ri = ctx;
+
+	if (ri->cancel != NULL && atomic_load_explicit(ri->cancel, memory_order_relaxed)) {
+		ri->cancelled = true;
+		return NULL;
+	}
+	return store_iter_next(&ri->it);
+}
+
+static int nodes_in_file(void *ctx, uint32_t count, struct snap_node **nodes,
+                         struct snapshot_file **file);
+
 int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
                  struct store *store, const struct snapshot_kv_state *kv,
                  struct publish_result *res, char *err, size_t errlen)
 {
 	struct snapshot_build *b = NULL;
-	struct store_iter it;
+	struct records_iter ri = {.cancel = p->cancel};
+	struct tree_builder *tb = NULL;
+	const struct record *rec;
 	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	int r;
 
 	memset(res, 0, sizeof(*res));
 	/* One record at a time: no array of every record's values beside the store. */
-	r = store_iter_init(store, &it);
+	r = store_iter_init(store, &ri.it);
 	if (r < 0) {
 		errbuf_set(err, errlen, 0, "collecting records: %s", strerror(-r));
 		return r;
 	}
-	r = tree_build_next(rules, schema, store_iter_next, &it, &b);
-	store_iter_free(&it);
+	r = tree_builder_new(rules, schema, &tb);
+	while (r == 0 && (rec = next_record(&ri)) != NULL)
+		r = tree_builder_add(tb, rec);
+	store_iter_free(&ri.it);
+	if (r == 0 && ri.cancelled)
+		r = -ECANCELED;
+	/* The nodes go straight into the new file, as a load's build does. */
+	if (r == 0)
+		r = tree_builder_finish_into(tb, nodes_in_file, p, &b);
+	else
+		tree_builder_free(tb);
 	if (r < 0) {
 		errbuf_set(err, errlen, 0, "building the tree: %s", strerror(-r));
 		return r;

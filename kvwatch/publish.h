@@ -18,6 +18,7 @@
 #ifndef MF_KVWATCH_PUBLISH_H
 #define MF_KVWATCH_PUBLISH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,8 @@ struct publisher {
 	 * when the patch needs it, which then owns what it returns. */
 	struct snapshot_file *(*take_spare)(void *ctx);
 	void *spare_ctx;
+	/* Set: publish_tree() stops placing records and returns -ECANCELED. */
+	const atomic_bool *cancel;
 };
 
 struct publish_result {

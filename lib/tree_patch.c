@@ -7,10 +7,13 @@
  * list is taken apart, or a new directory), takes the old files of the changed
  * records out of them, puts the new versions in, drops directories left empty and
  * settles the names of each touched directory from the files' unrenamed names,
- * exactly as tree_build() does.  A breadth-first walk then emits the new node
- * array: untouched directories copy their old children slice, touched ones their
- * new sorted list.  Unchanged paths keep their ids (the hash of the path); new
- * and renamed nodes hash theirs.  Directory times and the statistics are
+ * exactly as tree_build() does: in an old directory only the name groups the
+ * changes touch (settle_groups(), so that one file among 100,000 of one name
+ * does not settle them all), else every entry (settle_names()).  A breadth-first
+ * walk then emits the new node array: untouched directories copy their old
+ * children slice, touched ones their new sorted list.  Unchanged paths keep
+ * their ids (the hash of the path); new and renamed nodes hash theirs, or take
+ * the id of the old node whose path they take.  Directory times and the statistics are
  * computed over the whole new tree, which is cheap next to placing records.
  * The old strings and properties are not copied: the new build continues them
  * (snapshot_build's borrowed base, written out by the writer) with the new ones
@@ -32,7 +35,11 @@
 #include "snapshot.h"
 
 #define NO_INDEX UINT32_MAX
-#define NSKIPS   TREE_SKIP_MAX
+/* A name no " (n)" makes too long to keep whole: its variants are exact. */
+#define GROUP_NAME_MAX (NAMES_SUFFIX_SURE - 16)
+/* Values of n in a row taken by other names before a search by rank gives up. */
+#define RANK_GAP_MAX 8
+#define NSKIPS       TREE_SKIP_MAX
 
 enum pentry_kind { PE_OLD, PE_FILE, PE_DIR };
 
@@ -51,6 +58,8 @@ struct pentry {
 	struct strview hash_id; /* files */
 	const char *final;      /* the name in the new tree */
 	uint32_t final_len;
+	uint32_t reuse; /* old node index + 1 whose name (and so path and id) final is */
+	bool grouped;   /* in a name group settle_groups() redoes */
 };
 
 /* A touched old directory (old != NO_INDEX) or a new one. */
@@ -61,7 +70,11 @@ struct pdir {
 	uint32_t name_len;
 	struct pentry *e;
 	size_t n, cap;
-	size_t nold; /* e[0 .. nold) are old's children in order, until settled */
+	size_t nold;     /* e[0 .. nold) are old's children in order, until settled */
+	uint32_t *order; /* settled by groups: the live entries in order (else e[0 .. n)) */
+	size_t norder;
+	uint32_t *killed; /* the old entries taken out */
+	size_t nkilled, killed_cap;
 	size_t live;
 	uint32_t *byhash; /* old file entries by hash id (index + 1), built on demand */
 	size_t byhash_size;
@@ -263,13 +276,20 @@ static int kill_old(struct patch *p, uint32_t parent, uint32_t idx)
 {
 	int64_t pd = touch(p, parent);
 	struct pentry *e;
+	struct pdir *d;
+	int r;
 
 	if (pd < 0)
 		return (int)pd;
 	/* Until settled, a touched directory's entries start with its old children. */
-	e = &p->pdirs[pd].e[idx - p->onodes[parent].first_child];
+	d = &p->pdirs[pd];
+	e = &d->e[idx - p->onodes[parent].first_child];
 	if (e->kind != PE_OLD || e->ref != idx || e->dead)
 		return -EAGAIN;
+	r = tree_grow(&d->killed, &d->killed_cap, d->nkilled + 1, sizeof(*d->killed));
+	if (r < 0)
+		return r;
+	d->killed[d->nkilled++] = idx - p->onodes[parent].first_child;
 	e->dead = true;
 	p->pdirs[pd].live--;
 	p->dead[idx] = 1;
@@ -307,6 +327,51 @@ static int index_by_hash(struct patch *p, struct pdir *d)
 	return 0;
 }
 
+/*
+ * The file of hash_id among the " (n)" variants of name in old directory dn.
+ * tree_build() numbered them in hash-id order, so a binary search over n finds
+ * it with a few lookups, without indexing a folder of 100,000 same-name files.
+ * A value taken by another name is a gap; RANK_GAP_MAX of them in a row read as
+ * the end.  NO_INDEX when not found this way (the caller indexes the folder).
+ */
+static uint32_t find_by_rank(struct patch *p, const struct snap_node *dn, const char *name,
+                             size_t len, struct strview hash_id)
+{
+	char cand[SNAP_NAME_MAX + 1];
+	uint64_t lo = 2, hi = (uint64_t)dn->child_count + 2; /* every n is below hi */
+
+	if (len >= GROUP_NAME_MAX)
+		return NO_INDEX;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2, n;
+		const struct snap_node *c = NULL;
+		int cmp;
+
+		for (n = mid; n < hi && n < mid + RANK_GAP_MAX && c == NULL; n++) {
+			int l = names_add_suffix(name, len, (unsigned)n, cand, sizeof(cand));
+
+			if (l < 0)
+				return NO_INDEX;
+			c = snapshot_lookup_child(p->old, dn, cand, (size_t)l);
+			if (c != NULL &&
+			    (c->type != SNAP_NODE_FILE || !(c->flags & SNAP_NODE_F_SUFFIXED)))
+				c = NULL;
+		}
+		if (c == NULL) {
+			hi = mid;
+			continue;
+		}
+		cmp = snap_name_cmp(ostr(p, c->hash_id), c->hash_id.len, hash_id.ptr, hash_id.len);
+		if (cmp == 0)
+			return snapshot_node_index(p->old, c);
+		if (cmp < 0)
+			lo = n;
+		else
+			hi = mid;
+	}
+	return NO_INDEX;
+}
+
 /* The old child of directory cur that is the file of hash_id, or NO_INDEX. */
 static uint32_t find_old_file(struct patch *p, uint32_t cur, const char *name,
                               struct strview hash_id)
@@ -314,6 +379,7 @@ static uint32_t find_old_file(struct patch *p, uint32_t cur, const char *name,
 	const struct snap_node *dn = &p->onodes[cur];
 	const struct snap_node *c = snapshot_lookup_child(p->old, dn, name, strlen(name));
 	struct pdir *d;
+	uint32_t idx;
 	size_t slot;
 	int64_t pd;
 
@@ -330,6 +396,9 @@ static uint32_t find_old_file(struct patch *p, uint32_t cur, const char *name,
 		}
 		return NO_INDEX;
 	}
+	idx = find_by_rank(p, dn, name, strlen(name), hash_id);
+	if (idx != NO_INDEX)
+		return idx;
 	pd = touch(p, cur);
 	if (pd < 0)
 		return NO_INDEX;
@@ -753,13 +822,662 @@ static int sort_merged(struct pentry *e, size_t n, int (*cmp)(const void *, cons
 	return 0;
 }
 
+/* ---- name groups ---- */
+
+/*
+ * A patch of one file among 100,000 of one name in one folder must not settle
+ * the whole folder again.  In an old directory, settle_groups() redoes only the
+ * name groups that a change touches: the unsuffixed names of the entries put in
+ * and taken out, and the names these are " (n)" variants of (whose free values
+ * they take or give back).  Every other entry keeps its name and its place.
+ * Within a group the ranks follow from the old " (n)" (tree_build() gave them in
+ * hash-id order) and the hash ids of the new members; a value an old member held
+ * is free without a lookup, and whoever takes it reuses that member's name and
+ * id (the same path).  The new order is the old order with the group members
+ * merged back in, their " (n)" enumerated in the order their digits sort.  It
+ * declines (1: settle_names() does the whole directory) on what it cannot be
+ * sure of: a long name (a stem may have been shortened), an unflagged name that
+ * looks like a variant (a snapshot of a build without the flag, or a genuine
+ * "Up (2).mkv"), two directories of one name.
+ */
+
+/* A name whose group changed, and the n it is a variant of its base with (0: none). */
+struct gname {
+	const char *name;
+	uint32_t len;
+	unsigned n;
+	uint32_t entry; /* the new entry of that name + 1, 0 none */
+};
+
+#define GROUP_NEW   UINT32_MAX /* oldn[] of a new member */
+#define GROUP_CHECK 1          /* flags[n]: its variant name changed hands, look it up */
+#define GROUP_DEAD  2          /* flags[n]: the old member of that n was taken out */
+
+struct group {
+	const char *name;
+	uint32_t len, stem; /* stem: where the extension starts */
+	uint32_t exact;     /* the old entry of this name, unsuffixed, + 1 */
+	uint32_t dir;       /* the directory of the group (entry + 1) */
+	unsigned maxn;      /* the largest " (n)" of an old member */
+	uint32_t *byn;      /* n <= maxn -> old entry + 1 */
+	uint8_t *flags;     /* n <= maxn -> GROUP_* */
+	uint32_t *files;    /* the live files in rank order (entries) ... */
+	uint32_t *oldn;     /* ... the n each had (0 unsuffixed, GROUP_NEW) ... */
+	uint32_t *newn;     /* ... and the n each takes */
+	size_t nfiles, live;
+	size_t first, count; /* its gnames */
+};
+
+struct groups {
+	struct gname *names;
+	size_t nnames, names_cap;
+	struct group *g;
+	size_t ng;
+};
+
+static void groups_free(struct groups *gs)
+{
+	for (size_t i = 0; i < gs->ng; i++) {
+		free(gs->g[i].byn);
+		free(gs->g[i].flags);
+		free(gs->g[i].files);
+		free(gs->g[i].oldn);
+		free(gs->g[i].newn);
+	}
+	free(gs->g);
+	free(gs->names);
+}
+
+static int gname_cmp(const void *pa, const void *pb)
+{
+	const struct gname *a = pa, *b = pb;
+
+	return snap_name_cmp(a->name, a->len, b->name, b->len);
+}
+
+/* Name changed its group (entry: a new entry of it); so did its base's. 1: decline. */
+static int push_name(struct patch *p, struct groups *gs, const char *name, size_t len,
+                     uint32_t entry)
+{
+	char base[SNAP_NAME_MAX + 1];
+	unsigned n;
+	int blen, r;
+
+	if (len >= GROUP_NAME_MAX)
+		return 1;
+	r = tree_grow(&gs->names, &gs->names_cap, gs->nnames + 2, sizeof(*gs->names));
+	if (r < 0)
+		return r;
+	gs->names[gs->nnames++] = (struct gname){name, (uint32_t)len, 0, entry};
+	blen = names_strip_suffix(name, len, base, sizeof(base), &n);
+	if (blen < 0)
+		return 0;
+	gs->names[gs->nnames].name = own(p, base, (size_t)blen);
+	if (gs->names[gs->nnames].name == NULL)
+		return -ENOMEM;
+	gs->names[gs->nnames].len = (uint32_t)blen;
+	gs->names[gs->nnames].n = n;
+	gs->names[gs->nnames].entry = 0;
+	gs->nnames++;
+	return 0;
+}
+
+/* The first old child of d whose name is not below key[0..len), as an entry index. */
+static size_t lower_bound(const struct pdir *d, const char *key, size_t len)
+{
+	size_t lo = 0, hi = d->nold;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pentry *e = &d->e[mid];
+
+		if (snap_name_cmp(e->name, e->name_len, key, len) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The old child of d named name[0..len) + 1, or 0. */
+static uint32_t old_named(const struct pdir *d, const char *name, size_t len)
+{
+	size_t k = lower_bound(d, name, len);
+
+	return k < d->nold && sv_eq(d->e[k].name, d->e[k].name_len, name, len) ? (uint32_t)k + 1
+	                                                                       : 0;
+}
+
+static struct group *group_named(struct groups *gs, const char *name, size_t len)
+{
+	size_t lo = 0, hi = gs->ng;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = snap_name_cmp(gs->g[mid].name, gs->g[mid].len, name, len);
+
+		if (c == 0)
+			return &gs->g[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Is x[0..len) group g's name with " (n)", and which n? */
+static bool is_variant(const struct group *g, const char *x, size_t len, unsigned *ret_n)
+{
+	size_t ext = g->len - g->stem, end;
+	uint64_t n = 0;
+
+	if (len < g->len + 4 || memcmp(x, g->name, g->stem) != 0 || x[g->stem] != ' ' ||
+	    x[g->stem + 1] != '(' || x[len - ext - 1] != ')' ||
+	    memcmp(x + len - ext, g->name + g->stem, ext) != 0)
+		return false;
+	end = len - ext - 1;
+	if (end - (g->stem + 2) > 10 || x[g->stem + 2] == '0')
+		return false;
+	for (size_t i = g->stem + 2; i < end; i++) {
+		if (x[i] < '0' || x[i] > '9')
+			return false;
+		n = n * 10 + (unsigned)(x[i] - '0');
+	}
+	if (n < 2 || n > UINT32_MAX)
+		return false;
+	*ret_n = (unsigned)n;
+	return true;
+}
+
+/* Where names_add_suffix() puts the suffix of g's name. */
+static void group_stem(struct group *g)
+{
+	char out[SNAP_NAME_MAX + 1];
+	int n = names_add_suffix(g->name, g->len, 2, out, sizeof(out));
+
+	g->stem = g->len;
+	if (n != (int)g->len + 4)
+		return;
+	for (size_t s = g->len + 1; s-- > 0;) {
+		if (memcmp(out + s, " (2)", 4) == 0 && memcmp(out, g->name, s) == 0 &&
+		    memcmp(out + s + 4, g->name + s, g->len - s) == 0) {
+			g->stem = (uint32_t)s;
+			return;
+		}
+	}
+}
+
+static int hash_id_cmp(const struct pentry *a, const struct pentry *b)
+{
+	return snap_name_cmp(a->hash_id.ptr, a->hash_id.len, b->hash_id.ptr, b->hash_id.len);
+}
+
+typedef int (*entry_cmp_fn)(const struct pentry *a, const struct pentry *b);
+
+/* The first of x[0..n) (entries sorted by cmp) above e. */
+static size_t upper_bound(const struct pentry *ents, const uint32_t *x, size_t n,
+                          const struct pentry *e, entry_cmp_fn cmp)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (cmp(&ents[x[mid]], e) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The old and new members of group g in d, in rank order.  The old entries are
+ * read in their order once; everything after works on arrays by n and by rank.
+ * 1: decline.
+ */
+static int group_members(struct patch *p, struct groups *gs, struct pdir *d, struct group *g)
+{
+	char key[SNAP_NAME_MAX + 3];
+	size_t lo, hi, nold = 0, nrange = 0, cap, i;
+	uint32_t *range = NULL;
+	int r = -ENOMEM;
+
+	group_stem(g);
+	g->exact = old_named(d, g->name, g->len);
+	if (g->exact != 0) {
+		const struct pentry *e = &d->e[g->exact - 1];
+
+		if (e->suffixed)
+			g->exact = 0; /* a member of the group it is a variant of */
+		else if (!e->is_dir && maybe_renamed(g->name, g->len))
+			return 1;
+		else if (e->is_dir)
+			g->dir = g->exact;
+	}
+	memcpy(key, g->name, g->stem);
+	memcpy(key + g->stem, " (", 2);
+	lo = lower_bound(d, key, g->stem + 2);
+	key[g->stem + 1] = ')';
+	hi = lower_bound(d, key, g->stem + 2);
+	range = malloc((hi - lo + 1) * sizeof(*range));
+	if (range == NULL)
+		goto out;
+	for (size_t k = lo; k < hi; k++) {
+		struct pentry *e = &d->e[k];
+		unsigned n;
+
+		if (!is_variant(g, e->name, e->name_len, &n))
+			continue;
+		if (e->is_dir || !e->suffixed) {
+			r = 1; /* a genuine "Up (2).mkv", or a build without flags */
+			goto out;
+		}
+		e->old_n = n;
+		e->grouped = true;
+		if (n > g->maxn)
+			g->maxn = n;
+		range[nrange++] = (uint32_t)k;
+	}
+	cap = nrange + 1 + g->count;
+	g->byn = calloc(g->maxn + 1, sizeof(*g->byn));
+	g->flags = calloc(g->maxn + 1, sizeof(*g->flags));
+	g->files = malloc(cap * sizeof(*g->files));
+	g->oldn = malloc(cap * sizeof(*g->oldn));
+	g->newn = malloc(cap * sizeof(*g->newn));
+	if (g->byn == NULL || g->flags == NULL || g->files == NULL || g->oldn == NULL ||
+	    g->newn == NULL)
+		goto out;
+	for (i = 0; i < nrange; i++) {
+		const struct pentry *e = &d->e[range[i]];
+
+		if (g->byn[e->old_n] != 0) {
+			r = 1;
+			goto out;
+		}
+		g->byn[e->old_n] = range[i] + 1;
+		if (e->dead)
+			g->flags[e->old_n] |= GROUP_DEAD;
+	}
+	if (g->exact != 0)
+		d->e[g->exact - 1].grouped = true;
+	/* Old files in rank order: the unsuffixed one first, then by n. */
+	if (g->exact != 0 && !d->e[g->exact - 1].is_dir && !d->e[g->exact - 1].dead) {
+		g->files[nold] = g->exact - 1;
+		g->oldn[nold++] = 0;
+	}
+	for (unsigned n = 2; n <= g->maxn; n++) {
+		if (g->byn[n] != 0 && !(g->flags[n] & GROUP_DEAD)) {
+			g->files[nold] = g->byn[n] - 1;
+			g->oldn[nold++] = n;
+		}
+	}
+	g->nfiles = nold;
+	/* The changes: new members by hash id, and n whose variant name changed hands. */
+	for (i = g->first; i < g->first + g->count; i++) {
+		const struct gname *gn = &gs->names[i];
+		struct pentry *e;
+		size_t at;
+
+		if (gn->n != 0 && gn->n <= g->maxn)
+			g->flags[gn->n] |= GROUP_CHECK;
+		if (gn->entry == 0)
+			continue;
+		e = &d->e[gn->entry - 1];
+		e->grouped = true;
+		if (e->is_dir) {
+			if (g->dir != 0) {
+				r = 1;
+				goto out;
+			}
+			g->dir = gn->entry;
+			continue;
+		}
+		at = upper_bound(d->e, g->files, g->nfiles, e, hash_id_cmp);
+		memmove(g->files + at + 1, g->files + at, (g->nfiles - at) * sizeof(*g->files));
+		memmove(g->oldn + at + 1, g->oldn + at, (g->nfiles - at) * sizeof(*g->oldn));
+		g->files[at] = gn->entry - 1;
+		g->oldn[at] = GROUP_NEW;
+		g->nfiles++;
+	}
+	g->live = g->nfiles + (g->dir != 0 && !d->e[g->dir - 1].dead);
+	r = 0;
+out:
+	free(range);
+	return r;
+}
+
+/* Is g's name with " (n)" the name of a group of the new tree?  2: decline. */
+static int variant_taken(struct groups *gs, struct pdir *d, const struct group *g, unsigned n)
+{
+	char cand[SNAP_NAME_MAX + 1];
+	int len = names_add_suffix(g->name, g->len, n, cand, sizeof(cand));
+	const struct group *other;
+	uint32_t k;
+
+	if (len < 0 || len >= NAMES_SUFFIX_SURE)
+		return 2;
+	other = group_named(gs, cand, (size_t)len);
+	if (other != NULL)
+		return other->live > 0;
+	k = old_named(d, cand, (size_t)len);
+	if (k == 0 || (d->e[k - 1].suffixed && !d->e[k - 1].is_dir))
+		return 0;
+	return d->e[k - 1].is_dir ? 1 : 2; /* an unflagged file: which kind is unsure */
+}
+
+/* The " (n)" of g's files in newn[] (0 for the one keeping the name).  1: decline. */
+static int group_assign(struct groups *gs, struct pdir *d, struct group *g)
+{
+	unsigned next = 2;
+	size_t i = 0;
+
+	if ((g->dir == 0 || d->e[g->dir - 1].dead) && g->nfiles > 0)
+		g->newn[i++] = 0;
+	for (; i < g->nfiles; i++) {
+		for (;; next++) {
+			int t;
+
+			if (next == 0)
+				return 1;
+			if (next <= g->maxn && g->byn[next] != 0 && !(g->flags[next] & GROUP_CHECK))
+				break;
+			t = variant_taken(gs, d, g, next);
+			if (t == 2)
+				return 1;
+			if (t == 0)
+				break;
+		}
+		g->newn[i] = next++;
+	}
+	return 0;
+}
+
+/*
+ * Entry e of g is renamed to its name with " (n)" (n 0: the name itself).  The
+ * old node whose name it takes is its path, hence its id: marked dead[] bit 2.
+ */
+static int group_name(struct patch *p, struct pdir *d, const struct group *g, struct pentry *e,
+                      unsigned n)
+{
+	char cand[SNAP_NAME_MAX + 1];
+	uint32_t from = 0;
+	int len;
+
+	if (n == 0)
+		from = g->exact;
+	else if (n <= g->maxn)
+		from = g->byn[n];
+	if (from != 0) {
+		uint32_t o = d->e[from - 1].ref;
+
+		e->final = ostr(p, p->onodes[o].name);
+		e->final_len = p->onodes[o].name.len;
+		e->reuse = o + 1;
+		p->dead[o] |= 2;
+	} else if (n == 0) {
+		e->final = g->name;
+		e->final_len = g->len;
+	} else {
+		len = names_add_suffix(g->name, g->len, n, cand, sizeof(cand));
+		if (len < 0)
+			return len;
+		e->final = own(p, cand, (size_t)len);
+		if (e->final == NULL)
+			return -ENOMEM;
+		e->final_len = (uint32_t)len;
+	}
+	e->suffixed = n != 0;
+	if (e->kind == PE_OLD)
+		p->dead[e->ref] |= 1;
+	return 0;
+}
+
+/* An entry's name in the new tree: unless renamed, the one it has. */
+static const char *efinal(const struct pentry *e, uint32_t *ret_len)
+{
+	*ret_len = e->final != NULL ? e->final_len : e->name_len;
+	return e->final != NULL ? e->final : e->name;
+}
+
+static int final_name_cmp(const struct pentry *a, const struct pentry *b)
+{
+	uint32_t alen, blen;
+	const char *x = efinal(a, &alen), *y = efinal(b, &blen);
+
+	return snap_name_cmp(x, alen, y, blen);
+}
+
+/*
+ * Merge the sorted entries x[0..nx) and y[0..ny) into out.  A run much shorter
+ * than the other goes in by binary search, so one file merged into a folder of
+ * 50,000 costs a copy, not 50,000 comparisons.
+ */
+static void merge_two(const struct pentry *ents, const uint32_t *x, size_t nx, const uint32_t *y,
+                      size_t ny, uint32_t *out)
+{
+	const uint32_t *l = nx >= ny ? x : y, *sh = nx >= ny ? y : x;
+	size_t nl = nx >= ny ? nx : ny, ns = nx >= ny ? ny : nx, i = 0, j = 0, w = 0;
+
+	if (ns * 16 < nl) {
+		for (j = 0; j < ns; j++) {
+			size_t pos =
+			    i + upper_bound(ents, l + i, nl - i, &ents[sh[j]], final_name_cmp);
+
+			memcpy(out + w, l + i, (pos - i) * sizeof(*out));
+			w += pos - i;
+			i = pos;
+			out[w++] = sh[j];
+		}
+		memcpy(out + w, l + i, (nl - i) * sizeof(*out));
+		return;
+	}
+	while (i < nx || j < ny) {
+		if (j == ny || (i < nx && final_name_cmp(&ents[x[i]], &ents[y[j]]) < 0))
+			out[w++] = x[i++];
+		else
+			out[w++] = y[j++];
+	}
+}
+
+/* Merge the sorted runs of entries a (bounds[0..nruns], the last the end) into one. */
+static int merge_runs(const struct pentry *e, uint32_t *a, size_t *bounds, size_t nruns)
+{
+	uint32_t *tmp = malloc((bounds[nruns] + 1) * sizeof(*tmp));
+
+	if (tmp == NULL)
+		return -ENOMEM;
+	while (nruns > 1) {
+		size_t out = 0;
+
+		for (size_t r = 0; r < nruns; r += 2) {
+			size_t i = bounds[r], ie = bounds[r + 1];
+			size_t je = r + 1 < nruns ? bounds[r + 2] : ie;
+
+			bounds[out++] = i;
+			merge_two(e, a + i, ie - i, a + ie, je - ie, tmp + i);
+		}
+		bounds[out] = bounds[nruns];
+		memcpy(a, tmp, bounds[nruns] * sizeof(*a));
+		nruns = out;
+	}
+	free(tmp);
+	return 0;
+}
+
+/* Group g's live members into a[*n...] (entries), as sorted runs noted in bounds. */
+static int group_runs(struct patch *p, struct pdir *d, struct group *g, uint32_t *a, size_t *n,
+                      size_t *bounds, size_t *nruns)
+{
+	unsigned maxn = 0;
+	uint32_t *bynew;
+	uint64_t cur = 1;
+	int r;
+
+	if (g->dir != 0 && !d->e[g->dir - 1].dead) {
+		if (d->e[g->dir - 1].kind != PE_OLD) {
+			r = group_name(p, d, g, &d->e[g->dir - 1], 0);
+			if (r < 0)
+				return r;
+		}
+		bounds[(*nruns)++] = *n;
+		a[(*n)++] = g->dir - 1;
+	}
+	for (size_t i = 0; i < g->nfiles; i++) {
+		if (g->newn[i] != g->oldn[i]) {
+			r = group_name(p, d, g, &d->e[g->files[i]], g->newn[i]);
+			if (r < 0)
+				return r;
+		}
+		if (g->newn[i] > maxn)
+			maxn = g->newn[i];
+		if (g->newn[i] == 0) {
+			bounds[(*nruns)++] = *n;
+			a[(*n)++] = g->files[i];
+		}
+	}
+	if (maxn == 0)
+		return 0;
+	bynew = calloc((size_t)maxn + 1, sizeof(*bynew));
+	if (bynew == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->nfiles; i++)
+		if (g->newn[i] != 0)
+			bynew[g->newn[i]] = g->files[i] + 1;
+	/* 1..maxn in the order of their digits as text: "10" after "1", before "2". */
+	bounds[(*nruns)++] = *n;
+	for (unsigned i = 0; i < maxn; i++) {
+		if (bynew[cur] != 0)
+			a[(*n)++] = bynew[cur] - 1;
+		if (cur * 10 <= maxn) {
+			cur *= 10;
+		} else {
+			if (cur >= maxn)
+				cur /= 10;
+			cur++;
+			while (cur % 10 == 0)
+				cur /= 10;
+		}
+	}
+	free(bynew);
+	return 0;
+}
+
+/* settle_names() for an old directory, group by group; 1 when it declines. */
+static int settle_groups(struct patch *p, struct pdir *d)
+{
+	struct groups gs = {0};
+	uint32_t *a = NULL, *order = NULL, *keep = NULL;
+	size_t *bounds = NULL, na = 0, nruns = 0, total = 0, u, i, w;
+	int r;
+
+	if (d->old == NO_INDEX)
+		return 1;
+	for (i = 0; i < d->nkilled + (d->n - d->nold); i++) {
+		size_t k = i < d->nkilled ? d->killed[i] : d->nold + (i - d->nkilled);
+		struct pentry *e = &d->e[k];
+		char base[SNAP_NAME_MAX + 1];
+		unsigned n;
+		int len;
+
+		if (k >= d->nold) {
+			r = push_name(p, &gs, e->name, e->name_len, (uint32_t)k + 1);
+		} else if (!e->suffixed || e->is_dir) {
+			r = !e->is_dir && maybe_renamed(e->name, e->name_len)
+			        ? 1
+			        : push_name(p, &gs, e->name, e->name_len, 0);
+		} else if (e->name_len >= NAMES_SUFFIX_SURE) {
+			r = 1;
+		} else {
+			len = names_strip_suffix(e->name, e->name_len, base, sizeof(base), &n);
+			if (len < 0) {
+				r = 1;
+			} else {
+				const char *str = own(p, base, (size_t)len);
+
+				r = str == NULL ? -ENOMEM : push_name(p, &gs, str, (size_t)len, 0);
+			}
+		}
+		if (r != 0)
+			goto out;
+	}
+	/* One group per name, its gnames together. */
+	if (gs.nnames > 1)
+		qsort(gs.names, gs.nnames, sizeof(*gs.names), gname_cmp);
+	r = -ENOMEM;
+	gs.g = calloc(gs.nnames + 1, sizeof(*gs.g));
+	if (gs.g == NULL)
+		goto out;
+	for (i = 0; i < gs.nnames; i++) {
+		struct gname *gn = &gs.names[i];
+
+		if (gs.ng == 0 ||
+		    !sv_eq(gs.g[gs.ng - 1].name, gs.g[gs.ng - 1].len, gn->name, gn->len))
+			gs.g[gs.ng++] =
+			    (struct group){.name = gn->name, .len = gn->len, .first = i};
+		gs.g[gs.ng - 1].count++;
+	}
+	for (i = 0; i < gs.ng; i++) {
+		r = group_members(p, &gs, d, &gs.g[i]);
+		if (r != 0)
+			goto out;
+	}
+	for (i = 0; i < gs.ng; i++) {
+		r = group_assign(&gs, d, &gs.g[i]);
+		if (r != 0)
+			goto out;
+		total += gs.g[i].live;
+	}
+
+	/* From here on it does not decline. */
+	r = -ENOMEM;
+	a = malloc((total + 1) * sizeof(*a));
+	bounds = malloc((total + gs.ng + 2) * sizeof(*bounds));
+	if (a == NULL || bounds == NULL)
+		goto out;
+	for (i = 0; i < gs.ng; i++) {
+		r = group_runs(p, d, &gs.g[i], a, &na, bounds, &nruns);
+		if (r < 0)
+			goto out;
+	}
+	bounds[nruns] = na;
+	r = merge_runs(d->e, a, bounds, nruns);
+	if (r < 0)
+		goto out;
+	/* The others keep their names and order: merge the groups back in. */
+	r = -ENOMEM;
+	order = malloc((d->n + 1) * sizeof(*order));
+	keep = malloc((d->nold + 1) * sizeof(*keep));
+	if (order == NULL || keep == NULL)
+		goto out;
+	for (i = 0, u = 0; i < d->nold && u + na < d->live; i++)
+		if (!d->e[i].dead && !d->e[i].grouped)
+			keep[u++] = (uint32_t)i;
+	merge_two(d->e, keep, u, a, na, order);
+	w = u + na;
+	d->order = order;
+	d->norder = w;
+	order = NULL;
+	r = 0;
+out:
+	free(a);
+	free(keep);
+	free(order);
+	free(bounds);
+	groups_free(&gs);
+	return r;
+}
+
 /* Keep the live entries, sorted by their names in the new tree. */
 static int settle_names(struct patch *p, struct pdir *d)
 {
 	bool names_indexed = false;
 	size_t n = 0;
-	int r;
+	int r = settle_groups(p, d);
 
+	if (r <= 0)
+		return r;
 	for (size_t k = 0; k < d->n; k++) {
 		struct pentry *e = &d->e[k];
 
@@ -895,8 +1613,8 @@ static int new_id(struct patch *p, struct new_ids *set, const struct hash_state 
 	if (id < SNAP_ID_RESERVED)
 		return -EAGAIN;
 	o = snapshot_lookup_id(p->old, id);
-	/* Free only if that node left the tree or was renamed. */
-	if (o != NULL && !p->dead[snapshot_node_index(p->old, o)])
+	/* Free only if that node left the tree or was renamed, and no one took its name. */
+	if (o != NULL && p->dead[snapshot_node_index(p->old, o)] != 1)
 		return -EAGAIN;
 	if (!ids_insert(set, id, &r))
 		return r;
@@ -904,11 +1622,21 @@ static int new_id(struct patch *p, struct new_ids *set, const struct hash_state 
 	return 0;
 }
 
-/* A new or renamed child e of d: its final name and the id of its new path. */
+/*
+ * A new or renamed child e of d: its final name and the id of its new path.  A
+ * name an old node of d had (e->reuse) is its path: that node's string and id.
+ */
 static int name_node(struct patch *p, struct new_ids *ids, const struct pdir *d,
                      const struct pentry *e, struct snap_node *node)
 {
-	int r = add_string(p, e->final, e->final_len, &node->name);
+	int r;
+
+	if (e->reuse != 0) {
+		node->name = p->onodes[e->reuse - 1].name;
+		node->id = p->onodes[e->reuse - 1].id;
+		return 0;
+	}
+	r = add_string(p, e->final, e->final_len, &node->name);
 
 	return r < 0 ? r : new_id(p, ids, &d->st, e->final, e->final_len, &node->id);
 }
@@ -1048,7 +1776,9 @@ static int emit(struct patch *p, size_t total)
 		struct qdir q = queue[qhead++];
 		struct pdir *d = q.pdir != NO_INDEX ? &p->pdirs[q.pdir] : NULL;
 		const struct snap_node *on = q.old != NO_INDEX ? &p->onodes[q.old] : NULL;
-		uint32_t n = d != NULL ? (uint32_t)d->n : on->child_count;
+		uint32_t n = d == NULL          ? on->child_count
+		             : d->order != NULL ? (uint32_t)d->norder
+		                                : (uint32_t)d->n;
 
 		if (d != NULL && !d->has_st) {
 			old_state(p, q.old, &d->st);
@@ -1096,7 +1826,7 @@ static int emit(struct patch *p, size_t total)
 		for (uint32_t k = 0; k < n; k++) {
 			struct snap_node *node = &out->nodes[next];
 			struct qdir child = {.node = next, .old = NO_INDEX, .pdir = NO_INDEX};
-			const struct pentry *e = &d->e[k];
+			const struct pentry *e = &d->e[d->order != NULL ? d->order[k] : k];
 
 			child.top = q.node == 0 ? next : q.top;
 
@@ -1107,7 +1837,8 @@ static int emit(struct patch *p, size_t total)
 				node->flags &= (uint16_t)~SNAP_NODE_F_SUFFIXED;
 				if (e->suffixed)
 					node->flags |= SNAP_NODE_F_SUFFIXED;
-				if (!sv_eq(e->final, e->final_len, ostr(p, o->name), o->name.len)) {
+				if (e->final != NULL &&
+				    !sv_eq(e->final, e->final_len, ostr(p, o->name), o->name.len)) {
 					r = name_node(p, &ids, d, e, node);
 					if (r < 0)
 						goto out;
@@ -1325,6 +2056,8 @@ static void patch_free(struct patch *p)
 {
 	for (size_t i = 0; i < p->npdirs; i++) {
 		free(p->pdirs[i].e);
+		free(p->pdirs[i].order);
+		free(p->pdirs[i].killed);
 		free(p->pdirs[i].byhash);
 	}
 	free(p->pdirs);

@@ -7,12 +7,17 @@
  * snapshot (remove the record ranked first, which renames every later one; add
  * one ranked in the middle; update one's size), each followed by its write, as
  * kvwatch's live path does.  Targets (issue 11): the build of 100,000 under 1 s,
- * a patch under 50 ms.
+ * a patch under 50 ms.  Last, the ordinary case for comparison: one update in
+ * a folder of 51,000 different names (target ~20 ms with its write).
  *
- *   dupbench [-n RECORDS] [-d DIR]
+ * With -r, each patch is computed RUNS times over the same snapshot and the
+ * median is printed beside the fastest, so a busy machine's noise shows.
+ *
+ *   dupbench [-n RECORDS] [-r RUNS] [-d DIR]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +35,7 @@ struct lib {
 	size_t n;
 	uint32_t nvals;
 	char (*ids)[32];
+	char (*paths)[48]; /* NULL: every file is PATH */
 	struct strview *values;
 	struct record *recs;
 	bool *present;
@@ -55,9 +61,10 @@ static double cpu(void)
 static void set(struct lib *l, size_t i, const char *size)
 {
 	struct strview *v = &l->values[i * l->nvals];
+	const char *path = l->paths != NULL ? l->paths[i] : PATH;
 
 	memset(v, 0, l->nvals * sizeof(*v));
-	v[PROP_FILE_PATH] = (struct strview){PATH, (uint32_t)strlen(PATH)};
+	v[PROP_FILE_PATH] = (struct strview){path, (uint32_t)strlen(path)};
 	v[PROP_SIZE] = (struct strview){size, (uint32_t)strlen(size)};
 	l->recs[i].hash_id = (struct strview){l->ids[i], (uint32_t)strlen(l->ids[i])};
 	l->recs[i].values = v;
@@ -93,25 +100,111 @@ static struct snapshot *write_open(const struct snapshot_build *b, const char *d
 	return s;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void patch(struct lib *l, const struct rules *rules, const struct schema *schema,
                   struct snapshot **s, const struct tree_change *ch, const char *what,
-                  const char *dir, unsigned gen)
+                  const char *dir, unsigned gen, unsigned runs, const char *target)
 {
-	struct snapshot_build *b;
+	struct snapshot_build *b = NULL;
 	struct snapshot *next;
-	double t0 = now(), c0 = cpu(), t_patch, c_patch, t_write;
-	int r = tree_patch(*s, rules, schema, ch, 1, lookup, l, &b);
+	double t_patch[64], c_patch[64], t_write;
+	int r;
 
-	t_patch = now() - t0;
-	c_patch = cpu() - c0;
-	if (r < 0)
-		fatalx("tree_patch (%s): %s", what, strerror(-r));
+	for (unsigned i = 0; i < runs; i++) {
+		double t0 = now(), c0 = cpu();
+
+		snapshot_build_free(b);
+		r = tree_patch(*s, rules, schema, ch, 1, lookup, l, &b);
+		t_patch[i] = now() - t0;
+		c_patch[i] = cpu() - c0;
+		if (r < 0)
+			fatalx("tree_patch (%s): %s", what, strerror(-r));
+	}
 	next = write_open(b, dir, gen, &t_write);
 	snapshot_build_free(b);
 	snapshot_free(*s);
 	*s = next;
-	printf("patch: %-24s %6.1f ms (cpu %6.1f) + write %5.1f ms = %6.1f ms  (target < 50 ms)\n",
-	       what, t_patch * 1e3, c_patch * 1e3, t_write * 1e3, (t_patch + t_write) * 1e3);
+	qsort(t_patch, runs, sizeof(*t_patch), cmp_double);
+	qsort(c_patch, runs, sizeof(*c_patch), cmp_double);
+	printf("patch: %-24s %6.1f ms (cpu %6.1f) + write %5.1f ms = %6.1f ms  (target %s)", what,
+	       t_patch[runs / 2] * 1e3, c_patch[runs / 2] * 1e3, t_write * 1e3,
+	       (t_patch[runs / 2] + t_write) * 1e3, target);
+	if (runs > 1)
+		printf("  median of %u, fastest %.1f ms", runs, t_patch[0] * 1e3);
+	printf("\n");
+}
+
+/* The arrays of l (l->n records, l->nvals values each), paths too when asked. */
+static void lib_alloc(struct lib *l, bool with_paths, const struct record ***ptrs,
+                      struct strview **saved_values)
+{
+	l->ids = calloc(l->n, sizeof(*l->ids));
+	l->paths = with_paths ? calloc(l->n, sizeof(*l->paths)) : NULL;
+	l->values = calloc(l->n * l->nvals, sizeof(*l->values));
+	l->recs = calloc(l->n, sizeof(*l->recs));
+	l->present = calloc(l->n, sizeof(*l->present));
+	*ptrs = calloc(l->n, sizeof(**ptrs));
+	*saved_values = calloc(l->nvals, sizeof(**saved_values));
+	if (!l->ids || (with_paths && !l->paths) || !l->values || !l->recs || !l->present ||
+	    !*ptrs || !*saved_values)
+		fatalx("out of memory");
+}
+
+static void lib_free(struct lib *l, const struct record **ptrs, struct strview *saved_values)
+{
+	free(l->ids);
+	free(l->paths);
+	free(l->values);
+	free(l->recs);
+	free(l->present);
+	free(ptrs);
+	free(saved_values);
+}
+
+#define ORDINARY 51000
+
+/*
+ * The ordinary case beside it: one update in a folder of 51,000 different names
+ * (the /Movies of a 100,000-file library), patched the same way.
+ */
+static void ordinary(const struct rules *rules, const struct schema *schema, const char *dir,
+                     unsigned runs)
+{
+	struct lib l = {.n = ORDINARY, .nvals = schema->count};
+	const struct record **ptrs;
+	struct strview *saved_values;
+	struct snapshot_build *b;
+	struct snapshot *s;
+	struct tree_change ch;
+	struct record saved;
+	double t_write;
+
+	lib_alloc(&l, true, &ptrs, &saved_values);
+	for (size_t i = 0; i < l.n; i++) {
+		snprintf(l.ids[i], sizeof(l.ids[i]), "ord%06zu", i);
+		snprintf(l.paths[i], sizeof(l.paths[i]), "BDMV/STREAM/%06u.m2ts", (unsigned)i);
+		set(&l, i, "1000");
+		l.present[i] = true;
+		ptrs[i] = &l.recs[i];
+	}
+	if (tree_build(rules, schema, ptrs, l.n, &b) < 0)
+		fatalx("tree_build: out of memory");
+	s = write_open(b, dir, 1, &t_write);
+	snapshot_build_free(b);
+	saved = l.recs[l.n / 2];
+	memcpy(saved_values, saved.values, l.nvals * sizeof(*saved_values));
+	saved.values = saved_values;
+	set(&l, l.n / 2, "2000");
+	ch = (struct tree_change){.old = &saved, .new = &l.recs[l.n / 2]};
+	patch(&l, rules, schema, &s, &ch, "one of 51,000 names", dir, 2, runs, "~20 ms");
+	snapshot_free(s);
+	lib_free(&l, ptrs, saved_values);
 }
 
 int main(int argc, char **argv)
@@ -129,19 +222,25 @@ int main(int argc, char **argv)
 	char err[512];
 	double t0, c0, t_build, c_build, t_write;
 	size_t mid;
+	unsigned runs = 1;
 	int c, r;
 
 	log_init("dupbench", 0);
-	while ((c = getopt(argc, argv, "n:d:")) != -1) {
+	while ((c = getopt(argc, argv, "n:r:d:")) != -1) {
 		switch (c) {
 		case 'n':
 			l.n = strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			runs = (unsigned)strtoul(optarg, NULL, 10);
+			if (runs < 1 || runs > 64)
+				fatalx("-r: 1 to 64 runs");
 			break;
 		case 'd':
 			dir = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: dupbench [-n RECORDS] [-d DIR]\n");
+			fprintf(stderr, "usage: dupbench [-n RECORDS] [-r RUNS] [-d DIR]\n");
 			return 1;
 		}
 	}
@@ -151,14 +250,7 @@ int main(int argc, char **argv)
 		fatalx("default rules: %s", err);
 	l.nvals = schema.count;
 	l.n++; /* the last one is added by a patch */
-	l.ids = calloc(l.n, sizeof(*l.ids));
-	l.values = calloc(l.n * l.nvals, sizeof(*l.values));
-	l.recs = calloc(l.n, sizeof(*l.recs));
-	l.present = calloc(l.n, sizeof(*l.present));
-	ptrs = calloc(l.n, sizeof(*ptrs));
-	saved_values = calloc(l.nvals, sizeof(*saved_values));
-	if (!l.ids || !l.values || !l.recs || !l.present || !ptrs || !saved_values)
-		fatalx("out of memory");
+	lib_alloc(&l, false, &ptrs, &saved_values);
 	for (size_t i = 0; i < l.n; i++) {
 		snprintf(l.ids[i], sizeof(l.ids[i]), "dup%06zu", i * 2);
 		set(&l, i, "1000");
@@ -187,20 +279,21 @@ int main(int argc, char **argv)
 	saved.values = saved_values;
 	l.present[0] = false;
 	ch = (struct tree_change){.old = &saved, .new = NULL};
-	patch(&l, rules, &schema, &s, &ch, "remove the first ranked", dir, 2);
+	patch(&l, rules, &schema, &s, &ch, "remove the first ranked", dir, 2, runs, "< 50 ms");
 
 	l.present[l.n - 1] = true;
 	ch = (struct tree_change){.old = NULL, .new = &l.recs[l.n - 1]};
-	patch(&l, rules, &schema, &s, &ch, "add one ranked mid-way", dir, 3);
+	patch(&l, rules, &schema, &s, &ch, "add one ranked mid-way", dir, 3, runs, "< 50 ms");
 
 	saved = l.recs[mid];
 	memcpy(saved_values, saved.values, l.nvals * sizeof(*saved_values));
 	saved.values = saved_values;
 	set(&l, mid, "2000");
 	ch = (struct tree_change){.old = &saved, .new = &l.recs[mid]};
-	patch(&l, rules, &schema, &s, &ch, "update one's size", dir, 4);
+	patch(&l, rules, &schema, &s, &ch, "update one's size", dir, 4, runs, "< 50 ms");
 
 	snapshot_free(s);
+	ordinary(rules, &schema, dir, runs);
 	{
 		char path[4096];
 
@@ -209,11 +302,6 @@ int main(int argc, char **argv)
 	}
 	rules_free(rules);
 	schema_free(&schema);
-	free(l.ids);
-	free(l.values);
-	free(l.recs);
-	free(l.present);
-	free(ptrs);
-	free(saved_values);
+	lib_free(&l, ptrs, saved_values);
 	return 0;
 }

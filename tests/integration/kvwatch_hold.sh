@@ -26,9 +26,20 @@ kv_has_path "/Movies/Movie 10 (1960)/Movie 10.mkv" || fail "held: a file due to 
 ok "held: files due to go still served"
 expect_match "$(cat "$T/kvwatch-hold.log")" "would remove 50 of 90 files .*kill -USR1 $KV_PID" \
 	"held: the log says how to apply it"
-# The hold persists through resyncs (hold_time_ms = 0: only the operator ends it).
-sleep 1
+# The hold persists through resyncs (hold_time_ms = 0: only the operator ends it):
+# two more resyncs end (a load, or the fingerprint saying nothing was written),
+# and the tree is still the held one.
+loads() {
+	grep -c "full load from .*: .* records from\|resync: no write since the last load" \
+		"$T/kvwatch-hold.log" || true
+}
+loaded_since() {
+	[ "$(loads)" -ge $(($1 + 2)) ]
+}
+n=$(loads)
+wait_for 20 loaded_since "$n" || fail "no resync while held: $(tail -n 3 "$T/kvwatch-hold.log")"
 expect_eq "$(kv_hdr .files)" 90 "held across resyncs"
+kv_is '.kv.held and .kv.heldRemovals == 50' || fail "the hold ended by itself"
 # Other changes still flow while a removal is held.
 rcli mset meta-sort:file:new:filePath "media1/Movies/New (2024)/New.mkv" \
 	meta-sort:file:new:title New meta-sort:file:new:year 2024 >/dev/null
@@ -41,7 +52,8 @@ expect_match "$(cat "$T/kvwatch-hold.log")" "operator confirmed the removal of 5
 	"the confirmation is logged"
 # SIGUSR1 with nothing held is harmless and does not pre-approve the next one.
 kill -USR1 "$KV_PID"
-sleep 0.3
+wait_for 10 grep -q "SIGUSR1: no change is held back" "$T/kvwatch-hold.log" ||
+	fail "SIGUSR1 with nothing held is not answered"
 
 # The leader's data is gone (a fresh, empty Redis): the mount is not wiped.
 rcli flushall >/dev/null

@@ -54,6 +54,7 @@ struct world {
 	char dir[64];
 	unsigned seed;
 	int group, title;
+	bool same_names; /* most files render to one name in one folder */
 	uint64_t patched, declined;
 };
 
@@ -74,6 +75,42 @@ static void set(struct world *w, struct slot *s, uint32_t idx, const char *v)
 	s->values[idx] = (struct strview){s->buf[idx], (uint32_t)strlen(s->buf[idx])};
 }
 
+/* A random size and mtime. */
+static void set_size_time(struct world *w, struct slot *s)
+{
+	char v[VAL_MAX];
+
+	snprintf(v, sizeof(v), "%u", rnd(w, 5000));
+	set(w, s, PROP_SIZE, v);
+	snprintf(v, sizeof(v), "%u", 1600000000u + rnd(w, 1000000));
+	set(w, s, PROP_MTIME, v);
+}
+
+/*
+ * Most files render to /Col/Dup.mkv, a few to a directory of that name (which
+ * keeps the name: every file of the run is suffixed), to a directory or a file
+ * named like one of the variants, or elsewhere.
+ */
+static void randomize_same(struct world *w, struct slot *s)
+{
+	static const char *const titles[] = {"Dup", "Dup", "Dup", "Dup", "Dup", "Dup", "Solo"};
+	static const char *const groups[] = {"Dup.mkv", "Dup (3).mkv", "G"};
+	char v[VAL_MAX];
+
+	for (uint32_t i = 0; i < w->schema.count; i++)
+		s->values[i] = (struct strview){NULL, 0};
+	snprintf(v, sizeof(v), "d/x%u.mkv", rnd(w, 4));
+	set(w, s, PROP_FILE_PATH, v);
+	if (rnd(w, 40) == 0)
+		set(w, s, (uint32_t)w->title, "Dup (2)");
+	else if (rnd(w, 20) != 0)
+		set(w, s, (uint32_t)w->title, titles[rnd(w, 7)]);
+	if (rnd(w, 12) == 0)
+		set(w, s, (uint32_t)w->group, groups[rnd(w, 3)]);
+	set_size_time(w, s);
+	record_derive(&s->rec);
+}
+
 static void randomize(struct world *w, struct slot *s)
 {
 	static const char *const titles[] = {"Alpha", "Beta",     "Alpha (2)", "Gamma (3)",
@@ -81,8 +118,13 @@ static void randomize(struct world *w, struct slot *s)
 	static const char *const groups[] = {"G1", "G2", "Alpha", "Beta (2)"};
 	static const char *const exts[] = {"mkv", "avi", "mkv", "mp4"};
 	char v[VAL_MAX];
-	unsigned k = rnd(w, 100);
+	unsigned k;
 
+	if (w->same_names) {
+		randomize_same(w, s);
+		return;
+	}
+	k = rnd(w, 100);
 	for (uint32_t i = 0; i < w->schema.count; i++)
 		s->values[i] = (struct strview){NULL, 0};
 	if (k < 4) {
@@ -103,10 +145,7 @@ static void randomize(struct world *w, struct slot *s)
 		set(w, s, (uint32_t)w->title, titles[rnd(w, 8)]);
 	if (rnd(w, 2) == 0)
 		set(w, s, (uint32_t)w->group, groups[rnd(w, 4)]);
-	snprintf(v, sizeof(v), "%u", rnd(w, 5000));
-	set(w, s, PROP_SIZE, v);
-	snprintf(v, sizeof(v), "%u", 1600000000u + rnd(w, 1000000));
-	set(w, s, PROP_MTIME, v);
+	set_size_time(w, s);
 	/* Hostile values: kept files without a size or a time, counted as notes. */
 	if (rnd(w, 12) == 0) {
 		static const char *const bad_sizes[] = {"", "-1", "12kB", "9223372036854775808"};
@@ -324,12 +363,14 @@ static void world_free(struct world *w)
 }
 
 /* rounds x batches; the library starts with `start` records. */
-static void run(unsigned seed, bool default_rules, unsigned rounds, unsigned batches, size_t start)
+static void run(unsigned seed, bool default_rules, bool same_names, unsigned rounds,
+                unsigned batches, size_t start)
 {
 	struct world *w = calloc(1, sizeof(*w));
 
 	assert_non_null(w);
 	world_init(w, seed, default_rules);
+	w->same_names = same_names;
 	for (unsigned round = 0; round < rounds; round++) {
 		struct snapshot_build *cur;
 		struct snapshot *old, *next;
@@ -413,15 +454,23 @@ static void run(unsigned seed, bool default_rules, unsigned rounds, unsigned bat
 static void test_patch_equals_build_test_rules(void **state)
 {
 	(void)state;
-	run(1, false, 20, 150, SLOTS / 2);
-	run(2, false, 10, 150, SLOTS / 8);
-	run(3, false, 10, 100, SLOTS);
+	run(1, false, false, 20, 150, SLOTS / 2);
+	run(2, false, false, 10, 150, SLOTS / 8);
+	run(3, false, false, 10, 100, SLOTS);
 }
 
 static void test_patch_equals_build_default_rules(void **state)
 {
 	(void)state;
-	run(4, true, 10, 150, SLOTS / 2);
+	run(4, true, false, 10, 150, SLOTS / 2);
+}
+
+/* One run of names in one folder: a patch redoes only the groups it touches. */
+static void test_patch_equals_build_same_names(void **state)
+{
+	(void)state;
+	run(5, false, true, 20, 150, SLOTS / 2);
+	run(6, false, true, 10, 150, SLOTS);
 }
 
 /* An empty delta copies the tree; a delta that does not match the tree declines. */
@@ -738,6 +787,7 @@ int main(void)
 	    cmocka_unit_test(test_patch_edges),
 	    cmocka_unit_test(test_patch_equals_build_test_rules),
 	    cmocka_unit_test(test_patch_equals_build_default_rules),
+	    cmocka_unit_test(test_patch_equals_build_same_names),
 	    cmocka_unit_test(test_patch_many_same_names),
 	    cmocka_unit_test(test_patch_long_same_names),
 	};
