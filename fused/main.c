@@ -390,13 +390,17 @@ static void usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "usage: meta-fuse-fused [-c FILE] [-v | -q] [-d] [--fuse-fd N] [--check-interval MS]\n"
+	    "usage: meta-fuse-fused [-c FILE] [-v | -q] [-d] [--fuse-fd N] [--read-ahead-fd N]\n"
+	    "                       [--check-interval MS]\n"
 	    "  -c, --config FILE  configuration (default: $%s or %s)\n"
 	    "  -v, --verbose      more log output (repeat for debug)\n"
 	    "  -q, --quiet        less log output\n"
 	    "  -d, --debug-fuse   log every FUSE request (libfuse's debug output)\n"
 	    "      --fuse-fd N    serve the FUSE descriptor N, already mounted by the\n"
 	    "                     supervisor, instead of mounting fuse.mount_point\n"
+	    "      --read-ahead-fd N  the mount's bdi read_ahead_kb, opened for writing by\n"
+	    "                     the supervisor: fuse.read_ahead_kb is written there once\n"
+	    "                     the kernel has taken the INIT reply\n"
 	    "      --check-interval MS  also look for a new snapshot every MS ms\n"
 	    "                     (default %d; 0: only on inotify events and SIGHUP)\n"
 	    "See meta-fuse-fused(1).\n",
@@ -482,16 +486,27 @@ static int mount_alone(struct fused *f, bool debug, struct fuse_session **ret_se
 }
 
 /*
- * Open the mount's bdi read_ahead_kb now, while still privileged; ops.c writes it
- * once the kernel has processed INIT (INIT may only lower the read-ahead).
+ * Open the mount's bdi read_ahead_kb now, while still privileged, or take the
+ * one the supervisor opened (given_fd); ops.c writes it once the kernel has
+ * processed INIT (INIT may only lower the read-ahead, so a value written before
+ * it would be lost).
  */
-static void prepare_read_ahead(struct fused *f, const char *real_mp)
+static void prepare_read_ahead(struct fused *f, const char *real_mp, int given_fd)
 {
 	char dev[64], path[128];
 
 	f->read_ahead_fd = -1;
 	f->read_ahead_kb = f->cfg->fuse.read_ahead_kb;
-	if (f->read_ahead_kb == 0 || !real_mp[0])
+	if (f->read_ahead_kb == 0) {
+		if (given_fd >= 0)
+			close(given_fd);
+		return;
+	}
+	if (given_fd >= 0) {
+		f->read_ahead_fd = given_fd;
+		return;
+	}
+	if (!real_mp[0])
 		return;
 	if (mount_device(real_mp, dev, sizeof(dev)) < 0) {
 		log_debug("no mount found at \"%s\" in mountinfo: read-ahead left as is", real_mp);
@@ -563,6 +578,7 @@ static int parse_nonneg(const char *s)
 struct fused_args {
 	bool debug;
 	int fuse_fd;
+	int read_ahead_fd;
 	int check_ms;
 };
 
@@ -578,6 +594,13 @@ static int fused_option(int opt, const char *arg, void *userdata)
 		a->fuse_fd = parse_nonneg(arg);
 		if (a->fuse_fd < 0) {
 			log_errorx("--fuse-fd: \"%s\" is not a descriptor number", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case 'R':
+		a->read_ahead_fd = parse_nonneg(arg);
+		if (a->read_ahead_fd < 0 || fcntl(a->read_ahead_fd, F_GETFD) < 0) {
+			log_errorx("--read-ahead-fd: \"%s\" is not an open descriptor", arg);
 			return -EINVAL;
 		}
 		return 0;
@@ -600,10 +623,12 @@ int fused_main(int argc, char **argv)
 	static const struct option options[] = {
 	    {"debug-fuse", no_argument, NULL, 'd'},
 	    {"fuse-fd", required_argument, NULL, 'F'},
+	    {"read-ahead-fd", required_argument, NULL, 'R'},
 	    {"check-interval", required_argument, NULL, 'I'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct fused_args args = {.fuse_fd = -1, .check_ms = PERIODIC_CHECK_MS};
+	struct fused_args args = {
+	    .fuse_fd = -1, .read_ahead_fd = -1, .check_ms = PERIODIC_CHECK_MS};
 	const struct startup start = {.name = "fused",
 	                              .usage = usage,
 	                              .shortopts = "d",
@@ -720,7 +745,7 @@ int fused_main(int argc, char **argv)
 	signal_session = se;
 	if (signal_stop)
 		fuse_session_exit(se);
-	prepare_read_ahead(&f, real_mp);
+	prepare_read_ahead(&f, real_mp, args.read_ahead_fd);
 	if (mounted_alone && geteuid() == 0)
 		start_unmounter(real_mp, &unmounter_fd, &unmounter_pid);
 
