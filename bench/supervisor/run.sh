@@ -3,7 +3,9 @@
 # (Debian's supervisor package) running the same workers (kvwatch and fused on
 # a small library in a private redis-server), in one run.
 #
-#   bench/supervisor/run.sh [-b BUILD_DIR] [-k KILLS] [-i IDLE_SECONDS]
+#   bench/supervisor/run.sh [-b BUILD_DIR] [-k KILLS] [-i IDLE_SECONDS] [-m]
+#
+# -m runs meta-fuse alone (no supervisord), for a quick look.
 #
 # Figures per supervisor:
 #   RSS        VmRSS of the supervisor (supervisord: its one python process)
@@ -31,13 +33,15 @@ ROOT=$(pwd)
 BUILD="$ROOT/build-bench"
 KILLS=50
 IDLE=60
-while getopts "b:k:i:h" o; do
+ONLY_MF=
+while getopts "b:k:i:mh" o; do
 	case $o in
 	b) BUILD=$(realpath "$OPTARG") ;;
 	k) KILLS=$OPTARG ;;
 	i) IDLE=$OPTARG ;;
+	m) ONLY_MF=1 ;;
 	*)
-		sed -n '2,28p' "$0"
+		sed -n '2,30p' "$0"
 		exit 1
 		;;
 	esac
@@ -125,7 +129,7 @@ status_ms() { # CMD...: mean wall time of 20 runs, ms
 
 # --- meta-fuse ---
 echo "meta-fuse run ..." >&2
-read -r SV READY SERVING < <(python3 "$PROBE" start "$T/mf.log" "$FILE" "$BIN/meta-fuse" run -c "$T/mf.conf")
+read -r SV READY SERVING < <(python3 "$PROBE" start "$T/mf.log" "$FILE" "$BIN/meta-fuse" run -c "$T/mf.conf" -v)
 PIDS+=("$SV")
 sleep 2
 MF_RSS=$(rss_kb "$SV")
@@ -142,6 +146,12 @@ MF_SERVE50=$(cut -d' ' -f1 "$T/mf.kills" | pct 50)
 MF_SERVE99=$(cut -d' ' -f1 "$T/mf.kills" | pct 99)
 grep -o 'fused is ready (pid [0-9]*, [0-9.]* ms after its start)' "$T/mf.log" | tail -n "$KILLS" |
 	sed 's/.*, \([0-9.]*\) ms.*/\1/' >"$T/mf.ready"
+# The timeline of the slowest restart: the supervisor's log lines from the kill
+# until the mount served again.
+read -r SLOW_MS SLOW_T0 < <(sort -n -r "$T/mf.kills" | head -1)
+awk -v a="$SLOW_T0" -v b="$SLOW_MS" '{ t = substr($1, 2) + 0 }
+	t >= a - 1 && t <= a + b + 50 { printf "  +%.1f ms %s\n", t - a, substr($0, index($0, "] ") + 2) }' \
+	"$T/mf.log" >"$T/mf.slowest"
 MF_READY50=$(pct 50 <"$T/mf.ready")
 MF_READY99=$(pct 99 <"$T/mf.ready")
 MF_RESTARTS=$("$BIN/meta-fuse" status -c "$T/mf.conf" --json | jq '.workers[] | select(.name == "fused") | .restarts')
@@ -150,6 +160,10 @@ for _ in $(seq 100); do kill -0 "$SV" 2>/dev/null || break; sleep 0.1; done
 MF_COLD_READY=$READY
 MF_COLD_SERVING=$SERVING
 
+if [ -n "$ONLY_MF" ]; then
+	SD_RSS=0 SD_PSS=0 SD_PRIV=0 SD_CPU=- SD_WAKE=- SD_SERVING=- SD_SERVE50=- SD_SERVE99=-
+	SD_STATUS=-
+else
 # --- supervisord ---
 echo "supervisord ..." >&2
 rm -f "$T/run/vfs.snapshot"
@@ -191,6 +205,7 @@ SD_SERVE50=$(cut -d' ' -f1 "$T/sd.kills" | pct 50)
 SD_SERVE99=$(cut -d' ' -f1 "$T/sd.kills" | pct 99)
 kill -TERM "$SD"
 for _ in $(seq 100); do kill -0 "$SD" 2>/dev/null || break; sleep 0.1; done
+fi
 
 cat <<EOF
 
@@ -207,4 +222,6 @@ bench/supervisor: kvwatch + fused, 3 files; $(nproc) CPUs; $KILLS kills; idle ov
 | fused's spawn to READY after a kill, p50 / p99 | $MF_READY50 / $MF_READY99 ms | - |
 | status round trip (CLI process included) | $MF_STATUS ms | $SD_STATUS ms |
 fused restarts counted by meta-fuse: $MF_RESTARTS
+meta-fuse's slowest restart ($SLOW_MS ms), its log from the kill:
+$(cat "$T/mf.slowest")
 EOF
