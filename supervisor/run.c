@@ -10,13 +10,16 @@
  * Supervision: one sd-event loop; signals arrive through signalfd (SIGCHLD
  * reaps workers and, as a child subreaper or PID 1, orphans), timers handle
  * backoff, watchdogs and grace periods; nothing polls, and an idle supervisor
- * sleeps in epoll_wait until a worker speaks.  A worker that dies is started
- * again at once after a good run (READY and one second of running), then after
- * 0.2, 0.4, ... up to 30 s while it keeps failing quickly, and after
- * MAX_QUICK_FAILURES such failures in a row it is FATAL until `meta-fuse
- * restart NAME`.  Exit status 1 (a configuration error) is FAILED at once:
- * retrying cannot help.  A worker that stops pinging its watchdog is killed
- * and restarted.
+ * sleeps in epoll_wait until a worker speaks.  A worker that dies after it
+ * said READY (a program: after one second of running) is started again at once,
+ * as long as its failures come no faster than one a second on average (a burst
+ * of RESTART_BURST allowed): a kill -9, a crash on one request or the watchdog
+ * never cost a backoff step.  A worker that dies before READY, or faster than
+ * that, fails "quickly": it is started again after 0, 0.2, 0.4, ... up to 30 s,
+ * and after MAX_QUICK_FAILURES quick failures without a good run in between
+ * (READY and one second of running) it is FATAL until `meta-fuse restart NAME`.
+ * Exit status 1 (a configuration error) is FAILED at once: retrying cannot
+ * help.  A worker that stops pinging its watchdog is killed and restarted.
  *
  * Shutdown (SIGTERM, SIGINT, `meta-fuse stop`): the readers and programs get
  * SIGTERM, the FUSE mount is detached once they are gone, then kvwatch; what is
@@ -42,15 +45,18 @@
 #include "log.h"
 #include "supervisor.h"
 
-#define USEC_PER_MSEC        1000ULL
-#define USEC_PER_SEC         1000000ULL
-#define GOOD_RUN_USEC        (1 * USEC_PER_SEC)
-#define BACKOFF_BASE_USEC    (200 * USEC_PER_MSEC)
-#define BACKOFF_CAP_USEC     (30 * USEC_PER_SEC)
-#define MAX_QUICK_FAILURES   6
-#define START_TIMEOUT_USEC   (90 * USEC_PER_SEC)
-#define STOP_GRACE_USEC      (10 * USEC_PER_SEC)
-#define WATCHDOG_SEC_DEFAULT 60
+#define USEC_PER_MSEC      1000ULL
+#define USEC_PER_SEC       1000000ULL
+#define GOOD_RUN_USEC      (1 * USEC_PER_SEC)
+#define BACKOFF_BASE_USEC  (200 * USEC_PER_MSEC)
+#define BACKOFF_CAP_USEC   (30 * USEC_PER_SEC)
+#define MAX_QUICK_FAILURES 6
+/* Restarts at once after READY: one a second on average, RESTART_BURST in a row. */
+#define RESTART_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define RESTART_BURST         5
+#define START_TIMEOUT_USEC    (90 * USEC_PER_SEC)
+#define STOP_GRACE_USEC       (10 * USEC_PER_SEC)
+#define WATCHDOG_SEC_DEFAULT  60
 
 uint64_t now_usec(void)
 {
@@ -330,6 +336,7 @@ int sup_restart_by_hand(struct supervisor *s, const char *name, char *msg, size_
 		return -ESHUTDOWN;
 	}
 	w->quick_failures = 0;
+	w->restart_credit_usec = 0;
 	if (w->pid > 0) {
 		snprintf(msg, msglen, "%s (pid %d) is being restarted", name, (int)w->pid);
 		worker_stop(w, true);
@@ -370,6 +377,31 @@ static void describe_exit(int status, bool watchdog, char *buf, size_t len)
 }
 
 static void shutdown_step(struct supervisor *s);
+
+/* Did this run of the worker prove it can start: READY said (a program: ran 1 s)? */
+static bool was_ready(const struct worker *w, uint64_t now)
+{
+	if (!w->ready_usec)
+		return false;
+	return (w->role && (w->role->flags & ROLE_NOTIFY)) || now - w->ready_usec >= GOOD_RUN_USEC;
+}
+
+/*
+ * The rate of restarts at once, as a virtual schedule: each one books
+ * RESTART_INTERVAL_USEC from max(now, the last booking); a booking more than
+ * RESTART_BURST intervals ahead of now is refused (and not made), so failures
+ * that come faster than one a second go through the backoff after a burst.
+ */
+static bool restart_allowed(struct worker *w, uint64_t now)
+{
+	uint64_t next =
+	    (w->restart_credit_usec > now ? w->restart_credit_usec : now) + RESTART_INTERVAL_USEC;
+
+	if (next - now > RESTART_BURST * RESTART_INTERVAL_USEC)
+		return false;
+	w->restart_credit_usec = next;
+	return true;
+}
 
 static void worker_exited(struct worker *w, int status)
 {
@@ -425,6 +457,13 @@ static void worker_exited(struct worker *w, int status)
 	}
 	if (w->ready_usec && now - w->ready_usec >= GOOD_RUN_USEC)
 		w->quick_failures = 0;
+	if (was_ready(w, now) && restart_allowed(w, now)) {
+		log_warnx("%s (%s) after %.1f s: restarting it", w->name, w->last_exit,
+		          (double)ran / 1e6);
+		worker_set_state(w, WORKER_STOPPED);
+		worker_start(w);
+		return;
+	}
 	w->quick_failures++;
 	if (w->quick_failures > MAX_QUICK_FAILURES) {
 		log_errorx("%s failed %u times in a row (last: %s): FATAL, not restarted; "

@@ -85,8 +85,9 @@ struct worker {
 	int64_t since_ms; /* CLOCK_REALTIME of the last state change, for status */
 	unsigned restarts;
 	unsigned quick_failures;
-	bool restart_now; /* stopped to be started again at once (restart, reload) */
-	bool remove;      /* a program dropped by a reload: forget it once it exited */
+	uint64_t restart_credit_usec; /* run.c's booking of restarts at once */
+	bool restart_now;             /* stopped to be started again at once (restart, reload) */
+	bool remove;                  /* a program dropped by a reload: forget it once it exited */
 	bool watchdog_fired;
 	char last_exit[64];
 	char status[256]; /* its last STATUS= */
