@@ -159,25 +159,12 @@ void worker_signal(struct worker *w, int sig)
 	(void)kill(w->pid, sig);
 }
 
-static int on_watchdog(sd_event_source *src, uint64_t usec, void *userdata)
-{
-	struct worker *w = userdata;
-
-	if (w->pid <= 0)
-		return 0;
-	log_warnx(
-	    "%s (pid %d): no watchdog ping within %.1f s, killing it", w->name, (int)w->pid,
-	    (double)(w->state == WORKER_STARTING ? START_TIMEOUT_USEC : w->sup->watchdog_usec) /
-	        1e6);
-	w->watchdog_fired = true;
-	worker_signal(w, SIGKILL);
-	return 0;
-}
-
+/* A ping, or READY: the next deadline one period ahead; no watchdog: none after READY. */
 void worker_watchdog(struct worker *w)
 {
-	if (w->sup->watchdog_usec && w->pid > 0)
-		arm(&w->watchdog_timer, w->sup, w->sup->watchdog_usec, on_watchdog, w);
+	if (w->pid <= 0 || (w->state == WORKER_STARTING && !w->sup->watchdog_usec))
+		return; /* without a watchdog only the start timeout counts */
+	worker_watchdog_set(w, w->sup->watchdog_usec);
 }
 
 static void start_waiting(struct supervisor *s)
@@ -264,8 +251,16 @@ int worker_start(struct worker *w)
 	w->watchdog_fired = false;
 	w->started_usec = now_usec();
 	w->ready_usec = 0;
+	if (w->role && (w->role->flags & ROLE_NOTIFY)) {
+		r = worker_watchdog_open(w, s->watchdog_usec > START_TIMEOUT_USEC
+		                                ? s->watchdog_usec
+		                                : START_TIMEOUT_USEC);
+		if (r < 0)
+			log_warnx("%s: no watchdog for it: %s", w->name, strerror(-r));
+	}
 	r = spawn_worker(s, w);
 	if (r < 0) {
+		worker_watchdog_close(w);
 		log_errorx("%s: cannot start: %s", w->name, strerror(-r));
 		snprintf(w->last_exit, sizeof(w->last_exit), "spawn failed: %s", strerror(-r));
 		w->quick_failures++;
@@ -278,10 +273,6 @@ int worker_start(struct worker *w)
 	}
 	log_debug("%s started, pid %d", w->name, (int)w->pid);
 	if (w->role && (w->role->flags & ROLE_NOTIFY)) {
-		uint64_t first =
-		    s->watchdog_usec > START_TIMEOUT_USEC ? s->watchdog_usec : START_TIMEOUT_USEC;
-
-		arm(&w->watchdog_timer, s, first, on_watchdog, w);
 		worker_set_state(w, WORKER_STARTING);
 	} else {
 		w->ready_usec = w->started_usec;
@@ -414,7 +405,7 @@ static void worker_exited(struct worker *w, int status)
 		close(w->pidfd);
 	w->pidfd = -1;
 	w->pid = 0;
-	disarm(w->watchdog_timer);
+	worker_watchdog_close(w);
 	disarm(w->kill_timer);
 
 	if (s->stopping || w->remove) {
@@ -595,7 +586,7 @@ void sup_shutdown(struct supervisor *s)
 		struct worker *w = s->workers[i];
 
 		disarm(w->restart_timer);
-		disarm(w->watchdog_timer);
+		worker_watchdog_set(w, 0);
 		if (w->pid > 0 && is_reader(w)) {
 			worker_set_state(w, WORKER_STOPPING);
 			worker_signal(w, SIGTERM);
@@ -651,6 +642,7 @@ static struct worker *worker_new(struct supervisor *s, const char *name)
 	w->sup = s;
 	w->pidfd = -1;
 	w->log_fd = -1;
+	w->watchdog_fd = -1;
 	w->since_ms = realtime_ms();
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	return w;
@@ -721,7 +713,7 @@ static void worker_free(struct worker *w)
 	if (!w)
 		return;
 	sd_event_source_disable_unref(w->log_source);
-	sd_event_source_disable_unref(w->watchdog_timer);
+	worker_watchdog_close(w);
 	sd_event_source_disable_unref(w->restart_timer);
 	sd_event_source_disable_unref(w->kill_timer);
 	if (w->log_fd >= 0)

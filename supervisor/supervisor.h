@@ -98,7 +98,9 @@ struct worker {
 	size_t log_len;
 	bool log_skipping; /* inside an over-long line */
 
-	sd_event_source *watchdog_timer;
+	int watchdog_fd; /* timerfd: expiry is the deadline (watchdog.c); -1 when none */
+	uint64_t watchdog_period_usec;
+	sd_event_source *watchdog_source;
 	sd_event_source *restart_timer;
 	sd_event_source *kill_timer;
 };
@@ -155,6 +157,12 @@ void fusemount_read_ahead(struct supervisor *s);
 
 /* spawn.c */
 int spawn_worker(struct supervisor *s, struct worker *w);
+
+/* watchdog.c */
+int worker_watchdog_open(struct worker *w, uint64_t first_usec);
+/* The deadline usec from now (0: none). */
+void worker_watchdog_set(struct worker *w, uint64_t usec);
+void worker_watchdog_close(struct worker *w);
 
 /* logfwd.c */
 int logfwd_attach(struct worker *w, int fd);

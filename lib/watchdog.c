@@ -1,0 +1,92 @@
+/*
+ * watchdog: the worker's side of the supervisor's watchdog descriptor (see
+ * watchdog.h and docs/supervisor.md).  The descriptor and its period come from
+ * the environment once; a value that is not a number, a descriptor that is not
+ * open or a period out of range means "no descriptor", and the worker pings as
+ * it would under systemd.  The descriptor is marked close-on-exec at once, so
+ * no child of the worker (a hook of kvwatch) inherits it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+
+#include "watchdog.h"
+
+#define WATCHDOG_USEC_MAX (86400ULL * 1000000ULL)
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int wd_fd = -1;
+static uint64_t wd_usec;
+
+static void from_env(void)
+{
+	const char *fd_s = getenv("META_FUSE_WATCHDOG_FD");
+	const char *usec_s = getenv("META_FUSE_WATCHDOG_USEC");
+	unsigned long long usec;
+	char *end;
+	long fd;
+
+	if (!fd_s || !usec_s)
+		return;
+	errno = 0;
+	fd = strtol(fd_s, &end, 10);
+	if (errno || end == fd_s || *end || fd < 3 || fd > 1024)
+		return;
+	usec = strtoull(usec_s, &end, 10);
+	if (errno || end == usec_s || *end || usec == 0 || usec > WATCHDOG_USEC_MAX)
+		return;
+	if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0)
+		return;
+	wd_fd = (int)fd;
+	wd_usec = usec;
+}
+
+uint64_t watchdog_fd_usec(void)
+{
+	pthread_once(&once, from_env);
+	return wd_usec;
+}
+
+void watchdog_ping(void)
+{
+	struct itimerspec its = {0};
+
+	if (watchdog_fd_usec() == 0) {
+		sd_notify(0, "WATCHDOG=1");
+		return;
+	}
+	its.it_value.tv_sec = (time_t)(wd_usec / 1000000);
+	its.it_value.tv_nsec = (long)(wd_usec % 1000000) * 1000;
+	(void)timerfd_settime(wd_fd, 0, &its, NULL);
+}
+
+static int on_ping(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	int r;
+
+	watchdog_ping();
+	r = sd_event_source_set_time(src, usec + wd_usec / 2);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	return r;
+}
+
+int watchdog_attach(sd_event *e)
+{
+	uint64_t now;
+	int r;
+
+	if (watchdog_fd_usec() == 0)
+		return sd_event_set_watchdog(e, true);
+	r = sd_event_now(e, CLOCK_MONOTONIC, &now);
+	if (r < 0)
+		return r;
+	/* Accuracy of a tenth of the period: the ping may coalesce with other wake-ups. */
+	r = sd_event_add_time(e, NULL, CLOCK_MONOTONIC, now + wd_usec / 2, wd_usec / 10, on_ping,
+	                      NULL);
+	return r < 0 ? r : 0;
+}
