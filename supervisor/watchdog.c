@@ -58,8 +58,8 @@ int worker_watchdog_open(struct worker *w, uint64_t first_usec)
 
 void worker_watchdog_set(struct worker *w, uint64_t usec)
 {
-	struct itimerspec its = {
-	    .it_value = {.tv_sec = (time_t)(usec / 1000000), .tv_nsec = (long)(usec % 1000000) * 1000}};
+	struct itimerspec its = {.it_value = {.tv_sec = (time_t)(usec / 1000000),
+	                                      .tv_nsec = (long)(usec % 1000000) * 1000}};
 
 	if (w->watchdog_fd < 0)
 		return;
