@@ -57,6 +57,7 @@
 #define START_TIMEOUT_USEC    (90 * USEC_PER_SEC)
 #define STOP_GRACE_USEC       (10 * USEC_PER_SEC)
 #define WATCHDOG_SEC_DEFAULT  60
+#define TRIM_DELAY_USEC       (1 * USEC_PER_SEC)
 
 uint64_t now_usec(void)
 {
@@ -95,30 +96,25 @@ struct worker *sup_find_pid(struct supervisor *s, pid_t pid)
 	return NULL;
 }
 
-static void check_all_ready(struct supervisor *s)
+static bool all_ready(const struct supervisor *s)
 {
-	if (s->ready_sent || s->stopping)
-		return;
 	for (size_t i = 0; i < s->worker_count; i++) {
 		enum worker_state st = s->workers[i]->state;
 
 		if (st != WORKER_RUNNING && st != WORKER_SKIPPED && !s->workers[i]->remove)
-			return;
+			return false;
 	}
+	return true;
+}
+
+static void check_all_ready(struct supervisor *s)
+{
+	if (s->ready_sent || s->stopping || !all_ready(s))
+		return;
 	s->ready_sent = true;
 	log_info("every worker is ready, %.1f ms after start",
 	         (double)(now_usec() - s->start_usec) / 1000.0);
 	sd_notify(0, "READY=1");
-}
-
-void worker_set_state(struct worker *w, enum worker_state st)
-{
-	if (w->state == st)
-		return;
-	w->state = st;
-	w->since_ms = realtime_ms();
-	status_changed(w->sup);
-	check_all_ready(w->sup);
 }
 
 static void arm(sd_event_source **src, struct supervisor *s, uint64_t usec,
@@ -140,6 +136,46 @@ static void disarm(sd_event_source *src)
 {
 	if (src)
 		sd_event_source_set_enabled(src, SD_EVENT_OFF);
+}
+
+static int on_trim_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct supervisor *s = userdata;
+
+	s->trim_ran = true;
+	if (!s->stopping)
+		trim_pages();
+	return 0;
+}
+
+/*
+ * After every iteration of the loop that did something: the trim (trim.c) a
+ * second after the last activity, once every worker is ready.  An iteration
+ * that only ran the trim does not arm it again.
+ */
+static int on_post(sd_event_source *src, void *userdata)
+{
+	struct supervisor *s = userdata;
+
+	if (s->trim_ran) {
+		s->trim_ran = false;
+		return 0;
+	}
+	if (s->ready_sent && !s->stopping && all_ready(s))
+		arm(&s->trim_timer, s, TRIM_DELAY_USEC, on_trim_timer, s);
+	return 0;
+}
+
+void worker_set_state(struct worker *w, enum worker_state st)
+{
+	struct supervisor *s = w->sup;
+
+	if (w->state == st)
+		return;
+	w->state = st;
+	w->since_ms = realtime_ms();
+	status_changed(s);
+	check_all_ready(s);
 }
 
 void worker_signal(struct worker *w, int sig)
@@ -793,6 +829,8 @@ static int setup_loop(struct supervisor *s)
 		r = sd_event_add_signal(s->event, NULL, SIGUSR1, on_usr1, s);
 	if (r >= 0)
 		r = sd_event_add_signal(s->event, NULL, SIGCHLD, on_sigchld, s);
+	if (r >= 0)
+		r = sd_event_add_post(s->event, NULL, on_post, s);
 	return r;
 }
 
@@ -839,6 +877,7 @@ static void supervisor_free(struct supervisor *s)
 	free(s->workers);
 	sd_event_source_disable_unref(s->status_defer);
 	sd_event_source_disable_unref(s->stop_timer);
+	sd_event_source_disable_unref(s->trim_timer);
 	if (s->control_fd >= 0) {
 		snprintf(path, sizeof(path), "%s/control.sock", s->cfg->runtime_dir);
 		(void)unlink(path);

@@ -134,6 +134,8 @@ struct supervisor {
 	int exit_status;
 	sd_event_source *status_defer;
 	sd_event_source *stop_timer;
+	sd_event_source *trim_timer; /* trim.c, a second after the last activity */
+	bool trim_ran;               /* the loop's last iteration was the trim */
 };
 
 /* roles.c */
@@ -163,6 +165,9 @@ int worker_watchdog_open(struct worker *w, uint64_t first_usec);
 /* The deadline usec from now (0: none). */
 void worker_watchdog_set(struct worker *w, uint64_t usec);
 void worker_watchdog_close(struct worker *w);
+
+/* trim.c: after start-up, stop counting pages of code only the start-up used. */
+void trim_pages(void);
 
 /* logfwd.c */
 int logfwd_attach(struct worker *w, int fd);

@@ -8,7 +8,9 @@
 # -m runs meta-fuse alone (no supervisord), for a quick look.
 #
 # Figures per supervisor:
-#   RSS        VmRSS of the supervisor (supervisord: its one python process)
+#   RSS        VmRSS of the supervisor (supervisord: its one python process),
+#              2 s after the start (meta-fuse: also per mapping, and 2 s after
+#              the kills)
 #   idle       CPU time and context switches (wake-ups) of the supervisor over
 #              IDLE_SECONDS (60) with every worker up and nothing happening;
 #              for meta-fuse also what woke it: its log lines (-v names every
@@ -45,7 +47,7 @@ while getopts "b:k:i:mh" o; do
 	i) IDLE=$OPTARG ;;
 	m) ONLY_MF=1 ;;
 	*)
-		sed -n '2,32p' "$0"
+		sed -n '2,34p' "$0"
 		exit 1
 		;;
 	esac
@@ -111,6 +113,14 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' /proc/$1/status; }
 # "pss private" in kB: the shared libraries' pages split among their users, and
 # the memory of the process alone.
 pss_kb() { awk '/^Pss:/ { p = $2 } /^Private_(Clean|Dirty):/ { v += $2 } END { print p, v }' /proc/$1/smaps_rollup; }
+# by_mapping PID: RSS, PSS and private kB per mapped file (anonymous memory,
+# heap and stack as one line each), largest RSS first.
+by_mapping() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { n = $6; if (n == "") n = "[anon]"; sub(".*/", "", n); next }
+		/^Rss:/ { r[n] += $2 } /^Pss:/ { p[n] += $2 } /^Private_(Clean|Dirty):/ { v[n] += $2 }
+		END { for (k in r) if (r[k] > 0) printf "%6d %6d %6d  %s\n", r[k], p[k], v[k], k }' \
+		/proc/$1/smaps | sort -n -r
+}
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 cpu_ticks() { awk '{ print $14 + $15 }' /proc/$1/stat; }
 switches() { awk '/ctxt_switches/ { s += $2 } END { print s }' /proc/$1/status; }
@@ -148,6 +158,7 @@ PIDS+=("$SV")
 sleep 2
 MF_RSS=$(rss_kb "$SV")
 read -r MF_PSS MF_PRIV < <(pss_kb "$SV")
+by_mapping "$SV" >"$T/mf.maps"
 read -r MF_CPU MF_WAKE IDLE_T0 IDLE_T1 < <(idle "$SV")
 # What the supervisor did meanwhile: each wake-up that is not a timer of its own
 # leaves a line at -v (a notify message, a worker's output, a child's exit).
@@ -172,6 +183,8 @@ awk -v a="$SLOW_T0" -v b="$SLOW_MS" '{ t = substr($1, 2) + 0 }
 	"$T/mf.log" >"$T/mf.slowest"
 MF_READY50=$(pct 50 <"$T/mf.ready")
 MF_READY99=$(pct 99 <"$T/mf.ready")
+sleep 2
+MF_RSS_AFTER=$(rss_kb "$SV")
 MF_RESTARTS=$("$BIN/meta-fuse" status -c "$T/mf.conf" --json | jq '.workers[] | select(.name == "fused") | .restarts')
 kill -TERM "$SV"
 for _ in $(seq 100); do kill -0 "$SV" 2>/dev/null || break; sleep 0.1; done
@@ -250,7 +263,9 @@ bench/supervisor: kvwatch, fused, davd, apid, 3 files; $(nproc) CPUs, load $LOAD
 | kill -9 of fused to serving again, p50 / p99 | $MF_SERVE50 / $MF_SERVE99 ms | $SD_SERVE50 / $SD_SERVE99 ms |
 | fused's spawn to READY after a kill, p50 / p99 | $MF_READY50 / $MF_READY99 ms | - |
 | status round trip (CLI process included) | $MF_STATUS ms | $SD_STATUS ms |
-fused restarts counted by meta-fuse: $MF_RESTARTS
+fused restarts counted by meta-fuse: $MF_RESTARTS; its RSS 2 s after the last: $(mb $MF_RSS_AFTER) MB
+meta-fuse's memory by mapping (kB: RSS, PSS, private):
+$(sed 's/^/  /' "$T/mf.maps")
 meta-fuse's log lines while idle ($(wc -l <"$T/mf.idle")):
 $(sed 's/^/  /' "$T/mf.idle")
 meta-fuse's slowest restart ($SLOW_MS ms), its log from the kill:

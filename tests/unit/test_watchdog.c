@@ -31,7 +31,7 @@ static void test_parse(void **state)
 	    {"3", NULL, -EINVAL, -1, 0},
 	    {"", "1000", -EINVAL, -1, 0},
 	    {"3", "", -EINVAL, -1, 0},
-	    {"2", "1000", -EINVAL, -1, 0},     /* stdio is never the watchdog */
+	    {"2", "1000", -EINVAL, -1, 0}, /* stdio is never the watchdog */
 	    {"0", "1000", -EINVAL, -1, 0},
 	    {"-3", "1000", -EINVAL, -1, 0},
 	    {"+3", "1000", -EINVAL, -1, 0},
