@@ -166,6 +166,8 @@ static int on_post(sd_event_source *src, void *userdata)
 	return 0;
 }
 
+static void start_waiting(struct supervisor *s);
+
 void worker_set_state(struct worker *w, enum worker_state st)
 {
 	struct supervisor *s = w->sup;
@@ -176,6 +178,8 @@ void worker_set_state(struct worker *w, enum worker_state st)
 	w->since_ms = realtime_ms();
 	status_changed(s);
 	check_all_ready(s);
+	if (st == WORKER_RUNNING && s->writer_ready)
+		start_waiting(s); /* programs waiting for this one (start_after) */
 }
 
 void worker_signal(struct worker *w, int sig)
@@ -231,6 +235,93 @@ void worker_ready(struct worker *w)
 	}
 }
 
+static int on_delay_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct worker *w = userdata;
+
+	w->delay_armed = false;
+	if (w->state == WORKER_WAITING) {
+		w->delay_over = true;
+		worker_start(w);
+	}
+	return 0;
+}
+
+/*
+ * Is d up, for a program that starts after it?  A worker: ready (or skipped); a
+ * program, which says no READY: running for GOOD_RUN_USEC (on_up_timer asks
+ * again then), so that one that fails at once holds its followers back.
+ */
+static bool is_up(const struct worker *d)
+{
+	if (d->state == WORKER_SKIPPED)
+		return true;
+	if (d->state != WORKER_RUNNING)
+		return false;
+	return d->role || now_usec() - d->started_usec >= GOOD_RUN_USEC;
+}
+
+/* The first of a program's start_after that is not up, or NULL. */
+static const char *unmet_start_after(struct worker *w)
+{
+	for (char **a = w->start_after; a && *a; a++) {
+		struct worker *d = sup_find_worker(w->sup, *a);
+
+		if (d && !is_up(d))
+			return d->name;
+	}
+	return NULL;
+}
+
+/* Does a program wait for w (start_after)? */
+static bool has_followers(const struct worker *w)
+{
+	const struct supervisor *s = w->sup;
+
+	for (size_t i = 0; i < s->worker_count; i++)
+		for (char **a = s->workers[i]->start_after; a && *a; a++)
+			if (strcmp(*a, w->name) == 0)
+				return true;
+	return false;
+}
+
+static int on_up_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct worker *w = userdata;
+
+	if (w->state == WORKER_RUNNING)
+		start_waiting(w->sup);
+	return 0;
+}
+
+/*
+ * May a program start now?  Not while one of its start_after is not running,
+ * nor before its start delay has passed (the delay is not waited again by a
+ * restart after a failure); it waits, and start_waiting() asks again.
+ */
+static bool program_may_start(struct worker *w)
+{
+	const char *dep = unmet_start_after(w);
+
+	if (dep) {
+		snprintf(w->waiting_for, sizeof(w->waiting_for), "%s", dep);
+		worker_set_state(w, WORKER_WAITING);
+		return false;
+	}
+	if (w->start_delay_usec && !w->delay_over) {
+		snprintf(w->waiting_for, sizeof(w->waiting_for), "start delay");
+		worker_set_state(w, WORKER_WAITING);
+		if (!w->delay_armed) {
+			w->delay_armed = true;
+			arm(&w->delay_timer, w->sup, w->start_delay_usec, on_delay_timer, w);
+		}
+		return false;
+	}
+	w->delay_over = false;
+	w->waiting_for[0] = '\0';
+	return true;
+}
+
 static int on_restart_timer(sd_event_source *src, uint64_t usec, void *userdata)
 {
 	struct worker *w = userdata;
@@ -271,9 +362,13 @@ int worker_start(struct worker *w)
 		return -EINVAL;
 	}
 	if (is_reader(w) && !s->writer_ready) {
+		snprintf(w->waiting_for, sizeof(w->waiting_for), "kvwatch");
 		worker_set_state(w, WORKER_WAITING);
 		return 0;
 	}
+	if (!w->role && !program_may_start(w))
+		return 0;
+	w->waiting_for[0] = '\0';
 	if (w->role && (w->role->flags & ROLE_FUSE_FD)) {
 		r = prepare_fuse(s);
 		if (r < 0) {
@@ -313,6 +408,8 @@ int worker_start(struct worker *w)
 	} else {
 		w->ready_usec = w->started_usec;
 		worker_set_state(w, WORKER_RUNNING);
+		if (has_followers(w)) /* up once it has run GOOD_RUN_USEC (is_up) */
+			arm(&w->up_timer, s, GOOD_RUN_USEC, on_up_timer, w);
 	}
 	return 0;
 }
@@ -474,6 +571,7 @@ static void worker_exited(struct worker *w, int status)
 		return;
 	}
 	w->restarts++;
+	w->delay_over = true; /* a restart after a failure does not wait the start delay */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG) {
 		log_errorx("%s exited with status 1 (a configuration error) after %.1f s: not "
 		           "restarted in a loop; fix the configuration and `meta-fuse reload`, or "
@@ -622,6 +720,7 @@ void sup_shutdown(struct supervisor *s)
 		struct worker *w = s->workers[i];
 
 		disarm(w->restart_timer);
+		disarm(w->delay_timer);
 		worker_watchdog_set(w, 0);
 		if (w->pid > 0 && is_reader(w)) {
 			worker_set_state(w, WORKER_STOPPING);
@@ -720,6 +819,9 @@ int worker_set_program(struct worker *w, const struct config_program *p, char *e
 	w->env = strv_copy(p->env);
 	w->autorestart = p->autorestart;
 	w->stop_timeout_usec = (uint64_t)p->stop_timeout_ms * USEC_PER_MSEC;
+	strv_free(w->start_after);
+	w->start_after = strv_copy(p->start_after);
+	w->start_delay_usec = (uint64_t)p->start_delay_ms * USEC_PER_MSEC;
 	w->own_user = p->user != NULL;
 	if (p->user) {
 		snprintf(what, sizeof(what), "program \"%s\": user", p->name);
@@ -751,6 +853,8 @@ static void worker_free(struct worker *w)
 	sd_event_source_disable_unref(w->log_source);
 	worker_watchdog_close(w);
 	sd_event_source_disable_unref(w->restart_timer);
+	sd_event_source_disable_unref(w->delay_timer);
+	sd_event_source_disable_unref(w->up_timer);
 	sd_event_source_disable_unref(w->kill_timer);
 	if (w->log_fd >= 0)
 		close(w->log_fd);
@@ -758,6 +862,7 @@ static void worker_free(struct worker *w)
 		close(w->pidfd);
 	strv_free(w->argv);
 	strv_free(w->env);
+	strv_free(w->start_after);
 	free(w);
 }
 

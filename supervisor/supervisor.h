@@ -74,7 +74,12 @@ struct worker {
 	gid_t gid;
 	bool autorestart; /* false: a program that exits stays stopped */
 	uint64_t stop_timeout_usec;
-	char exe[PATH_MAX]; /* roles: "" when not built */
+	char **start_after;        /* programs: workers that must be running first, or NULL */
+	uint64_t start_delay_usec; /* programs: then this long before a start */
+	bool delay_armed;          /* the start delay is running */
+	bool delay_over;           /* ... and has passed: the next start goes ahead */
+	char waiting_for[WORKER_NAME_MAX + 16]; /* WORKER_WAITING: for whom, or "start delay" */
+	char exe[PATH_MAX];                     /* roles: "" when not built */
 	enum worker_state state;
 	const char *skip_reason; /* WORKER_SKIPPED */
 
@@ -102,6 +107,8 @@ struct worker {
 	uint64_t watchdog_period_usec;
 	sd_event_source *watchdog_source;
 	sd_event_source *restart_timer;
+	sd_event_source *delay_timer;
+	sd_event_source *up_timer; /* programs: GOOD_RUN after the start, for start_after */
 	sd_event_source *kill_timer;
 };
 
