@@ -5,12 +5,16 @@
  * runtime directory, open the notify and control sockets, bind the listening
  * sockets, start kvwatch; the readers (fused, davd, apid) and the configured
  * programs start once kvwatch has said READY, so nobody ever serves an empty
- * library by accident.  fused gets a fresh FUSE mount each time it starts.
+ * library by accident; a program with start_after waits for those too, and
+ * then its start delay.  fused gets a fresh FUSE mount each time it starts.
  *
  * Supervision: one sd-event loop; signals arrive through signalfd (SIGCHLD
  * reaps workers and, as a child subreaper or PID 1, orphans), timers handle
- * backoff, watchdogs and grace periods; nothing polls, and an idle supervisor
- * sleeps in epoll_wait until a worker speaks.  A worker that dies after it
+ * backoff, start delays and grace periods, each worker's watchdog is a timerfd
+ * the worker itself pushes ahead (watchdog.c); nothing polls, and an idle
+ * supervisor sleeps in epoll_wait until a worker speaks, a child exits or a
+ * deadline passes.  A second after the last activity the pages only the
+ * start-up used are trimmed (trim.c).  A worker that dies after it
  * said READY (a program: after one second of running) is started again at once,
  * as long as its failures come no faster than one a second on average (a burst
  * of RESTART_BURST allowed): a kill -9, a crash on one request or the watchdog
