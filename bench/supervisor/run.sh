@@ -102,7 +102,7 @@ files_volume = "$T/files";
 uid = 61001;
 gid = 61001;
 writer_user = "61000";
-kv = { redis_url = "redis://127.0.0.1:$PORT"; refresh_interval_ms = 86400000; };
+kv = { redis_url = "redis://127.0.0.1:$PORT"; };
 fuse = { mount_point = "$T/mnt"; attr_ttl_ms = 0; dir_ttl_ms = 0; };
 webdav = { listen = "127.0.0.1:$DAV_PORT"; };
 api = { listen = "127.0.0.1:$API_PORT"; };
