@@ -15,12 +15,14 @@ SRC="$T/files/media1/Movies/Inception (2010)/Inception.mkv"
 
 # kill_when_ready: wait for a running fused with a new pid, kill -9 it; prints
 # the time from the previous kill to the new READY as seen here.
+# fused's "pid state" from status.json (one jq call: the loop must be quick)
 LAST=0
 kill_when_ready() {
-	local p
+	local p st
 	fresh() {
-		p=$(wpid fused)
-		[ "$p" -gt 0 ] && [ "$p" != "$LAST" ] && wstate_is fused running
+		read -r p st < <(jq -r '.workers[] | select(.name == "fused") | "\(.pid) \(.state)"' \
+			"$RUN/status.json" 2>/dev/null)
+		[ "${p:-0}" -gt 0 ] && [ "$p" != "$LAST" ] && [ "$st" = running ]
 	}
 	wait_for 30 fresh || return 1
 	LAST=$p
@@ -46,7 +48,11 @@ sleep 3.5 # the allowance of restarts at once fills up again
 # --- killed as soon as it is ready, again and again: a burst at once, then the
 # backoff, then FATAL ---
 n=0
-while ! wstate_is fused fatal && [ $n -lt 40 ]; do
+fused_fatal() {
+	[ "$(jq -r '.workers[] | select(.name == "fused") | .state' "$RUN/status.json")" = fatal ]
+}
+end=$((SECONDS + 120)) # the slower the machine, the more kills the allowance takes
+while ! fused_fatal && [ $SECONDS -lt $end ]; do
 	kill_when_ready || break
 	n=$((n + 1))
 done
