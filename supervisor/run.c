@@ -58,7 +58,7 @@
 /* Restarts at once after READY: one a second on average, RESTART_BURST in a row. */
 #define RESTART_INTERVAL_USEC (1 * USEC_PER_SEC)
 #define RESTART_BURST         5
-#define START_TIMEOUT_USEC    (90 * USEC_PER_SEC)
+#define START_TIMEOUT_SEC     90
 #define STOP_GRACE_USEC       (10 * USEC_PER_SEC)
 #define WATCHDOG_SEC_DEFAULT  60
 #define TRIM_DELAY_USEC       (1 * USEC_PER_SEC)
@@ -229,7 +229,8 @@ void worker_ready(struct worker *w)
 	w->ready_usec = now_usec();
 	log_info("%s is ready (pid %d, %.1f ms after its start)", w->name, (int)w->pid,
 	         (double)(w->ready_usec - w->started_usec) / 1000.0);
-	worker_watchdog(w);
+	/* The start timeout ends: one watchdog period from now, or none (0 disarms). */
+	worker_watchdog_set(w, s->watchdog_usec);
 	worker_set_state(w, WORKER_RUNNING);
 	if (w->role && (w->role->flags & ROLE_FUSE_FD) && geteuid() == 0)
 		fusemount_read_ahead(s); /* the handshake may only have lowered it */
@@ -387,9 +388,9 @@ int worker_start(struct worker *w)
 	w->started_usec = now_usec();
 	w->ready_usec = 0;
 	if (w->role && (w->role->flags & ROLE_NOTIFY)) {
-		r = worker_watchdog_open(w, s->watchdog_usec > START_TIMEOUT_USEC
+		r = worker_watchdog_open(w, s->watchdog_usec > s->start_timeout_usec
 		                                ? s->watchdog_usec
-		                                : START_TIMEOUT_USEC);
+		                                : s->start_timeout_usec);
 		if (r < 0)
 			log_warnx("%s: no watchdog for it: %s", w->name, strerror(-r));
 	}
@@ -947,6 +948,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: meta-fuse run [-c FILE] [-v | -q] [--watchdog-sec N]\n"
+	        "                     [--start-timeout-sec N]\n"
 	        "\n"
 	        "Run the suite in the foreground: kvwatch, then fused, davd, apid and the\n"
 	        "configured programs, each as its unprivileged user; restart what fails.\n"
@@ -955,11 +957,13 @@ static void usage(FILE *out)
 	        "  -v, --verbose        more log output\n"
 	        "  -q, --quiet          less log output\n"
 	        "      --watchdog-sec N the workers' watchdog period (default %d; 0: none)\n"
+	        "      --start-timeout-sec N\n"
+	        "                       time a worker has to say READY (default %d, 1-86400)\n"
 	        "  -h, --help           this text\n"
 	        "\n"
 	        "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration, SIGUSR1\n"
 	        "confirms held removals.  See meta-fuse(1) and docs/supervisor.md.\n",
-	        CONFIG_ENV_PATH, CONFIG_DEFAULT_PATH, WATCHDOG_SEC_DEFAULT);
+	        CONFIG_ENV_PATH, CONFIG_DEFAULT_PATH, WATCHDOG_SEC_DEFAULT, START_TIMEOUT_SEC);
 }
 
 static void self_dir(char *buf, size_t len)
@@ -1013,6 +1017,7 @@ int cmd_run(int argc, char **argv)
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"watchdog-sec", required_argument, NULL, 'W'},
+	    {"start-timeout-sec", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1020,7 +1025,7 @@ int cmd_run(int argc, char **argv)
 	    .notify_fd = -1, .control_fd = -1, .webdav_fd = -1, .api_fd = -1, .fuse_fd = -1};
 	const char *path = NULL;
 	char err[1024], *end;
-	unsigned long wd = WATCHDOG_SEC_DEFAULT;
+	unsigned long wd = WATCHDOG_SEC_DEFAULT, st = START_TIMEOUT_SEC;
 	int c, r, verbosity = 0, rc = EXIT_TEMPFAIL;
 
 	optind = 1;
@@ -1036,13 +1041,16 @@ int cmd_run(int argc, char **argv)
 			verbosity--;
 			break;
 		case 'W':
+		case 'S':
 			errno = 0;
-			wd = strtoul(optarg, &end, 10);
-			if (errno || *end || end == optarg || wd > 86400) {
+			*(c == 'W' ? &wd : &st) = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || *optarg == '-' ||
+			    (c == 'W' ? wd : st) > 86400 || (c == 'S' && st == 0)) {
 				fprintf(stderr,
-				        "meta-fuse: --watchdog-sec: \"%s\" is not a number "
-				        "of seconds (0-86400)\n",
-				        optarg);
+				        "meta-fuse: --%s: \"%s\" is not a number of seconds "
+				        "(%d-86400)\n",
+				        c == 'W' ? "watchdog-sec" : "start-timeout-sec", optarg,
+				        c == 'W' ? 0 : 1);
 				return EXIT_CONFIG;
 			}
 			break;
@@ -1061,6 +1069,7 @@ int cmd_run(int argc, char **argv)
 	log_set_verbosity(verbosity);
 	s.start_usec = now_usec();
 	s.watchdog_usec = (uint64_t)wd * USEC_PER_SEC;
+	s.start_timeout_usec = (uint64_t)st * USEC_PER_SEC;
 
 	if (config_load(path, &s.cfg, err, sizeof(err)) < 0) {
 		log_errorx("%s", err);

@@ -119,7 +119,8 @@ struct supervisor {
 	char self_dir[PATH_MAX];
 	uid_t writer_uid;
 	gid_t writer_gid;
-	uint64_t watchdog_usec; /* given to every ROLE_NOTIFY worker; 0 = none */
+	uint64_t watchdog_usec;      /* given to every ROLE_NOTIFY worker; 0 = none */
+	uint64_t start_timeout_usec; /* from a start to READY, at most */
 
 	struct worker **workers;
 	size_t worker_count;
