@@ -2,7 +2,7 @@
  * watchdog: the worker's side of the supervisor's watchdog descriptor (see
  * watchdog.h and docs/supervisor.md).  The descriptor and its period come from
  * the environment once; a value that is not a number, a descriptor that is not
- * an open timerfd or a period out of range (0, more than a day) means "no
+ * an open timerfd or a period out of range (below 1 ms, above a day) means "no
  * descriptor", and the worker pings as it would under systemd.  The descriptor is marked close-on-exec at once, so
  * no child of the worker (a hook of kvwatch) inherits it.
  */
@@ -16,6 +16,7 @@
 
 #include "watchdog.h"
 
+#define WATCHDOG_USEC_MIN 1000ULL /* half of it between pings: no busy loop */
 #define WATCHDOG_USEC_MAX (86400ULL * 1000000ULL)
 #define WATCHDOG_FD_MAX   1024
 
@@ -36,7 +37,7 @@ int watchdog_parse(const char *fd_s, const char *usec_s, int *ret_fd, uint64_t *
 	if (errno || *end || fd < 3 || fd > WATCHDOG_FD_MAX)
 		return -EINVAL;
 	usec = strtoull(usec_s, &end, 10);
-	if (errno || *end || usec == 0 || usec > WATCHDOG_USEC_MAX)
+	if (errno || *end || usec < WATCHDOG_USEC_MIN || usec > WATCHDOG_USEC_MAX)
 		return -EINVAL;
 	*ret_fd = (int)fd;
 	*ret_usec = usec;

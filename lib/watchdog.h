@@ -17,7 +17,7 @@
 
 /*
  * The values of $META_FUSE_WATCHDOG_FD and $META_FUSE_WATCHDOG_USEC: decimal, a
- * descriptor from 3 to 1024 and a period from 1 µs to one day.  0 or -EINVAL.
+ * descriptor from 3 to 1024 and a period from 1 ms to one day.  0 or -EINVAL.
  */
 int watchdog_parse(const char *fd_s, const char *usec_s, int *ret_fd, uint64_t *ret_usec);
 

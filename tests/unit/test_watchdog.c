@@ -25,7 +25,9 @@ static void test_parse(void **state)
 		uint64_t ret_usec;
 	} cases[] = {
 	    {"3", "60000000", 0, 3, 60000000},
-	    {"4", "1", 0, 4, 1},
+	    {"4", "1000", 0, 4, 1000},
+	    {"4", "999", -EINVAL, -1, 0}, /* below 1 ms: pings would spin */
+	    {"4", "1", -EINVAL, -1, 0},
 	    {"1024", "86400000000", 0, 1024, 86400000000ULL},
 	    {NULL, "1000", -EINVAL, -1, 0},
 	    {"3", NULL, -EINVAL, -1, 0},
