@@ -54,6 +54,7 @@
 #include "source.h"
 #include "startup.h"
 #include "webdav_source.h"
+#include "watchdog.h"
 
 #define PERIODIC_CHECK_MS 10000 /* default of --check-interval */
 #define WATCH_RETRY_MS    1000
@@ -348,7 +349,7 @@ static void control_free(struct control *c)
 /*
  * The loop's sources, made here and run by the control thread alone: the command
  * pipe, the periodic check, the retry of the directory watch, the watchdog
- * (sd-event pings WATCHDOG=1 when $WATCHDOG_USEC asks for it).
+ * (watchdog_attach(): the supervisor's timerfd, or WATCHDOG=1 as $WATCHDOG_USEC asks).
  */
 static int control_start(struct control *c)
 {
@@ -357,7 +358,7 @@ static int control_start(struct control *c)
 
 	r = sd_event_new(&c->event);
 	if (r >= 0)
-		r = sd_event_set_watchdog(c->event, true);
+		r = watchdog_attach(c->event);
 	if (r >= 0)
 		r = sd_event_add_io(c->event, &c->command, c->pipe_rd, EPOLLIN, on_command, c);
 	if (r >= 0)

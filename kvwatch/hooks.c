@@ -142,7 +142,8 @@ static char **make_env(char *gen, char *count)
 		    strncmp(environ[i], "META_FUSE_DIR_COUNT=", 20) != 0 &&
 		    strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
 		    strncmp(environ[i], "LISTEN_", 7) != 0 &&
-		    strncmp(environ[i], "WATCHDOG_", 9) != 0)
+		    strncmp(environ[i], "WATCHDOG_", 9) != 0 &&
+		    strncmp(environ[i], "META_FUSE_WATCHDOG_", 19) != 0)
 			env[k++] = environ[i];
 	env[k++] = gen;
 	env[k++] = count;

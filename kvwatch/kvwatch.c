@@ -55,6 +55,7 @@
 #include "state.h"
 #include "store.h"
 #include "warm.h"
+#include "watchdog.h"
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
@@ -397,7 +398,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 
 	r = sd_event_default(&kv.event);
 	if (r >= 0)
-		r = sd_event_set_watchdog(kv.event, true);
+		r = watchdog_attach(kv.event);
 	if (r >= 0)
 		r = sd_event_add_signal(kv.event, NULL, SIGTERM, on_term, &kv);
 	if (r >= 0)

@@ -157,6 +157,7 @@ static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint3
 #define KEY_PROGRAMS   "programs"
 
 /* Names a program may not take: the supervisor's own workers. */
+#define PROGRAMS_MAX 256
 static const char *const reserved_programs[] = {"kvwatch", "fused", "davd", "apid"};
 
 #define PROGRAM_NAME_MAX 32
@@ -1033,6 +1034,149 @@ static bool is_program_name(const char *s)
 	return true;
 }
 
+/* A program's "key" of milliseconds, 0 to 3600000, when set. */
+static int load_program_ms(struct loader *ld, const config_setting_t *v, const char *what,
+                           const char *key, uint32_t *ret)
+{
+	long long n;
+
+	if (!v)
+		return 0;
+	n = config_setting_get_int64(v);
+	if ((config_setting_type(v) != CONFIG_TYPE_INT &&
+	     config_setting_type(v) != CONFIG_TYPE_INT64) ||
+	    n < 0 || n > 3600000)
+		return fail_at(ld, v, what, "%s: expected an integer from 0 to 3600000", key);
+	*ret = (uint32_t)n;
+	return 0;
+}
+
+static bool is_env_entry(const char *t)
+{
+	const char *eq = strchr(t, '=');
+
+	return eq && eq != t;
+}
+
+/*
+ * A program's "key": a list of strings each of which valid() accepts, copied
+ * NULL-terminated into *ret; items ("worker names") and item ("a worker name")
+ * word the errors.
+ */
+static int load_program_strings(struct loader *ld, const config_setting_t *list, const char *what,
+                                const char *key, bool (*valid)(const char *), const char *items,
+                                const char *item, char ***ret)
+{
+	unsigned n;
+
+	if (!config_setting_is_list(list) && !config_setting_is_array(list))
+		return fail_at(ld, list, what, "%s: expected a list of %s, got %s", key, items,
+		               settings_type_name(list));
+	n = (unsigned)config_setting_length(list);
+	*ret = calloc(n + 1, sizeof(**ret));
+	if (!*ret)
+		return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
+	for (unsigned i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, i);
+		const char *t = config_setting_type(e) == CONFIG_TYPE_STRING
+		                    ? config_setting_get_string(e)
+		                    : NULL;
+
+		if (!t || !valid(t))
+			return fail_at(ld, e, what, "%s[%u]: expected %s", key, i, item);
+		(*ret)[i] = strdup(t);
+		if (!(*ret)[i])
+			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * start_after and start_delay_ms of a program: the names are checked here for
+ * their form; check_start_order() checks what they name once every program is
+ * loaded.
+ */
+static int load_program_order(struct loader *ld, const config_setting_t *g, const char *what,
+                              struct config_program *p)
+{
+	config_setting_t *sa = config_setting_get_member(g, "start_after");
+	int r = load_program_ms(ld, config_setting_get_member(g, "start_delay_ms"), what,
+	                        "start_delay_ms", &p->start_delay_ms);
+
+	if (r < 0 || !sa)
+		return r;
+	r = load_program_strings(ld, sa, what, "start_after", is_program_name,
+	                         "worker or program names", "the name of a worker or a program",
+	                         &p->start_after);
+	if (r < 0)
+		return r;
+	for (char **a = p->start_after; *a; a++)
+		if (strcmp(*a, p->name) == 0)
+			return fail_at(ld, sa, what, "start_after: the program names itself");
+	return 0;
+}
+
+static const struct config_program *find_program(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->program_count; i++)
+		if (strcmp(cfg->programs[i].name, name) == 0)
+			return &cfg->programs[i];
+	return NULL;
+}
+
+/*
+ * A depth-first walk of start_after from program i; color: 0 not seen, 1 on
+ * the current path, 2 done.  A program on a cycle when the walk comes back to
+ * its own path, else NULL.
+ */
+static const struct config_program *order_cycle(const struct config *cfg, size_t i,
+                                                unsigned char *color)
+{
+	color[i] = 1;
+	for (char **a = cfg->programs[i].start_after; a && *a; a++) {
+		const struct config_program *q = find_program(cfg, *a), *c;
+		size_t j = q ? (size_t)(q - cfg->programs) : 0;
+
+		if (q && color[j] == 1)
+			return q;
+		if (q && color[j] == 0 && (c = order_cycle(cfg, j, color)))
+			return c;
+	}
+	color[i] = 2;
+	return NULL;
+}
+
+/* Every name in start_after is a worker or a program, and no program waits for itself. */
+static int check_start_order(struct loader *ld)
+{
+	const struct config *cfg = ld->cfg;
+	unsigned char color[PROGRAMS_MAX] = {0};
+	const struct config_program *c;
+
+	for (size_t i = 0; i < cfg->program_count; i++) {
+		const struct config_program *p = &cfg->programs[i];
+
+		for (char **a = p->start_after; a && *a; a++) {
+			bool worker = false;
+
+			for (size_t k = 0;
+			     k < sizeof(reserved_programs) / sizeof(reserved_programs[0]); k++)
+				worker = worker || strcmp(*a, reserved_programs[k]) == 0;
+			if (!worker && !find_program(cfg, *a))
+				return errbuf_set(
+				    ld->err, ld->errlen, -EINVAL,
+				    "program \"%s\": start_after: \"%s\" is neither a "
+				    "worker nor a program",
+				    p->name, *a);
+		}
+		if (color[i] == 0 && (c = order_cycle(cfg, i, color)))
+			return errbuf_set(
+			    ld->err, ld->errlen, -EINVAL,
+			    "program \"%s\": start_after: a cycle, it waits for itself", c->name);
+	}
+	return 0;
+}
+
 /* user, environment, autorestart and stop_timeout_ms of a program (all optional). */
 static int load_program_options(struct loader *ld, const config_setting_t *g, const char *what,
                                 struct config_program *p)
@@ -1041,7 +1185,10 @@ static int load_program_options(struct loader *ld, const config_setting_t *g, co
 	config_setting_t *env = config_setting_get_member(g, "environment");
 	config_setting_t *ar = config_setting_get_member(g, "autorestart");
 	config_setting_t *st = config_setting_get_member(g, "stop_timeout_ms");
+	int r = load_program_order(ld, g, what, p);
 
+	if (r < 0)
+		return r;
 	p->autorestart = true;
 	p->stop_timeout_ms = 10000;
 	if (user) {
@@ -1061,45 +1208,12 @@ static int load_program_options(struct loader *ld, const config_setting_t *g, co
 			               settings_type_name(ar));
 		p->autorestart = config_setting_get_bool(ar);
 	}
-	if (st) {
-		long long v = config_setting_get_int64(st);
-
-		if ((config_setting_type(st) != CONFIG_TYPE_INT &&
-		     config_setting_type(st) != CONFIG_TYPE_INT64) ||
-		    v < 0 || v > 3600000)
-			return fail_at(ld, st, what,
-			               "stop_timeout_ms: expected an integer from 0 to 3600000");
-		p->stop_timeout_ms = (uint32_t)v;
-	}
-	if (env) {
-		unsigned n;
-
-		if (!config_setting_is_list(env) && !config_setting_is_array(env))
-			return fail_at(
-			    ld, env, what,
-			    "environment: expected a list of \"NAME=value\" strings, got %s",
-			    settings_type_name(env));
-		n = (unsigned)config_setting_length(env);
-		p->env = calloc(n + 1, sizeof(*p->env));
-		if (!p->env)
-			return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
-		for (unsigned i = 0; i < n; i++) {
-			config_setting_t *e = config_setting_get_elem(env, i);
-			const char *t = config_setting_type(e) == CONFIG_TYPE_STRING
-			                    ? config_setting_get_string(e)
-			                    : NULL;
-			const char *eq = t ? strchr(t, '=') : NULL;
-
-			if (!t || !eq || eq == t)
-				return fail_at(ld, e, what,
-				               "environment[%u]: expected a \"NAME=value\" string",
-				               i);
-			p->env[i] = strdup(t);
-			if (!p->env[i])
-				return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
-		}
-	}
-	return 0;
+	r = load_program_ms(ld, st, what, "stop_timeout_ms", &p->stop_timeout_ms);
+	if (r == 0 && env)
+		r = load_program_strings(ld, env, what, "environment", is_env_entry,
+		                         "\"NAME=value\" strings", "a \"NAME=value\" string",
+		                         &p->env);
+	return r;
 }
 
 static int load_program(struct loader *ld, const config_setting_t *g, size_t index,
@@ -1125,7 +1239,8 @@ static int load_program(struct loader *ld, const config_setting_t *g, size_t ind
 		} else if (strcmp(cn, "command") == 0) {
 			cmd = c;
 		} else if (strcmp(cn, "user") == 0 || strcmp(cn, "environment") == 0 ||
-		           strcmp(cn, "autorestart") == 0 || strcmp(cn, "stop_timeout_ms") == 0) {
+		           strcmp(cn, "autorestart") == 0 || strcmp(cn, "stop_timeout_ms") == 0 ||
+		           strcmp(cn, "start_after") == 0 || strcmp(cn, "start_delay_ms") == 0) {
 			continue; /* see load_program_options() */
 		} else {
 			snprintf(full, sizeof(full), "%s.%s", what, cn);
@@ -1198,6 +1313,8 @@ static int load_programs(struct loader *ld)
 	n = (unsigned)config_setting_length(list);
 	if (n == 0)
 		return 0;
+	if (n > PROGRAMS_MAX)
+		return fail_at(ld, list, KEY_PROGRAMS, "%u programs: at most %d", n, PROGRAMS_MAX);
 	cfg->programs = calloc(n, sizeof(*cfg->programs));
 	if (!cfg->programs)
 		return errbuf_set(ld->err, ld->errlen, -ENOMEM, "out of memory");
@@ -1214,7 +1331,7 @@ static int load_programs(struct loader *ld)
 				               "program \"%s\" is defined twice",
 				               cfg->programs[i].name);
 	}
-	return 0;
+	return check_start_order(ld);
 }
 
 const char *config_default_path(void)
@@ -1358,6 +1475,9 @@ void config_free(struct config *cfg)
 		for (char **e = cfg->programs[i].env; e && *e; e++)
 			free(*e);
 		free(cfg->programs[i].env);
+		for (char **a = cfg->programs[i].start_after; a && *a; a++)
+			free(*a);
+		free(cfg->programs[i].start_after);
 	}
 	free(cfg->programs);
 	for (size_t i = 0; i < cfg->warning_count; i++)
@@ -1456,6 +1576,19 @@ static void print_key(const struct config *cfg, const struct key *k, FILE *out)
 	             cfg->env_used_[i] & ENV_USED_PORT ? k->env_port : NULL);
 }
 
+/* programs.NAME.key = [ "a", "b" ] (programs.NAME = [ ... ] when key is NULL). */
+static void print_program_strings(FILE *out, const struct config *cfg, const char *name,
+                                  const char *key, char *const *v)
+{
+	fprintf(out, "%s.%s%s%s = [", KEY_PROGRAMS, name, key ? "." : "", key ? key : "");
+	for (char *const *a = v; *a; a++) {
+		fputs(a == v ? " " : ", ", out);
+		print_quoted(out, *a);
+	}
+	fputs(v[0] ? " ]" : "]", out);
+	print_origin(out, cfg->programs_origin_, NULL, NULL);
+}
+
 /* A program's optional settings, each only when it is not the default. */
 static void print_program_options(FILE *out, const struct config *cfg,
                                   const struct config_program *p)
@@ -1465,15 +1598,8 @@ static void print_program_options(FILE *out, const struct config *cfg,
 		print_quoted(out, p->user);
 		print_origin(out, cfg->programs_origin_, NULL, NULL);
 	}
-	if (p->env) {
-		fprintf(out, "%s.%s.environment = [", KEY_PROGRAMS, p->name);
-		for (char **e = p->env; *e; e++) {
-			fputs(e == p->env ? " " : ", ", out);
-			print_quoted(out, *e);
-		}
-		fputs(p->env[0] ? " ]" : "]", out);
-		print_origin(out, cfg->programs_origin_, NULL, NULL);
-	}
+	if (p->env)
+		print_program_strings(out, cfg, p->name, "environment", p->env);
 	if (!p->autorestart) {
 		fprintf(out, "%s.%s.autorestart = false", KEY_PROGRAMS, p->name);
 		print_origin(out, cfg->programs_origin_, NULL, NULL);
@@ -1481,6 +1607,12 @@ static void print_program_options(FILE *out, const struct config *cfg,
 	if (p->stop_timeout_ms != 10000) {
 		fprintf(out, "%s.%s.stop_timeout_ms = %u", KEY_PROGRAMS, p->name,
 		        p->stop_timeout_ms);
+		print_origin(out, cfg->programs_origin_, NULL, NULL);
+	}
+	if (p->start_after)
+		print_program_strings(out, cfg, p->name, "start_after", p->start_after);
+	if (p->start_delay_ms) {
+		fprintf(out, "%s.%s.start_delay_ms = %u", KEY_PROGRAMS, p->name, p->start_delay_ms);
 		print_origin(out, cfg->programs_origin_, NULL, NULL);
 	}
 }
@@ -1516,13 +1648,7 @@ void config_print(const struct config *cfg, FILE *out)
 		print_origin(out, cfg->programs_origin_, NULL, NULL);
 	}
 	for (size_t i = 0; i < cfg->program_count; i++) {
-		fprintf(out, "%s.%s = [", KEY_PROGRAMS, cfg->programs[i].name);
-		for (char **a = cfg->programs[i].argv; *a; a++) {
-			fputs(a == cfg->programs[i].argv ? " " : ", ", out);
-			print_quoted(out, *a);
-		}
-		fputs(" ]", out);
-		print_origin(out, cfg->programs_origin_, NULL, NULL);
+		print_program_strings(out, cfg, cfg->programs[i].name, NULL, cfg->programs[i].argv);
 		print_program_options(out, cfg, &cfg->programs[i]);
 	}
 }

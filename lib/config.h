@@ -46,6 +46,9 @@ struct config_program {
 	char **env;               /* "NAME=value" strings, NULL-terminated; NULL: none */
 	bool autorestart;         /* restart it when it exits (default true) */
 	uint32_t stop_timeout_ms; /* SIGKILL this long after SIGTERM (default 10000) */
+	/* Workers or programs that must be running first, NULL-terminated; NULL: none. */
+	char **start_after;
+	uint32_t start_delay_ms; /* then this long before it starts (default 0) */
 };
 
 struct rules;

@@ -21,6 +21,7 @@
 #include "generation.h"
 #include "log.h"
 #include "snapshot.h"
+#include "watchdog.h"
 
 #define WATCH_RETRY_MS 1000
 
@@ -119,7 +120,7 @@ int http_loop_run(const struct http_loop_config *cfg)
 	ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	wd = watch(cfg, ino);
 	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
-		watchdog_usec = 0;
+		watchdog_usec = watchdog_fd_usec();
 	next_check = cfg->check_ms > 0 ? mono_ms() + cfg->check_ms : INT64_MAX;
 	while (r == 0) {
 		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
@@ -130,7 +131,7 @@ int http_loop_run(const struct http_loop_config *cfg)
 			deadline = now + WATCH_RETRY_MS;
 		if (watchdog_usec) {
 			if (now >= next_ping) {
-				sd_notify(0, "WATCHDOG=1");
+				watchdog_ping();
 				next_ping = now + (int64_t)(watchdog_usec / 2000);
 			}
 			if (next_ping < deadline)

@@ -6,8 +6,9 @@
  * alone, without a supervisor to send SIGHUP) and a slow periodic check each
  * call gen_store_reload() of lib/generation.h; requests in flight keep the
  * generation they took, so a switch never disturbs a download.  SIGTERM and
- * SIGINT end the loop.  While the service manager asks for it, WATCHDOG=1 is
- * sent at half its interval.  The loop decides nothing about logging: each
+ * SIGINT end the loop.  While the service manager asks for it, the watchdog is
+ * pinged at half its interval (lib/watchdog.h: the supervisor's timerfd, or
+ * WATCHDOG=1).  The loop decides nothing about logging: each
  * reload is handed to the caller's on_reload (http_loop_log_reload() is the
  * usual one).
  */

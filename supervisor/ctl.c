@@ -164,7 +164,7 @@ static int print_status_table(const char *text)
 	workers = json_object_get(root, "workers");
 	json_array_foreach(workers, i, w)
 	{
-		char up[32] = "-", pid[24] = "-";
+		char up[32] = "-", pid[24] = "-", waiting[96] = "";
 		json_int_t p = json_integer_value(json_object_get(w, "pid"));
 		const char *st = str_of(w, "status");
 
@@ -176,6 +176,12 @@ static int print_status_table(const char *text)
 		}
 		if (strcmp(str_of(w, "state"), "skipped") == 0)
 			st = str_of(w, "reason");
+		if (strcmp(str_of(w, "state"), "waiting") == 0 &&
+		    strcmp(str_of(w, "waitingFor"), "-") != 0)
+			snprintf(waiting, sizeof(waiting), "waiting for %s",
+			         str_of(w, "waitingFor"));
+		if (waiting[0])
+			st = waiting;
 		printf("%-10s %-9s %8s %9s %8" JSON_INTEGER_FORMAT "  %-24s %s\n",
 		       str_of(w, "name"), str_of(w, "state"), pid, up,
 		       json_integer_value(json_object_get(w, "restarts")), str_of(w, "lastExit"),

@@ -224,20 +224,17 @@ int fusemount_detach_all(struct supervisor *s)
 	return n;
 }
 
-void fusemount_read_ahead(struct supervisor *s)
+int fusemount_read_ahead_open(struct supervisor *s)
 {
-	char real[PATH_MAX], dev[32], path[96], val[16];
-	unsigned kb = s->cfg->fuse.read_ahead_kb;
-	int fd, n;
+	char real[PATH_MAX], dev[32], path[96];
+	int fd;
 
-	if (kb == 0 || !s->mount_point || !realpath(s->mount_point, real) ||
+	if (s->cfg->fuse.read_ahead_kb == 0 || !s->mount_point || !realpath(s->mount_point, real) ||
 	    !find_our_mount(real, dev, sizeof(dev)))
-		return;
+		return -1;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", dev);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
-	n = snprintf(val, sizeof(val), "%u", kb);
-	if (fd < 0 || write(fd, val, (size_t)n) != n)
-		log_debug("cannot set \"%s\" to %u: %m; read-ahead left as is", path, kb);
-	if (fd >= 0)
-		close(fd);
+	if (fd < 0)
+		log_debug("cannot open \"%s\": %m; read-ahead left as is", path);
+	return fd;
 }

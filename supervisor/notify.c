@@ -30,6 +30,7 @@
 
 static void handle_line(struct worker *w, const char *line)
 {
+	log_debug("%s says \"%.80s\"", w->name, line); /* -v: what woke the supervisor */
 	if (strcmp(line, "READY=1") == 0) {
 		worker_ready(w);
 	} else if (strcmp(line, "WATCHDOG=1") == 0) {

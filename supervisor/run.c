@@ -5,18 +5,25 @@
  * runtime directory, open the notify and control sockets, bind the listening
  * sockets, start kvwatch; the readers (fused, davd, apid) and the configured
  * programs start once kvwatch has said READY, so nobody ever serves an empty
- * library by accident.  fused gets a fresh FUSE mount each time it starts.
+ * library by accident; a program with start_after waits for those too, and
+ * then its start delay.  fused gets a fresh FUSE mount each time it starts.
  *
  * Supervision: one sd-event loop; signals arrive through signalfd (SIGCHLD
  * reaps workers and, as a child subreaper or PID 1, orphans), timers handle
- * backoff, watchdogs and grace periods; nothing polls, and an idle supervisor
- * sleeps in epoll_wait until a worker speaks.  A worker that dies is started
- * again at once after a good run (READY and one second of running), then after
- * 0.2, 0.4, ... up to 30 s while it keeps failing quickly, and after
- * MAX_QUICK_FAILURES such failures in a row it is FATAL until `meta-fuse
- * restart NAME`.  Exit status 1 (a configuration error) is FAILED at once:
- * retrying cannot help.  A worker that stops pinging its watchdog is killed
- * and restarted.
+ * backoff, start delays and grace periods, each worker's watchdog is a timerfd
+ * the worker itself pushes ahead (watchdog.c); nothing polls, and an idle
+ * supervisor sleeps in epoll_wait until a worker speaks, a child exits or a
+ * deadline passes.  A second after the last activity the pages only the
+ * start-up used are trimmed (trim.c).  A worker that dies after it
+ * said READY (a program: after one second of running) is started again at once,
+ * as long as its failures come no faster than one a second on average (a burst
+ * of RESTART_BURST allowed): a kill -9, a crash on one request or the watchdog
+ * never cost a backoff step.  A worker that dies before READY, or faster than
+ * that, fails "quickly": it is started again after 0, 0.2, 0.4, ... up to 30 s,
+ * and after MAX_QUICK_FAILURES quick failures without a good run in between
+ * (READY and one second of running) it is FATAL until `meta-fuse restart NAME`.
+ * Exit status 1 (a configuration error) is FAILED at once: retrying cannot
+ * help.  A worker that stops pinging its watchdog is killed and restarted.
  *
  * Shutdown (SIGTERM, SIGINT, `meta-fuse stop`): the readers and programs get
  * SIGTERM, the FUSE mount is detached once they are gone, then kvwatch; what is
@@ -43,15 +50,19 @@
 #include "startup.h"
 #include "supervisor.h"
 
-#define USEC_PER_MSEC        1000ULL
-#define USEC_PER_SEC         1000000ULL
-#define GOOD_RUN_USEC        (1 * USEC_PER_SEC)
-#define BACKOFF_BASE_USEC    (200 * USEC_PER_MSEC)
-#define BACKOFF_CAP_USEC     (30 * USEC_PER_SEC)
-#define MAX_QUICK_FAILURES   6
-#define START_TIMEOUT_USEC   (90 * USEC_PER_SEC)
-#define STOP_GRACE_USEC      (10 * USEC_PER_SEC)
-#define WATCHDOG_SEC_DEFAULT 60
+#define USEC_PER_MSEC      1000ULL
+#define USEC_PER_SEC       1000000ULL
+#define GOOD_RUN_USEC      (1 * USEC_PER_SEC)
+#define BACKOFF_BASE_USEC  (200 * USEC_PER_MSEC)
+#define BACKOFF_CAP_USEC   (30 * USEC_PER_SEC)
+#define MAX_QUICK_FAILURES 6
+/* Restarts at once after READY: one a second on average, RESTART_BURST in a row. */
+#define RESTART_INTERVAL_USEC (1 * USEC_PER_SEC)
+#define RESTART_BURST         5
+#define START_TIMEOUT_SEC     90
+#define STOP_GRACE_USEC       (10 * USEC_PER_SEC)
+#define WATCHDOG_SEC_DEFAULT  60
+#define TRIM_DELAY_USEC       (1 * USEC_PER_SEC)
 
 uint64_t now_usec(void)
 {
@@ -90,30 +101,25 @@ struct worker *sup_find_pid(struct supervisor *s, pid_t pid)
 	return NULL;
 }
 
-static void check_all_ready(struct supervisor *s)
+static bool all_ready(const struct supervisor *s)
 {
-	if (s->ready_sent || s->stopping)
-		return;
 	for (size_t i = 0; i < s->worker_count; i++) {
 		enum worker_state st = s->workers[i]->state;
 
 		if (st != WORKER_RUNNING && st != WORKER_SKIPPED && !s->workers[i]->remove)
-			return;
+			return false;
 	}
+	return true;
+}
+
+static void check_all_ready(struct supervisor *s)
+{
+	if (s->ready_sent || s->stopping || !all_ready(s))
+		return;
 	s->ready_sent = true;
 	log_info("every worker is ready, %.1f ms after start",
 	         (double)(now_usec() - s->start_usec) / 1000.0);
 	sd_notify(0, "READY=1");
-}
-
-void worker_set_state(struct worker *w, enum worker_state st)
-{
-	if (w->state == st)
-		return;
-	w->state = st;
-	w->since_ms = realtime_ms();
-	status_changed(w->sup);
-	check_all_ready(w->sup);
 }
 
 static void arm(sd_event_source **src, struct supervisor *s, uint64_t usec,
@@ -137,6 +143,50 @@ static void disarm(sd_event_source *src)
 		sd_event_source_set_enabled(src, SD_EVENT_OFF);
 }
 
+static int on_trim_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct supervisor *s = userdata;
+
+	s->trim_ran = true;
+	if (!s->stopping)
+		trim_pages();
+	return 0;
+}
+
+/*
+ * After every iteration of the loop that did something: the trim (trim.c) a
+ * second after the last activity, once every worker is ready.  An iteration
+ * that only ran the trim does not arm it again.
+ */
+static int on_post(sd_event_source *src, void *userdata)
+{
+	struct supervisor *s = userdata;
+
+	if (s->trim_ran) {
+		s->trim_ran = false;
+		return 0;
+	}
+	if (s->ready_sent && !s->stopping && all_ready(s))
+		arm(&s->trim_timer, s, TRIM_DELAY_USEC, on_trim_timer, s);
+	return 0;
+}
+
+static void start_waiting(struct supervisor *s);
+
+void worker_set_state(struct worker *w, enum worker_state st)
+{
+	struct supervisor *s = w->sup;
+
+	if (w->state == st)
+		return;
+	w->state = st;
+	w->since_ms = realtime_ms();
+	status_changed(s);
+	check_all_ready(s);
+	if (st == WORKER_RUNNING && s->writer_ready)
+		start_waiting(s); /* programs waiting for this one (start_after) */
+}
+
 void worker_signal(struct worker *w, int sig)
 {
 	if (w->pid <= 0)
@@ -154,25 +204,12 @@ void worker_signal(struct worker *w, int sig)
 	(void)kill(w->pid, sig);
 }
 
-static int on_watchdog(sd_event_source *src, uint64_t usec, void *userdata)
-{
-	struct worker *w = userdata;
-
-	if (w->pid <= 0)
-		return 0;
-	log_warnx(
-	    "%s (pid %d): no watchdog ping within %.1f s, killing it", w->name, (int)w->pid,
-	    (double)(w->state == WORKER_STARTING ? START_TIMEOUT_USEC : w->sup->watchdog_usec) /
-	        1e6);
-	w->watchdog_fired = true;
-	worker_signal(w, SIGKILL);
-	return 0;
-}
-
+/* A ping, or READY: the next deadline one period ahead; no watchdog: none after READY. */
 void worker_watchdog(struct worker *w)
 {
-	if (w->sup->watchdog_usec && w->pid > 0)
-		arm(&w->watchdog_timer, w->sup, w->sup->watchdog_usec, on_watchdog, w);
+	if (w->pid <= 0 || (w->state == WORKER_STARTING && !w->sup->watchdog_usec))
+		return; /* without a watchdog only the start timeout counts */
+	worker_watchdog_set(w, w->sup->watchdog_usec);
 }
 
 static void start_waiting(struct supervisor *s)
@@ -193,14 +230,100 @@ void worker_ready(struct worker *w)
 	w->ready_usec = now_usec();
 	log_info("%s is ready (pid %d, %.1f ms after its start)", w->name, (int)w->pid,
 	         (double)(w->ready_usec - w->started_usec) / 1000.0);
-	worker_watchdog(w);
+	/* The start timeout ends: one watchdog period from now, or none (0 disarms). */
+	worker_watchdog_set(w, s->watchdog_usec);
 	worker_set_state(w, WORKER_RUNNING);
-	if (w->role && (w->role->flags & ROLE_FUSE_FD) && geteuid() == 0)
-		fusemount_read_ahead(s); /* the handshake may only have lowered it */
 	if (w->role && (w->role->flags & ROLE_WRITER) && !s->writer_ready) {
 		s->writer_ready = true;
 		start_waiting(s);
 	}
+}
+
+static int on_delay_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct worker *w = userdata;
+
+	w->delay_armed = false;
+	if (w->state == WORKER_WAITING) {
+		w->delay_over = true;
+		worker_start(w);
+	}
+	return 0;
+}
+
+/*
+ * Is d up, for a program that starts after it?  A worker: ready (or skipped); a
+ * program, which says no READY: running for GOOD_RUN_USEC (on_up_timer asks
+ * again then), so that one that fails at once holds its followers back.
+ */
+static bool is_up(const struct worker *d)
+{
+	if (d->state == WORKER_SKIPPED)
+		return true;
+	if (d->state != WORKER_RUNNING)
+		return false;
+	return d->role || now_usec() - d->started_usec >= GOOD_RUN_USEC;
+}
+
+/* The first of a program's start_after that is not up, or NULL. */
+static const char *unmet_start_after(struct worker *w)
+{
+	for (char **a = w->start_after; a && *a; a++) {
+		struct worker *d = sup_find_worker(w->sup, *a);
+
+		if (d && !is_up(d))
+			return d->name;
+	}
+	return NULL;
+}
+
+/* Does a program wait for w (start_after)? */
+static bool has_followers(const struct worker *w)
+{
+	const struct supervisor *s = w->sup;
+
+	for (size_t i = 0; i < s->worker_count; i++)
+		for (char **a = s->workers[i]->start_after; a && *a; a++)
+			if (strcmp(*a, w->name) == 0)
+				return true;
+	return false;
+}
+
+static int on_up_timer(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct worker *w = userdata;
+
+	if (w->state == WORKER_RUNNING)
+		start_waiting(w->sup);
+	return 0;
+}
+
+/*
+ * May a program start now?  Not while one of its start_after is not running,
+ * nor before its start delay has passed (the delay is not waited again by a
+ * restart after a failure); it waits, and start_waiting() asks again.
+ */
+static bool program_may_start(struct worker *w)
+{
+	const char *dep = unmet_start_after(w);
+
+	if (dep) {
+		snprintf(w->waiting_for, sizeof(w->waiting_for), "%s", dep);
+		worker_set_state(w, WORKER_WAITING);
+		return false;
+	}
+	if (w->start_delay_usec && !w->delay_over) {
+		snprintf(w->waiting_for, sizeof(w->waiting_for), "start delay");
+		worker_set_state(w, WORKER_WAITING);
+		if (!w->delay_armed) {
+			w->delay_armed = true;
+			arm(&w->delay_timer, w->sup, w->start_delay_usec, on_delay_timer, w);
+		}
+		return false;
+	}
+	w->delay_over = false;
+	w->waiting_for[0] = '\0';
+	return true;
 }
 
 static int on_restart_timer(sd_event_source *src, uint64_t usec, void *userdata)
@@ -243,9 +366,13 @@ int worker_start(struct worker *w)
 		return -EINVAL;
 	}
 	if (is_reader(w) && !s->writer_ready) {
+		snprintf(w->waiting_for, sizeof(w->waiting_for), "kvwatch");
 		worker_set_state(w, WORKER_WAITING);
 		return 0;
 	}
+	if (!w->role && !program_may_start(w))
+		return 0;
+	w->waiting_for[0] = '\0';
 	if (w->role && (w->role->flags & ROLE_FUSE_FD)) {
 		r = prepare_fuse(s);
 		if (r < 0) {
@@ -259,8 +386,16 @@ int worker_start(struct worker *w)
 	w->watchdog_fired = false;
 	w->started_usec = now_usec();
 	w->ready_usec = 0;
+	if (w->role && (w->role->flags & ROLE_NOTIFY)) {
+		r = worker_watchdog_open(w, s->watchdog_usec > s->start_timeout_usec
+		                                ? s->watchdog_usec
+		                                : s->start_timeout_usec);
+		if (r < 0)
+			log_warnx("%s: no watchdog for it: %s", w->name, strerror(-r));
+	}
 	r = spawn_worker(s, w);
 	if (r < 0) {
+		worker_watchdog_close(w);
 		log_errorx("%s: cannot start: %s", w->name, strerror(-r));
 		snprintf(w->last_exit, sizeof(w->last_exit), "spawn failed: %s", strerror(-r));
 		w->quick_failures++;
@@ -273,14 +408,12 @@ int worker_start(struct worker *w)
 	}
 	log_debug("%s started, pid %d", w->name, (int)w->pid);
 	if (w->role && (w->role->flags & ROLE_NOTIFY)) {
-		uint64_t first =
-		    s->watchdog_usec > START_TIMEOUT_USEC ? s->watchdog_usec : START_TIMEOUT_USEC;
-
-		arm(&w->watchdog_timer, s, first, on_watchdog, w);
 		worker_set_state(w, WORKER_STARTING);
 	} else {
 		w->ready_usec = w->started_usec;
 		worker_set_state(w, WORKER_RUNNING);
+		if (has_followers(w)) /* up once it has run GOOD_RUN_USEC (is_up) */
+			arm(&w->up_timer, s, GOOD_RUN_USEC, on_up_timer, w);
 	}
 	return 0;
 }
@@ -331,6 +464,7 @@ int sup_restart_by_hand(struct supervisor *s, const char *name, char *msg, size_
 		return -ESHUTDOWN;
 	}
 	w->quick_failures = 0;
+	w->restart_credit_usec = 0;
 	if (w->pid > 0) {
 		snprintf(msg, msglen, "%s (pid %d) is being restarted", name, (int)w->pid);
 		worker_stop(w, true);
@@ -372,6 +506,31 @@ static void describe_exit(int status, bool watchdog, char *buf, size_t len)
 
 static void shutdown_step(struct supervisor *s);
 
+/* Did this run of the worker prove it can start: READY said (a program: ran 1 s)? */
+static bool was_ready(const struct worker *w, uint64_t now)
+{
+	if (!w->ready_usec)
+		return false;
+	return (w->role && (w->role->flags & ROLE_NOTIFY)) || now - w->ready_usec >= GOOD_RUN_USEC;
+}
+
+/*
+ * The rate of restarts at once, as a virtual schedule: each one books
+ * RESTART_INTERVAL_USEC from max(now, the last booking); a booking more than
+ * RESTART_BURST intervals ahead of now is refused (and not made), so failures
+ * that come faster than one a second go through the backoff after a burst.
+ */
+static bool restart_allowed(struct worker *w, uint64_t now)
+{
+	uint64_t next =
+	    (w->restart_credit_usec > now ? w->restart_credit_usec : now) + RESTART_INTERVAL_USEC;
+
+	if (next - now > RESTART_BURST * RESTART_INTERVAL_USEC)
+		return false;
+	w->restart_credit_usec = next;
+	return true;
+}
+
 static void worker_exited(struct worker *w, int status)
 {
 	struct supervisor *s = w->sup;
@@ -383,7 +542,7 @@ static void worker_exited(struct worker *w, int status)
 		close(w->pidfd);
 	w->pidfd = -1;
 	w->pid = 0;
-	disarm(w->watchdog_timer);
+	worker_watchdog_close(w);
 	disarm(w->kill_timer);
 
 	if (s->stopping || w->remove) {
@@ -416,6 +575,7 @@ static void worker_exited(struct worker *w, int status)
 		return;
 	}
 	w->restarts++;
+	w->delay_over = true; /* a restart after a failure does not wait the start delay */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG) {
 		log_errorx("%s exited with status 1 (a configuration error) after %.1f s: not "
 		           "restarted in a loop; fix the configuration and `meta-fuse reload`, or "
@@ -426,6 +586,13 @@ static void worker_exited(struct worker *w, int status)
 	}
 	if (w->ready_usec && now - w->ready_usec >= GOOD_RUN_USEC)
 		w->quick_failures = 0;
+	if (was_ready(w, now) && restart_allowed(w, now)) {
+		log_warnx("%s (%s) after %.1f s: restarting it", w->name, w->last_exit,
+		          (double)ran / 1e6);
+		worker_set_state(w, WORKER_STOPPED);
+		worker_start(w);
+		return;
+	}
 	w->quick_failures++;
 	if (w->quick_failures > MAX_QUICK_FAILURES) {
 		log_errorx("%s failed %u times in a row (last: %s): FATAL, not restarted; "
@@ -557,7 +724,8 @@ void sup_shutdown(struct supervisor *s)
 		struct worker *w = s->workers[i];
 
 		disarm(w->restart_timer);
-		disarm(w->watchdog_timer);
+		disarm(w->delay_timer);
+		worker_watchdog_set(w, 0);
 		if (w->pid > 0 && is_reader(w)) {
 			worker_set_state(w, WORKER_STOPPING);
 			worker_signal(w, SIGTERM);
@@ -613,6 +781,7 @@ static struct worker *worker_new(struct supervisor *s, const char *name)
 	w->sup = s;
 	w->pidfd = -1;
 	w->log_fd = -1;
+	w->watchdog_fd = -1;
 	w->since_ms = realtime_ms();
 	snprintf(w->name, sizeof(w->name), "%s", name);
 	return w;
@@ -654,6 +823,9 @@ int worker_set_program(struct worker *w, const struct config_program *p, char *e
 	w->env = strv_copy(p->env);
 	w->autorestart = p->autorestart;
 	w->stop_timeout_usec = (uint64_t)p->stop_timeout_ms * USEC_PER_MSEC;
+	strv_free(w->start_after);
+	w->start_after = strv_copy(p->start_after);
+	w->start_delay_usec = (uint64_t)p->start_delay_ms * USEC_PER_MSEC;
 	w->own_user = p->user != NULL;
 	if (p->user) {
 		snprintf(what, sizeof(what), "program \"%s\": user", p->name);
@@ -683,8 +855,10 @@ static void worker_free(struct worker *w)
 	if (!w)
 		return;
 	sd_event_source_disable_unref(w->log_source);
-	sd_event_source_disable_unref(w->watchdog_timer);
+	worker_watchdog_close(w);
 	sd_event_source_disable_unref(w->restart_timer);
+	sd_event_source_disable_unref(w->delay_timer);
+	sd_event_source_disable_unref(w->up_timer);
 	sd_event_source_disable_unref(w->kill_timer);
 	if (w->log_fd >= 0)
 		close(w->log_fd);
@@ -692,6 +866,7 @@ static void worker_free(struct worker *w)
 		close(w->pidfd);
 	strv_free(w->argv);
 	strv_free(w->env);
+	strv_free(w->start_after);
 	free(w);
 }
 
@@ -763,6 +938,8 @@ static int setup_loop(struct supervisor *s)
 		r = sd_event_add_signal(s->event, NULL, SIGUSR1, on_usr1, s);
 	if (r >= 0)
 		r = sd_event_add_signal(s->event, NULL, SIGCHLD, on_sigchld, s);
+	if (r >= 0)
+		r = sd_event_add_post(s->event, NULL, on_post, s);
 	return r;
 }
 
@@ -770,6 +947,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: meta-fuse run [-c FILE] [-v | -q] [--watchdog-sec N]\n"
+	        "                     [--start-timeout-sec N]\n"
 	        "\n"
 	        "Run the suite in the foreground: kvwatch, then fused, davd, apid and the\n"
 	        "configured programs, each as its unprivileged user; restart what fails.\n"
@@ -778,11 +956,13 @@ static void usage(FILE *out)
 	        "  -v, --verbose        more log output\n"
 	        "  -q, --quiet          less log output\n"
 	        "      --watchdog-sec N the workers' watchdog period (default %d; 0: none)\n"
+	        "      --start-timeout-sec N\n"
+	        "                       time a worker has to say READY (default %d, 1-86400)\n"
 	        "  -h, --help           this text\n"
 	        "\n"
 	        "Signals: SIGTERM/SIGINT stop, SIGHUP reloads the configuration, SIGUSR1\n"
 	        "confirms held removals.  See meta-fuse(1) and docs/supervisor.md.\n",
-	        CONFIG_ENV_PATH, CONFIG_DEFAULT_PATH, WATCHDOG_SEC_DEFAULT);
+	        CONFIG_ENV_PATH, CONFIG_DEFAULT_PATH, WATCHDOG_SEC_DEFAULT, START_TIMEOUT_SEC);
 }
 
 static void self_dir(char *buf, size_t len)
@@ -809,6 +989,7 @@ static void supervisor_free(struct supervisor *s)
 	free(s->workers);
 	sd_event_source_disable_unref(s->status_defer);
 	sd_event_source_disable_unref(s->stop_timer);
+	sd_event_source_disable_unref(s->trim_timer);
 	if (s->control_fd >= 0) {
 		snprintf(path, sizeof(path), "%s/control.sock", s->cfg->runtime_dir);
 		(void)unlink(path);
@@ -829,19 +1010,28 @@ static void supervisor_free(struct supervisor *s)
 }
 
 /* --watchdog-sec S */
+/* --watchdog-sec and --start-timeout-sec, in seconds. */
+struct run_args {
+	unsigned long watchdog_sec;
+	unsigned long start_timeout_sec;
+};
+
 static int run_option(int opt, const char *arg, void *userdata)
 {
-	unsigned long *wd = userdata;
+	struct run_args *a = userdata;
+	unsigned long v, min = opt == 'S' ? 1 : 0;
 	char *end;
 
-	if (opt != 'W')
+	if (opt != 'W' && opt != 'S')
 		return -EINVAL;
 	errno = 0;
-	*wd = strtoul(arg, &end, 10);
-	if (errno || *end || end == arg || *wd > 86400) {
-		log_errorx("--watchdog-sec: \"%s\" is not a number of seconds (0-86400)", arg);
+	v = strtoul(arg, &end, 10);
+	if (errno || *end || end == arg || *arg == '-' || v < min || v > 86400) {
+		log_errorx("--%s: \"%s\" is not a number of seconds (%lu-86400)",
+		           opt == 'W' ? "watchdog-sec" : "start-timeout-sec", arg, min);
 		return -EINVAL;
 	}
+	*(opt == 'W' ? &a->watchdog_sec : &a->start_timeout_sec) = v;
 	return 0;
 }
 
@@ -849,16 +1039,18 @@ int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"watchdog-sec", required_argument, NULL, 'W'},
+	    {"start-timeout-sec", required_argument, NULL, 'S'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct supervisor s = {
 	    .notify_fd = -1, .control_fd = -1, .webdav_fd = -1, .api_fd = -1, .fuse_fd = -1};
-	unsigned long wd = WATCHDOG_SEC_DEFAULT;
+	struct run_args args = {.watchdog_sec = WATCHDOG_SEC_DEFAULT,
+	                        .start_timeout_sec = START_TIMEOUT_SEC};
 	const struct startup start = {.name = "meta-fuse",
 	                              .usage = usage,
 	                              .longopts = opts,
 	                              .option = run_option,
-	                              .userdata = &wd};
+	                              .userdata = &args};
 	char err[1024];
 	int r, rc = EXIT_TEMPFAIL;
 
@@ -866,7 +1058,8 @@ int cmd_run(int argc, char **argv)
 	r = startup(&start, argc, argv, &s.cfg, NULL);
 	if (r != STARTUP_RUN)
 		return r;
-	s.watchdog_usec = (uint64_t)wd * USEC_PER_SEC;
+	s.watchdog_usec = (uint64_t)args.watchdog_sec * USEC_PER_SEC;
+	s.start_timeout_usec = (uint64_t)args.start_timeout_sec * USEC_PER_SEC;
 	if (users_resolve_writer(s.cfg, &s.writer_uid, &s.writer_gid, err, sizeof(err)) < 0) {
 		log_errorx("%s", err);
 		rc = EXIT_CONFIG;

@@ -10,8 +10,9 @@
  *   setgroups, setgid, setuid (and a check that root cannot be regained);
  *   PR_SET_NO_NEW_PRIVS; empty capability sets (checked with capget); a
  *   parent-death signal; a clean environment: PATH, the configuration's own
- *   variables, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, NOTIFY_SOCKET,
- *   WATCHDOG_USEC; exec.
+ *   variables, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, NOTIFY_SOCKET, and
+ *   META_FUSE_WATCHDOG_FD/_USEC (its watchdog's timerfd, passed after the
+ *   sockets; WATCHDOG_USEC when there is none); exec.
  * When the supervisor is not root it cannot change users: the workers then run
  * as the supervisor's user, still with no capabilities and no new privileges,
  * except fused, which then mounts by itself through the setuid fusermount3.
@@ -54,6 +55,7 @@ struct plan {
 	char listen_pid[32]; /* "LISTEN_PID=" filled in by the child */
 	int fds[FDS_MAX];
 	size_t nfds;
+	size_t nlisten; /* of fds, the listening sockets (LISTEN_FDS) */
 	uid_t uid;
 	gid_t gid;
 	int log_fd;
@@ -182,7 +184,7 @@ static int env_add(struct plan *p, const char *fmt, ...)
 }
 
 static int plan_env(struct plan *p, const struct supervisor *s, const struct worker *w,
-                    const char *fdnames)
+                    const char *fdnames, int wd_fdnum)
 {
 	int r = env_add(p, "%s", ENV_KEEP);
 
@@ -203,8 +205,8 @@ static int plan_env(struct plan *p, const struct supervisor *s, const struct wor
 	}
 	for (char **e = w->env; r == 0 && e && *e; e++)
 		r = env_add(p, "%s", *e); /* a program's own environment */
-	if (r == 0 && p->nfds > 0 && w->role && (w->role->flags & (ROLE_WEBDAV_FD | ROLE_API_FD)))
-		r = env_add(p, "LISTEN_FDS=%zu", p->nfds);
+	if (r == 0 && p->nlisten > 0)
+		r = env_add(p, "LISTEN_FDS=%zu", p->nlisten);
 	if (r == 0 && fdnames)
 		r = env_add(p, "LISTEN_FDNAMES=%s", fdnames);
 	if (r == 0 && w->role && (w->role->flags & ROLE_NOTIFY)) {
@@ -212,7 +214,12 @@ static int plan_env(struct plan *p, const struct supervisor *s, const struct wor
 		/* The socket understands meta-fuse's own requests (notify.c), systemd's does not. */
 		if (r == 0)
 			r = env_add(p, "META_FUSE_SUPERVISOR=1");
-		if (r == 0 && s->watchdog_usec)
+		/* The deadline's timerfd (supervisor/watchdog.c): pings wake nobody. */
+		if (r == 0 && s->watchdog_usec && wd_fdnum >= 0)
+			r = env_add(p, "META_FUSE_WATCHDOG_FD=%d", wd_fdnum);
+		if (r == 0 && s->watchdog_usec && wd_fdnum >= 0)
+			r = env_add(p, "META_FUSE_WATCHDOG_USEC=%" PRIu64, s->watchdog_usec);
+		else if (r == 0 && s->watchdog_usec)
 			r = env_add(p, "WATCHDOG_USEC=%" PRIu64, s->watchdog_usec);
 	}
 	return r;
@@ -260,9 +267,9 @@ int spawn_worker(struct supervisor *s, struct worker *w)
 	char found[PATH_MAX];
 	struct plan p = {.name = w->name, .log_fd = -1};
 	const struct config *cfg = s->cfg;
-	char *argv[ARGV_MAX], fdnum[16];
+	char *argv[ARGV_MAX], fdnum[16], ra_fdnum[16];
 	const char *fdnames = NULL;
-	int pipefd[2], r;
+	int pipefd[2], r, wd_fdnum = -1, ra_fd = -1;
 	size_t argc = 0;
 	pid_t pid;
 
@@ -280,11 +287,25 @@ int spawn_worker(struct supervisor *s, struct worker *w)
 		}
 		if ((w->role->flags & ROLE_WEBDAV_FD) && s->webdav_fd >= 0) {
 			p.fds[p.nfds++] = s->webdav_fd;
+			p.nlisten++;
 			fdnames = "webdav";
 		}
 		if ((w->role->flags & ROLE_API_FD) && s->api_fd >= 0) {
 			p.fds[p.nfds++] = s->api_fd;
+			p.nlisten++;
 			fdnames = "api";
+		}
+		/* After the sockets: LISTEN_FDS counts those alone. */
+		if (w->watchdog_fd >= 0 && s->watchdog_usec) {
+			wd_fdnum = 3 + (int)p.nfds;
+			p.fds[p.nfds++] = w->watchdog_fd;
+		}
+		if ((w->role->flags & ROLE_FUSE_FD) && s->fuse_fd >= 0 &&
+		    (ra_fd = fusemount_read_ahead_open(s)) >= 0) {
+			snprintf(ra_fdnum, sizeof(ra_fdnum), "%d", 3 + (int)p.nfds);
+			p.fds[p.nfds++] = ra_fd;
+			argv[argc++] = "--read-ahead-fd";
+			argv[argc++] = ra_fdnum;
 		}
 		argv[argc] = NULL;
 		p.exe = w->exe;
@@ -304,14 +325,18 @@ int spawn_worker(struct supervisor *s, struct worker *w)
 		p.uid = cfg->uid;
 		p.gid = cfg->gid;
 	}
-	r = plan_env(&p, s, w, fdnames);
+	r = plan_env(&p, s, w, fdnames, wd_fdnum);
 	if (r < 0) {
 		plan_free(&p);
+		if (ra_fd >= 0)
+			close(ra_fd);
 		return r;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		r = -errno;
 		plan_free(&p);
+		if (ra_fd >= 0)
+			close(ra_fd);
 		return r;
 	}
 	p.log_fd = pipefd[1];
@@ -322,12 +347,16 @@ int spawn_worker(struct supervisor *s, struct worker *w)
 		close(pipefd[0]);
 		close(pipefd[1]);
 		plan_free(&p);
+		if (ra_fd >= 0)
+			close(ra_fd);
 		return r;
 	}
 	if (pid == 0)
 		child_run(&p);
 	close(pipefd[1]);
 	plan_free(&p);
+	if (ra_fd >= 0)
+		close(ra_fd); /* fused has its own */
 	/* Its own group from the start, whichever of the two runs first. */
 	(void)setpgid(pid, pid);
 	w->pid = pid;

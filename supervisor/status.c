@@ -101,6 +101,8 @@ char *status_json(const struct supervisor *s, bool live)
 		put_str(f, "status", w->status);
 		if (w->state == WORKER_SKIPPED && w->skip_reason)
 			put_str(f, "reason", w->skip_reason);
+		if (w->state == WORKER_WAITING && w->waiting_for[0])
+			put_str(f, "waitingFor", w->waiting_for);
 		fputc('}', f);
 	}
 	fputs("]}\n", f);

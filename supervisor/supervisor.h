@@ -74,7 +74,12 @@ struct worker {
 	gid_t gid;
 	bool autorestart; /* false: a program that exits stays stopped */
 	uint64_t stop_timeout_usec;
-	char exe[PATH_MAX]; /* roles: "" when not built */
+	char **start_after;        /* programs: workers that must be running first, or NULL */
+	uint64_t start_delay_usec; /* programs: then this long before a start */
+	bool delay_armed;          /* the start delay is running */
+	bool delay_over;           /* ... and has passed: the next start goes ahead */
+	char waiting_for[WORKER_NAME_MAX + 16]; /* WORKER_WAITING: for whom, or "start delay" */
+	char exe[PATH_MAX];                     /* roles: "" when not built */
 	enum worker_state state;
 	const char *skip_reason; /* WORKER_SKIPPED */
 
@@ -85,8 +90,9 @@ struct worker {
 	int64_t since_ms; /* CLOCK_REALTIME of the last state change, for status */
 	unsigned restarts;
 	unsigned quick_failures;
-	bool restart_now; /* stopped to be started again at once (restart, reload) */
-	bool remove;      /* a program dropped by a reload: forget it once it exited */
+	uint64_t restart_credit_usec; /* run.c's booking of restarts at once */
+	bool restart_now;             /* stopped to be started again at once (restart, reload) */
+	bool remove;                  /* a program dropped by a reload: forget it once it exited */
 	bool watchdog_fired;
 	char last_exit[64];
 	char status[256]; /* its last STATUS= */
@@ -97,8 +103,12 @@ struct worker {
 	size_t log_len;
 	bool log_skipping; /* inside an over-long line */
 
-	sd_event_source *watchdog_timer;
+	int watchdog_fd; /* timerfd: expiry is the deadline (watchdog.c); -1 when none */
+	uint64_t watchdog_period_usec;
+	sd_event_source *watchdog_source;
 	sd_event_source *restart_timer;
+	sd_event_source *delay_timer;
+	sd_event_source *up_timer; /* programs: GOOD_RUN after the start, for start_after */
 	sd_event_source *kill_timer;
 };
 
@@ -109,7 +119,8 @@ struct supervisor {
 	char self_dir[PATH_MAX];
 	uid_t writer_uid;
 	gid_t writer_gid;
-	uint64_t watchdog_usec; /* given to every ROLE_NOTIFY worker; 0 = none */
+	uint64_t watchdog_usec;      /* given to every ROLE_NOTIFY worker; 0 = none */
+	uint64_t start_timeout_usec; /* from a start to READY, at most */
 
 	struct worker **workers;
 	size_t worker_count;
@@ -131,6 +142,8 @@ struct supervisor {
 	int exit_status;
 	sd_event_source *status_defer;
 	sd_event_source *stop_timer;
+	sd_event_source *trim_timer; /* trim.c, a second after the last activity */
+	bool trim_ran;               /* the loop's last iteration was the trim */
 };
 
 /* roles.c */
@@ -149,11 +162,24 @@ int listen_open(const struct config_listen *l, int *ret_fd);
 /* fusemount.c */
 int fusemount_mount(struct supervisor *s);
 int fusemount_detach_all(struct supervisor *s);
-/* fuse.read_ahead_kb on the mount's bdi, once fused has done the FUSE handshake. */
-void fusemount_read_ahead(struct supervisor *s);
+/*
+ * The mount's bdi read_ahead_kb opened for writing, for fused to write
+ * fuse.read_ahead_kb once the kernel has taken its INIT reply (INIT may only
+ * lower it, so the supervisor cannot write it at mount time); -1 when unset.
+ */
+int fusemount_read_ahead_open(struct supervisor *s);
 
 /* spawn.c */
 int spawn_worker(struct supervisor *s, struct worker *w);
+
+/* watchdog.c */
+int worker_watchdog_open(struct worker *w, uint64_t first_usec);
+/* The deadline usec from now (0: none). */
+void worker_watchdog_set(struct worker *w, uint64_t usec);
+void worker_watchdog_close(struct worker *w);
+
+/* trim.c: after start-up, stop counting pages of code only the start-up used. */
+void trim_pages(void);
 
 /* logfwd.c */
 int logfwd_attach(struct worker *w, int fd);

@@ -6,11 +6,16 @@
                                    "pid ready_ms serving_ms": READY=1 received
                                    (-1 when none comes within the time FILE
                                    took) and FILE stat-able, from the fork.
+                                   A child of the probe stays behind to write
+                                   CMD's output to LOG, each line prefixed
+                                   with the CLOCK_MONOTONIC time in ms.
   probe.py kills N FILE PIDCMD     N times: the worker's pid from PIDCMD (a
                                    shell command), kill -9, wait for its death
                                    (pidfd), then for FILE to be stat-able again;
-                                   print one "kill_to_serving_ms kill_epoch_ms"
-                                   line per kill; waits 1.2 s between kills.
+                                   print one "kill_to_serving_ms kill_mono_ms"
+                                   line per kill (kill_mono_ms: CLOCK_MONOTONIC
+                                   at the kill, as in LOG); waits 1.2 s
+                                   between kills.
 """
 import os
 import select
@@ -41,9 +46,20 @@ def start(log, path, cmd):
     sock.bind(name)
     sock.setblocking(False)
     env = dict(os.environ, NOTIFY_SOCKET="@" + name[1:])
-    out = open(log, "w")
+    rfd, wfd = os.pipe()
     t0 = now_ms()
-    p = subprocess.Popen(cmd, stdout=out, stderr=out, env=env, start_new_session=True)
+    p = subprocess.Popen(cmd, stdout=wfd, stderr=wfd, env=env, start_new_session=True)
+    os.close(wfd)
+    if os.fork() == 0:
+        # The log writer: until CMD and its children close the pipe.
+        os.close(1)
+        sock.close()
+        with open(log, "w") as out, os.fdopen(rfd, "r", errors="replace") as src:
+            for line in src:
+                out.write("[%.1f] %s" % (now_ms(), line))
+                out.flush()
+        os._exit(0)
+    os.close(rfd)
     ready = -1.0
     serving = -1.0
     deadline = t0 + 60000
@@ -73,15 +89,14 @@ def kills(n, path, pidcmd):
         pid = int(subprocess.check_output(pidcmd, shell=True).split()[0])
         fd = os.pidfd_open(pid)
         t0 = now_ms()
-        epoch = time.time() * 1000.0
         os.kill(pid, signal.SIGKILL)
         # A pidfd becomes readable when the process has exited.
         select.select([fd], [], [], 10)
         os.close(fd)
         if not wait_stat(path, now_ms() + 30000):
-            print("-1 %.0f" % epoch)
+            print("-1 %.1f" % t0)
             continue
-        print("%.2f %.0f" % (now_ms() - t0, epoch), flush=True)
+        print("%.2f %.1f" % (now_ms() - t0, t0), flush=True)
 
 
 if __name__ == "__main__":

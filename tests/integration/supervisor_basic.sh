@@ -38,7 +38,10 @@ for p in $KP $FP; do
 	expect_match "$(grep ^Groups: /proc/$p/status)" "^Groups:\s*$" "$n: no supplementary groups"
 	env=$(tr '\0' '\n' </proc/$p/environ)
 	expect_match "$env" "^NOTIFY_SOCKET=@meta-fuse/" "$n: NOTIFY_SOCKET"
-	expect_match "$env" "^WATCHDOG_USEC=10000000$" "$n: WATCHDOG_USEC"
+	expect_match "$env" "^META_FUSE_WATCHDOG_USEC=10000000$" "$n: its watchdog period"
+	printf '%s\n' "$env" | grep -q "^WATCHDOG_USEC=" && fail "$n: WATCHDOG_USEC beside the timerfd"
+	wfd=$(printf '%s\n' "$env" | sed -n 's/^META_FUSE_WATCHDOG_FD=//p')
+	expect_eq "$(readlink /proc/$p/fd/$wfd)" "anon_inode:[timerfd]" "$n: its watchdog timerfd is fd $wfd"
 	printf '%s\n' "$env" | grep -q "^MF_BUILD_DIR=" && fail "$n: the environment is not clean"
 	ok "$n: a clean environment"
 	[ "$(ps -o pgid= -p $p | tr -d ' ')" = "$p" ] || fail "$n: not its own process group"

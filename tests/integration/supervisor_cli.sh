@@ -78,8 +78,8 @@ HOLDER=$!
 sleep 1
 sv_status >/dev/null || fail "no answer while 40 idle connections are held"
 ok "idle connections cannot block control.sock"
-grep -q "control: 32 connections wait for their request; dropping the oldest" "$T/sv.log" ||
-	fail "no log line for the dropped connections"
+wait_for 5 grep -q "control: 32 connections wait for their request; dropping the oldest" \
+	"$T/sv.log" || fail "no log line for the dropped connections"
 ok "the dropped idle connections are logged"
 wait "$HOLDER"
 sv_status >/dev/null || fail "control.sock does not serve after the idle clients left"

@@ -33,6 +33,12 @@ run_expect 1 'uid: user "no-such-user-mf" does not exist' "an unknown uid name"
 
 sv_config
 run_expect 1 'watchdog-sec: "x" is not a number' "a bad --watchdog-sec" --watchdog-sec x
+run_expect 1 'watchdog-sec: "-1" is not a number of seconds \(0-86400\)' "a negative --watchdog-sec" \
+	--watchdog-sec -1
+run_expect 1 'start-timeout-sec: "0" is not a number of seconds \(1-86400\)' \
+	"a zero --start-timeout-sec" --start-timeout-sec 0
+run_expect 1 'start-timeout-sec: "86401" is not a number' "a --start-timeout-sec beyond a day" \
+	--start-timeout-sec 86401
 
 sv_config
 mkdir -p "$T/elsewhere"

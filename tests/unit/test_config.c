@@ -741,6 +741,30 @@ static const struct bad_case bad_cases[] = {
     {"programs = (\n { name = \"a\"; command = [\"x\"]; },\n { name = \"a\"; command = [\"y\"]; "
      "}\n);",
      NULL, NULL, "@3programs: program \"a\" is defined twice"},
+    /* The start order of programs. */
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_after = \"apid\"; } );", NULL, NULL,
+     "@1program \"a\": start_after: expected a list of worker or program names, got a "
+     "string"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_after = [ 5 ]; } );", NULL, NULL,
+     "@1program \"a\": start_after[0]: expected the name of a worker or a program"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_after = [ \"\" ]; } );", NULL, NULL,
+     "start_after[0]: expected the name of a worker or a program"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_after = [ \"../b\" ]; } );", NULL, NULL,
+     "start_after[0]: expected the name of a worker or a program"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_after = [ \"a\" ]; } );", NULL, NULL,
+     "@1program \"a\": start_after: the program names itself"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_after = [ \"nosuch\" ]; } );", NULL,
+     NULL, "program \"a\": start_after: \"nosuch\" is neither a worker nor a program"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_after = [ \"b\" ]; },\n"
+     "  { name = \"b\"; command = [\"x\"]; start_after = [ \"c\" ]; },\n"
+     "  { name = \"c\"; command = [\"x\"]; start_after = [ \"apid\", \"a\" ]; } );",
+     NULL, NULL, "start_after: a cycle, it waits for itself"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_delay_ms = -1; } );", NULL, NULL,
+     "@1program \"a\": start_delay_ms: expected an integer from 0 to 3600000"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_delay_ms = 3600001; } );", NULL, NULL,
+     "start_delay_ms: expected an integer from 0 to 3600000"},
+    {"programs = ( { name = \"a\"; command = [\"x\"]; start_delay_ms = 1.5; } );", NULL, NULL,
+     "start_delay_ms: expected an integer from 0 to 3600000"},
 };
 
 static void test_bad_inputs(void **state)
@@ -890,6 +914,49 @@ static void test_programs(void **state)
 	expect_printed(cfg, "programs.web.autorestart", "false", "file");
 	expect_printed(cfg, "programs.web.stop_timeout_ms", "2500", "file");
 	config_free(cfg);
+
+	/* The start order: workers and programs, in any order of the list; no cycle. */
+	cfg = load_ok(write_conf("programs = (\n"
+	                         "  { name = \"b\"; command = [ \"x\" ]; start_after = [ \"a\", "
+	                         "\"apid\" ]; start_delay_ms = 250; },\n"
+	                         "  { name = \"a\"; command = [ \"x\" ]; start_after = [ \"davd\" "
+	                         "]; },\n"
+	                         "  { name = \"c\"; command = [ \"x\" ]; start_after = [ \"a\", "
+	                         "\"b\" ]; } );\n"));
+	assert_string_equal(cfg->programs[0].start_after[0], "a");
+	assert_string_equal(cfg->programs[0].start_after[1], "apid");
+	assert_null(cfg->programs[0].start_after[2]);
+	assert_int_equal(cfg->programs[0].start_delay_ms, 250);
+	assert_null(cfg->programs[2].start_after[2]);
+	assert_int_equal(cfg->programs[1].start_delay_ms, 0);
+	expect_printed(cfg, "programs.b.start_after", "[ \"a\", \"apid\" ]", "file");
+	expect_printed(cfg, "programs.b.start_delay_ms", "250", "file");
+	config_free(cfg);
+
+	/* At most 256 programs (the start order's walk has a bound). */
+	for (int count = 256; count <= 257; count++) {
+		static char text[256 * 64 + 64];
+		char err[1024] = "";
+		size_t len = (size_t)snprintf(text, sizeof(text), "programs = (");
+		int r;
+
+		for (int i = 0; i < count; i++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+			                        "%s{ name = \"p%d\"; command = [ \"x\" ]; }",
+			                        i ? "," : "", i);
+		snprintf(text + len, sizeof(text) - len, ");\n");
+		cfg = NULL;
+		r = config_load(write_conf(text), &cfg, err, sizeof(err));
+		if (count == 256 && r != 0)
+			fail_msg("256 programs: expected 0, got %d \"%s\"", r, err);
+		if (count == 257 && (r != -EINVAL || !strstr(err, "257 programs: at most 256")))
+			fail_msg(
+			    "257 programs: expected -EINVAL \"257 programs: at most 256\", got %d "
+			    "\"%s\"",
+			    r, err);
+		if (r == 0)
+			config_free(cfg);
+	}
 }
 
 static void test_include_beside_file(void **state)
