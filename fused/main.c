@@ -647,6 +647,7 @@ int fused_main(int argc, char **argv)
 	bool debug = false, mounted_alone = false, control_running = false;
 	int r, rc = EXIT_TEMPFAIL;
 
+	fused_handles_init(&f);
 	r = startup(&start, argc, argv, &cfg, NULL);
 	if (r != STARTUP_RUN)
 		return r;
@@ -824,6 +825,7 @@ out:
 	if (f.read_ahead_fd >= 0)
 		close(f.read_ahead_fd);
 	webdav_free(f.dav);
+	fused_handles_free(&f); /* the ones the kernel never released */
 	keep_table_free(f.file_cache);
 	fuse_metrics_free(f.metrics);
 	source_free(f.src);

@@ -409,6 +409,7 @@ enum file_kind {
 };
 
 struct open_file {
+	struct fused_handle link; /* first: fused_handles_free() tells the kinds apart */
 	uint32_t magic;
 	enum file_kind kind;
 	int fd;
@@ -419,6 +420,7 @@ struct open_file {
 };
 
 struct dir_handle {
+	struct fused_handle link; /* first, as in struct open_file */
 	uint32_t magic;
 	uint64_t id;
 	pthread_mutex_t lock;
@@ -441,6 +443,56 @@ static void open_file_free(struct open_file *fh)
 	webdav_file_close(fh->dav);
 	free(fh->text);
 	free(fh);
+}
+
+static void dir_handle_free(struct dir_handle *dh)
+{
+	if (!dh)
+		return;
+	generation_put(dh->gen);
+	pthread_mutex_destroy(&dh->lock);
+	free(dh);
+}
+
+static void handle_link(struct fused *f, struct fused_handle *h)
+{
+	pthread_mutex_lock(&f->handles_lock);
+	h->prev = &f->handles;
+	h->next = f->handles.next;
+	f->handles.next->prev = h;
+	f->handles.next = h;
+	pthread_mutex_unlock(&f->handles_lock);
+}
+
+static void handle_unlink(struct fused *f, struct fused_handle *h)
+{
+	pthread_mutex_lock(&f->handles_lock);
+	if (h->next) {
+		h->prev->next = h->next;
+		h->next->prev = h->prev;
+		h->next = h->prev = NULL;
+	}
+	pthread_mutex_unlock(&f->handles_lock);
+}
+
+void fused_handles_init(struct fused *f)
+{
+	pthread_mutex_init(&f->handles_lock, NULL);
+	f->handles.prev = f->handles.next = &f->handles;
+}
+
+void fused_handles_free(struct fused *f)
+{
+	while (f->handles.next != &f->handles) {
+		struct fused_handle *h = f->handles.next;
+
+		handle_unlink(f, h);
+		if (((struct open_file *)h)->magic == HANDLE_FILE_MAGIC)
+			open_file_free((struct open_file *)h);
+		else
+			dir_handle_free((struct dir_handle *)h);
+	}
+	pthread_mutex_destroy(&f->handles_lock);
 }
 
 /* ---- operations ----------------------------------------------------------- */
@@ -747,8 +799,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		(void)fuse_lowlevel_notify_inval_inode(f->se, ino, -1, 0);
 	fi->noflush = 1;
 	fi->fh = (uintptr_t)fh;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	handle_link(f, &fh->link);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		handle_unlink(f, &fh->link);
 		open_file_free(fh); /* interrupted: no release will come */
+	}
 	generation_put(g);
 	return;
 fail:
@@ -822,7 +877,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	open_file_free(open_file_of(fi));
+	struct open_file *fh = open_file_of(fi);
+
+	if (fh)
+		handle_unlink(fuse_req_userdata(req), &fh->link);
+	open_file_free(fh);
 	reply_err(req, 0);
 }
 
@@ -873,10 +932,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fi->fh = (uintptr_t)dh;
 	fi->cache_readdir = 0;
 	fi->keep_cache = 0;
+	handle_link(f, &dh->link);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
-		generation_put(dh->gen);
-		pthread_mutex_destroy(&dh->lock);
-		free(dh);
+		handle_unlink(f, &dh->link);
+		dir_handle_free(dh);
 	}
 }
 
@@ -1040,11 +1099,9 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 {
 	struct dir_handle *dh = dir_handle(fi);
 
-	if (dh) {
-		generation_put(dh->gen);
-		pthread_mutex_destroy(&dh->lock);
-		free(dh);
-	}
+	if (dh)
+		handle_unlink(fuse_req_userdata(req), &dh->link);
+	dir_handle_free(dh);
 	reply_err(req, 0);
 }
 

@@ -33,6 +33,15 @@ struct source;
 struct webdav;
 struct keep_table;
 
+/*
+ * A handle the kernel holds (an open file, a listed directory).  The live ones
+ * are linked, so that those never released, because fused stopped first, are
+ * freed at exit.
+ */
+struct fused_handle {
+	struct fused_handle *prev, *next;
+};
+
 /* Everything the operations need.  Owner: fused_main(). */
 struct fused {
 	const struct config *cfg;
@@ -51,6 +60,10 @@ struct fused {
 	/* Requests answered, per operation (lib/fuse_metrics.h); NULL: not counted. */
 	struct fuse_metrics *metrics;
 
+	/* Handles not yet released: a circular list under handles_lock. */
+	pthread_mutex_t handles_lock;
+	struct fused_handle handles;
+
 	/* Whose pages the kernel's page cache holds (see ops.c). */
 	struct keep_table *file_cache;
 
@@ -67,6 +80,10 @@ struct fused {
 };
 
 extern const struct fuse_lowlevel_ops fused_ops;
+
+/* The list of live handles: set up before the session, freed after it ends. */
+void fused_handles_init(struct fused *f);
+void fused_handles_free(struct fused *f);
 
 /* The operations counted in fused.metrics, by their FUSE names (fused_op_names). */
 enum fused_op {
