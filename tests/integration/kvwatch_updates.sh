@@ -143,7 +143,7 @@ gen=$(kv_hdr .generation)
 rcli set meta-sort:file:hup:title "Hup Again" >/dev/null
 kv_publish '{"changes": [{"action": "update", "hashId": "hup"}]}'
 kv_wait 10 ".generation > $gen" "a live change after the reload"
-wait_for 5 sh -c "ls -A '$RUN' | grep -q '^\.vfs\.snapshot\.'" ||
+wait_for 30 sh -c "ls -A '$RUN' | grep -q '^\.vfs\.snapshot\.'" ||
 	fail "no file prepared for the next live change"
 ok "the next generation's file is prepared while changes flow"
 kv_stop
