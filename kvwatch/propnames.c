@@ -227,8 +227,7 @@ int propnames_write(const struct propnames *s, const char *dir)
 	int fd, r;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, PROPNAMES_FILE) >= sizeof(path) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, PROPNAMES_FILE) >=
-	        sizeof(tmp))
+	    (size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, PROPNAMES_FILE) >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	r = propnames_format(s, &buf, &len);
 	if (r < 0)

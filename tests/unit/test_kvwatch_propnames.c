@@ -131,8 +131,7 @@ static void test_parse(void **state)
 	    {PROPNAMES_MAGIC " complete\na\nb\n", 0, 0, 2, 0, true},
 	    /* Bad lines are skipped: empty, control bytes, bad UTF-8, twice. */
 	    {PROPNAMES_MAGIC " complete\na\n\nb\r\n\x01\n\xff\xfe\na\nc\n", 0, 0, 2, 5, true},
-	    {PROPNAMES_MAGIC " complete\na\0b\nc\n", sizeof(PROPNAMES_MAGIC) + 15, 0, 1, 1,
-	     true},
+	    {PROPNAMES_MAGIC " complete\na\0b\nc\n", sizeof(PROPNAMES_MAGIC) + 15, 0, 1, 1, true},
 	    /* Malformed files are refused whole. */
 	    {"", 0, -EINVAL, 0, 0, false},
 	    {"\n", 0, -EINVAL, 0, 0, false},
@@ -248,9 +247,12 @@ static void test_write_read(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_add),         cmocka_unit_test(test_cap),
-	    cmocka_unit_test(test_format_roundtrip), cmocka_unit_test(test_parse),
-	    cmocka_unit_test(test_parse_limits), cmocka_unit_test(test_write_read),
+	    cmocka_unit_test(test_add),
+	    cmocka_unit_test(test_cap),
+	    cmocka_unit_test(test_format_roundtrip),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_parse_limits),
+	    cmocka_unit_test(test_write_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
