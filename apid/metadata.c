@@ -10,7 +10,9 @@
  * base64, and a value cut at STORE_VALUE_MAX (or at the response's byte
  * budget) is named with its whole length.  An answer that may miss some
  * properties (more than STORE_PROPS_MAX, or a keyspace too large to walk in
- * time) says so: "complete": false and the reason.  A store that cannot be asked is
+ * time) says so: "complete": false and the reason.  "propertyNames" says how
+ * the file's names were found: "kvwatch" (the names its last full load saw, no
+ * SCAN) or "scan".  A store that cannot be asked is
  * 503 with the reason, a lookup while STORE_LOOKUPS_MAX run is 429.
  */
 #include <errno.h>
@@ -166,6 +168,7 @@ static int from_store(struct api_call *c, const struct snap_node *n, const char 
 	else if (!p.complete)
 		jsonw_kv_string(&w, "incompleteReason",
 		                "more than 1000 properties: the first 1000 by name are listed");
+	jsonw_kv_string(&w, "propertyNames", p.by_names ? "kvwatch" : "scan");
 	jsonw_kv_string(&w, "source", "store");
 	jsonw_kv_string(&w, "server", p.server);
 	jsonw_object_end(&w);

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
+#include "propnames.h"
 #include "redis_url.h"
 
 #define STORE_KEY_MAX 1024 /* bytes of "<prefix>file:<id><sep>" */
@@ -30,6 +32,11 @@ struct store {
 	bool lock_read;
 	char *lock_url;       /* the lock's "api", NULL when unusable */
 	char lock_error[256]; /* why it is unusable */
+
+	/* kvwatch's property names file as last read: its identity and the names. */
+	struct stat names_st;
+	bool names_read;
+	struct propnames *names; /* NULL: none, or unusable */
 
 	/* Connections kept for the next lookup, with the URL each was made for. */
 	redisContext *idle[STORE_LOOKUPS_MAX];
@@ -108,6 +115,7 @@ void store_free(struct store *st)
 		free(st->idle_url[i]);
 	}
 	free(st->lock_url);
+	propnames_free(st->names);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
@@ -401,6 +409,66 @@ static int add_schema(const struct config *cfg, struct store_props *p)
 	return 0;
 }
 
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/*
+ * kvwatch's property names (runtime_dir/properties), read again when the file
+ * changed.  A file that cannot be used is logged once per version of it and
+ * ignored: the lookups SCAN as without one.  Called with the lock held.
+ */
+static void names_locked(struct store *st)
+{
+	char path[4096];
+	struct stat sb;
+	size_t skipped = 0;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", st->cfg->runtime_dir, PROPNAMES_FILE);
+	if (stat(path, &sb) < 0) {
+		propnames_free(st->names); /* gone: SCAN */
+		st->names = NULL;
+		st->names_read = false;
+		return;
+	}
+	if (st->names_read && same_file(&sb, &st->names_st))
+		return;
+	propnames_free(st->names);
+	st->names = NULL;
+	st->names_st = sb;
+	st->names_read = true;
+	r = propnames_read(path, &st->names, &skipped);
+	if (r < 0)
+		log_warnx("property names \"%s\": %s, ignoring it: properties are found by SCAN",
+		          path, r == -EINVAL ? "malformed" : strerror(-r));
+	else if (skipped > 0)
+		log_warnx("property names \"%s\": %zu bad lines skipped", path, skipped);
+}
+
+/*
+ * The names of a complete names file, asked for by name (*ret_used); with none,
+ * or a partial one, the lookup SCANs.
+ */
+static int add_names(struct store *st, struct store_props *p, bool *ret_used)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&st->lock);
+	names_locked(st);
+	*ret_used = st->names != NULL && propnames_is_complete(st->names);
+	for (size_t i = 0; *ret_used && r == 0 && i < propnames_count(st->names); i++) {
+		size_t len;
+		const char *name = propnames_get(st->names, i, &len);
+
+		r = add_name(p, name, len, false);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
 /* The keys of one SCAN reply that are the file's: added to p. */
 static int scan_keys(struct lookup *lk, const redisReply *keys, const char *key, size_t key_len,
                      struct store_props *p)
@@ -672,10 +740,32 @@ out:
 	return r;
 }
 
+/* p anew: the server's name and the names to ask for (the schema's, kvwatch's). */
+static int start_props(struct store *st, const struct redis_url *u, struct store_props *p,
+                       struct lookup *lk)
+{
+	*p = (struct store_props){.complete = true, .server = strdup(u->redacted)};
+	if (p->server == NULL || add_schema(st->cfg, p) < 0 || add_names(st, p, &p->by_names) < 0)
+		return fail(lk, -ENOMEM, "out of memory");
+	return 0;
+}
+
+/* The file's names (by SCAN unless kvwatch's names are known), then their values. */
+static int gather(struct lookup *lk, const char *key, size_t key_len, const char *pattern,
+                  struct store_props *p)
+{
+	int r = p->by_names ? 0 : scan(lk, key, key_len, pattern, p);
+
+	if (r < 0)
+		return r;
+	sort_unique(p);
+	return fetch(lk, key, key_len, p);
+}
+
 int store_lookup(struct store *st, const char *id, struct store_props *ret, char *err,
                  size_t errlen)
 {
-	struct store_props p = {.complete = true};
+	struct store_props p = {0};
 	struct lookup lk = {.err = err, .errlen = errlen};
 	char key[STORE_KEY_MAX], pattern[2 * STORE_KEY_MAX + 2];
 	struct redis_url *u = NULL;
@@ -706,31 +796,21 @@ int store_lookup(struct store *st, const char *id, struct store_props *ret, char
 		r = -ENOENT;
 		goto out;
 	}
-	p.server = strdup(u->redacted);
-	if (p.server == NULL) {
-		r = fail(&lk, -ENOMEM, "out of memory");
-		goto out;
-	}
-	r = add_schema(st->cfg, &p);
+	r = start_props(st, u, &p, &lk);
 	if (r == 0)
 		r = take_connection(st, url_text, u, &lk, &reused);
 	if (r == 0)
-		r = scan(&lk, key, key_len, pattern, &p);
+		r = gather(&lk, key, key_len, pattern, &p);
 	if (r == -EIO && reused) {
 		/* A kept connection the store has closed meanwhile (a restart): once more, anew. */
 		redisFree(lk.c);
 		lk.c = NULL;
 		store_props_clear(&p);
-		p.complete = true;
-		p.server = strdup(u->redacted);
-		r = p.server ? add_schema(st->cfg, &p) : -ENOMEM;
-		r = r == 0 ? connect_to(st->cfg, u, &lk) : fail(&lk, r, "out of memory");
+		r = start_props(st, u, &p, &lk);
 		if (r == 0)
-			r = scan(&lk, key, key_len, pattern, &p);
-	}
-	if (r == 0) {
-		sort_unique(&p);
-		r = fetch(&lk, key, key_len, &p);
+			r = connect_to(st->cfg, u, &lk);
+		if (r == 0)
+			r = gather(&lk, key, key_len, pattern, &p);
 	}
 	if (r == 0) {
 		give_back(st, url_text, lk.c);

@@ -6,8 +6,12 @@
  * Whom to ask is what kvwatch follows: kv.redis_url (env REDIS_URL), else the
  * "api" of <kv.meta_core_path>/locks/kv-leader.lock, read again whenever the
  * file changes; the keys are <kv.prefix>file:<id><kv.separator><property>.
- * The store keeps no index of a file's keys, so they are found by SCAN with a
- * MATCH pattern (the id and separator glob-escaped; every key returned is
+ * The store keeps no index of a file's keys.  kvwatch notes every property
+ * name its full loads see in <runtime_dir>/properties (kvwatch/propnames.h):
+ * while that file is there and complete, exactly those names (and the
+ * schema's) are asked for, with no SCAN; the file is read again when it
+ * changes, and a malformed one is logged once and ignored (the one line this
+ * file logs).  Otherwise the keys are found by SCAN with a MATCH pattern (the id and separator glob-escaped; every key returned is
  * checked again byte by byte) over the whole keyspace, for at most
  * STORE_SCAN_MS: in a larger keyspace the answer is what was found by then,
  * marked incomplete, plus the properties kvwatch fetches (the configuration's
@@ -22,7 +26,7 @@
  * bytes (STORE_VALUE_MAX) and all values' bytes together (STORE_BYTES_MAX), and
  * the lookups at once (STORE_LOOKUPS_MAX, so that the server keeps threads for
  * everything else).  Connections are kept for the next lookup (a few).
- * Nothing here logs: errors come back with a one-line reason for the caller.
+ * Errors come back with a one-line reason for the caller.
  */
 #ifndef MF_APID_STORE_H
 #define MF_APID_STORE_H
@@ -59,6 +63,7 @@ struct store_props {
 	size_t count;
 	bool complete;  /* false: more than STORE_PROPS_MAX keys, or scan_cut */
 	bool scan_cut;  /* the SCAN did not reach the keyspace's end within STORE_SCAN_MS */
+	bool by_names;  /* the names came from kvwatch's names file, not from SCAN */
 	size_t scanned; /* names SCAN found (duplicates included) */
 	char *server;   /* the store asked, without credentials ("redis://10.0.1.50:6379/0") */
 };

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "hold.h"
 #include "loader.h"
+#include "propnames.h"
 #include "log.h"
 #include "publish.h"
 #include "redis_url.h"
@@ -38,6 +39,24 @@ void fullload_cancel(struct kvwatch *kv)
 	kv->touched = NULL;
 }
 
+/*
+ * The property names the load saw, into runtime_dir for apid (propnames.h):
+ * written when they changed.  Names first written after this load are not in
+ * it until the next load; docs/kvwatch.md says what that means for apid.
+ */
+static void publish_names(const struct load_job *job)
+{
+	int r = propnames_write(job->names, job->cfg->runtime_dir);
+
+	if (r < 0)
+		log_warnx("writing %s/%s: %s, ignoring", job->cfg->runtime_dir, PROPNAMES_FILE,
+		          strerror(-r));
+	else if (r > 0)
+		log_info("%zu property names%s written to %s/%s", propnames_count(job->names),
+		         propnames_is_complete(job->names) ? "" : " (partial)",
+		         job->cfg->runtime_dir, PROPNAMES_FILE);
+}
+
 static void *job_main(void *arg)
 {
 	struct load_job *job = arg;
@@ -45,6 +64,8 @@ static void *job_main(void *arg)
 
 	job->result =
 	    loader_run(&job->params, &job->store, &job->stats, job->err, sizeof(job->err));
+	if (job->result == 0 && job->names != NULL)
+		publish_names(job);
 	if (write(job->efd, &one, sizeof(one)) < 0)
 		abort(); /* an eventfd write of 1 cannot fail */
 	return NULL;
@@ -55,6 +76,7 @@ void fullload_job_free(struct load_job *job)
 	if (job == NULL)
 		return;
 	store_free(job->store);
+	propnames_free(job->names);
 	publish_loading_free(job->loading);
 	redis_url_free(job->url);
 	if (job->efd >= 0)
@@ -282,6 +304,8 @@ static void start(struct kvwatch *kv, bool check)
 	    .cancel = &job->cancel,
 	    .fingerprint = job->fingerprint,
 	};
+	if (propnames_new(&job->names) == 0)
+		job->params.names = job->names;
 	if (check && kv->fingerprint[0] != '\0') {
 		memcpy(job->unless, kv->fingerprint, sizeof(job->unless));
 		job->params.unless_fingerprint = job->unless;

@@ -47,6 +47,7 @@
 #include "leader.h"
 #include "loader.h"
 #include "log.h"
+#include "propnames.h"
 #include "publish.h"
 #include "redis_url.h"
 #include "reload.h"
@@ -322,7 +323,7 @@ void kv_reload(struct kvwatch *kv)
  */
 static void remove_leftovers(const char *dir)
 {
-	static const char prefix[] = "." SNAP_FILE_NAME ".";
+	static const char prefix[] = "." SNAP_FILE_NAME ".", names[] = "." PROPNAMES_FILE ".";
 	struct dirent *de;
 	DIR *d = opendir(dir);
 	int n = 0;
@@ -330,7 +331,8 @@ static void remove_leftovers(const char *dir)
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, sizeof(prefix) - 1) != 0)
+		if (strncmp(de->d_name, prefix, sizeof(prefix) - 1) != 0 &&
+		    strncmp(de->d_name, names, sizeof(names) - 1) != 0)
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			n++;
@@ -339,8 +341,7 @@ static void remove_leftovers(const char *dir)
 	}
 	closedir(d);
 	if (n > 0)
-		log_info("removed %d temporary snapshot file%s left in %s", n, n == 1 ? "" : "s",
-		         dir);
+		log_info("removed %d temporary file%s left in %s", n, n == 1 ? "" : "s", dir);
 }
 
 static int check_runtime_dir(const char *dir)

@@ -73,6 +73,7 @@ struct load_job {
 	struct publish_loading *loading;   /* the tree, placed as the records came (first load) */
 	char fingerprint[FINGERPRINT_MAX]; /* the server's, before the scan */
 	char unless[FINGERPRINT_MAX];      /* a periodic resync: load only if it differs */
+	struct propnames *names;           /* the property names seen, for runtime_dir */
 	char err[256];
 };
 

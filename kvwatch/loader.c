@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "hash.h"
+#include "propnames.h"
 #include "redis.h"
 #include "store.h"
 
@@ -322,6 +323,7 @@ struct pass {
 	struct stage t;
 	struct store *s;
 	struct strview *vals; /* nprops */
+	bool *seen;           /* nprops: a schema property seen (p->names set) */
 	uint32_t mget_keys;
 	const char **argv; /* the MGET being built: "MGET" and up to mget_keys keys */
 	size_t *lens;
@@ -384,6 +386,29 @@ static bool is_cursor(const redisReply *r)
 }
 
 /*
+ * Note a key's property name for p->names: a schema property by its index (named
+ * once, after the scan), another in the set.
+ */
+static void note_name(struct pass *ps, int prop, const char *name, size_t len)
+{
+	if (prop >= 0)
+		ps->seen[prop] = true;
+	else if (propnames_add(ps->p->names, name, len) == -ENOMEM)
+		propnames_set_partial(ps->p->names);
+}
+
+/* After the scan: the schema properties seen join the names. */
+static void name_schema(struct pass *ps)
+{
+	const struct schema *schema = ps->p->schema;
+
+	for (uint32_t k = 0; ps->p->names != NULL && k < schema->count; k++)
+		if (ps->seen[k] && propnames_add(ps->p->names, schema->names[k],
+		                                 strlen(schema->names[k])) == -ENOMEM)
+			propnames_set_partial(ps->p->names);
+}
+
+/*
  * Note the keys of a SCAN reply in the staging table.  Keys go in blocks: parsed
  * and hashed first, the cache hinted to their index slots and rows, then staged,
  * so that the memory latency of one key hides behind the others'.
@@ -415,6 +440,8 @@ static int take_keys(struct pass *ps, const redisReply *keys)
 				continue;
 			}
 			b[m].prop = propmap_find(&ps->pm, prop, pl);
+			if (ps->p->names != NULL)
+				note_name(ps, b[m].prop, prop, pl);
 			b[m].h = stage_hash(b[m].id, b[m].idl);
 			if (t->cap > 0)
 				stage_prefetch_slot(t, b[m].h);
@@ -880,7 +907,9 @@ int loader_run(const struct loader_params *p, struct store **ret, struct load_st
 	ps.argv = calloc(ps.argv_cap, sizeof(*ps.argv));
 	ps.lens = calloc(ps.argv_cap, sizeof(*ps.lens));
 	ps.vals = calloc(p->schema->count + 1, sizeof(*ps.vals));
-	if (ps.keybuf == NULL || ps.argv == NULL || ps.lens == NULL || ps.vals == NULL) {
+	ps.seen = calloc(p->schema->count + 1, sizeof(*ps.seen));
+	if (ps.keybuf == NULL || ps.argv == NULL || ps.lens == NULL || ps.vals == NULL ||
+	    ps.seen == NULL) {
 		r = errbuf_set(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -912,6 +941,8 @@ int loader_run(const struct loader_params *p, struct store **ret, struct load_st
 	r = scan_ids(&ps);
 	st->scan_ns = now_ns() - start;
 	if (r == 0)
+		name_schema(&ps);
+	if (r == 0)
 		r = fetch_ids(&ps);
 out:
 	if (ps.c != NULL)
@@ -923,6 +954,7 @@ out:
 	free(ps.argv);
 	free(ps.lens);
 	free(ps.vals);
+	free(ps.seen);
 	st->elapsed_ns = now_ns() - start;
 	if (r < 0) {
 		store_free(ps.s);

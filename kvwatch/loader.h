@@ -36,6 +36,7 @@
 #define LOADER_SCAN_COUNT 20000
 #define LOADER_MGET_KEYS  4096 /* keys per MGET of the full load, at most */
 
+struct propnames;
 struct store;
 
 struct load_stats {
@@ -75,6 +76,11 @@ struct loader_params {
 	 */
 	int (*on_record)(void *ctx, const char *id, size_t id_len, const struct strview *values);
 	void *on_record_ctx;
+	/*
+	 * When set, an empty set (propnames.h) that the load fills with the distinct
+	 * property names of the keys it saw (left partial where a name does not fit).
+	 */
+	struct propnames *names;
 };
 
 /*

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kvwatch cleans up after a predecessor that died mid-write: temporary snapshot
-# files in the runtime directory and in state_dir are removed at start.  A
+# (and property names) files in the runtime directory and in state_dir are removed at start.  A
 # runtime directory that is full is reported once and retried with a growing
 # delay, not every 2 s forever; the worker keeps running.
 . "$(dirname "$0")/lib.sh"
@@ -10,14 +10,16 @@ start_redis
 kv_load 2000
 mkdir -p "$META_FUSE_STATE_DIR"
 head -c 100000 /dev/zero >"$RUN/.vfs.snapshot.a1B2c3"
+head -c 100 /dev/zero >"$RUN/.properties.q1W2e3"
 head -c 100 /dev/zero >"$META_FUSE_STATE_DIR/.vfs.snapshot.x9Y8z7"
 kv_conf left "redis_url = \"redis://127.0.0.1:$REDIS_PORT\"; refresh_interval_ms = 600000;"
 kv_start left
 kv_wait 20 '.files == 2000 and .kv.connected' "first generation: 2000 files"
 [ -e "$RUN/.vfs.snapshot.a1B2c3" ] && fail "the runtime directory's leftover is still there"
 [ -e "$META_FUSE_STATE_DIR/.vfs.snapshot.x9Y8z7" ] && fail "state_dir's leftover is still there"
+[ -e "$RUN/.properties.q1W2e3" ] && fail "the property names' leftover is still there"
 ok "leftovers removed at start"
-grep -q "removed 1 temporary snapshot file left in $RUN" "$T/kvwatch-left.log" ||
+grep -q "removed 2 temporary files left in $RUN" "$T/kvwatch-left.log" ||
 	fail "the removal is not logged"
 kv_stop
 

@@ -31,6 +31,7 @@
 
 #include "keys.h"
 #include "loader.h"
+#include "propnames.h"
 #include "record.h"
 #include "redis_url.h"
 #include "store.h"
@@ -76,6 +77,7 @@ struct lcase {
 	struct want want[8];
 	uint32_t nrecords;
 	uint64_t keys, bad_keys, vanished, dropped, mgets, asked;
+	const char *names; /* the property names file the load gives, NULL: not checked */
 };
 
 static const struct lcase cases[] = {
@@ -101,6 +103,21 @@ static const struct lcase cases[] = {
         .vanished = 1,
         .mgets = 1,
         .asked = 6,
+        .names = PROPNAMES_MAGIC " complete\ncodec\nfilePath\nsize\ntitle\n",
+    },
+    {
+        .name = "property names that are no text make the names partial",
+        .batches = {{"meta-sort:file:h:filePath", "meta-sort:file:h:na\nme",
+                     "meta-sort:file:h:\xff\xfe", "meta-sort:file:h:ok/name",
+                     "meta-sort:file:i:ok/name", NULL}},
+        .nbatches = 1,
+        .kv = {{"meta-sort:file:h:filePath", "m/h.mkv"}},
+        .want = {{"h", {"m/h.mkv", NULL, NULL}}, {"i", {NULL}}},
+        .nrecords = 2,
+        .keys = 5,
+        .mgets = 1,
+        .asked = 1,
+        .names = PROPNAMES_MAGIC " partial\nfilePath\nok/name\n",
     },
     {
         .name = "values too long or not strings are dropped",
@@ -684,9 +701,25 @@ static void check_seen(const struct lcase *c, struct store *s, const struct seen
 	free(got);
 }
 
+/* The property names the load noted, as the file would hold them. */
+static void check_names(const struct lcase *c, const struct propnames *names)
+{
+	size_t len;
+	char *buf;
+
+	if (c->names == NULL)
+		return;
+	assert_int_equal(propnames_format(names, &buf, &len), 0);
+	if (len != strlen(c->names) || memcmp(buf, c->names, len) != 0)
+		fail_msg("%s: names: expected \"%s\", got \"%.*s\"", c->name, c->names, (int)len,
+		         buf);
+	free(buf);
+}
+
 static void run_case(const struct lcase *c, uint64_t fail_at)
 {
 	struct seen sn = {.fail_at = fail_at};
+	struct propnames *names = NULL;
 	struct schema schema;
 	struct key_layout kl;
 	struct redis_url *url;
@@ -721,6 +754,8 @@ static void run_case(const struct lcase *c, uint64_t fail_at)
 	    .on_record_ctx = &sn,
 	};
 	assert_int_equal(store_new(&schema, false, &sn.copy), 0);
+	assert_int_equal(propnames_new(&names), 0);
+	p.names = names;
 	r = loader_run(&p, &s, &st, err, sizeof(err));
 	fake_stop(&f);
 	if (fail_at > 0) {
@@ -776,8 +811,10 @@ static void run_case(const struct lcase *c, uint64_t fail_at)
 		if (c->fault == FAULT_GENERATED)
 			check_generated(c, s);
 		check_seen(c, s, &sn);
+		check_names(c, names);
 	}
 out:
+	propnames_free(names);
 	store_free(sn.copy);
 	store_free(s);
 	redis_url_free(url);
