@@ -11,8 +11,9 @@
  * while that file is there and complete, exactly those names (and the
  * schema's) are asked for, with no SCAN; the file is read again when it
  * changes, and a malformed one is logged once and ignored (the one line this
- * file logs).  Otherwise the keys are found by SCAN with a MATCH pattern (the id and separator glob-escaped; every key returned is
- * checked again byte by byte) over the whole keyspace, for at most
+ * file logs).  Otherwise the keys are found by SCAN with a MATCH pattern (the
+ * id and separator glob-escaped; every key returned is checked again byte by
+ * byte) over the whole keyspace, for at most
  * STORE_SCAN_MS: in a larger keyspace the answer is what was found by then,
  * marked incomplete, plus the properties kvwatch fetches (the configuration's
  * schema), which are always asked for by name.  Each key's kind and length
