@@ -23,69 +23,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "mountinfo.h"
+
 #define MOUNT_FSTYPE "fuse.meta-fuse"
-
-void mount_unescape(char *s)
-{
-	char *w = s;
-
-	for (char *r = s; *r; r++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
-		    r[3] >= '0' && r[3] <= '7') {
-			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-			r += 3;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-}
-
-/*
- * Visit the mountinfo entries at real_path, in order (the last is the top):
- * fills dev and fstype of the topmost.  Returns 0 or -ENOENT.
- */
-static int find_mount(const char *real_path, char *dev, size_t devlen, char *fstype, size_t fslen)
-{
-	FILE *fp = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	int r = -ENOENT;
-
-	if (!fp)
-		return -errno;
-	while (getline(&line, &cap, fp) > 0) {
-		char *save = NULL, *field[6] = {0}, *sep, *fs;
-		int i = 0;
-
-		sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		*sep = '\0';
-		fs = strtok_r(sep + 3, " \n", &save);
-		save = NULL;
-		for (char *t = strtok_r(line, " ", &save); t && i < 6;
-		     t = strtok_r(NULL, " ", &save))
-			field[i++] = t;
-		if (i < 5 || !fs)
-			continue;
-		mount_unescape(field[4]);
-		if (strcmp(field[4], real_path) != 0)
-			continue;
-		if (dev)
-			snprintf(dev, devlen, "%s", field[2]);
-		if (fstype)
-			snprintf(fstype, fslen, "%s", fs);
-		r = 0;
-	}
-	free(line);
-	fclose(fp);
-	return r;
-}
 
 int mount_device(const char *real_path, char *buf, size_t len)
 {
-	return find_mount(real_path, buf, len, NULL, 0);
+	return mountinfo_find(real_path, buf, len, NULL, 0);
 }
 
 int mount_state(const char *path, enum mount_state *ret)
@@ -110,7 +54,7 @@ int mount_state(const char *path, enum mount_state *ret)
 	*ret = MOUNT_FREE;
 	if (!realpath(path, real))
 		return 0;
-	if (find_mount(real, NULL, 0, fstype, sizeof(fstype)) < 0 ||
+	if (mountinfo_find(real, NULL, 0, fstype, sizeof(fstype)) < 0 ||
 	    strncmp(fstype, "fuse", 4) != 0)
 		return 0;
 	/*
@@ -189,7 +133,7 @@ int mount_start_unmounter(const char *real_path, const char *dev, int *ret_fd, p
 		if (n == 0 || (n < 0 && errno != EINTR))
 			break;
 	}
-	if (find_mount(real_path, here, sizeof(here), NULL, 0) == 0 && strcmp(here, dev) == 0)
+	if (mountinfo_find(real_path, here, sizeof(here), NULL, 0) == 0 && strcmp(here, dev) == 0)
 		umount2(real_path, MNT_DETACH);
 	_exit(0);
 }

@@ -47,7 +47,4 @@ int mount_device(const char *real_path, char *buf, size_t len);
  */
 int mount_start_unmounter(const char *real_path, const char *dev, int *ret_fd, pid_t *ret_pid);
 
-/* Unescape a mountinfo field ("\040" -> ' ') in place.  (Exposed for tests.) */
-void mount_unescape(char *s);
-
 #endif

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mountinfo.h"
 #include "supervisor.h"
 
 #ifndef MOVE_MOUNT_BENEATH
@@ -40,30 +41,10 @@
  */
 static bool find_our_mount(const char *real_path, char *dev, size_t devlen)
 {
-	FILE *fp = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	bool ours = false;
+	char fstype[64];
 
-	if (!fp)
-		return false;
-	while (getline(&line, &cap, fp) > 0) {
-		char mp[PATH_MAX], fstype[64], mm[32], *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(sep + 3, "%63s", fstype) != 1)
-			continue;
-		/* Fields 3 and 5: major:minor and the mount point (octal-escaped). */
-		if (sscanf(line, "%*s %*s %31s %*s %4095s", mm, mp) != 2)
-			continue;
-		if (strcmp(mp, real_path) == 0) {
-			ours = strcmp(fstype, FUSE_TYPE "." FUSE_SUBTYPE) == 0;
-			if (dev)
-				snprintf(dev, devlen, "%s", mm);
-		}
-	}
-	free(line);
-	fclose(fp);
-	return ours;
+	return mountinfo_find(real_path, dev, devlen, fstype, sizeof(fstype)) == 0 &&
+	       strcmp(fstype, FUSE_TYPE "." FUSE_SUBTYPE) == 0;
 }
 
 static bool is_our_mount(const char *real_path)
