@@ -18,14 +18,27 @@ MF_PIDS=()
 MF_MOUNTS=()
 MF_SCENARIO=$(basename "$0" .sh)
 
+# mf_mounted PATH: is something mounted at PATH?  /proc/mounts writes a space in
+# a mount point as "\040", so fields are compared, not grepped.
+mf_mounted() {
+	M="${1// /\\040}" awk '$2 == ENVIRON["M"] { found = 1 } END { exit !found }' /proc/mounts
+}
+
+# mf_unmount_all: every registered mount, of any type (FUSE, or a test's small
+# tmpfs), and every mount stacked at the same place.
+mf_unmount_all() {
+	local m
+	for m in "${MF_MOUNTS[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8; do
+			mf_mounted "$m" || break
+			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || break
+		done
+	done
+}
+
 mf_cleanup() {
 	local rc=$?
-	# Every registered mount, of any type (FUSE, or a test's small tmpfs).
-	for m in "${MF_MOUNTS[@]}"; do
-		if grep -qs " $m " /proc/mounts; then
-			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-		fi
-	done
+	mf_unmount_all
 	for p in "${MF_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
@@ -34,11 +47,7 @@ mf_cleanup() {
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	for m in "${MF_MOUNTS[@]}"; do
-		if grep -qs " $m " /proc/mounts; then
-			fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-		fi
-	done
+	mf_unmount_all
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -d "$T" ]; then
 		echo "--- $MF_SCENARIO failed (exit $rc); logs in $T:" >&2
 		for f in "$T"/*.log; do
