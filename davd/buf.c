@@ -1,5 +1,6 @@
 /*
- * buf: see buf.h.
+ * buf: see buf.h.  The escaping is driven by a table of what each byte needs,
+ * so a name of plain ASCII costs one lookup per byte and one copy.
  */
 #include "buf.h"
 
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "http_path.h"
+#include "utf8.h"
 
 static bool reserve(struct buf *b, size_t more)
 {
@@ -32,6 +34,17 @@ static bool reserve(struct buf *b, size_t more)
 	return true;
 }
 
+char *buf_reserve(struct buf *b, size_t n)
+{
+	return reserve(b, n) ? b->p + b->len : NULL;
+}
+
+void buf_commit(struct buf *b, char *end)
+{
+	b->len = (size_t)(end - b->p);
+	b->p[b->len] = '\0';
+}
+
 void buf_add(struct buf *b, const void *data, size_t len)
 {
 	if (!reserve(b, len))
@@ -46,16 +59,25 @@ void buf_adds(struct buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
-void buf_add_u64(struct buf *b, uint64_t v)
+char *buf_put_u64(char *dst, uint64_t v)
 {
-	char tmp[20];
+	char tmp[BUF_U64_MAX];
 	size_t n = 0;
 
 	do {
 		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	buf_add(b, tmp + sizeof(tmp) - n, n);
+	memcpy(dst, tmp + sizeof(tmp) - n, n);
+	return dst + n;
+}
+
+void buf_add_u64(struct buf *b, uint64_t v)
+{
+	char *p = buf_reserve(b, BUF_U64_MAX);
+
+	if (p)
+		buf_commit(b, buf_put_u64(p, v));
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)
@@ -74,47 +96,108 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-void buf_add_escaped(struct buf *b, const char *s, size_t len)
+/* What a byte of text needs: copied, an entity, U+FFFD, or a look at its UTF-8 sequence. */
+enum {
+	COPY,
+	ENTITY,
+	REPLACE,
+	MULTIBYTE,
+};
+
+static const unsigned char byte_class[256] = {
+    [0 ... 8] = REPLACE,         /* control characters but tab and newline */
+    [11 ... 12] = REPLACE,       /* vertical tab, form feed */
+    ['\r'] = ENTITY,             /* "&#13;", which a parser keeps */
+    [14 ... 0x1f] = REPLACE,     /* the rest of C0 */
+    ['&'] = ENTITY,              /* markup */
+    ['<'] = ENTITY,              /* markup */
+    ['>'] = ENTITY,              /* "]]>" in text */
+    ['"'] = ENTITY,              /* attribute values */
+    ['\''] = ENTITY,             /* attribute values */
+    [0x80 ... 0xff] = MULTIBYTE, /* UTF-8, checked */
+};
+
+static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+static char *put_entity(char *p, char c)
 {
-	size_t start = 0;
+	switch (c) {
+	case '&':
+		return BUF_PUT_LITERAL(p, "&amp;");
+	case '<':
+		return BUF_PUT_LITERAL(p, "&lt;");
+	case '>':
+		return BUF_PUT_LITERAL(p, "&gt;");
+	case '"':
+		return BUF_PUT_LITERAL(p, "&quot;");
+	case '\'':
+		return BUF_PUT_LITERAL(p, "&#39;");
+	default: /* '\r' */
+		return BUF_PUT_LITERAL(p, "&#13;");
+	}
+}
 
-	for (size_t i = 0; i < len; i++) {
-		const char *ent;
+char *buf_put_escaped(char *dst, const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
 
-		switch (s[i]) {
-		case '&':
-			ent = "&amp;";
+	while (i < len) {
+		size_t run = i, n;
+
+		while (run < len && byte_class[u[run]] == COPY)
+			run++;
+		memcpy(dst, s + i, run - i);
+		dst += run - i;
+		i = run;
+		if (i == len)
 			break;
-		case '<':
-			ent = "&lt;";
+		switch (byte_class[u[i]]) {
+		case ENTITY:
+			dst = put_entity(dst, s[i++]);
 			break;
-		case '>':
-			ent = "&gt;";
-			break;
-		case '"':
-			ent = "&quot;";
-			break;
-		case '\'':
-			ent = "&#39;";
+		case REPLACE:
+			dst = BUF_PUT_LITERAL(dst, replacement);
+			i++;
 			break;
 		default:
-			continue;
+			n = utf8_sequence_length(u + i, len - i);
+			if (n == 0) {
+				dst = BUF_PUT_LITERAL(dst, replacement);
+				i++;
+			} else if (n == 3 && u[i] == 0xef && u[i + 1] == 0xbf && u[i + 2] >= 0xbe) {
+				/* U+FFFE and U+FFFF are no XML characters either. */
+				dst = BUF_PUT_LITERAL(dst, replacement);
+				i += n;
+			} else {
+				memcpy(dst, s + i, n);
+				dst += n;
+				i += n;
+			}
+			break;
 		}
-		buf_add(b, s + start, i - start);
-		buf_adds(b, ent);
-		start = i + 1;
 	}
-	buf_add(b, s + start, len - start);
+	return dst;
+}
+
+void buf_add_escaped(struct buf *b, const char *s, size_t len)
+{
+	char *p = buf_reserve(b, BUF_ESCAPED_MAX(len));
+
+	if (p)
+		buf_commit(b, buf_put_escaped(p, s, len));
 }
 
 void buf_add_encoded(struct buf *b, const char *path, size_t len)
 {
-	size_t need = http_path_encoded_length(path, len);
+	char *p = buf_reserve(b, BUF_ENCODED_MAX(len));
+	int n;
 
-	if (!reserve(b, need))
+	if (!p)
 		return;
-	http_path_encode(path, len, b->p + b->len, need + 1);
-	b->len += need;
+	n = http_path_encode(path, len, p, BUF_ENCODED_MAX(len) + 1);
+	if (n >= 0)
+		buf_commit(b, p + n);
 }
 
 void buf_free(struct buf *b)

@@ -17,6 +17,7 @@
  * answered 404 inside the 207.  PROPPATCH changes nothing: every property it
  * names is answered 403 inside a 207 (Windows expects that, not a bare 405).
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "davd.h"
 #include "error_file.h"
 #include "generation.h"
+#include "http_path.h"
 #include "http_status.h"
 #include "props.h"
 #include "snapshot.h"
@@ -79,11 +81,28 @@ static const struct {
 	"<D:multistatus xmlns:D=\"DAV:\" xmlns:Z=\"" WIN32_NS "\">"
 #define MULTISTATUS_CLOSE "</D:multistatus>\n"
 #define XML_TYPE          "application/xml; charset=utf-8"
+#define STATUS_200        "<D:status>HTTP/1.1 200 OK</D:status>"
+#define STATUS_403        "<D:status>HTTP/1.1 403 Forbidden</D:status>"
+#define STATUS_404        "<D:status>HTTP/1.1 404 Not Found</D:status>"
 
 /* Replies for at most this many entries are generated whole (with a Content-Length). */
 #define WHOLE_MAX_ENTRIES 256
-/* A streamed reply is generated this much at a time. */
-#define CHUNK_BYTES (64 * 1024)
+/*
+ * The block size of a streamed reply.  Chunked replies are written straight
+ * into the connection's own buffer, so this only serves HTTP/1.0 clients;
+ * kept below davd's mmap threshold (main.c) so that no reply maps memory.
+ */
+#define STREAM_BLOCK (16 * 1024)
+/*
+ * The most bytes value() writes for any property (the tags, and a value of
+ * at most DAVD_ETAG_MAX, DAVD_DATE_MAX, BUF_U64_MAX or DAVD_TYPE_MAX bytes),
+ * displayname's name apart.
+ */
+#define VALUE_MAX 160
+/* The most bytes of a response's own elements, around its href and properties. */
+#define FRAME_MAX                                                                       \
+	(sizeof("<D:response><D:href></D:href><D:propstat><D:prop></D:prop>" STATUS_200 \
+	        "</D:propstat></D:response>"))
 
 enum mode {
 	MODE_ALLPROP,
@@ -91,30 +110,56 @@ enum mode {
 	MODE_PROP,
 };
 
-/* One PROPFIND reply being written, possibly across many chunks. */
+/* What a reply writes, in order. */
+enum phase {
+	PHASE_OPEN,     /* MULTISTATUS_OPEN */
+	PHASE_SELF,     /* the target */
+	PHASE_CHILDREN, /* Depth 1: the target collection's entries */
+	PHASE_ERROR,    /* Depth 1 on the root: the virtual ERROR.txt */
+	PHASE_CLOSE,    /* MULTISTATUS_CLOSE */
+	PHASE_DONE,
+};
+
+/* The next piece of a reply: a node's response, or the text around them. */
+struct item {
+	const struct snap_node *node; /* NULL for the text of PHASE_OPEN and PHASE_CLOSE */
+	const char *name;
+	size_t name_len;
+	bool href_is_self; /* the target's own href, else the collection's + name */
+	size_t max;        /* the most bytes it takes */
+};
+
+/*
+ * One PROPFIND reply being written, possibly across many chunks: the request's
+ * shape turned once into what every response repeats, then the target and
+ * its entries one response at a time.  Owned by the response (reply_free).
+ */
 struct reply {
 	struct generation *gen; /* referenced until the reply is done */
 	const struct snapshot *snap;
 	struct source *src; /* davd's: stats of sources whose size is unknown */
 	enum mode mode;
-	int found[DAVD_PROPS_MAX]; /* MODE_PROP: enum prop per requested name, -1 unknown */
-	struct xml_name *wanted;   /* MODE_PROP: the names, for the 404 propstat */
-	unsigned wanted_count;
+	enum prop list[DAVD_PROPS_MAX]; /* the known properties written, in order */
+	unsigned list_count;
+	unsigned name_copies; /* how many of them are displayname */
+	bool any_known;       /* a 200 propstat (possibly empty) in every response */
+	struct buf same;  /* what every response has the same: PROPNAME's names, the 404 propstat */
+	size_t props_max; /* the most bytes of the listed properties, displayname's name apart */
 
-	struct buf href;              /* href of the target collection, ending in '/' */
-	size_t href_len;              /* its length, to cut children's names off again */
-	const struct snap_node *self; /* the target; NULL once written */
+	struct buf self_href;         /* the target's href, escaped; a collection's ends in '/' */
+	const struct snap_node *self; /* the target */
 	const char *self_name;
 	struct snap_node self_copy;  /* the target when it is the virtual ERROR.txt */
 	const struct snap_node *dir; /* the target collection of a Depth 1 */
-	bool error_pending;          /* the virtual ERROR.txt still to list */
+	bool error_pending;          /* the virtual ERROR.txt to list */
 	struct snap_node error_node;
 	const struct snap_node *children;
 	uint32_t child_count, next_child;
-	bool closed; /* MULTISTATUS_CLOSE written */
+	enum phase phase;
+	struct props_dates dates;
 
-	struct buf out; /* generated, not yet sent */
-	size_t sent;
+	struct buf spill; /* a response larger than the room it was given, being sent */
+	size_t spill_sent;
 };
 
 static void reply_free(void *p)
@@ -124,9 +169,9 @@ static void reply_free(void *p)
 	if (!r)
 		return;
 	generation_put(r->gen);
-	buf_free(&r->href);
-	buf_free(&r->out);
-	free(r->wanted);
+	buf_free(&r->same);
+	buf_free(&r->self_href);
+	buf_free(&r->spill);
 	free(r);
 }
 
@@ -150,83 +195,77 @@ static uint64_t content_length(const struct reply *r, const struct snap_node *n)
 	return size;
 }
 
-static void value(struct buf *b, enum prop p, const struct snap_node *n, const char *name,
-                  uint64_t size)
+/* Property p of node n at o: at most VALUE_MAX bytes, plus BUF_ESCAPED_MAX of the name. */
+static char *value(struct reply *r, char *o, enum prop p, const struct snap_node *n,
+                   const char *name, size_t name_len, uint64_t size)
 {
-	char s[DAVD_DATE_MAX > DAVD_ETAG_MAX ? DAVD_DATE_MAX : DAVD_ETAG_MAX];
 	bool dir = snapshot_node_is_dir(n);
+	const char *type;
+	size_t len;
 
 	switch (p) {
 	case P_RESOURCETYPE:
-		buf_adds(b, dir ? "<D:resourcetype><D:collection/></D:resourcetype>"
-		                : "<D:resourcetype/>");
-		return;
+		if (dir)
+			return BUF_PUT_LITERAL(o,
+			                       "<D:resourcetype><D:collection/></D:resourcetype>");
+		return BUF_PUT_LITERAL(o, "<D:resourcetype/>");
 	case P_GETCONTENTLENGTH:
 		/* Collections carry 0: Infuse and Kodi want the property everywhere. */
-		buf_adds(b, "<D:getcontentlength>");
-		buf_add_u64(b, size);
-		buf_adds(b, "</D:getcontentlength>");
-		return;
+		o = BUF_PUT_LITERAL(o, "<D:getcontentlength>");
+		o = buf_put_u64(o, size);
+		return BUF_PUT_LITERAL(o, "</D:getcontentlength>");
 	case P_GETLASTMODIFIED:
-		props_http_date(n->mtime_ns, s);
-		buf_adds(b, "<D:getlastmodified>");
-		buf_adds(b, s);
-		buf_adds(b, "</D:getlastmodified>");
-		return;
+		o = BUF_PUT_LITERAL(o, "<D:getlastmodified>");
+		o = props_put_http_date(&r->dates, n->mtime_ns, o);
+		return BUF_PUT_LITERAL(o, "</D:getlastmodified>");
 	case P_CREATIONDATE:
-		props_iso_date(n->ctime_ns ? n->ctime_ns : n->mtime_ns, s);
-		buf_adds(b, "<D:creationdate>");
-		buf_adds(b, s);
-		buf_adds(b, "</D:creationdate>");
-		return;
+		o = BUF_PUT_LITERAL(o, "<D:creationdate>");
+		o = props_put_iso_date(&r->dates, n->ctime_ns ? n->ctime_ns : n->mtime_ns, o);
+		return BUF_PUT_LITERAL(o, "</D:creationdate>");
 	case P_DISPLAYNAME:
-		buf_adds(b, "<D:displayname>");
-		buf_add_escaped(b, name, strlen(name));
-		buf_adds(b, "</D:displayname>");
-		return;
+		o = BUF_PUT_LITERAL(o, "<D:displayname>");
+		o = buf_put_escaped(o, name, name_len);
+		return BUF_PUT_LITERAL(o, "</D:displayname>");
 	case P_GETCONTENTTYPE:
-		buf_adds(b, "<D:getcontenttype>");
-		buf_adds(b, dir ? "httpd/unix-directory" : props_content_type(name, strlen(name)));
-		buf_adds(b, "</D:getcontenttype>");
-		return;
+		type = dir ? "httpd/unix-directory" : props_content_type(name, name_len);
+		len = strlen(type);
+		if (len > DAVD_TYPE_MAX)
+			len = DAVD_TYPE_MAX;
+		o = BUF_PUT_LITERAL(o, "<D:getcontenttype>");
+		memcpy(o, type, len);
+		return BUF_PUT_LITERAL(o + len, "</D:getcontenttype>");
 	case P_GETETAG:
-		props_etag(n, size, s); /* hex digits, '-' and '"': nothing to escape in text */
-		buf_adds(b, "<D:getetag>");
-		buf_adds(b, s);
-		buf_adds(b, "</D:getetag>");
-		return;
+		/* hex digits, '-' and '"': nothing to escape in text */
+		o = BUF_PUT_LITERAL(o, "<D:getetag>");
+		o = props_put_etag(n, size, o);
+		return BUF_PUT_LITERAL(o, "</D:getetag>");
 	case P_SUPPORTEDLOCK:
-		buf_adds(b, "<D:supportedlock/>");
-		return;
+		return BUF_PUT_LITERAL(o, "<D:supportedlock/>");
 	case P_LOCKDISCOVERY:
-		buf_adds(b, "<D:lockdiscovery/>");
-		return;
+		return BUF_PUT_LITERAL(o, "<D:lockdiscovery/>");
 	case P_WIN32_CREATION:
+		o = BUF_PUT_LITERAL(o, "<Z:Win32CreationTime>");
+		o = props_put_http_date(&r->dates, n->ctime_ns ? n->ctime_ns : n->mtime_ns, o);
+		return BUF_PUT_LITERAL(o, "</Z:Win32CreationTime>");
 	case P_WIN32_ACCESS:
+		o = BUF_PUT_LITERAL(o, "<Z:Win32LastAccessTime>");
+		o = props_put_http_date(&r->dates, n->mtime_ns, o);
+		return BUF_PUT_LITERAL(o, "</Z:Win32LastAccessTime>");
 	case P_WIN32_MODIFIED:
-		props_http_date(p == P_WIN32_CREATION && n->ctime_ns ? n->ctime_ns : n->mtime_ns,
-		                s);
-		buf_printf(b, "<%s>%s</%s>", props[p].tag, s, props[p].tag);
-		return;
+		o = BUF_PUT_LITERAL(o, "<Z:Win32LastModifiedTime>");
+		o = props_put_http_date(&r->dates, n->mtime_ns, o);
+		return BUF_PUT_LITERAL(o, "</Z:Win32LastModifiedTime>");
 	case P_WIN32_ATTRIBUTES:
 		/* FILE_ATTRIBUTE_READONLY (1), plus FILE_ATTRIBUTE_DIRECTORY (0x10). */
-		buf_printf(b, "<%s>%08x</%s>", props[p].tag, dir ? 0x11 : 0x01, props[p].tag);
-		return;
+		if (dir)
+			return BUF_PUT_LITERAL(
+			    o, "<Z:Win32FileAttributes>00000011</Z:Win32FileAttributes>");
+		return BUF_PUT_LITERAL(o,
+		                       "<Z:Win32FileAttributes>00000001</Z:Win32FileAttributes>");
 	case P_MAX:
-		return;
+		break;
 	}
-}
-
-static const char *status_line(unsigned status)
-{
-	switch (status) {
-	case 200:
-		return "<D:status>HTTP/1.1 200 OK</D:status>";
-	case 403:
-		return "<D:status>HTTP/1.1 403 Forbidden</D:status>";
-	default:
-		return "<D:status>HTTP/1.1 404 Not Found</D:status>";
-	}
+	return o;
 }
 
 /*
@@ -257,111 +296,227 @@ static void foreign_name(struct buf *b, const struct xml_name *n)
 	}
 }
 
-/* One <D:response> for node n whose href is r->href (already complete). */
-static void response(struct reply *r, const struct snap_node *n, const char *name)
+static int prop_of(const struct xml_name *n)
 {
-	struct buf *b = &r->out;
-	bool any_unknown = false, any_known = r->mode != MODE_PROP || r->wanted_count == 0;
-	uint64_t size = r->mode == MODE_PROPNAME ? 0 : content_length(r, n);
+	for (int p = 0; p < P_MAX; p++)
+		if (strcmp(n->ns, props[p].ns) == 0 && strcmp(n->local, props[p].name) == 0)
+			return p;
+	return -1;
+}
 
-	for (unsigned i = 0; i < r->wanted_count; i++)
-		any_known |= r->found[i] >= 0;
-	buf_adds(b, "<D:response><D:href>");
-	buf_add_escaped(b, r->href.p, r->href.len);
-	buf_adds(b, "</D:href>");
-	if (any_known)
-		buf_adds(b, "<D:propstat><D:prop>");
+/*
+ * Turn the request's shape into what every response repeats: the properties
+ * to write, and the text that is the same for every node (PROPNAME's names,
+ * the 404 propstat of unknown properties).
+ */
+static void plan(struct reply *r, const struct xml_request *x)
+{
+	bool any_unknown = false;
+
+	r->any_known = true;
 	switch (r->mode) {
 	case MODE_ALLPROP:
 		for (int p = 0; p < P_MAX; p++)
 			if (props[p].in_allprop)
-				value(b, (enum prop)p, n, name, size);
+				r->list[r->list_count++] = (enum prop)p;
 		break;
 	case MODE_PROPNAME:
-		for (int p = 0; p < P_MAX; p++)
-			buf_printf(b, "<%s/>", props[p].tag);
+		for (int p = 0; p < P_MAX; p++) {
+			buf_adds(&r->same, "<");
+			buf_adds(&r->same, props[p].tag);
+			buf_adds(&r->same, "/>");
+		}
 		break;
 	case MODE_PROP:
-		for (unsigned i = 0; i < r->wanted_count; i++) {
-			if (r->found[i] >= 0)
-				value(b, (enum prop)r->found[i], n, name, size);
+		for (unsigned i = 0; i < x->prop_count; i++) {
+			int p = prop_of(&x->props[i]);
+
+			if (p >= 0)
+				r->list[r->list_count++] = (enum prop)p;
 			else
 				any_unknown = true;
 		}
+		r->any_known = r->list_count > 0 || x->prop_count == 0;
 		break;
 	}
-	if (any_known) {
-		buf_adds(b, "</D:prop>");
-		buf_adds(b, status_line(200));
-		buf_adds(b, "</D:propstat>");
-	}
+	if (r->any_known)
+		buf_adds(&r->same, "</D:prop>" STATUS_200 "</D:propstat>");
 	if (any_unknown) {
-		buf_adds(b, "<D:propstat><D:prop>");
-		for (unsigned i = 0; i < r->wanted_count; i++)
-			if (r->found[i] < 0)
-				foreign_name(b, &r->wanted[i]);
-		buf_adds(b, "</D:prop>");
-		buf_adds(b, status_line(404));
-		buf_adds(b, "</D:propstat>");
+		buf_adds(&r->same, "<D:propstat><D:prop>");
+		for (unsigned i = 0; i < x->prop_count; i++)
+			if (prop_of(&x->props[i]) < 0)
+				foreign_name(&r->same, &x->props[i]);
+		buf_adds(&r->same, "</D:prop>" STATUS_404 "</D:propstat>");
 	}
-	buf_adds(b, "</D:response>");
+	for (unsigned i = 0; i < r->list_count; i++)
+		r->name_copies += r->list[i] == P_DISPLAYNAME;
+	r->props_max = (size_t)r->list_count * VALUE_MAX;
 }
 
-/* Generate until out holds at least want bytes or the reply is complete. */
-static void generate(struct reply *r, size_t want)
+/* The next piece of the reply, skipping what is not written; false at the end. */
+static bool peek(struct reply *r, struct item *it)
 {
-	while (r->out.len < want && !r->closed && !r->out.failed) {
-		const struct snap_node *c;
-		const char *name;
+	const struct snap_node *c;
 
-		if (r->self) {
-			response(r, r->self, r->self_name);
-			r->self = NULL;
-			continue;
-		}
-		if (r->next_child >= r->child_count && r->error_pending) {
-			r->error_pending = false;
-			r->href.len = r->href_len;
-			buf_adds(&r->href, ERROR_FILE_NAME);
-			response(r, &r->error_node, ERROR_FILE_NAME);
-			continue;
-		}
-		if (r->next_child >= r->child_count) {
-			buf_adds(&r->out, MULTISTATUS_CLOSE);
-			r->closed = true;
+	*it = (struct item){0};
+	for (;;) {
+		switch (r->phase) {
+		case PHASE_OPEN:
+			it->max = sizeof(MULTISTATUS_OPEN);
+			return true;
+		case PHASE_SELF:
+			it->node = r->self;
+			it->name = r->self_name;
+			it->name_len = strlen(r->self_name);
+			it->href_is_self = true;
 			break;
+		case PHASE_CHILDREN:
+			if (r->next_child >= r->child_count) {
+				r->phase = PHASE_ERROR;
+				continue;
+			}
+			c = &r->children[r->next_child];
+			if (r->error_pending && davd_is_hidden(r->gen, r->snap, r->dir, c)) {
+				r->next_child++;
+				continue;
+			}
+			it->node = c;
+			it->name = snapshot_str(r->snap, c->name);
+			it->name_len = c->name.len;
+			break;
+		case PHASE_ERROR:
+			if (!r->error_pending) {
+				r->phase = PHASE_CLOSE;
+				continue;
+			}
+			it->node = &r->error_node;
+			it->name = ERROR_FILE_NAME;
+			it->name_len = sizeof(ERROR_FILE_NAME) - 1;
+			break;
+		case PHASE_CLOSE:
+			it->max = sizeof(MULTISTATUS_CLOSE);
+			return true;
+		case PHASE_DONE:
+			return false;
 		}
-		c = &r->children[r->next_child++];
-		if (r->error_pending && davd_is_hidden(r->gen, r->snap, r->dir, c))
-			continue;
-		name = snapshot_str(r->snap, c->name);
-		r->href.len = r->href_len;
-		buf_add_encoded(&r->href, name, c->name.len);
-		if (snapshot_node_is_dir(c))
-			buf_adds(&r->href, "/");
-		response(r, c, name);
+		it->max = FRAME_MAX + r->same.len + r->props_max +
+		          r->name_copies * BUF_ESCAPED_MAX(it->name_len) +
+		          (it->href_is_self ? r->self_href.len
+		                            : r->self_href.len + BUF_ENCODED_MAX(it->name_len) + 1);
+		return true;
 	}
 }
 
+static void advance(struct reply *r)
+{
+	switch (r->phase) {
+	case PHASE_OPEN:
+		r->phase = PHASE_SELF;
+		break;
+	case PHASE_SELF:
+		r->phase = PHASE_CHILDREN;
+		break;
+	case PHASE_CHILDREN:
+		r->next_child++;
+		break;
+	case PHASE_ERROR:
+		r->error_pending = false;
+		break;
+	case PHASE_CLOSE:
+		r->phase = PHASE_DONE;
+		break;
+	case PHASE_DONE:
+		break;
+	}
+}
+
+/* Write item it at o (room for it->max bytes); returns the end. */
+static char *put(struct reply *r, const struct item *it, char *o)
+{
+	const struct snap_node *n = it->node;
+	uint64_t size;
+	int len;
+
+	if (!n)
+		return r->phase == PHASE_OPEN ? BUF_PUT_LITERAL(o, MULTISTATUS_OPEN)
+		                              : BUF_PUT_LITERAL(o, MULTISTATUS_CLOSE);
+	size = r->mode == MODE_PROPNAME ? 0 : content_length(r, n);
+	o = BUF_PUT_LITERAL(o, "<D:response><D:href>");
+	memcpy(o, r->self_href.p, r->self_href.len);
+	o += r->self_href.len;
+	if (!it->href_is_self) {
+		/* Percent-encoded: only unreserved bytes, '/' and '%', nothing to escape. */
+		len =
+		    http_path_encode(it->name, it->name_len, o, BUF_ENCODED_MAX(it->name_len) + 1);
+		o += len > 0 ? len : 0;
+		if (snapshot_node_is_dir(n))
+			*o++ = '/';
+	}
+	o = BUF_PUT_LITERAL(o, "</D:href>");
+	if (r->any_known)
+		o = BUF_PUT_LITERAL(o, "<D:propstat><D:prop>");
+	for (unsigned i = 0; i < r->list_count; i++)
+		o = value(r, o, r->list[i], n, it->name, it->name_len, size);
+	memcpy(o, r->same.p, r->same.len);
+	o += r->same.len;
+	return BUF_PUT_LITERAL(o, "</D:response>");
+}
+
+/* Write the next item into b; false at the end or when b failed. */
+static bool put_next(struct reply *r, struct buf *b)
+{
+	struct item it;
+	char *o, *end;
+
+	if (!peek(r, &it))
+		return false;
+	o = buf_reserve(b, it.max);
+	if (!o)
+		return false;
+	end = put(r, &it, o);
+	assert((size_t)(end - o) <= it.max);
+	buf_commit(b, end);
+	advance(r);
+	return true;
+}
+
+/*
+ * The stream's callback: whole responses straight into MHD's buffer while they
+ * fit; one that does not fit alone is written aside and sent in pieces.
+ */
 static ssize_t stream(void *cls, uint64_t pos, char *out, size_t max)
 {
 	struct reply *r = cls;
+	struct item it;
+	char *o = out, *end;
 	size_t n;
 
-	if (r->sent == r->out.len) {
-		r->out.len = 0;
-		r->sent = 0;
-		generate(r, CHUNK_BYTES);
-		if (r->out.failed)
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (r->out.len == 0)
+	if (r->spill_sent == r->spill.len) {
+		while (peek(r, &it)) {
+			if (it.max > (size_t)(out + max - o)) {
+				if (o > out)
+					break;
+				r->spill.len = 0;
+				r->spill_sent = 0;
+				if (!put_next(r, &r->spill))
+					return MHD_CONTENT_READER_END_WITH_ERROR;
+				break;
+			}
+			end = put(r, &it, o);
+			assert((size_t)(end - o) <= it.max);
+			o = end;
+			advance(r);
+		}
+		if (o > out)
+			return o - out;
+		if (r->spill.len == r->spill_sent)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 	}
-	n = r->out.len - r->sent;
+	n = r->spill.len - r->spill_sent;
 	if (n > max)
 		n = max;
-	memcpy(out, r->out.p + r->sent, n);
-	r->sent += n;
+	memcpy(out, r->spill.p + r->spill_sent, n);
+	r->spill_sent += n;
 	return (ssize_t)n;
 }
 
@@ -391,14 +546,6 @@ static int depth_of(struct http_request *req)
 	return -2;
 }
 
-static int prop_of(const struct xml_name *n)
-{
-	for (int p = 0; p < P_MAX; p++)
-		if (strcmp(n->ns, props[p].ns) == 0 && strcmp(n->local, props[p].name) == 0)
-			return p;
-	return -1;
-}
-
 static enum MHD_Result finite_depth(struct http_request *req)
 {
 	static const char body[] =
@@ -414,6 +561,7 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	struct xml_request *x = NULL;
 	struct reply *r = NULL;
 	struct MHD_Response *resp;
+	struct buf href = {0}, out = {0};
 	char msg[160];
 	int depth = depth_of(req), err;
 	enum MHD_Result ret;
@@ -445,22 +593,12 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 			reply_free(r);
 			return bad_request(req, msg);
 		}
-		if (x->propname) {
+		if (x->propname)
 			r->mode = MODE_PROPNAME;
-		} else if (x->prop) {
+		else if (x->prop)
 			r->mode = MODE_PROP;
-			r->wanted_count = x->prop_count;
-			for (unsigned i = 0; i < x->prop_count; i++)
-				r->found[i] = prop_of(&x->props[i]);
-			r->wanted = calloc(x->prop_count ? x->prop_count : 1, sizeof(*r->wanted));
-			if (!r->wanted) {
-				free(x);
-				reply_free(r);
-				return http_respond_status(req, 503);
-			}
-			memcpy(r->wanted, x->props, x->prop_count * sizeof(*r->wanted));
-		}
 	}
+	plan(r, x);
 	free(x);
 
 	err = davd_resolve(d, req, &t);
@@ -479,30 +617,34 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	} else {
 		r->self_name = r->snap ? snapshot_str(r->snap, t.node->name) : "";
 	}
-	buf_adds(&r->href, d->base);
-	buf_add_encoded(&r->href, t.path, strlen(t.path));
+	buf_adds(&href, d->base);
+	buf_add_encoded(&href, t.path, strlen(t.path));
 	if (snapshot_node_is_dir(t.node) && t.path[1] != '\0')
-		buf_adds(&r->href, "/");
-	r->href_len = r->href.len;
+		buf_adds(&href, "/");
+	buf_add_escaped(&r->self_href, href.p ? href.p : "", href.len);
+	buf_free(&href);
 	if (depth == 1 && r->snap && snapshot_node_is_dir(t.node))
 		r->children = snapshot_children(r->snap, t.node, &r->child_count);
 	if (depth == 1 && strcmp(t.path, "/") == 0)
 		r->error_pending = davd_error_node(r->gen, &r->error_node);
 	r->dir = t.node;
-	buf_adds(&r->out, MULTISTATUS_OPEN);
+	props_dates_init(&r->dates);
+	if (r->same.failed || r->self_href.failed || href.failed) {
+		reply_free(r);
+		return http_respond_status(req, 503);
+	}
 
 	if (r->child_count <= WHOLE_MAX_ENTRIES) {
-		generate(r, SIZE_MAX);
-		if (r->out.failed) {
-			reply_free(r);
-			return http_respond_status(req, 503);
-		}
-		ret = http_respond_buffer(req, 207, XML_TYPE, r->out.p, r->out.len);
+		while (put_next(r, &out))
+			;
+		ret = out.failed ? http_respond_status(req, 503)
+		                 : http_respond_buffer(req, 207, XML_TYPE, out.p, out.len);
+		buf_free(&out);
 		reply_free(r);
 		return ret;
 	}
-	resp =
-	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CHUNK_BYTES, stream, r, reply_free);
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream, r,
+	                                         reply_free);
 	if (!resp) {
 		reply_free(r);
 		return http_respond_status(req, 503);
@@ -553,8 +695,7 @@ enum MHD_Result davd_proppatch(struct davd *d, struct http_request *req)
 	buf_adds(&b, "</D:href><D:propstat><D:prop>");
 	for (unsigned i = 0; i < x->prop_count; i++)
 		foreign_name(&b, &x->props[i]);
-	buf_adds(&b, "</D:prop>");
-	buf_adds(&b, status_line(403));
+	buf_adds(&b, "</D:prop>" STATUS_403);
 	buf_adds(&b, "<D:responsedescription>read-only share</D:responsedescription>"
 	             "</D:propstat></D:response>" MULTISTATUS_CLOSE);
 	davd_target_done(&t);

@@ -1,16 +1,15 @@
 /*
  * props: see props.h.  The media types are a small fixed table of what a media
  * library holds (video, audio, subtitles, images, metadata); the lookup is a
- * linear scan over a few dozen entries, cheaper than the formatting around it.
+ * linear scan over a few dozen fixed-size keys, cheaper than the formatting
+ * around it.
  */
 #include "props.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
+#include "buf.h"
 #include "snapshot.h"
 
 static char *hex(char *p, uint64_t v)
@@ -28,10 +27,8 @@ static char *hex(char *p, uint64_t v)
 	return p;
 }
 
-void props_etag(const struct snap_node *n, uint64_t size, char buf[DAVD_ETAG_MAX])
+char *props_put_etag(const struct snap_node *n, uint64_t size, char *p)
 {
-	char *p = buf;
-
 	*p++ = '"';
 	p = hex(p, n->id);
 	*p++ = '-';
@@ -39,42 +36,27 @@ void props_etag(const struct snap_node *n, uint64_t size, char buf[DAVD_ETAG_MAX
 	*p++ = '-';
 	p = hex(p, (uint64_t)n->mtime_ns);
 	*p++ = '"';
-	*p = '\0';
+	return p;
 }
 
-static int64_t seconds(int64_t ns)
+void props_etag(const struct snap_node *n, uint64_t size, char buf[DAVD_ETAG_MAX])
 {
-	return ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000;
+	*props_put_etag(n, size, buf) = '\0';
 }
 
 /*
- * The civil (proleptic Gregorian, UTC) date of a time: formatting every date of
+ * The civil (proleptic Gregorian, UTC) date of a day: formatting every date of
  * a 50,000-entry PROPFIND through gmtime_r() and strftime() would cost more than
  * the rest of the reply, so it is computed here (days -> year/month/day by the
- * usual era arithmetic).
+ * usual era arithmetic), once per day of a listing (struct props_dates).
  */
-struct civil {
-	int64_t year;
-	unsigned month, day, hour, min, sec, wday;
-};
-
-static void civil_of(int64_t t, struct civil *c)
+static void split(int64_t ns, int64_t *ret_day, unsigned *ret_secs)
 {
-	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-	int64_t rem = t - days * 86400, z = days + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
+	int64_t t = ns / 1000000000 - (ns % 1000000000 < 0); /* rounded down */
+	int64_t day = t / 86400 - (t % 86400 < 0);
 
-	c->day = doy - (153 * mp + 2) / 5 + 1;
-	c->month = mp < 10 ? mp + 3 : mp - 9;
-	c->year = (int64_t)yoe + era * 400 + (c->month <= 2);
-	c->hour = (unsigned)(rem / 3600);
-	c->min = (unsigned)(rem / 60 % 60);
-	c->sec = (unsigned)(rem % 60);
-	c->wday = (unsigned)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday (4) */
+	*ret_day = day;
+	*ret_secs = (unsigned)(t - day * 86400);
 }
 
 static char *two(char *p, unsigned v)
@@ -84,61 +66,105 @@ static char *two(char *p, unsigned v)
 	return p + 2;
 }
 
-void props_http_date(int64_t ns, char buf[DAVD_DATE_MAX])
+static void set_day(struct props_dates *d, int64_t days)
 {
-	static const char days[] = "SunMonTueWedThuFriSat";
+	static const char wdays[] = "SunMonTueWedThuFriSat";
 	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct civil c;
-	char *p = buf;
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned mday = doy - (153 * mp + 2) / 5 + 1;
+	unsigned month = mp < 10 ? mp + 3 : mp - 9;
+	int64_t year = (int64_t)yoe + era * 400 + (month <= 2);
+	unsigned wday = (unsigned)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday (4) */
+	char *p;
 
-	civil_of(seconds(ns), &c);
-	if (c.year < 0 || c.year > 9999) {
-		snprintf(buf, DAVD_DATE_MAX, "Thu, 01 Jan 1970 00:00:00 GMT");
-		return;
-	}
-	memcpy(p, days + 3 * c.wday, 3);
+	d->day = days;
+	p = d->http;
+	memcpy(p, wdays + 3 * wday, 3);
 	p += 3;
 	*p++ = ',';
 	*p++ = ' ';
-	p = two(p, c.day);
+	p = two(p, mday);
 	*p++ = ' ';
-	memcpy(p, months + 3 * (c.month - 1), 3);
+	memcpy(p, months + 3 * (month - 1), 3);
 	p += 3;
 	*p++ = ' ';
-	p = two(p, (unsigned)(c.year / 100));
-	p = two(p, (unsigned)(c.year % 100));
-	*p++ = ' ';
-	p = two(p, c.hour);
+	p = two(p, (unsigned)(year / 100));
+	p = two(p, (unsigned)(year % 100));
+	*p = ' ';
+	p = d->iso;
+	p = two(p, (unsigned)(year / 100));
+	p = two(p, (unsigned)(year % 100));
+	*p++ = '-';
+	p = two(p, month);
+	*p++ = '-';
+	p = two(p, mday);
+	*p = 'T';
+}
+
+void props_dates_init(struct props_dates *d)
+{
+	d->day = INT64_MIN;
+}
+
+static char *clock_of(char *p, unsigned secs)
+{
+	p = two(p, secs / 3600);
 	*p++ = ':';
-	p = two(p, c.min);
+	p = two(p, secs / 60 % 60);
 	*p++ = ':';
-	p = two(p, c.sec);
-	memcpy(p, " GMT", 5);
+	return two(p, secs % 60);
+}
+
+/* The seconds into the day of ns, with the texts of its day in d. */
+static unsigned day_of(struct props_dates *d, int64_t ns)
+{
+	int64_t day;
+	unsigned secs;
+
+	split(ns, &day, &secs);
+	if (day != d->day)
+		set_day(d, day);
+	return secs;
+}
+
+char *props_put_http_date(struct props_dates *d, int64_t ns, char *p)
+{
+	unsigned secs = day_of(d, ns);
+
+	memcpy(p, d->http, sizeof(d->http));
+	p = clock_of(p + sizeof(d->http), secs);
+	return BUF_PUT_LITERAL(p, " GMT");
+}
+
+char *props_put_iso_date(struct props_dates *d, int64_t ns, char *p)
+{
+	unsigned secs = day_of(d, ns);
+
+	memcpy(p, d->iso, sizeof(d->iso));
+	p = clock_of(p + sizeof(d->iso), secs);
+	*p++ = 'Z';
+	return p;
+}
+
+void props_http_date(int64_t ns, char buf[DAVD_DATE_MAX])
+{
+	struct props_dates d;
+
+	props_dates_init(&d);
+	*props_put_http_date(&d, ns, buf) = '\0';
 }
 
 void props_iso_date(int64_t ns, char buf[DAVD_DATE_MAX])
 {
-	struct civil c;
-	char *p = buf;
+	struct props_dates d;
 
-	civil_of(seconds(ns), &c);
-	if (c.year < 0 || c.year > 9999) {
-		snprintf(buf, DAVD_DATE_MAX, "1970-01-01T00:00:00Z");
-		return;
-	}
-	p = two(p, (unsigned)(c.year / 100));
-	p = two(p, (unsigned)(c.year % 100));
-	*p++ = '-';
-	p = two(p, c.month);
-	*p++ = '-';
-	p = two(p, c.day);
-	*p++ = 'T';
-	p = two(p, c.hour);
-	*p++ = ':';
-	p = two(p, c.min);
-	*p++ = ':';
-	p = two(p, c.sec);
-	memcpy(p, "Z", 2);
+	props_dates_init(&d);
+	*props_put_iso_date(&d, ns, buf) = '\0';
 }
 
 int64_t props_parse_http_date(const char *s)
@@ -159,8 +185,11 @@ int64_t props_parse_http_date(const char *s)
 	return -1;
 }
 
+/* Extensions are at most EXT_MAX bytes, lower case, compared with their NUL padding. */
+#define EXT_MAX 4
+
 static const struct {
-	const char *ext;
+	const char ext[EXT_MAX + 1];
 	const char *type;
 } types[] = {
     {"mkv", "video/x-matroska"},
@@ -211,21 +240,22 @@ static const struct {
 
 const char *props_content_type(const char *name, size_t len)
 {
-	const char *dot = NULL;
+	char ext[EXT_MAX + 1] = {0};
+	size_t elen = 0;
 
-	for (size_t i = len; i > 0; i--) {
-		if (name[i - 1] == '.') {
-			dot = name + i;
-			break;
-		}
-	}
-	if (dot) {
-		size_t elen = len - (size_t)(dot - name);
+	while (elen < len && name[len - 1 - elen] != '.')
+		elen++;
+	if (elen == len || elen == 0 || elen > EXT_MAX)
+		return "application/octet-stream";
+	for (size_t i = 0; i < elen; i++) {
+		char c = name[len - elen + i];
 
-		for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-			if (strlen(types[i].ext) == elen &&
-			    strncasecmp(dot, types[i].ext, elen) == 0)
-				return types[i].type;
+		if (c == '\0')
+			return "application/octet-stream";
+		ext[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 	}
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (memcmp(types[i].ext, ext, sizeof(ext)) == 0)
+			return types[i].type;
 	return "application/octet-stream";
 }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,9 +16,11 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <expat.h>
 
 #include "buf.h"
 #include "nfc.h"
+#include "path.h"
 #include "props.h"
 #include "snapshot.h"
 #include "xml.h"
@@ -181,6 +184,66 @@ static void test_dates(void **state)
 	assert_string_equal(buf, "1994-11-06T08:49:37Z");
 }
 
+/*
+ * The dates of a listing through one struct props_dates, as a listing writes
+ * them: runs of the same day, days coming back, times before the epoch and
+ * outside the years 0 to 9999, each against gmtime_r() and strftime().
+ */
+/*
+ * The dates of a listing through one struct props_dates, as a listing writes
+ * them: runs of the same day, days coming back, times before the epoch, a leap
+ * day and the ends of what nanoseconds in 64 bits hold (1677 to 2262), each
+ * against gmtime_r() and strftime().
+ */
+static void test_listing_dates(void **state)
+{
+	static const int64_t s = 1000000000, day = 86400LL * 1000000000;
+	const int64_t times[] = {
+	    1600000000 * s,
+	    1600000000 * s + 999999999,
+	    1600000059 * s,
+	    1600000000 * s + day - 1,
+	    1600000000 * s + day,
+	    1600000000 * s,
+	    0,
+	    -1,
+	    -day,
+	    -day - 1,
+	    1600000000 * s,
+	    951782400 * s, /* 2000-02-29 */
+	    951868799 * s,
+	    INT64_MAX,
+	    INT64_MIN,
+	    INT64_MIN + 1,
+	    1600000001 * s,
+	};
+	struct props_dates d;
+
+	props_dates_init(&d);
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		int64_t ns = times[i];
+		time_t tt = (time_t)(ns / s - (ns % s < 0));
+		struct tm tm;
+		char want_http[DAVD_DATE_MAX], want_iso[DAVD_DATE_MAX];
+		char got[DAVD_DATE_MAX + 8];
+		char *end;
+
+		gmtime_r(&tt, &tm);
+		strftime(want_http, sizeof(want_http), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		strftime(want_iso, sizeof(want_iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		memset(got, '#', sizeof(got));
+		end = props_put_http_date(&d, ns, got);
+		if (end - got != DAVD_HTTP_DATE_LEN ||
+		    memcmp(got, want_http, DAVD_HTTP_DATE_LEN) != 0)
+			fail_msg("%lld: expected \"%s\", got \"%.*s\"", (long long)ns, want_http,
+			         (int)(end - got), got);
+		end = props_put_iso_date(&d, ns, got);
+		if (end - got != DAVD_ISO_DATE_LEN || memcmp(got, want_iso, DAVD_ISO_DATE_LEN) != 0)
+			fail_msg("%lld: expected \"%s\", got \"%.*s\"", (long long)ns, want_iso,
+			         (int)(end - got), got);
+	}
+}
+
 static void test_etag_and_types(void **state)
 {
 	struct snap_node a = {.id = 0xabc, .size = 1000, .mtime_ns = 5, .type = SNAP_NODE_FILE};
@@ -201,6 +264,12 @@ static void test_etag_and_types(void **state)
 	    {"noext", "application/octet-stream"},
 	    {"x.", "application/octet-stream"},
 	    {".mkv.unknown", "application/octet-stream"},
+	    {".mkv", "video/x-matroska"},
+	    {"x.MpEg", "video/mpeg"},
+	    {"x.mpegg", "application/octet-stream"},
+	    {"x.mkv.", "application/octet-stream"},
+	    {"x.\xc3\xa9", "application/octet-stream"},
+	    {"a.b/c", "application/octet-stream"},
 	};
 
 	props_etag(&a, a.size, ea);
@@ -216,31 +285,154 @@ static void test_etag_and_types(void **state)
 
 		if (strcmp(got, types[i].want) != 0)
 			fail_msg("\"%s\": expected %s, got %s", types[i].name, types[i].want, got);
+		if (strlen(got) >= DAVD_TYPE_MAX)
+			fail_msg("\"%s\": expected a type shorter than %d, got %s", types[i].name,
+			         DAVD_TYPE_MAX, got);
 	}
+	/* A NUL in the extension's place is no extension ("ts" padded). */
+	assert_string_equal(props_content_type("x.ts\0\0", 6), "application/octet-stream");
+	/* props_put_etag() writes what props_etag() does, without the NUL. */
+	{
+		char put[DAVD_ETAG_MAX];
+		struct snap_node big = {.id = UINT64_MAX, .mtime_ns = INT64_MIN};
+
+		props_etag(&big, UINT64_MAX, ea);
+		assert_string_equal(ea, "\"ffffffffffffffff-ffffffffffffffff-8000000000000000\"");
+		assert_int_equal(props_put_etag(&big, UINT64_MAX, put) - put, strlen(ea));
+		assert_memory_equal(put, ea, strlen(ea));
+	}
+}
+
+#define FFFD "\xef\xbf\xbd"
+
+/* Whether text, as the content of an element, is well-formed XML to expat. */
+static bool is_xml_text(const char *text, size_t len)
+{
+	XML_Parser p = XML_ParserCreate("UTF-8");
+	bool ok = p && XML_Parse(p, "<a>", 3, XML_FALSE) == XML_STATUS_OK &&
+	          XML_Parse(p, text, (int)len, XML_FALSE) == XML_STATUS_OK &&
+	          XML_Parse(p, "</a>", 4, XML_TRUE) == XML_STATUS_OK;
+
+	if (p)
+		XML_ParserFree(p);
+	return ok;
 }
 
 static void test_escaping(void **state)
 {
+	static char amps[255], quotes[255], accents[254], amps_want[255 * 5 + 1];
+	struct {
+		const char *in;
+		size_t len; /* 0: strlen(in) */
+		const char *want;
+	} cases[] = {
+	    {"plain name.mkv", 0, "plain name.mkv"},
+	    {"a<b>&\"c'd", 0, "a&lt;b&gt;&amp;&quot;c&#39;d"},
+	    {"x]]>y", 0, "x]]&gt;y"},
+	    {"100%", 0, "100%"},
+	    {"tab\tnl\ncr\r", 0, "tab\tnl\ncr&#13;"},
+	    {"\x01"
+	     "a\x1f"
+	     "b\x0b",
+	     0, FFFD "a" FFFD "b" FFFD},
+	    {"nul\0in", 6, "nul" FFFD "in"},
+	    {"del\x7f", 0, "del\x7f"},
+	    {"caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x8e\xac", 0,
+	     "caf\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x8e\xac"},
+	    {"bad\xff", 0, "bad" FFFD},
+	    {"cut\xc3", 0, "cut" FFFD},
+	    {"overlong\xc0\xaf", 0, "overlong" FFFD FFFD},
+	    {"surrogate\xed\xa0\x80", 0, "surrogate" FFFD FFFD FFFD},
+	    {"nonchar\xef\xbf\xbe.\xef\xbf\xbf", 0, "nonchar" FFFD "." FFFD},
+	    {"lone\x80", 0, "lone" FFFD},
+	    {amps, sizeof(amps), amps_want},
+	    {quotes, sizeof(quotes), NULL}, /* the largest growth: 6 bytes per byte */
+	    {accents, sizeof(accents), NULL},
+	    {"", 0, ""},
+	};
 	struct buf b = {0};
 
-	buf_add_escaped(&b, "a<b>&\"c'd", 9);
-	assert_string_equal(b.p, "a&lt;b&gt;&amp;&quot;c&#39;d");
-	b.len = 0;
-	buf_add_encoded(&b, "/a b/%é", strlen("/a b/%é"));
-	assert_string_equal(b.p, "/a%20b/%25%C3%A9");
-	assert_false(b.failed);
+	memset(amps, '&', sizeof(amps));
+	memset(quotes, '"', sizeof(quotes));
+	for (size_t i = 0; i < sizeof(accents); i += 2)
+		memcpy(accents + i, "\xc3\xa9", 2);
+	for (size_t i = 0; i < sizeof(amps); i++)
+		memcpy(amps_want + 5 * i, "&amp;", 5);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+		char out[BUF_ESCAPED_MAX(255) + 16];
+		char *end;
+
+		/* Into exactly the room it states, with a guard byte after it. */
+		memset(out, '#', sizeof(out));
+		end = buf_put_escaped(out, cases[i].in, len);
+		if ((size_t)(end - out) > BUF_ESCAPED_MAX(len) || out[BUF_ESCAPED_MAX(len)] != '#')
+			fail_msg("case %zu: expected at most %zu bytes, got %zu", i,
+			         BUF_ESCAPED_MAX(len), (size_t)(end - out));
+		if (cases[i].want && ((size_t)(end - out) != strlen(cases[i].want) ||
+		                      memcmp(out, cases[i].want, strlen(cases[i].want)) != 0))
+			fail_msg("case %zu: expected \"%s\", got \"%.*s\"", i, cases[i].want,
+			         (int)(end - out), out);
+		if (!is_xml_text(out, (size_t)(end - out)))
+			fail_msg("case %zu: expected well-formed XML text, got \"%.*s\"", i,
+			         (int)(end - out), out);
+		/* buf_add_escaped() writes the same. */
+		b.len = 0;
+		buf_add_escaped(&b, cases[i].in, len);
+		if (b.failed || b.len != (size_t)(end - out) || memcmp(b.p, out, b.len) != 0)
+			fail_msg("case %zu: expected buf_add_escaped() to agree, got \"%s\"", i,
+			         b.p);
+	}
+	buf_free(&b);
+}
+
+static void test_encoding(void **state)
+{
+	static char long_name[256];
+	struct {
+		const char *in;
+		size_t len; /* 0: strlen(in) */
+		const char *want;
+	} cases[] = {
+	    {"/a b/%\xc3\xa9", 0, "/a%20b/%25%C3%A9"},
+	    {"/x&y<z>]]>", 0, "/x%26y%3Cz%3E%5D%5D%3E"},
+	    {"/\x01\x7f\xff\xc3", 0, "/%01%7F%FF%C3"},
+	    {"/A-Z_a.z~09", 0, "/A-Z_a.z~09"},
+	    {"/\"'?#;:@=+$,[]\\", 0, "/%22%27%3F%23%3B%3A%40%3D%2B%24%2C%5B%5D%5C"},
+	    {long_name, sizeof(long_name) - 1, NULL},
+	};
+	struct buf b = {0};
+
+	memset(long_name, '%', sizeof(long_name) - 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+		char back[1024];
+		int n;
+
+		b.len = 0;
+		buf_add_encoded(&b, cases[i].in, len);
+		if (b.failed || b.len > BUF_ENCODED_MAX(len))
+			fail_msg("case %zu: expected at most %zu bytes, got %zu", i,
+			         BUF_ENCODED_MAX(len), b.len);
+		if (cases[i].want && strcmp(b.p, cases[i].want) != 0)
+			fail_msg("case %zu: expected \"%s\", got \"%s\"", i, cases[i].want, b.p);
+		/* Nothing XML would escape, and every byte comes back. */
+		if (strcspn(b.p, "&<>\"'") != b.len)
+			fail_msg("case %zu: expected nothing to escape, got \"%s\"", i, b.p);
+		n = path_percent_decode(b.p, b.len, back, sizeof(back));
+		if (n < 0 || (size_t)n != len || memcmp(back, cases[i].in, len) != 0)
+			fail_msg("case %zu: expected the name back, got %d bytes", i, n);
+	}
 	buf_free(&b);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_xml_requests),
-	    cmocka_unit_test(test_xml_too_many_props),
-	    cmocka_unit_test(test_nfc),
-	    cmocka_unit_test(test_dates),
-	    cmocka_unit_test(test_etag_and_types),
-	    cmocka_unit_test(test_escaping),
+	    cmocka_unit_test(test_xml_requests),  cmocka_unit_test(test_xml_too_many_props),
+	    cmocka_unit_test(test_nfc),           cmocka_unit_test(test_dates),
+	    cmocka_unit_test(test_listing_dates), cmocka_unit_test(test_etag_and_types),
+	    cmocka_unit_test(test_escaping),      cmocka_unit_test(test_encoding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
