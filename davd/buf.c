@@ -59,16 +59,25 @@ void buf_adds(struct buf *b, const char *s)
 	buf_add(b, s, strlen(s));
 }
 
+size_t buf_u64_length(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
 char *buf_put_u64(char *dst, uint64_t v)
 {
-	char tmp[BUF_U64_MAX];
-	size_t n = 0;
+	size_t n = buf_u64_length(v);
 
-	do {
-		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+	for (size_t i = n; i > 0; i--) {
+		dst[i - 1] = (char)('0' + v % 10);
 		v /= 10;
-	} while (v);
-	memcpy(dst, tmp + sizeof(tmp) - n, n);
+	}
 	return dst + n;
 }
 
@@ -119,65 +128,79 @@ static const unsigned char byte_class[256] = {
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
-static char *put_entity(char *p, char c)
-{
-	switch (c) {
-	case '&':
-		return BUF_PUT_LITERAL(p, "&amp;");
-	case '<':
-		return BUF_PUT_LITERAL(p, "&lt;");
-	case '>':
-		return BUF_PUT_LITERAL(p, "&gt;");
-	case '"':
-		return BUF_PUT_LITERAL(p, "&quot;");
-	case '\'':
-		return BUF_PUT_LITERAL(p, "&#39;");
-	default: /* '\r' */
-		return BUF_PUT_LITERAL(p, "&#13;");
-	}
-}
+/* The entity of a byte of class ENTITY. */
+static const struct {
+	char text[7];
+	unsigned char len;
+} entities[128] = {
+    ['&'] = {"&amp;", 5},  ['<'] = {"&lt;", 4},   ['>'] = {"&gt;", 4},
+    ['"'] = {"&quot;", 6}, ['\''] = {"&#39;", 5}, ['\r'] = {"&#13;", 5},
+};
 
-char *buf_put_escaped(char *dst, const char *s, size_t len)
+/*
+ * The escaping itself: writes at dst, or only counts when dst is NULL, so that
+ * buf_escaped_length() cannot disagree with what buf_put_escaped() writes.
+ */
+static size_t escape(char *dst, const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
+	size_t i = 0, o = 0;
 
 	while (i < len) {
+		const char *piece;
 		size_t run = i, n;
 
 		while (run < len && byte_class[u[run]] == COPY)
 			run++;
-		memcpy(dst, s + i, run - i);
-		dst += run - i;
+		if (dst)
+			memcpy(dst + o, s + i, run - i);
+		o += run - i;
 		i = run;
 		if (i == len)
 			break;
 		switch (byte_class[u[i]]) {
 		case ENTITY:
-			dst = put_entity(dst, s[i++]);
+			piece = entities[u[i]].text;
+			n = entities[u[i]].len;
+			i++;
 			break;
 		case REPLACE:
-			dst = BUF_PUT_LITERAL(dst, replacement);
+			piece = replacement;
+			n = sizeof(replacement) - 1;
 			i++;
 			break;
 		default:
 			n = utf8_sequence_length(u + i, len - i);
 			if (n == 0) {
-				dst = BUF_PUT_LITERAL(dst, replacement);
+				piece = replacement;
+				n = sizeof(replacement) - 1;
 				i++;
 			} else if (n == 3 && u[i] == 0xef && u[i + 1] == 0xbf && u[i + 2] >= 0xbe) {
 				/* U+FFFE and U+FFFF are no XML characters either. */
-				dst = BUF_PUT_LITERAL(dst, replacement);
 				i += n;
+				piece = replacement;
+				n = sizeof(replacement) - 1;
 			} else {
-				memcpy(dst, s + i, n);
-				dst += n;
+				piece = s + i;
 				i += n;
 			}
 			break;
 		}
+		if (dst)
+			memcpy(dst + o, piece, n);
+		o += n;
 	}
-	return dst;
+	return o;
+}
+
+char *buf_put_escaped(char *dst, const char *s, size_t len)
+{
+	return dst + escape(dst, s, len);
+}
+
+size_t buf_escaped_length(const char *s, size_t len)
+{
+	return escape(NULL, s, len);
 }
 
 void buf_add_escaped(struct buf *b, const char *s, size_t len)

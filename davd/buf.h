@@ -48,9 +48,12 @@ void buf_add_escaped(struct buf *b, const char *s, size_t len);
 /* The same at dst, which has room for BUF_ESCAPED_MAX(len) bytes; returns the end. */
 #define BUF_ESCAPED_MAX(len) (6 * (size_t)(len))
 char *buf_put_escaped(char *dst, const char *s, size_t len);
+/* The bytes buf_put_escaped() writes for s[0..len). */
+size_t buf_escaped_length(const char *s, size_t len);
 /* A number in decimal at dst (room for BUF_U64_MAX); returns the end. */
 #define BUF_U64_MAX 20
 char *buf_put_u64(char *dst, uint64_t v);
+size_t buf_u64_length(uint64_t v);
 /* Literal text: at most the size of the literal. */
 #define BUF_PUT_LITERAL(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
 /* A path percent-encoded (http_path_encode): at most BUF_ENCODED_MAX(len) bytes. */

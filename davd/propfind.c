@@ -31,6 +31,7 @@
 #include "generation.h"
 #include "http_path.h"
 #include "http_status.h"
+#include "log.h"
 #include "props.h"
 #include "snapshot.h"
 #include "source.h"
@@ -88,11 +89,13 @@ static const struct {
 /* Replies for at most this many entries are generated whole (with a Content-Length). */
 #define WHOLE_MAX_ENTRIES 256
 /*
- * The block size of a streamed reply.  Chunked replies are written straight
- * into the connection's own buffer, so this only serves HTTP/1.0 clients;
- * kept below davd's mmap threshold (main.c) so that no reply maps memory.
+ * The block a streamed reply is generated into and sent from, when its size is
+ * known in advance (else chunks go straight into the connection's buffer, a
+ * few kB).  Large blocks mean few sends and wake-ups of the client; kept
+ * below davd's mmap threshold (main.c), so the block is reused heap, not
+ * memory mapped and faulted in for every reply.
  */
-#define STREAM_BLOCK (16 * 1024)
+#define STREAM_BLOCK (60 * 1024)
 /*
  * The most bytes value() writes for any property (the tags, and a value of
  * at most DAVD_ETAG_MAX, DAVD_DATE_MAX, BUF_U64_MAX or DAVD_TYPE_MAX bytes),
@@ -158,6 +161,16 @@ struct reply {
 	enum phase phase;
 	struct props_dates dates;
 
+	/*
+	 * The exact size of a response (measure()): what put() writes for a file
+	 * and a collection named "" of size, id and time 0 (href the target's),
+	 * plus what varies, times how often the properties that vary are listed.
+	 */
+	size_t base_file, base_dir, type_base;
+	unsigned n_length, n_etag, n_type;
+	uint64_t total;   /* the reply's size when known in advance, else MHD_SIZE_UNKNOWN */
+	uint64_t written; /* given to MHD so far */
+
 	struct buf spill; /* a response larger than the room it was given, being sent */
 	size_t spill_sent;
 };
@@ -182,13 +195,19 @@ static void reply_free(void *p)
  * is merely wrong stays as it is here (a stat per entry of a listing is not
  * cheap); GET and HEAD always send what the source has.
  */
+static bool is_measured(const struct reply *r, const struct snap_node *n)
+{
+	return !snapshot_node_is_dir(n) && (n->flags & SNAP_NODE_F_SIZE_UNKNOWN) && r->src &&
+	       r->snap;
+}
+
 static uint64_t content_length(const struct reply *r, const struct snap_node *n)
 {
 	uint64_t size;
 
 	if (snapshot_node_is_dir(n))
 		return 0;
-	if (!(n->flags & SNAP_NODE_F_SIZE_UNKNOWN) || !r->src || !r->snap)
+	if (!is_measured(r, n))
 		return n->size;
 	if (source_size(r->src, snapshot_str(r->snap, n->source), &size) < 0)
 		return 0;
@@ -348,9 +367,21 @@ static void plan(struct reply *r, const struct xml_request *x)
 				foreign_name(&r->same, &x->props[i]);
 		buf_adds(&r->same, "</D:prop>" STATUS_404 "</D:propstat>");
 	}
-	for (unsigned i = 0; i < r->list_count; i++)
+	for (unsigned i = 0; i < r->list_count; i++) {
 		r->name_copies += r->list[i] == P_DISPLAYNAME;
+		r->n_length += r->list[i] == P_GETCONTENTLENGTH;
+		r->n_etag += r->list[i] == P_GETETAG;
+		r->n_type += r->list[i] == P_GETCONTENTTYPE;
+	}
 	r->props_max = (size_t)r->list_count * VALUE_MAX;
+}
+
+/* The most bytes put() writes for the response of it. */
+static size_t response_max(const struct reply *r, const struct item *it)
+{
+	return FRAME_MAX + r->same.len + r->props_max +
+	       r->name_copies * BUF_ESCAPED_MAX(it->name_len) + r->self_href.len +
+	       (it->href_is_self ? 0 : BUF_ENCODED_MAX(it->name_len) + 1);
 }
 
 /* The next piece of the reply, skipping what is not written; false at the end. */
@@ -399,10 +430,7 @@ static bool peek(struct reply *r, struct item *it)
 		case PHASE_DONE:
 			return false;
 		}
-		it->max = FRAME_MAX + r->same.len + r->props_max +
-		          r->name_copies * BUF_ESCAPED_MAX(it->name_len) +
-		          (it->href_is_self ? r->self_href.len
-		                            : r->self_href.len + BUF_ENCODED_MAX(it->name_len) + 1);
+		it->max = response_max(r, it);
 		return true;
 	}
 }
@@ -462,6 +490,80 @@ static char *put(struct reply *r, const struct item *it, char *o)
 	return BUF_PUT_LITERAL(o, "</D:response>");
 }
 
+/* The exact bytes put() writes for it (calibrate() first). */
+static size_t measure(const struct reply *r, const struct item *it)
+{
+	const struct snap_node *n = it->node;
+	bool dir;
+	uint64_t size;
+	size_t len, type;
+
+	if (!n)
+		return r->phase == PHASE_OPEN ? sizeof(MULTISTATUS_OPEN) - 1
+		                              : sizeof(MULTISTATUS_CLOSE) - 1;
+	dir = snapshot_node_is_dir(n);
+	size = r->mode == MODE_PROPNAME ? 0 : content_length(r, n);
+	len = dir ? r->base_dir : r->base_file;
+	if (!it->href_is_self)
+		len += http_path_encoded_length(it->name, it->name_len) + dir;
+	len += r->n_length * (buf_u64_length(size) - 1);
+	len += r->n_etag * (props_etag_length(n, size) - sizeof("\"0-0-0\"") + 1);
+	len += r->name_copies * buf_escaped_length(it->name, it->name_len);
+	if (!dir && r->n_type) {
+		type = strlen(props_content_type(it->name, it->name_len));
+		/* Less than type_base for a shorter type: size_t wraps back. */
+		len += r->n_type * ((type < DAVD_TYPE_MAX ? type : DAVD_TYPE_MAX) - r->type_base);
+	}
+	return len;
+}
+
+/* What measure() starts from: the responses of a file and a collection that vary least. */
+static int calibrate(struct reply *r)
+{
+	struct snap_node probe = {.type = SNAP_NODE_FILE};
+	struct item it = {.node = &probe, .name = "", .href_is_self = true};
+	struct buf b = {0};
+	char *o;
+
+	it.max = response_max(r, &it);
+	o = buf_reserve(&b, it.max);
+	if (!o)
+		return -ENOMEM;
+	r->base_file = (size_t)(put(r, &it, o) - o);
+	probe.type = SNAP_NODE_DIR;
+	r->base_dir = (size_t)(put(r, &it, o) - o);
+	r->type_base = strlen(props_content_type("", 0));
+	buf_free(&b);
+	return 0;
+}
+
+/*
+ * The size of the whole reply, known before its first byte is written (so it
+ * goes out with a Content-Length, in blocks MHD sends whole): false when an
+ * entry's size is measured at its source, which may change while it is sent.
+ */
+static bool size_reply(struct reply *r, uint64_t *ret_total)
+{
+	enum phase phase = r->phase;
+	uint32_t next_child = r->next_child;
+	bool error_pending = r->error_pending, known = true;
+	uint64_t total = 0;
+	struct item it;
+
+	while (known && peek(r, &it)) {
+		if (it.node && r->mode != MODE_PROPNAME && is_measured(r, it.node))
+			known = false;
+		total += measure(r, &it);
+		advance(r);
+	}
+	r->phase = phase;
+	r->next_child = next_child;
+	r->error_pending = error_pending;
+	if (known)
+		*ret_total = total;
+	return known;
+}
+
 /* Write the next item into b; false at the end or when b failed. */
 static bool put_next(struct reply *r, struct buf *b)
 {
@@ -474,7 +576,7 @@ static bool put_next(struct reply *r, struct buf *b)
 	if (!o)
 		return false;
 	end = put(r, &it, o);
-	assert((size_t)(end - o) <= it.max);
+	assert((size_t)(end - o) <= it.max && (size_t)(end - o) == measure(r, &it));
 	buf_commit(b, end);
 	advance(r);
 	return true;
@@ -503,20 +605,30 @@ static ssize_t stream(void *cls, uint64_t pos, char *out, size_t max)
 				break;
 			}
 			end = put(r, &it, o);
-			assert((size_t)(end - o) <= it.max);
+			assert((size_t)(end - o) <= it.max && (size_t)(end - o) == measure(r, &it));
 			o = end;
 			advance(r);
 		}
-		if (o > out)
+		if (o > out) {
+			r->written += (size_t)(o - out);
 			return o - out;
-		if (r->spill.len == r->spill_sent)
+		}
+		if (r->spill.len == r->spill_sent) {
+			if (r->total != MHD_SIZE_UNKNOWN && r->written != r->total) {
+				log_warnx("propfind: a reply of %" PRIu64
+				          " bytes ended after %" PRIu64 ", closing the connection",
+				          r->total, r->written);
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+			}
 			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
 	}
 	n = r->spill.len - r->spill_sent;
 	if (n > max)
 		n = max;
 	memcpy(out, r->spill.p + r->spill_sent, n);
 	r->spill_sent += n;
+	r->written += n;
 	return (ssize_t)n;
 }
 
@@ -629,7 +741,7 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 		r->error_pending = davd_error_node(r->gen, &r->error_node);
 	r->dir = t.node;
 	props_dates_init(&r->dates);
-	if (r->same.failed || r->self_href.failed || href.failed) {
+	if (r->same.failed || r->self_href.failed || href.failed || calibrate(r) < 0) {
 		reply_free(r);
 		return http_respond_status(req, 503);
 	}
@@ -643,8 +755,9 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 		reply_free(r);
 		return ret;
 	}
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream, r,
-	                                         reply_free);
+	if (!size_reply(r, &r->total))
+		r->total = MHD_SIZE_UNKNOWN;
+	resp = MHD_create_response_from_callback(r->total, STREAM_BLOCK, stream, r, reply_free);
 	if (!resp) {
 		reply_free(r);
 		return http_respond_status(req, 503);

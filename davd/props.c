@@ -12,19 +12,26 @@
 #include "buf.h"
 #include "snapshot.h"
 
+static unsigned hex_digits(uint64_t v)
+{
+	return v ? (unsigned)(64 - __builtin_clzll(v) + 3) / 4 : 1;
+}
+
 static char *hex(char *p, uint64_t v)
 {
 	static const char digits[] = "0123456789abcdef";
-	char tmp[16];
-	size_t n = 0;
+	unsigned n = hex_digits(v);
 
-	do {
-		tmp[n++] = digits[v & 15];
+	for (unsigned i = n; i > 0; i--) {
+		p[i - 1] = digits[v & 15];
 		v >>= 4;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
+	}
+	return p + n;
+}
+
+size_t props_etag_length(const struct snap_node *n, uint64_t size)
+{
+	return 4 + hex_digits(n->id) + hex_digits(size) + hex_digits((uint64_t)n->mtime_ns);
 }
 
 char *props_put_etag(const struct snap_node *n, uint64_t size, char *p)

@@ -23,6 +23,8 @@ struct snap_node;
 void props_etag(const struct snap_node *n, uint64_t size, char buf[DAVD_ETAG_MAX]);
 /* The same at p (at most DAVD_ETAG_MAX - 1 bytes, no NUL); returns the end. */
 char *props_put_etag(const struct snap_node *n, uint64_t size, char *p);
+/* The bytes props_put_etag() writes. */
+size_t props_etag_length(const struct snap_node *n, uint64_t size);
 
 /*
  * "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 IMF-fixdate) of ns since the epoch

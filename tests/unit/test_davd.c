@@ -373,6 +373,9 @@ static void test_escaping(void **state)
 		                      memcmp(out, cases[i].want, strlen(cases[i].want)) != 0))
 			fail_msg("case %zu: expected \"%s\", got \"%.*s\"", i, cases[i].want,
 			         (int)(end - out), out);
+		if (buf_escaped_length(cases[i].in, len) != (size_t)(end - out))
+			fail_msg("case %zu: expected buf_escaped_length() %zu, got %zu", i,
+			         (size_t)(end - out), buf_escaped_length(cases[i].in, len));
 		if (!is_xml_text(out, (size_t)(end - out)))
 			fail_msg("case %zu: expected well-formed XML text, got \"%.*s\"", i,
 			         (int)(end - out), out);
