@@ -56,9 +56,17 @@ char *buf_put_u64(char *dst, uint64_t v);
 size_t buf_u64_length(uint64_t v);
 /* Literal text: at most the size of the literal. */
 #define BUF_PUT_LITERAL(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) + sizeof(lit) - 1)
-/* A path percent-encoded (http_path_encode): at most BUF_ENCODED_MAX(len) bytes. */
+/*
+ * A path percent-encoded as http_path_encode() does (every byte but RFC 3986's
+ * unreserved ones and '/'): at most BUF_ENCODED_MAX(len) bytes, none of which
+ * markup escapes.
+ */
 #define BUF_ENCODED_MAX(len) (3 * (size_t)(len))
 void buf_add_encoded(struct buf *b, const char *path, size_t len);
+/* The same at dst (room for BUF_ENCODED_MAX(len)); returns the end. */
+char *buf_put_encoded(char *dst, const char *path, size_t len);
+/* The bytes buf_put_encoded() writes. */
+size_t buf_encoded_length(const char *path, size_t len);
 void buf_free(struct buf *b);
 
 #endif

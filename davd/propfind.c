@@ -29,7 +29,6 @@
 #include "davd.h"
 #include "error_file.h"
 #include "generation.h"
-#include "http_path.h"
 #include "http_status.h"
 #include "log.h"
 #include "props.h"
@@ -167,6 +166,9 @@ struct reply {
 	 * plus what varies, times how often the properties that vary are listed.
 	 */
 	size_t base_file, base_dir, type_base;
+	uint64_t type_key; /* type_of(): the last name's last bytes, its type */
+	const char *type;
+	size_t type_len;
 	unsigned n_length, n_etag, n_type;
 	uint64_t total;   /* the reply's size when known in advance, else MHD_SIZE_UNKNOWN */
 	uint64_t written; /* given to MHD so far */
@@ -214,6 +216,30 @@ static uint64_t content_length(const struct reply *r, const struct snap_node *n)
 	return size;
 }
 
+/*
+ * The media type of a file named name[0..len), and its length (at most
+ * DAVD_TYPE_MAX).  It depends on the last five bytes of the name only (a dot
+ * and at most four of an extension), so the type of the name before is kept
+ * by them: the files of a collection mostly share their extension.
+ */
+static const char *type_of(struct reply *r, const char *name, size_t len, size_t *ret_len)
+{
+	size_t tail = len < 5 ? len : 5;
+	uint64_t key = (uint64_t)tail << 40;
+
+	for (size_t i = 0; i < tail; i++)
+		key |= (uint64_t)(unsigned char)name[len - tail + i] << (8 * i);
+	if (key != r->type_key) {
+		r->type_key = key;
+		r->type = props_content_type(name, len);
+		r->type_len = strlen(r->type);
+		if (r->type_len > DAVD_TYPE_MAX)
+			r->type_len = DAVD_TYPE_MAX;
+	}
+	*ret_len = r->type_len;
+	return r->type;
+}
+
 /* Property p of node n at o: at most VALUE_MAX bytes, plus BUF_ESCAPED_MAX of the name. */
 static char *value(struct reply *r, char *o, enum prop p, const struct snap_node *n,
                    const char *name, size_t name_len, uint64_t size)
@@ -246,10 +272,9 @@ static char *value(struct reply *r, char *o, enum prop p, const struct snap_node
 		o = buf_put_escaped(o, name, name_len);
 		return BUF_PUT_LITERAL(o, "</D:displayname>");
 	case P_GETCONTENTTYPE:
-		type = dir ? "httpd/unix-directory" : props_content_type(name, name_len);
-		len = strlen(type);
-		if (len > DAVD_TYPE_MAX)
-			len = DAVD_TYPE_MAX;
+		type = dir ? "httpd/unix-directory" : type_of(r, name, name_len, &len);
+		if (dir)
+			len = strlen(type);
 		o = BUF_PUT_LITERAL(o, "<D:getcontenttype>");
 		memcpy(o, type, len);
 		return BUF_PUT_LITERAL(o + len, "</D:getcontenttype>");
@@ -463,7 +488,6 @@ static char *put(struct reply *r, const struct item *it, char *o)
 {
 	const struct snap_node *n = it->node;
 	uint64_t size;
-	int len;
 
 	if (!n)
 		return r->phase == PHASE_OPEN ? BUF_PUT_LITERAL(o, MULTISTATUS_OPEN)
@@ -474,9 +498,7 @@ static char *put(struct reply *r, const struct item *it, char *o)
 	o += r->self_href.len;
 	if (!it->href_is_self) {
 		/* Percent-encoded: only unreserved bytes, '/' and '%', nothing to escape. */
-		len =
-		    http_path_encode(it->name, it->name_len, o, BUF_ENCODED_MAX(it->name_len) + 1);
-		o += len > 0 ? len : 0;
+		o = buf_put_encoded(o, it->name, it->name_len);
 		if (snapshot_node_is_dir(n))
 			*o++ = '/';
 	}
@@ -491,7 +513,7 @@ static char *put(struct reply *r, const struct item *it, char *o)
 }
 
 /* The exact bytes put() writes for it (calibrate() first). */
-static size_t measure(const struct reply *r, const struct item *it)
+static size_t measure(struct reply *r, const struct item *it)
 {
 	const struct snap_node *n = it->node;
 	bool dir;
@@ -505,14 +527,14 @@ static size_t measure(const struct reply *r, const struct item *it)
 	size = r->mode == MODE_PROPNAME ? 0 : content_length(r, n);
 	len = dir ? r->base_dir : r->base_file;
 	if (!it->href_is_self)
-		len += http_path_encoded_length(it->name, it->name_len) + dir;
+		len += buf_encoded_length(it->name, it->name_len) + dir;
 	len += r->n_length * (buf_u64_length(size) - 1);
 	len += r->n_etag * (props_etag_length(n, size) - sizeof("\"0-0-0\"") + 1);
 	len += r->name_copies * buf_escaped_length(it->name, it->name_len);
 	if (!dir && r->n_type) {
-		type = strlen(props_content_type(it->name, it->name_len));
+		type_of(r, it->name, it->name_len, &type);
 		/* Less than type_base for a shorter type: size_t wraps back. */
-		len += r->n_type * ((type < DAVD_TYPE_MAX ? type : DAVD_TYPE_MAX) - r->type_base);
+		len += r->n_type * (type - r->type_base);
 	}
 	return len;
 }
@@ -532,7 +554,7 @@ static int calibrate(struct reply *r)
 	r->base_file = (size_t)(put(r, &it, o) - o);
 	probe.type = SNAP_NODE_DIR;
 	r->base_dir = (size_t)(put(r, &it, o) - o);
-	r->type_base = strlen(props_content_type("", 0));
+	type_of(r, "", 0, &r->type_base);
 	buf_free(&b);
 	return 0;
 }
@@ -691,6 +713,7 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 		return http_respond_status(req, 503);
 	}
 	r->mode = MODE_ALLPROP;
+	r->type_key = UINT64_MAX;
 	if (req->body_len > 0) {
 		err = xml_parse_request(req->body, req->body_len, x, msg, sizeof(msg));
 		if (err == 0 && !xml_is_dav(&x->root, "propfind")) {

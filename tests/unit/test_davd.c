@@ -19,6 +19,7 @@
 #include <expat.h>
 
 #include "buf.h"
+#include "http_path.h"
 #include "nfc.h"
 #include "path.h"
 #include "props.h"
@@ -406,6 +407,17 @@ static void test_encoding(void **state)
 	};
 	struct buf b = {0};
 
+	/* The table of buf.c and http_path_encode() agree on every byte. */
+	for (unsigned c = 0; c < 256; c++) {
+		char in = (char)c, want[4], got[4];
+		int n = http_path_encode(&in, 1, want, sizeof(want));
+		char *end = buf_put_encoded(got, &in, 1);
+
+		if (n < 0 || end - got != n || memcmp(got, want, (size_t)n) != 0 ||
+		    buf_encoded_length(&in, 1) != (size_t)n)
+			fail_msg("byte 0x%02x: expected \"%.*s\", got \"%.*s\"", c, n, want,
+			         (int)(end - got), got);
+	}
 	memset(long_name, '%', sizeof(long_name) - 1);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
@@ -414,7 +426,8 @@ static void test_encoding(void **state)
 
 		b.len = 0;
 		buf_add_encoded(&b, cases[i].in, len);
-		if (b.failed || b.len > BUF_ENCODED_MAX(len))
+		if (b.failed || b.len > BUF_ENCODED_MAX(len) ||
+		    b.len != buf_encoded_length(cases[i].in, len))
 			fail_msg("case %zu: expected at most %zu bytes, got %zu", i,
 			         BUF_ENCODED_MAX(len), b.len);
 		if (cases[i].want && strcmp(b.p, cases[i].want) != 0)
