@@ -6,10 +6,14 @@
  * propname, a list of properties, or an empty body (allprop).  The reply is
  * compact (one short namespace prefix, no whitespace: Windows Explorer gives
  * up on replies past 1 MB) and written by a generator that emits whole
- * <response> elements: a small reply is generated whole and sent with its
- * Content-Length; one for a large collection is streamed in chunks while the
- * client reads, so a 50,000-entry directory never sits in memory whole.  The
- * request's generation stays referenced until the last chunk is written.
+ * <response> elements, each in one piece into room reserved for it, while
+ * the client reads: a 50,000-entry directory never sits in memory whole.  The
+ * reply's exact size is worked out first, from what the writer gives for the
+ * least varying file and collection plus what each entry adds (its name,
+ * size and ETag), so it is sent with a Content-Length in large blocks.  What
+ * every response repeats (the properties asked, the 404 propstat of unknown
+ * ones) is prepared once per request.  The request's generation stays
+ * referenced until the last block is written.
  *
  * Live properties: the DAV: ones of RFC 4918 and, by name only, the Win32 ones
  * of urn:schemas-microsoft-com: that the Windows mini-redirector asks for
@@ -85,16 +89,22 @@ static const struct {
 #define STATUS_403        "<D:status>HTTP/1.1 403 Forbidden</D:status>"
 #define STATUS_404        "<D:status>HTTP/1.1 404 Not Found</D:status>"
 
-/* Replies for at most this many entries are generated whole (with a Content-Length). */
-#define WHOLE_MAX_ENTRIES 256
 /*
- * The block a streamed reply is generated into and sent from, when its size is
- * known in advance (else chunks go straight into the connection's buffer, a
- * few kB).  Large blocks mean few sends and wake-ups of the client; kept
- * below davd's mmap threshold (main.c), so the block is reused heap, not
- * memory mapped and faulted in for every reply.
+ * A reply's size is worked out before its first byte (size_reply()), so that
+ * it goes out with a Content-Length, generated while the client reads into a
+ * block MHD sends whole: STREAM_BLOCK bytes, or the reply's size when smaller.
+ * Large blocks mean few sends and wake-ups of the client; kept below davd's
+ * mmap threshold (main.c), so the block is reused heap, not memory mapped and
+ * faulted in for every reply.
+ *
+ * Where an entry's size is measured at its source (it may change while the
+ * reply is sent), a reply for at most WHOLE_MAX_ENTRIES entries is generated
+ * whole, and a larger one streamed chunked: its chunks go straight into the
+ * connection's own buffer, and the block (CHUNKED_BLOCK) serves only HTTP/1.0.
  */
-#define STREAM_BLOCK (60 * 1024)
+#define STREAM_BLOCK      (60 * 1024)
+#define WHOLE_MAX_ENTRIES 256
+#define CHUNKED_BLOCK     (4 * 1024)
 /*
  * The most bytes value() writes for any property (the tags, and a value of
  * at most DAVD_ETAG_MAX, DAVD_DATE_MAX, BUF_U64_MAX or DAVD_TYPE_MAX bytes),
@@ -698,7 +708,7 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	struct buf href = {0}, out = {0};
 	char msg[160];
 	int depth = depth_of(req), err;
-	enum MHD_Result ret;
+	bool known;
 
 	req->route = DAVD_ROUTE_PROPFIND;
 	if (depth == -2)
@@ -706,7 +716,8 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	if (depth == -1)
 		return finite_depth(req);
 	r = calloc(1, sizeof(*r));
-	x = calloc(1, sizeof(*x));
+	/* xml_parse_request() clears it; without a body (allprop) it stays unused. */
+	x = malloc(sizeof(*x));
 	if (!r || !x) {
 		free(r);
 		free(x);
@@ -714,7 +725,9 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	}
 	r->mode = MODE_ALLPROP;
 	r->type_key = UINT64_MAX;
-	if (req->body_len > 0) {
+	if (req->body_len == 0) {
+		x->prop_count = 0;
+	} else {
 		err = xml_parse_request(req->body, req->body_len, x, msg, sizeof(msg));
 		if (err == 0 && !xml_is_dav(&x->root, "propfind")) {
 			err = -EBADMSG;
@@ -769,18 +782,32 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 		return http_respond_status(req, 503);
 	}
 
-	if (r->child_count <= WHOLE_MAX_ENTRIES) {
+	known = size_reply(r, &r->total);
+	if (known ? r->total <= STREAM_BLOCK : r->child_count <= WHOLE_MAX_ENTRIES) {
+		/* Whole: MHD sends it with the header in one go. */
+		if (known)
+			buf_reserve(&out, (size_t)r->total);
 		while (put_next(r, &out))
 			;
-		ret = out.failed ? http_respond_status(req, 503)
-		                 : http_respond_buffer(req, 207, XML_TYPE, out.p, out.len);
-		buf_free(&out);
 		reply_free(r);
-		return ret;
-	}
-	if (!size_reply(r, &r->total))
+		r = NULL;
+		if (out.failed) {
+			buf_free(&out);
+			return http_respond_status(req, 503);
+		}
+		resp = MHD_create_response_from_buffer_with_free_callback(out.len, out.p, free);
+		if (!resp)
+			buf_free(&out);
+		req->bytes = out.len;
+	} else if (known) {
+		resp = MHD_create_response_from_callback(r->total, STREAM_BLOCK, stream, r,
+		                                         reply_free);
+		req->bytes = r->total;
+	} else {
 		r->total = MHD_SIZE_UNKNOWN;
-	resp = MHD_create_response_from_callback(r->total, STREAM_BLOCK, stream, r, reply_free);
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, CHUNKED_BLOCK, stream, r,
+		                                         reply_free);
+	}
 	if (!resp) {
 		reply_free(r);
 		return http_respond_status(req, 503);
