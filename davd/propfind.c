@@ -228,17 +228,26 @@ static uint64_t content_length(const struct reply *r, const struct snap_node *n)
 
 /*
  * The media type of a file named name[0..len), and its length (at most
- * DAVD_TYPE_MAX).  It depends on the last five bytes of the name only (a dot
- * and at most four of an extension), so the type of the name before is kept
- * by them: the files of a collection mostly share their extension.
+ * DAVD_TYPE_MAX).  It depends on the extension only (a dot and at most four
+ * bytes), so the type of the extension before is kept: the files of a
+ * collection mostly share theirs.
  */
 static const char *type_of(struct reply *r, const char *name, size_t len, size_t *ret_len)
 {
-	size_t tail = len < 5 ? len : 5;
-	uint64_t key = (uint64_t)tail << 40;
+	size_t dot = len;
+	uint64_t key;
 
-	for (size_t i = 0; i < tail; i++)
-		key |= (uint64_t)(unsigned char)name[len - tail + i] << (8 * i);
+	while (dot > 0 && len - dot < 5 && name[dot - 1] != '.')
+		dot--;
+	if (dot == 0 || name[dot - 1] != '.') {
+		const char *type = props_content_type(name, len); /* no extension it knows */
+
+		*ret_len = strlen(type);
+		return type;
+	}
+	key = (uint64_t)(len - dot) << 40;
+	for (size_t i = dot; i < len; i++)
+		key |= (uint64_t)(unsigned char)name[i] << (8 * (i - dot));
 	if (key != r->type_key) {
 		r->type_key = key;
 		r->type = props_content_type(name, len);

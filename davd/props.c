@@ -22,10 +22,14 @@ static char *hex(char *p, uint64_t v)
 	static const char digits[] = "0123456789abcdef";
 	unsigned n = hex_digits(v);
 
-	for (unsigned i = n; i > 0; i--) {
+	/* Two digits at a time, from the last. */
+	for (unsigned i = n; i > 1; i -= 2) {
 		p[i - 1] = digits[v & 15];
-		v >>= 4;
+		p[i - 2] = digits[(v >> 4) & 15];
+		v >>= 8;
 	}
+	if (n & 1)
+		p[0] = digits[v & 15];
 	return p + n;
 }
 
