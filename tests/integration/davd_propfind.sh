@@ -247,9 +247,44 @@ round() {
 	check "$what" prop 1 length Movies
 }
 
+# big_responses FRAMING: 64 unknown properties, each in a namespace of 255
+# '"' (1,530 bytes escaped): every response (~110 kB, from a 31 kB request) is
+# larger than the block a reply is streamed from, so each is written aside and
+# sent in pieces.
+big_responses() {
+	python3 - >"$T/big.xml" <<'PY'
+ns = '"' * 255
+props = "".join("<X:p%02d%s xmlns:X='%s'/>" % (i, "n" * 200, ns) for i in range(64))
+print('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>%s</D:prop></D:propfind>' % props)
+PY
+	dav -X PROPFIND -H 'Depth: 1' --data-binary @"$T/big.xml" -D "$T/reply.h" -o "$T/reply.xml" \
+		"$URL/Other/"
+	python3 - "$T/reply.xml" "$T/reply.h" "$1" <<'PY' || fail "responses larger than the stream's block"
+import re, sys, xml.etree.ElementTree as ET
+body = open(sys.argv[1], "rb").read()
+head = open(sys.argv[2], "rb").read().decode("latin-1").replace("\r", "")
+m = re.search(r"^Content-Length: (\d+)$", head, re.M | re.I)
+if sys.argv[3] == "length" and (not m or int(m.group(1)) != len(body)):
+    sys.exit("Content-Length %s for %d bytes" % (m and m.group(1), len(body)))
+rs = ET.fromstring(body).findall("{DAV:}response")
+want = ["{%s}p%02d%s" % ('"' * 255, i, "n" * 200) for i in range(64)]
+for r in rs:
+    (ps,) = r.findall("{DAV:}propstat")
+    if ps.find("{DAV:}status").text != "HTTP/1.1 404 Not Found":
+        sys.exit("status " + ps.find("{DAV:}status").text)
+    if [p.tag for p in ps.find("{DAV:}prop")] != want:
+        sys.exit("the 64 properties are not all there, in order")
+if len(rs) != 301:
+    sys.exit("%d responses, 301 expected" % len(rs))
+print("%d responses, %d bytes" % (len(rs), len(body)))
+PY
+	ok "responses larger than the stream's block, each sent in pieces ($1)"
+}
+
 davd_config
 round "a small collection, generated whole" 15 length
 round "a large collection, streamed with its size" 300 length
+big_responses length
 round "a large collection with sizes measured at the source, streamed chunked" 300 chunked measured
 stop_davd
 check_sanitizer
