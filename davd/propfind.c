@@ -792,10 +792,28 @@ enum MHD_Result davd_propfind(struct davd *d, struct http_request *req)
 	}
 
 	known = size_reply(r, &r->total);
-	if (known ? r->total <= STREAM_BLOCK : r->child_count <= WHOLE_MAX_ENTRIES) {
+	if (known && r->total <= STREAM_BLOCK) {
+		/*
+		 * Whole, into a buffer of exactly its size (heap, below the mmap
+		 * threshold), written as the stream would; MHD sends it with the
+		 * header in one go.
+		 */
+		size_t size = (size_t)r->total, off = 0;
+		char *body = malloc(size);
+		ssize_t n = 0;
+
+		while (body && off < size && (n = stream(r, off, body + off, size - off)) > 0)
+			off += (size_t)n;
+		reply_free(r);
+		r = NULL;
+		resp = body && off == size
+		           ? MHD_create_response_from_buffer_with_free_callback(size, body, free)
+		           : NULL;
+		if (!resp)
+			free(body);
+		req->bytes = size;
+	} else if (!known && r->child_count <= WHOLE_MAX_ENTRIES) {
 		/* Whole: MHD sends it with the header in one go. */
-		if (known)
-			buf_reserve(&out, (size_t)r->total);
 		while (put_next(r, &out))
 			;
 		reply_free(r);
