@@ -176,7 +176,7 @@ struct reply {
 	 * plus what varies, times how often the properties that vary are listed.
 	 */
 	size_t base_file, base_dir, type_base;
-	uint64_t type_key; /* type_of(): the last name's last bytes, its type */
+	uint64_t type_key; /* type_of(): the extension of the last name, and its type */
 	const char *type;
 	size_t type_len;
 	unsigned n_length, n_etag, n_type;
