@@ -13,7 +13,7 @@
  * What stays is libmicrohttpd's floor.
  *
  *   mhdfloor -p PORT [-t THREADS] [-a "Basic ..."] (-b SIZE | -f FILE [-s SMALL])
- *            [-T] (MHD_USE_TURBO) [-m POOL_BYTES]
+ *            [-T] (MHD_USE_TURBO) [-m POOL_BYTES] [-P] (a thread per connection)
  *
  * Runs until SIGTERM or SIGINT.
  */
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int opt, sig;
 
-	while ((opt = getopt(argc, argv, "p:t:a:b:f:s:Tm:")) != -1) {
+	while ((opt = getopt(argc, argv, "p:t:a:b:f:s:Tm:P")) != -1) {
 		switch (opt) {
 		case 'p':
 			port = (unsigned)strtoul(optarg, NULL, 10);
@@ -140,9 +140,14 @@ int main(int argc, char **argv)
 		case 'm':
 			pool = strtoul(optarg, NULL, 10);
 			break;
+		case 'P':
+			flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			        MHD_USE_POLL | MHD_USE_ERROR_LOG;
+			threads = 1;
+			break;
 		default:
 			fprintf(stderr, "usage: mhdfloor -p PORT [-t THREADS] [-a AUTH] "
-			                "(-b SIZE | -f FILE [-s SMALL]) [-T] [-m POOL]\n");
+			                "(-b SIZE | -f FILE [-s SMALL]) [-T] [-m POOL] [-P]\n");
 			return 2;
 		}
 	}
