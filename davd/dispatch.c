@@ -91,7 +91,12 @@ int davd_resolve(struct davd *d, struct http_request *req, struct davd_target *t
 	size_t len;
 	int r;
 
-	memset(t, 0, sizeof(*t));
+	/* Field by field: zeroing the whole target (4 KiB of path) cost every request. */
+	t->gen = NULL;
+	t->node = NULL;
+	t->path[0] = '\0';
+	t->trailing_slash = false;
+	t->error_file = false;
 	if (!rest)
 		return -ENOENT;
 	len = strlen(rest);

@@ -15,6 +15,7 @@
  * Content-Length is always exact: never chunked, so players can seek.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,15 @@
 #include "webdav_source.h"
 
 #define STREAM_BLOCK (256 * 1024)
+
+/*
+ * A body up to this size is read into the response rather than sent by
+ * sendfile(): libmicrohttpd then sends headers and body in one sendmsg(), one
+ * TCP segment and one wake-up of the client, where sendfile() needs a send of
+ * the headers and a second segment.  A copy of a few KiB costs less than the
+ * segment (docs/davd.md#get-and-head).
+ */
+#define SMALL_BODY_MAX (16 * 1024)
 
 struct range {
 	uint64_t first, last; /* inclusive */
@@ -250,16 +260,50 @@ static int remote_new(struct webdav_file *wf, uint64_t off, uint64_t len, struct
 	return 0;
 }
 
-/* The body of [first, last] of the node's source: a descriptor, or the WebDAV source. */
+/*
+ * [off, off + len) of fd, read into memory as the response's body.  -EIO when
+ * the file is shorter than its fstat said (it shrank in between): the answer
+ * is not sent yet, so the client gets an error rather than fewer bytes.
+ */
+static int small_body(int fd, uint64_t off, size_t len, struct MHD_Response **ret)
+{
+	char *body = malloc(len ? len : 1);
+	size_t got = 0;
+	int r = 0;
+
+	if (!body)
+		return -ENOMEM;
+	while (got < len) {
+		ssize_t n = pread(fd, body + got, len - got, (off_t)(off + got));
+
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (r < 0) {
+		free(body);
+		return r;
+	}
+	*ret = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+	if (!*ret)
+		free(body);
+	return 0;
+}
+
+/*
+ * The node's source: a shared local descriptor (*ret_file, to put; the
+ * descriptor is borrowed), or the WebDAV source (*ret_wf).
+ */
 static int open_body(struct davd *d, const struct snapshot *s, const struct snap_node *n,
-                     int *ret_fd, struct webdav_file **ret_wf, uint64_t *ret_size)
+                     struct source_file **ret_file, struct webdav_file **ret_wf, uint64_t *ret_size)
 {
 	const char *rel = snapshot_str(s, n->source);
 	struct stat st;
-	int fd = source_open(d->src, rel, &st), r;
+	int fd = source_get(d->src, rel, &st, ret_file), r;
 
 	if (fd >= 0) {
-		*ret_fd = fd;
 		*ret_size = (uint64_t)st.st_size;
 		return 0;
 	}
@@ -270,6 +314,24 @@ static int open_body(struct davd *d, const struct snapshot *s, const struct snap
 		return r;
 	if (*ret_size == 0)
 		*ret_size = n->size;
+	return 0;
+}
+
+/* The body of [off, off + len) of a local source: read into memory when small, else sendfile. */
+static int file_body(struct source_file *f, uint64_t off, uint64_t len, bool head,
+                     struct MHD_Response **ret)
+{
+	int fd = source_file_fd(f);
+
+	if (!head && len <= SMALL_BODY_MAX)
+		return small_body(fd, off, (size_t)len, ret);
+	/* A descriptor of its own, which libmicrohttpd closes with the response. */
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	*ret = MHD_create_response_from_fd_at_offset64(len, fd, off);
+	if (!*ret)
+		close(fd);
 	return 0;
 }
 
@@ -322,8 +384,9 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 	bool head = http_is_head(req), range_ok = false;
 	enum range_result rr;
 	unsigned status;
-	int fd = -1, r;
+	struct source_file *file = NULL;
 	enum cond c;
+	int r;
 
 	req->route = head ? DAVD_ROUTE_HEAD : DAVD_ROUTE_GET;
 	r = davd_resolve(d, req, &t);
@@ -340,7 +403,7 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 	if (t.error_file) {
 		size = t.node->size;
 	} else {
-		r = open_body(d, t.gen->snap, t.node, &fd, &wf, &size);
+		r = open_body(d, t.gen->snap, t.node, &file, &wf, &size);
 		if (r < 0) {
 			davd_target_done(&t);
 			/* A record whose file is gone or refused: the share says so plainly. */
@@ -351,8 +414,7 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 	props_http_date(t.node->mtime_ns, lm);
 	c = conditions(req, etag, t.node->mtime_ns / 1000000000, &range_ok);
 	if (c != COND_GO) {
-		if (fd >= 0)
-			close(fd);
+		source_put(file);
 		webdav_file_close(wf);
 		davd_target_done(&t);
 		resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -365,8 +427,7 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 	rr =
 	    range_ok ? parse_range(http_header(req, MHD_HTTP_HEADER_RANGE), size, &rg) : RANGE_NONE;
 	if (rr == RANGE_UNSATISFIABLE) {
-		if (fd >= 0)
-			close(fd);
+		source_put(file);
 		webdav_file_close(wf);
 		davd_target_done(&t);
 		snprintf(cr, sizeof(cr), "bytes */%" PRIu64, size);
@@ -378,11 +439,14 @@ enum MHD_Result davd_get(struct davd *d, struct http_request *req)
 	}
 	len = size ? rg.last - rg.first + 1 : 0;
 	status = rr == RANGE_ONE ? 206 : 200;
-	if (fd >= 0) {
-		/* libmicrohttpd closes fd with the response; sendfile() for plain HTTP. */
-		resp = MHD_create_response_from_fd_at_offset64(len, fd, rg.first);
-		if (!resp)
-			close(fd);
+	if (file) {
+		resp = NULL;
+		r = file_body(file, rg.first, len, head, &resp);
+		source_put(file);
+		if (r < 0) {
+			davd_target_done(&t);
+			return http_respond_errno(req, r);
+		}
 	} else {
 		struct remote *rem = NULL;
 

@@ -108,6 +108,23 @@ static void raise_nofile(uint32_t want)
 		          (unsigned long long)rl.rlim_cur, want);
 }
 
+/*
+ * A new generation may name files a remounted volume holds: look at the volume
+ * again.  Every reload (also the periodic check's) closes the source
+ * descriptors kept past their time (lib/source.h), so that a quiet server
+ * holds none for long.
+ */
+static void on_reload(void *ctx, int result, const struct generation *old,
+                      const struct generation *new, const char *err, const char *why)
+{
+	struct davd *d = ctx;
+
+	if (result == GEN_RELOAD_SWITCHED)
+		source_recheck(d->src);
+	source_sweep(d->src);
+	http_loop_log_reload(ctx, result, old, new, err, why);
+}
+
 /* --check-interval MS */
 static int davd_option(int opt, const char *arg, void *userdata)
 {
@@ -235,7 +252,8 @@ int main(int argc, char **argv)
 	}
 	lcfg.gens = d.gens;
 	lcfg.runtime_dir = cfg->runtime_dir;
-	lcfg.on_reload = http_loop_log_reload;
+	lcfg.on_reload = on_reload;
+	lcfg.ctx = &d;
 	http_loop_reload(&lcfg, "start");
 	{
 		struct generation *g = gen_store_get(d.gens);

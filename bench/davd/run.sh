@@ -3,7 +3,8 @@
 # (mod_dav), lighttpd (mod_webdav) and rclone serve webdav, over the same data,
 # on loopback, in one run.  Every server is read-only with Basic auth.
 #
-#   bench/davd/run.sh [-b BUILD_DIR] [-d SECONDS] [-S "davd nginx apache lighttpd rclone"]
+#   bench/davd/run.sh [-b BUILD_DIR] [-d SECONDS]
+#                     [-S "davd nginx apache lighttpd rclone mhdfloor"]
 #
 # Rows (wrk -t2 -c32 -d SECONDS, default 10):
 #   GET 1K        GET of a 1 KiB file, req/s
@@ -14,6 +15,12 @@
 #   512M          one curl download of a 512 MiB file, MB/s
 #   R64K          random 64 KiB Range GETs in the 512 MiB file, req/s
 #   idle          RSS of the server's processes after start, summed (MB)
+# After each server's row, the CPU time its processes spent per request in the
+# GET 1K and GET 1M rows, and wrk's own (from /proc/PID/stat and /usr/bin/time):
+# on a loaded machine these say more than the rates, which swing with the load.
+# "-S mhdfloor" adds bench/davd/mhdfloor (the build's bench/mhdfloor): a bare
+# libmicrohttpd server with davd's flags answering a 1 KiB buffer (GET 1K) and
+# the 1 MiB file by sendfile (GET 1M), as libmicrohttpd's floor.
 # Data on tmpfs (/dev/shm): each peer serves a plain tree; davd serves the same
 # files through a snapshot that places them (1,000 and 50,000 episodes of two
 # shows, so its collections have those sizes).  Needs wrk, curl, nginx with
@@ -25,13 +32,13 @@ set -o pipefail
 
 BUILD=""
 DUR=10
-SERVERS="davd nginx apache lighttpd rclone"
+SERVERS="davd nginx apache lighttpd rclone mhdfloor"
 while getopts "b:d:S:h" o; do
 	case $o in
 	b) BUILD=$OPTARG ;;
 	d) DUR=$OPTARG ;;
 	S) SERVERS=$OPTARG ;;
-	*) sed -n '2,23p' "$0"; exit 2 ;;
+	*) sed -n '2,29p' "$0"; exit 2 ;;
 	esac
 done
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -95,7 +102,8 @@ printf '%s\n' "runtime_dir = \"$W/run\";" "files_volume = \"$T\";" "uid = 0; gid
 "$MKSNAP" -c "$W/davd.conf" <"$W/records.jsonl" >/dev/null || die "mf-mksnapshot failed"
 
 # ---- servers ------------------------------------------------------------------
-declare -A PORT=([davd]=18801 [nginx]=18802 [apache]=18803 [lighttpd]=18804 [rclone]=18805)
+declare -A PORT=([davd]=18801 [nginx]=18802 [apache]=18803 [lighttpd]=18804 [rclone]=18805
+	[mhdfloor]=18806)
 url() { # url SERVER WHAT
 	local base="http://127.0.0.1:${PORT[$1]}"
 	if [ "$1" = davd ]; then
@@ -209,6 +217,31 @@ printf '%s\n' 'local blocks = 512 * 1024 * 1024 / 65536' \
 	'  return wrk.format("GET", nil, {["Range"] = "bytes=" .. start .. "-" .. (start + 65535)})' \
 	'end' >"$W/range.lua"
 reqs() { sed -n 's/^Requests\/sec: *//p' | awk '{printf "%.0f", $1}'; }
+# CPU ticks (utime + stime) of a server's processes.
+cpu_ticks() {
+	local t=0 p v
+	for p in $(procs "$1"); do
+		v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# wcpu PID OUT ARGS...: wrk ARGS into OUT; prints "server-us wrk-us" of CPU per request.
+wcpu() {
+	local pid=$1 out=$2 c0 c1 hz
+	shift 2
+	hz=$(getconf CLK_TCK)
+	c0=$(cpu_ticks "$pid")
+	if [ -x /usr/bin/time ]; then
+		/usr/bin/time -f 'WRKCPU %U %S' -o "$W/wrk.time" wrk -t2 -c32 -d"${DUR}s" -H "$AUTH" "$@" >"$out" 2>&1
+	else
+		wrk -t2 -c32 -d"${DUR}s" -H "$AUTH" "$@" >"$out" 2>&1
+		echo "WRKCPU 0 0" >"$W/wrk.time"
+	fi
+	c1=$(cpu_ticks "$pid")
+	awk -v c=$((c1 - c0)) -v hz="$hz" -v f="$W/wrk.time" '/requests in/ {n = $1}
+		END {getline l <f; split(l, a, " "); if (n > 0) printf "%.1f %.1f", c * 1e6 / hz / n, (a[2] + a[3]) * 1e6 / n}' "$out"
+}
 mbps() {
 	sed -n 's/^Transfer\/sec: *//p' |
 		awk '{v = $1 + 0; if ($1 ~ /GB/) v *= 1024; else if ($1 ~ /KB/) v /= 1024; printf "%.0f", v}'
@@ -218,6 +251,7 @@ w() { wrk -t2 -c32 -d"${DUR}s" -H "$AUTH" "$@" 2>&1; }
 printf '| %-8s | %10s | %10s | %10s | %16s | %9s | %9s | %7s |\n' server "GET 1K r/s" \
 	"GET 1M MB/s" "PF 1000 r/s" "PF 50k s / peak MB" "512M MB/s" "R64K r/s" "idle MB" | tee "$W/table"
 for s in $SERVERS; do
+	[ "$s" = mhdfloor ] && continue
 	pid=$(start_"$s")
 	PIDS+=("$pid")
 	for _ in $(seq 100); do
@@ -232,8 +266,10 @@ for s in $SERVERS; do
 	fi
 	sleep 1
 	idle=$(rss_sum "$pid")
-	get1k=$(w "$(url "$s" 1k)" | reqs)
-	get1m=$(w "$(url "$s" 1m)" | mbps)
+	c1k=$(wcpu "$pid" "$W/get1k.out" "$(url "$s" 1k)")
+	get1k=$(reqs <"$W/get1k.out")
+	c1m=$(wcpu "$pid" "$W/get1m.out" "$(url "$s" 1m)")
+	get1m=$(mbps <"$W/get1m.out")
 	pf=$(w -s "$W/propfind.lua" "$(url "$s" d1000)" | reqs)
 	t0=$(date +%s%N)
 	curl -s -o "$W/pf50k.xml" -u "$USER_:$PASS" -X PROPFIND -H 'Depth: 1' "$(url "$s" d50k)"
@@ -246,8 +282,36 @@ for s in $SERVERS; do
 	printf '| %-8s | %10s | %10s | %10s | %9s / %5s | %9s | %9s | %7s |\n' "$s" "$get1k" "$get1m" \
 		"$pf" "$pf50" "$peak" "$big" "$rg" "$((idle / 1024))" | tee -a "$W/table"
 	[ "$n50" -ge 50001 ] || echo "  note: $s: $n50 responses in the 50k PROPFIND (50,001 expected)"
+	echo "  cpu: $s: GET 1K ${c1k% *} us/req (wrk ${c1k#* }), GET 1M ${c1m% *} us/req (wrk ${c1m#* })" |
+		tee -a "$W/cpu"
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 done
+# libmicrohttpd's floor: the same flags as davd, nothing of davd's own work.
+MHDFLOOR="$BUILD/bench/mhdfloor"
+if [[ " $SERVERS " == *" mhdfloor "* ]]; then
+	if [ -x "$MHDFLOOR" ]; then
+		"$MHDFLOOR" -p "${PORT[mhdfloor]}" -t 2 -a "${AUTH#Authorization: }" -b 1024 \
+			>"$W/mhdfloor.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		"$MHDFLOOR" -p $((PORT[mhdfloor] + 1)) -t 2 -a "${AUTH#Authorization: }" -f "$T/1m.mkv" \
+			-s 16384 >>"$W/mhdfloor.log" 2>&1 &
+		pidf=$!
+		PIDS+=("$pidf")
+		sleep 1
+		idle=$(rss_sum "$pid")
+		c1k=$(wcpu "$pid" "$W/get1k.out" "http://127.0.0.1:${PORT[mhdfloor]}/1k")
+		c1m=$(wcpu "$pidf" "$W/get1m.out" "http://127.0.0.1:$((PORT[mhdfloor] + 1))/1m")
+		printf '| %-8s | %10s | %10s | %10s | %9s / %5s | %9s | %9s | %7s |\n' mhdfloor \
+			"$(reqs <"$W/get1k.out")" "$(mbps <"$W/get1m.out")" - - - - - "$((idle / 1024))" |
+			tee -a "$W/table"
+		echo "  cpu: mhdfloor: GET 1K ${c1k% *} us/req (wrk ${c1k#* }), GET 1M ${c1m% *} us/req (wrk ${c1m#* })"
+		kill -TERM "$pid" "$pidf" 2>/dev/null
+		wait "$pid" "$pidf" 2>/dev/null
+	else
+		echo "mhdfloor: no $MHDFLOOR, skipped"
+	fi
+fi
 echo
 echo "wrk -t2 -c32 -d${DUR}s on loopback; $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
