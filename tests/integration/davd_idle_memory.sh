@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/davd_lib.sh"
 
-if ldd "$BIN/meta-fuse-davd" | grep -q 'libasan'; then
+if ldd "$BIN/meta-fuse-davd" | grep_quiet 'libasan'; then
 	skip "an AddressSanitizer build: its allocator is not glibc's (run on a Release build)"
 fi
 N=3000

@@ -86,7 +86,7 @@ cp "$SRC_SMALL" "$T/inception.keep"
 rm "$SRC_SMALL"
 seen_within $BOUND_S "a deleted file is 404" status_is "$SMALL" 404
 no_deleted_fd() { # davd holds no descriptor of a deleted inception.mkv
-	! ls -l "/proc/$DAVD_PID/fd" 2>/dev/null | grep -q 'inception.mkv (deleted)'
+	! ls -l "/proc/$DAVD_PID/fd" 2>/dev/null | grep_quiet 'inception.mkv (deleted)'
 }
 seen_within $BOUND_S "no descriptor of the deleted file is kept" no_deleted_fd
 cp "$T/inception.keep" "$SRC_SMALL"

@@ -40,7 +40,7 @@ expect_eq "$(cat "$T/part")" \
 # rclone's webdav backend never locks: a class 1 share is all it needs (docs/davd.md#locks).
 expect_eq "$(davd_requests refused)" 0 "rclone lsjson, copy, check and cat sent no LOCK (no refused request)"
 expect_match "$(davd_requests PROPFIND)" '^[1-9][0-9]*$' "the counters saw rclone's PROPFINDs"
-if rclone mkdir "dav:Movies/new" 2>/dev/null && rclone lsf dav:Movies | grep -q '^new/$'; then
+if rclone mkdir "dav:Movies/new" 2>/dev/null && rclone lsf dav:Movies | grep_quiet '^new/$'; then
 	fail "rclone mkdir succeeded on a read-only share"
 fi
 ok "rclone mkdir is refused"

@@ -51,7 +51,7 @@ kv_has_path "/Anime/Anime 2/Season 01/Anime 2 - S01E08.mkv" || fail "generated a
 kv_has_path "/Other/file999.iso" || fail "generated file 999 missing"
 kv_has_path "/Other/clip.mkv" || fail "the untitled file is not under /Other"
 ok "generated paths"
-if kv_dump | tail -n +2 | jq -r 'select(.source) | .source' | grep -qE '(^/|(^|/)\.\.(/|$))'; then
+if kv_dump | tail -n +2 | jq -r 'select(.source) | .source' | grep_quiet -E '(^/|(^|/)\.\.(/|$))'; then
 	fail "a source leaving the files volume is served"
 fi
 ok "no unsafe source is served"
@@ -85,7 +85,7 @@ wait_for 10 test -S "$T/unix/r.sock" || fail "redis on a unix socket did not sta
 kv_conf unix "redis_url = \"unix://:s3cret%20pw@$T/unix/r.sock\";"
 "$KVW" -c "$T/unix.conf" --once 2>"$T/unix.log" || fail "--once over a unix socket: $(cat "$T/unix.log")"
 expect_eq "$(kv_hdr .files)" 10 "unix socket with a password"
-if kv_hdr .kv.leader | grep -q s3cret; then fail "the password leaks into the snapshot"; fi
+if kv_hdr .kv.leader | grep_quiet s3cret; then fail "the password leaks into the snapshot"; fi
 ok "no credentials in the snapshot"
 kv_conf badpw "redis_url = \"unix://:wrong@$T/unix/r.sock\";"
 rc=0

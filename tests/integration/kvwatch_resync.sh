@@ -25,7 +25,7 @@ expect_eq "$(kv_hdr .generation)" "$gen" "generations published by quiet resyncs
 # A change nobody announced: found by the next resync.
 rcli set "meta-sort:file:$(kv_gen_id 5):title" "Silent Show" >/dev/null
 kv_wait 10 ".generation == $((gen + 1))" "an unannounced change is found by a resync"
-kv_paths | grep -q "^/TV/Silent Show/" ||
+kv_paths | grep_quiet "^/TV/Silent Show/" ||
 	fail "the unannounced change is not in the tree"
 [ "$(scans)" -gt "$before" ] || fail "the changed fingerprint did not lead to a load"
 ok "a changed fingerprint loads"

@@ -84,6 +84,13 @@ expect_eq() {
 	ok "$3"
 }
 
+# grep_quiet GREP-ARGS...: grep -q for the end of a pipe. grep -q exits at the
+# first match, and with pipefail the writer's SIGPIPE would make the pipe fail:
+# a match taken for none. This one reads all its input.
+grep_quiet() {
+	grep "$@" >/dev/null
+}
+
 # expect_match TEXT REGEX WHAT
 expect_match() {
 	# A here-string, not a pipe: grep -q stops at the first match, and with

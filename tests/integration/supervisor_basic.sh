@@ -39,10 +39,10 @@ for p in $KP $FP; do
 	env=$(tr '\0' '\n' </proc/$p/environ)
 	expect_match "$env" "^NOTIFY_SOCKET=@meta-fuse/" "$n: NOTIFY_SOCKET"
 	expect_match "$env" "^META_FUSE_WATCHDOG_USEC=10000000$" "$n: its watchdog period"
-	printf '%s\n' "$env" | grep -q "^WATCHDOG_USEC=" && fail "$n: WATCHDOG_USEC beside the timerfd"
+	printf '%s\n' "$env" | grep_quiet "^WATCHDOG_USEC=" && fail "$n: WATCHDOG_USEC beside the timerfd"
 	wfd=$(printf '%s\n' "$env" | sed -n 's/^META_FUSE_WATCHDOG_FD=//p')
 	expect_eq "$(readlink /proc/$p/fd/$wfd)" "anon_inode:[timerfd]" "$n: its watchdog timerfd is fd $wfd"
-	printf '%s\n' "$env" | grep -q "^MF_BUILD_DIR=" && fail "$n: the environment is not clean"
+	printf '%s\n' "$env" | grep_quiet "^MF_BUILD_DIR=" && fail "$n: the environment is not clean"
 	ok "$n: a clean environment"
 	[ "$(ps -o pgid= -p $p | tr -d ' ')" = "$p" ] || fail "$n: not its own process group"
 	ok "$n: its own process group"

@@ -15,8 +15,8 @@ for w in kvwatch fused; do
 	before[$w]=$(wpid $w)
 done
 env=$(tr '\0' '\n' </proc/${before[fused]}/environ)
-printf '%s\n' "$env" | grep -q "^META_FUSE_WATCHDOG_" && fail "a watchdog descriptor passed with the watchdog off"
-printf '%s\n' "$env" | grep -q "^WATCHDOG_USEC=" && fail "WATCHDOG_USEC passed with the watchdog off"
+printf '%s\n' "$env" | grep_quiet "^META_FUSE_WATCHDOG_" && fail "a watchdog descriptor passed with the watchdog off"
+printf '%s\n' "$env" | grep_quiet "^WATCHDOG_USEC=" && fail "WATCHDOG_USEC passed with the watchdog off"
 ok "no watchdog passed with --watchdog-sec 0"
 switches() { awk '/ctxt_switches/ { s += $2 } END { print s }' /proc/$1/status; }
 sleep 2 # the trim a second after the start is done
