@@ -213,7 +213,7 @@ int publish_patch(struct publisher *p, const struct rules *rules, const struct s
 		i++;
 	}
 	r = tree_patch_into(old, rules, schema, changes, i, lookup_record, &l, nodes_in_file, p,
-	                    &b);
+	                    NULL, &b);
 out:
 	free(changes);
 	free(recs);
