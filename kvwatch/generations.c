@@ -481,6 +481,9 @@ static void publish_done(struct kvwatch *kv, int r, struct publish_result *res, 
 	         res->generation, res->files, res->directories, res->skipped, res->hidden,
 	         st->connected ? "connected" : "disconnected", res->patched ? "patch" : "build",
 	         res->build_ns / 1e6, res->write_ns / 1e6, res->map_ns / 1e6);
+	sizes_report(&res->sizes, !res->patched, kv->cfg->files_volume, &kv->sizes_volume_logged);
+	if (!res->patched)
+		kv->pub.measure_all = false;
 
 	kv->dirty = false;
 	/* resyncing stays until a full load ends (fullload.c), live changes or not. */
