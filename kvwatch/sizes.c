@@ -121,7 +121,7 @@ void sizes_report(const struct sizes_run *run, bool full, const char *files_volu
 		log_info(
 		    "sizes: %" PRIu64 " of %" PRIu64 " files differ from the KV store's size and "
 		    "show their source's%s; %" PRIu64 " not measured (%" PRIu64 " missing, %" PRIu64
-		    " refused, %" PRIu64 " not reachable by kvwatch, %" PRIu64
+		    " refused, %" PRIu64 " permission denied to kvwatch's user, %" PRIu64
 		    " other errors), %" PRIu64 " taken from the published tree",
 		    t->corrected, files, first, unmeasured, run->missing, run->refused, run->denied,
 		    run->other, run->reused);

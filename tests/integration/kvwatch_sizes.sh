@@ -70,7 +70,7 @@ start_bg kvwatch "$KVW" -c "$T/fused.conf" -v
 KV_PID=$LAST_PID
 kv_wait 20 '.kv.connected and .files == 8' "kvwatch publishes the 8 files"
 expect_eq "$(dump_sizes)" "$(want_sizes)" "the snapshot's sizes are the sources' where measured"
-grep -q "sizes: 5 of 8 files differ from the KV store's size and show their source's (first: hash id [a-z]*, [0-9]* bytes); 2 not measured (1 missing, 1 refused, 0 not reachable by kvwatch, 0 other errors)" \
+grep -q "sizes: 5 of 8 files differ from the KV store's size and show their source's (first: hash id [a-z]*, [0-9]* bytes); 2 not measured (1 missing, 1 refused, 0 permission denied to kvwatch's user, 0 other errors)" \
 	"$T/kvwatch.log" || fail "no summary line: $(grep 'sizes:' "$T/kvwatch.log")"
 ok "one summary line says what was measured"
 expect_eq "$(grep -c 'sizes:' "$T/kvwatch.log")" 1 "one summary line, not one per file"
@@ -176,6 +176,31 @@ kill -TERM "$KV_PID"
 rc=0
 wait "$KV_PID" || rc=$?
 expect_eq "$rc" 0 "kvwatch exits 0 on SIGTERM"
+
+# kvwatch runs as a user of its own under the supervisor: where that user may
+# not search the volume, the claims stay and one line says why, no crash.
+chmod 0755 "$T"
+mkdir -p "$T/run-nobody" "$T/locked/vol"
+chown nobody "$T/run-nobody"
+chmod 0700 "$T/files/s" "$T/locked"
+sed "s|^runtime_dir = .*|runtime_dir = \"$T/run-nobody\";|" "$T/fused.conf" >"$T/nobody.conf"
+WANT="small.mkv:9 large.mkv:999999 zero.mkv:0 nosize.mkv:0 huge.mkv:0 right.mkv:500 gone.mkv:50
+escape.mkv:60"
+RUN="$T/run-nobody"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$KVW" -c "$T/nobody.conf" --once \
+	>"$T/kvwatch-nobody.log" 2>&1 || fail "kvwatch --once as nobody: $(cat "$T/kvwatch-nobody.log")"
+expect_eq "$(dump_sizes)" "$(want_sizes)" "a volume kvwatch's user may not search: the claims"
+grep -q "sizes: 0 of 8 files differ .*; 8 not measured (0 missing, 0 refused, 8 permission denied to kvwatch's user, 0 other errors)" \
+	"$T/kvwatch-nobody.log" || fail "no summary line: $(cat "$T/kvwatch-nobody.log")"
+ok "one line says the files were not reachable"
+sed -i "s|^files_volume = .*|files_volume = \"$T/locked/vol\";|" "$T/nobody.conf"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$KVW" -c "$T/nobody.conf" --once \
+	>"$T/kvwatch-nobody2.log" 2>&1 || fail "kvwatch --once as nobody: $(cat "$T/kvwatch-nobody2.log")"
+expect_eq "$(dump_sizes)" "$(want_sizes)" "a volume kvwatch's user may not open: the claims"
+grep -q "files_volume \"$T/locked/vol\": Permission denied; sizes are the KV store's, not measured" \
+	"$T/kvwatch-nobody2.log" || fail "no line about the volume: $(cat "$T/kvwatch-nobody2.log")"
+expect_eq "$(grep -c 'files_volume' "$T/kvwatch-nobody2.log")" 1 "one line about the volume"
+chmod 0755 "$T/files/s"
 
 stop_fused
 for pid in "$DAVD_PID" "$APID_PID"; do
