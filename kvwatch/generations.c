@@ -239,6 +239,7 @@ struct build_job {
 	const struct rules *rules;
 	const struct schema *schema;
 	struct store *store;
+	struct store *prev;              /* kv->retired: the published tree's record set */
 	struct publish_loading *loading; /* the first load's tree, else a build from store */
 	struct spare *spare;             /* the file prepared for it, or NULL */
 	struct snapshot_kv_state st;
@@ -262,8 +263,9 @@ static void *build_main(void *arg)
 		                              job->err, sizeof(job->err));
 		job->loading = NULL;
 	} else {
-		job->result = publish_tree(&job->pub, job->rules, job->schema, job->store, &job->st,
-		                           &job->res, job->err, sizeof(job->err));
+		job->result =
+		    publish_tree(&job->pub, job->rules, job->schema, job->store, job->prev,
+		                 &job->st, &job->res, job->err, sizeof(job->err));
 	}
 	if (write(job->efd, &one, sizeof(one)) < 0)
 		abort(); /* an eventfd write of 1 cannot fail */
@@ -352,6 +354,7 @@ static int build_start(struct kvwatch *kv, const struct snapshot_kv_state *st, u
 	job->rules = kv->cfg->rules;
 	job->schema = &kv->cfg->schema;
 	job->store = kv->store;
+	job->prev = kv->retired;
 	job->loading = kv->loading;
 	kv->loading = NULL;
 	job->st = *st;

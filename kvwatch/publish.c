@@ -101,7 +101,7 @@ static int nodes_in_file(void *ctx, uint32_t count, struct snap_node **nodes,
                          struct snapshot_file **file);
 
 int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
-                 struct store *store, const struct snapshot_kv_state *kv,
+                 struct store *store, struct store *prev, const struct snapshot_kv_state *kv,
                  struct publish_result *res, char *err, size_t errlen)
 {
 	struct snapshot_build *b = NULL;
@@ -123,8 +123,11 @@ int publish_tree(struct publisher *p, const struct rules *rules, const struct sc
 		r = tree_builder_new(rules, schema, &tb);
 	if (r == 0) {
 		/* What the published tree holds unchanged was measured for it. */
-		if (!p->measure_all)
+		if (!p->measure_all) {
 			res->sizes.iter = &ri.it;
+			res->sizes.prev =
+			    prev != NULL && store_snapshot(prev) != NULL ? prev : NULL;
+		}
 		tree_builder_set_sizes(tb, sizes_run_tree(&res->sizes));
 	}
 	while (r == 0 && (rec = next_record(&ri)) != NULL)

@@ -70,8 +70,13 @@ struct publish_result {
  */
 int publish_open_previous(struct publisher *p, struct snapshot **ret, char *err, size_t errlen);
 
+/*
+ * prev (may be NULL): the record set the published tree was made of, when a
+ * load replaced it by store; the files of its records that store has unchanged
+ * keep the size that tree gives them (sizes.h).  Neither changes meanwhile.
+ */
 int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
-                 struct store *store, const struct snapshot_kv_state *kv,
+                 struct store *store, struct store *prev, const struct snapshot_kv_state *kv,
                  struct publish_result *res, char *err, size_t errlen);
 
 /*

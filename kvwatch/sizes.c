@@ -13,6 +13,28 @@
 #include "source.h"
 #include "store.h"
 
+static bool sv_equal(struct strview a, struct strview b)
+{
+	/* An empty value is an absent one, as everywhere. */
+	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+/* rec's node in the published tree when the previous record set has it unchanged. */
+static const struct snap_node *previous(struct sizes_run *run, const struct record *rec)
+{
+	const struct snap_node *node;
+	struct strview claim, source;
+
+	if (run->prev == NULL)
+		return NULL;
+	node = store_mapped(run->prev, rec->hash_id.ptr, rec->hash_id.len, &claim);
+	if (node == NULL || !sv_equal(claim, rec->values[PROP_SIZE]))
+		return NULL;
+	source = (struct strview){snapshot_str(store_snapshot(run->prev), node->source),
+	                          node->source.len};
+	return sv_equal(source, rec->values[PROP_FILE_PATH]) ? node : NULL;
+}
+
 /* tree_sizes.measure: the size the published tree holds, or the source's. */
 static int measure(void *ctx, const struct record *rec, uint64_t *ret_size)
 {
@@ -22,7 +44,8 @@ static int measure(void *ctx, const struct record *rec, uint64_t *ret_size)
 	char path[PATH_MAX];
 	int r;
 
-	if (run->iter != NULL && (node = store_iter_node(run->iter)) != NULL) {
+	if ((run->iter != NULL && (node = store_iter_node(run->iter)) != NULL) ||
+	    (node = previous(run, rec)) != NULL) {
 		run->reused++;
 		if (node->flags & SNAP_NODE_F_SIZE_UNKNOWN)
 			return -ENODATA; /* not measured then either */
@@ -91,6 +114,7 @@ void sizes_run_end(struct sizes_run *run)
 	source_free(run->src);
 	run->src = NULL;
 	run->iter = NULL;
+	run->prev = NULL;
 	run->tree.ctx = NULL;
 }
 

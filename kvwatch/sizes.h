@@ -14,9 +14,13 @@
  * One sizes_run per build or patch, owned by whoever runs it; builds run on
  * several threads at once (the load's, the build's, the loop's patches), so a
  * run has a volume descriptor and counters of its own and shares nothing.  A
- * full build from the record set takes the size of an entry the published tree
- * holds unchanged (store_iter_node()) from that tree instead of measuring it
- * again (a rules reload, a build for a state change).  Nothing here logs but
+ * full build from the record set takes the size of a record the published tree
+ * holds unchanged (its filePath and its size claim the same) from that tree
+ * instead of measuring it again: an entry the record set maps to it
+ * (store_iter_node(): a rules reload, a build for a change of state), or,
+ * after a load replaced the record set, one the previous set maps
+ * (store_mapped()).  So a load measures the files it finds new or changed, and
+ * a resync costs no stat per unchanged file.  Nothing here logs but
  * sizes_report(), on the loop.
  */
 #ifndef MF_KVWATCH_SIZES_H
@@ -34,6 +38,8 @@ struct sizes_run {
 	struct tree_sizes tree;        /* handed to the tree; tree.ctx is the run */
 	struct source *src;            /* NULL: not measuring */
 	const struct store_iter *iter; /* set: a mapped entry's size is its node's */
+	struct store *prev;            /* set: the record set of the published tree, whose
+	                                  unchanged records' sizes are that tree's */
 	int volume_error;              /* -errno: files_volume could not be opened */
 	uint64_t reused;               /* sizes taken from the published tree */
 	uint64_t missing;              /* no such file (or read through WebDAV) */

@@ -831,6 +831,23 @@ const struct snap_node *store_iter_node(const struct store_iter *it)
 	return it->node != 0 ? snapshot_node(it->store->map.snap, it->node) : NULL;
 }
 
+const struct snap_node *store_mapped(struct store *s, const char *id, size_t len,
+                                     struct strview *ret_size)
+{
+	struct strview v[PROP_CORE_MAX] = {{NULL, 0}};
+	int64_t i = find(s, id, len, id_hash(id, len));
+	uint32_t ref;
+
+	if (i < 0 || rebound(s, (uint32_t)i))
+		return NULL;
+	ref = s->slots[i].ref;
+	if (ref & OWNED_BIT)
+		return NULL;
+	core_decode(&s->map, s->map.core_off[ref], v);
+	*ret_size = v[PROP_SIZE];
+	return snapshot_node(s->map.snap, ref);
+}
+
 void store_iter_free(struct store_iter *it)
 {
 	free(it->mapped);

@@ -93,6 +93,14 @@ const struct record *store_iter_next(void *it);
  * record is owned (new or changed since).
  */
 const struct snap_node *store_iter_node(const struct store_iter *it);
+
+/*
+ * The node of the snapshot s maps that holds id's record unchanged, with the
+ * size value the record has (*ret_size, ptr NULL when absent; valid while s is
+ * unchanged); NULL when id is not in s or is owned (new or changed since).
+ */
+const struct snap_node *store_mapped(struct store *s, const char *id, size_t len,
+                                     struct strview *ret_size);
 void store_iter_free(struct store_iter *it);
 
 /*

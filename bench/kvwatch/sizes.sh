@@ -16,6 +16,9 @@
 #                of generation 2)
 #   rules reload SIGHUP with changed rules of the same properties: every size
 #                taken from the published tree, none measured
+#   resync build a resync (SIGUSR2) that finds one record changed: a full build
+#                of the loaded record set, which measures that file only (the
+#                others' sizes come from the published tree)
 # Release build, please; the machine's load is printed beside the figures.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +57,7 @@ redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$t
 pids+=($!)
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
+id=$(printf '%08x%08x%08x%08x%08x%08x%08x%08x' 3 22 44 54 68 76 100 110) # file 3
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f\n", b - a }'; }
@@ -105,8 +109,8 @@ gen_build() {
 		awk '{ printf "%.3f\n", $1 / 1000 }' | tail -n 1
 }
 
-printf '%-9s %-8s %10s %11s %12s %s\n' files measure "cold load" "full build" "rules reload" \
-	"load average"
+printf '%-9s %-8s %10s %11s %12s %12s %s\n' files measure "cold load" "full build" \
+	"rules reload" "resync build" "load average"
 loaded=0
 for n in "${sizes[@]}"; do
 	"$src/tests/integration/kvwatch_gen.sh" $((n - loaded)) "$loaded" |
@@ -114,7 +118,7 @@ for n in "${sizes[@]}"; do
 	volume "$loaded" $((n - loaded))
 	loaded=$n
 	for m in true false; do
-		for f in cold build reload; do : >"$tmp/$f.$m"; done
+		for f in cold build reload resync; do : >"$tmp/$f.$m"; done
 	done
 	for _ in $(seq "$runs"); do
 		for m in true false; do
@@ -155,14 +159,25 @@ for n in "${sizes[@]}"; do
 			done
 			since "$t0" >>"$tmp/reload.$m"
 			grep 'sizes:' "$tmp/life.log" | tail -n 1 >"$tmp/reload-sizes.$m" || true
+			# A resync that finds one changed record: a full build of the
+			# loaded set, the unchanged records' sizes from the published tree.
+			redis-cli -p "$port" set "meta-sort:file:$id:size" $((RANDOM + 1)) >/dev/null
+			kill -USR2 "$kpid"
+			for _ in $(seq 12000); do
+				grep -q "published generation 4:" "$tmp/life.log" && break
+				sleep 0.1
+			done
+			gen_build 4 "$tmp/life.log" >>"$tmp/resync.$m"
+			grep 'sizes:' "$tmp/life.log" | tail -n 1 >"$tmp/resync-sizes.$m" || true
 			kill "$kpid"
 			wait "$kpid" 2>/dev/null || true
 		done
 	done
 	for m in true false; do
-		printf '%-9s %-8s %9.2fs %10.2fs %11.2fs %s\n' "$n" "$m" \
+		printf '%-9s %-8s %9.2fs %10.2fs %11.2fs %11.2fs %s\n' "$n" "$m" \
 			"$(median <"$tmp/cold.$m")" "$(median <"$tmp/build.$m")" \
-			"$(median <"$tmp/reload.$m")" "$(cut -d' ' -f1-3 /proc/loadavg)"
+			"$(median <"$tmp/reload.$m")" "$(median <"$tmp/resync.$m")" \
+			"$(cut -d' ' -f1-3 /proc/loadavg)"
 	done
-	sed 's/^<[0-9]>//' "$tmp/sizes.true" "$tmp/reload-sizes.true"
+	sed 's/^<[0-9]>//' "$tmp/sizes.true" "$tmp/reload-sizes.true" "$tmp/resync-sizes.true"
 done

@@ -146,6 +146,18 @@ expect_eq "$(eventually 10 8000 propfind_one small.mkv)" 8000 "small.mkv: davd P
 cmp -s "$MNT/Other/small.mkv" "$T/files/s/small.mkv" || fail "small.mkv: the bytes read differ"
 ok "small.mkv: a read returns the new bytes"
 
+# A claim changed without a message: the resync's full build measures that
+# file, and takes the others' sizes from the published tree.
+gen=$(kv_hdr .generation)
+rcli set meta-sort:file:right:size 501 >/dev/null
+kill -USR2 "$KV_PID"
+kv_wait 20 ".generation > $gen" "the resync publishes the change"
+expect_eq "$(dump_sizes)" "$(want_sizes)" "after the resync, every size is the source's"
+grep -q "published generation $((gen + 1)):.*build" "$T/kvwatch.log" || fail "not a build"
+grep 'sizes:' "$T/kvwatch.log" | tail -n 1 | grep -q "7 taken from the published tree" ||
+	fail "the resync measured unchanged files: $(grep 'sizes:' "$T/kvwatch.log" | tail -n 1)"
+ok "the resync measured the changed file only"
+
 # A rules reload (asking for the same properties) places the records again
 # without measuring: the sizes stay.
 gen=$(kv_hdr .generation)
@@ -184,7 +196,7 @@ mkdir -p "$T/run-nobody" "$T/locked/vol"
 chown nobody "$T/run-nobody"
 chmod 0700 "$T/files/s" "$T/locked"
 sed "s|^runtime_dir = .*|runtime_dir = \"$T/run-nobody\";|" "$T/fused.conf" >"$T/nobody.conf"
-WANT="small.mkv:9 large.mkv:999999 zero.mkv:0 nosize.mkv:0 huge.mkv:0 right.mkv:500 gone.mkv:50
+WANT="small.mkv:9 large.mkv:999999 zero.mkv:0 nosize.mkv:0 huge.mkv:0 right.mkv:501 gone.mkv:50
 escape.mkv:60"
 RUN="$T/run-nobody"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$KVW" -c "$T/nobody.conf" --once \
