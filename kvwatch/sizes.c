@@ -104,6 +104,16 @@ int sizes_run_begin(struct sizes_run *run, const char *files_volume)
 	return 0;
 }
 
+bool sizes_moved(struct sizes_run *run, const struct snapshot *snap, const struct snap_node *node)
+{
+	uint64_t size;
+
+	if (run->src == NULL || node->type != SNAP_NODE_FILE ||
+	    source_measure(run->src, snapshot_str(snap, node->source), &size) < 0)
+		return false;
+	return size != node->size || (node->flags & SNAP_NODE_F_SIZE_UNKNOWN);
+}
+
 struct tree_sizes *sizes_run_tree(struct sizes_run *run)
 {
 	return run->src != NULL ? &run->tree : NULL;

@@ -31,6 +31,8 @@
 
 #include "tree.h"
 
+struct snap_node;
+struct snapshot;
 struct source;
 struct store_iter;
 
@@ -57,6 +59,12 @@ int sizes_run_begin(struct sizes_run *run, const char *files_volume);
 
 /* What to hand the tree: NULL when the run does not measure. */
 struct tree_sizes *sizes_run_tree(struct sizes_run *run);
+
+/*
+ * Has the source of node (a file of snap) another size now than node shows?
+ * false when the run does not measure or the source cannot be measured.
+ */
+bool sizes_moved(struct sizes_run *run, const struct snapshot *snap, const struct snap_node *node);
 
 /* Close the run's volume; the counts stay.  Safe on a zeroed run and twice. */
 void sizes_run_end(struct sizes_run *run);

@@ -7,10 +7,13 @@
 #   - apid's getattr size
 # are the bytes a read returns.  A source that is not there keeps the claim; a
 # source symlink leading out of the volume is not measured.  A file replaced by
-# one of another size and announced again (a new, still wrong claim) shows the
-# new size, through a live patch.  A rules reload keeps the measured sizes
-# (taken from the published tree, no stat), and so does the warm start (the
-# saved tree served while Redis is away).  kvwatch says it in one summary line.
+# one of another size and announced again, with a new (still wrong) claim or
+# with the same one, shows the new size through a live patch; an announcement
+# that changes nothing publishes nothing.  A resync that finds one claim changed
+# measures that file only; a rules reload keeps the measured sizes (taken from
+# the published tree, no stat), and so does the warm start (the saved tree
+# served while Redis is away).  kvwatch says it in one summary line; run as a
+# user that may not search the volume it keeps the claims and says why.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fused_lib.sh"
 . "$(dirname "$0")/kvwatch_lib.sh"
@@ -146,6 +149,30 @@ expect_eq "$(eventually 10 8000 propfind_one small.mkv)" 8000 "small.mkv: davd P
 cmp -s "$MNT/Other/small.mkv" "$T/files/s/small.mkv" || fail "small.mkv: the bytes read differ"
 ok "small.mkv: a read returns the new bytes"
 
+# Replaced again and announced with the same claim: the record did not change,
+# the source did; a patch places it again.
+gen=$(kv_hdr .generation)
+src small.mkv 9000
+kv_publish '{"changes": [{"action": "update", "hashId": "small"}]}'
+kv_wait 10 ".generation > $gen" "an announced file whose record did not change is published"
+WANT=${WANT/small.mkv:8000/small.mkv:9000}
+expect_eq "$(dump_sizes)" "$(want_sizes)" "the file's new size with the same claim"
+expect_eq "$(eventually 10 9000 stat -c %s "$MNT/Other/small.mkv")" 9000 \
+	"small.mkv: stat through fused shows it"
+# Announced again, nothing changed anywhere: nothing is published.
+gen=$(kv_hdr .generation)
+kv_publish '{"changes": [{"action": "update", "hashId": "small"}, {"action": "update", "hashId": "gone"}]}'
+wait_for 10 grep -q "batch: 2 fetched, 0 removed, 0 vanished, 0 records changed" "$T/kvwatch.log" ||
+	fail "the announcement was not fetched"
+# (past the 200 ms debounce, a generation it made would be out before the next)
+sleep 0.3
+rcli set meta-sort:file:gone:size 51 >/dev/null
+kv_publish '{"changes": [{"action": "update", "hashId": "gone"}]}'
+kv_wait 10 ".generation > $gen" "the next change is published"
+WANT=${WANT/gone.mkv:50/gone.mkv:51}
+expect_eq "$(kv_hdr .generation)" $((gen + 1)) "an announcement that changes nothing published nothing"
+expect_eq "$(dump_sizes)" "$(want_sizes)" "a file kvwatch cannot measure shows its new claim"
+
 # A claim changed without a message: the resync's full build measures that
 # file, and takes the others' sizes from the published tree.
 gen=$(kv_hdr .generation)
@@ -196,7 +223,7 @@ mkdir -p "$T/run-nobody" "$T/locked/vol"
 chown nobody "$T/run-nobody"
 chmod 0700 "$T/files/s" "$T/locked"
 sed "s|^runtime_dir = .*|runtime_dir = \"$T/run-nobody\";|" "$T/fused.conf" >"$T/nobody.conf"
-WANT="small.mkv:9 large.mkv:999999 zero.mkv:0 nosize.mkv:0 huge.mkv:0 right.mkv:501 gone.mkv:50
+WANT="small.mkv:9 large.mkv:999999 zero.mkv:0 nosize.mkv:0 huge.mkv:0 right.mkv:501 gone.mkv:51
 escape.mkv:60"
 RUN="$T/run-nobody"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$KVW" -c "$T/nobody.conf" --once \
