@@ -834,17 +834,20 @@ const struct snap_node *store_iter_node(const struct store_iter *it)
 const struct snap_node *store_mapped(struct store *s, const char *id, size_t len,
                                      struct strview *ret_size)
 {
-	struct strview v[PROP_CORE_MAX] = {{NULL, 0}};
 	int64_t i = find(s, id, len, id_hash(id, len));
-	uint32_t ref;
+	uint32_t ref, off;
+	bool derived;
 
 	if (i < 0 || rebound(s, (uint32_t)i))
 		return NULL;
 	ref = s->slots[i].ref;
 	if (ref & OWNED_BIT)
 		return NULL;
-	core_decode(&s->map, s->map.core_off[ref], v);
-	*ret_size = v[PROP_SIZE];
+	/* The size is the first core value (core_encode()), never derived. */
+	off = s->map.core_off[ref];
+	*ret_size = (struct strview){NULL, 0};
+	if (off != NO_CORE)
+		tag_read((const unsigned char *)s->map.core + off, ret_size, &derived);
 	return snapshot_node(s->map.snap, ref);
 }
 
