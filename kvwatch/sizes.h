@@ -3,9 +3,9 @@
  *
  * The KV store's size is a claim; a reader that trusted it served 10 bytes of
  * a file whose reads return 4,567 until the first open corrected it.  kvwatch
- * therefore measures every placed file's source beneath files_volume when it
- * builds a tree (the full load, a full build) and the files a live patch
- * places, the way the readers find it (source_measure(): openat2 beneath the
+ * therefore measures the source beneath files_volume of every file it places
+ * new or changed (a load's records, a live patch's, an announced file whose
+ * source moved), the way the readers find it (source_measure(): openat2 beneath the
  * volume, O_PATH, fstat; a path or a symlink leading out is never looked at),
  * and the tree shows the measured size where the claim differs (tree.h,
  * struct tree_sizes).  A source that is not there (read through
@@ -18,10 +18,9 @@
  * holds unchanged (its filePath and its size claim the same) from that tree
  * instead of measuring it again: an entry the record set maps to it
  * (store_iter_node(): a rules reload, a build for a change of state), or,
- * after a load replaced the record set, one the previous set maps
- * (store_mapped()).  So a load measures the files it finds new or changed, and
- * a resync costs no stat per unchanged file.  Nothing here logs but
- * sizes_report(), on the loop.
+ * after a load (or new rules asking for other properties) replaced the record
+ * set, one the previous set maps (store_mapped()).  So a resync costs no stat
+ * per unchanged file.  Nothing here logs but sizes_report(), on the loop.
  */
 #ifndef MF_KVWATCH_SIZES_H
 #define MF_KVWATCH_SIZES_H
