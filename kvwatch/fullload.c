@@ -315,7 +315,8 @@ static void start(struct kvwatch *kv, bool check)
 	 * is: its records are placed while redis-server is still sending the next.
 	 */
 	if (store_count(kv->store) == 0 && !kv->pub.ready &&
-	    publish_loading_new(kv->cfg->rules, &kv->cfg->schema, &job->loading) == 0) {
+	    publish_loading_new(kv->cfg->rules, &kv->cfg->schema, kv->pub.measure_volume,
+	                        &job->loading) == 0) {
 		job->params.on_record = publish_loading_record;
 		job->params.on_record_ctx = job->loading;
 	}

@@ -239,6 +239,7 @@ struct build_job {
 	const struct rules *rules;
 	const struct schema *schema;
 	struct store *store;
+	struct store *prev;              /* kv->retired: the published tree's record set */
 	struct publish_loading *loading; /* the first load's tree, else a build from store */
 	struct spare *spare;             /* the file prepared for it, or NULL */
 	struct snapshot_kv_state st;
@@ -262,8 +263,9 @@ static void *build_main(void *arg)
 		                              job->err, sizeof(job->err));
 		job->loading = NULL;
 	} else {
-		job->result = publish_tree(&job->pub, job->rules, job->schema, job->store, &job->st,
-		                           &job->res, job->err, sizeof(job->err));
+		job->result =
+		    publish_tree(&job->pub, job->rules, job->schema, job->store, job->prev,
+		                 &job->st, &job->res, job->err, sizeof(job->err));
 	}
 	if (write(job->efd, &one, sizeof(one)) < 0)
 		abort(); /* an eventfd write of 1 cannot fail */
@@ -352,6 +354,7 @@ static int build_start(struct kvwatch *kv, const struct snapshot_kv_state *st, u
 	job->rules = kv->cfg->rules;
 	job->schema = &kv->cfg->schema;
 	job->store = kv->store;
+	job->prev = kv->retired;
 	job->loading = kv->loading;
 	kv->loading = NULL;
 	job->st = *st;
@@ -481,6 +484,9 @@ static void publish_done(struct kvwatch *kv, int r, struct publish_result *res, 
 	         res->generation, res->files, res->directories, res->skipped, res->hidden,
 	         st->connected ? "connected" : "disconnected", res->patched ? "patch" : "build",
 	         res->build_ns / 1e6, res->write_ns / 1e6, res->map_ns / 1e6);
+	sizes_report(&res->sizes, !res->patched, kv->cfg->files_volume, &kv->sizes_volume_logged);
+	if (!res->patched)
+		kv->pub.measure_all = false;
 
 	kv->dirty = false;
 	/* resyncing stays until a full load ends (fullload.c), live changes or not. */

@@ -270,10 +270,11 @@ void kv_reload(struct kvwatch *kv)
 		config_free(ncfg);
 		return;
 	}
-	log_info("reloading the configuration:%s%s%s%s%s%s", changes & RELOAD_RULES ? " rules" : "",
-	         changes & RELOAD_FETCH ? " properties" : "",
-	         changes & RELOAD_SOURCE ? " source" : "", changes & RELOAD_HOOKS ? " hooks" : "",
-	         changes & RELOAD_OTHER ? " settings" : "", changes == 0 ? " nothing changed" : "");
+	log_info(
+	    "reloading the configuration:%s%s%s%s%s%s%s", changes & RELOAD_RULES ? " rules" : "",
+	    changes & RELOAD_FETCH ? " properties" : "", changes & RELOAD_SOURCE ? " source" : "",
+	    changes & RELOAD_HOOKS ? " hooks" : "", changes & RELOAD_SIZES ? " sizes" : "",
+	    changes & RELOAD_OTHER ? " settings" : "", changes == 0 ? " nothing changed" : "");
 	if (changes & (RELOAD_SOURCE | RELOAD_FETCH))
 		fullload_cancel(kv);
 	if (changes & RELOAD_SOURCE)
@@ -286,6 +287,7 @@ void kv_reload(struct kvwatch *kv)
 
 	kv->cfg = ncfg;
 	kv->pub.runtime_dir = ncfg->runtime_dir;
+	kv->pub.measure_volume = ncfg->kv.measure_sizes ? ncfg->files_volume : NULL;
 	keys_init(&kv->layout, ncfg->kv.prefix, ncfg->kv.separator); /* it points into ncfg */
 	if (kv->job != NULL && kv->job->cfg == old && kv->job_cfg == NULL)
 		kv->job_cfg = old; /* the load still reads it; freed when it ends */
@@ -312,6 +314,12 @@ void kv_reload(struct kvwatch *kv)
 		log_info("reload: placing %u records with the new rules", store_count(kv->store));
 		kv->dirty = true;
 		gen_spare_for_build(kv); /* its file, allocated while the records are placed */
+	}
+	if (changes & RELOAD_SIZES) {
+		/* Sizes measured in another volume, or not measured: a full build measures. */
+		kv->pub.measure_all = true;
+		kv->dirty = true;
+		gen_spare_for_build(kv);
 	}
 	if (kv->dirty || gen_state_changed(kv))
 		gen_schedule(kv);
@@ -374,6 +382,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 	int r, status = 0;
 
 	kv.pub.spare_ctx = &kv;
+	kv.pub.measure_volume = cfg->kv.measure_sizes ? cfg->files_volume : NULL;
 	if (check_runtime_dir(cfg->runtime_dir) < 0) {
 		config_free(cfg);
 		return EXIT_TEMPFAIL;
@@ -480,7 +489,12 @@ out:
 
 int kvwatch_once(const struct config *cfg)
 {
-	struct publisher pub = {.runtime_dir = cfg->runtime_dir, .no_map = true};
+	struct publisher pub = {
+	    .runtime_dir = cfg->runtime_dir,
+	    .no_map = true,
+	    .measure_volume = cfg->kv.measure_sizes ? cfg->files_volume : NULL,
+	};
+	int volume_logged = 0;
 	struct publish_loading *loading = NULL;
 	struct snapshot_kv_state st = {.connected = true};
 	struct leader_lock lock = {0};
@@ -523,7 +537,7 @@ int kvwatch_once(const struct config *cfg)
 	    .schema = &cfg->schema,
 	    .on_record = publish_loading_record,
 	};
-	if (publish_loading_new(cfg->rules, &cfg->schema, &loading) < 0) {
+	if (publish_loading_new(cfg->rules, &cfg->schema, pub.measure_volume, &loading) < 0) {
 		log_errorx("out of memory");
 		status = EXIT_TEMPFAIL;
 		goto out;
@@ -553,6 +567,7 @@ int kvwatch_once(const struct config *cfg)
 	         "load, write %.1f ms)",
 	         res.generation, res.files, res.directories, res.skipped, res.hidden,
 	         res.build_ns / 1e6, res.write_ns / 1e6);
+	sizes_report(&res.sizes, true, cfg->files_volume, &volume_logged);
 	status = 0;
 out:
 	publish_loading_free(loading);

@@ -152,6 +152,7 @@ struct kvwatch {
 	bool pub_held;
 	uint64_t pub_held_removals;
 	char pub_error[ERROR_MAX];
+	int sizes_volume_logged; /* -errno of files_volume said last (sizes_report()) */
 
 	char error[ERROR_MAX]; /* "" when none */
 	int64_t error_since_ns;

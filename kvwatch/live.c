@@ -18,6 +18,8 @@
 #include "config.h"
 #include "fetch.h"
 #include "log.h"
+#include "sizes.h"
+#include "snapshot.h"
 #include "store.h"
 #include "tree.h"
 #include "updates.h"
@@ -87,6 +89,41 @@ void live_drop(struct kvwatch *kv)
 /* The changes' values are in (on the loop thread): carry them out. */
 static void fetch_next(struct kvwatch *kv);
 
+/*
+ * A file announced again whose record did not change may have changed on disk
+ * (replaced, announced with the same size claim): are there files among the
+ * first SIZES_RECHECK_MAX of changes whose source now has another size than
+ * the published tree shows?  They are in the delta already (delta_note()), so
+ * the patch places them again and measures them.  A few stats on the loop.
+ */
+#define SIZES_RECHECK_MAX 64
+static bool sources_moved(struct kvwatch *kv, const struct batch_change *changes, size_t n)
+{
+	struct snapshot *snap = store_snapshot(kv->store);
+	struct sizes_run run;
+	size_t moved = 0;
+
+	if (!kv->patchable || snap == NULL || kv->pub.measure_volume == NULL ||
+	    sizes_run_begin(&run, kv->pub.measure_volume) < 0)
+		return false;
+	for (size_t i = 0; i < n && i < SIZES_RECHECK_MAX && run.src != NULL; i++) {
+		const struct snap_node *node;
+		struct strview claim;
+
+		if (changes[i].action == BATCH_REMOVE)
+			continue;
+		node = store_mapped(kv->store, changes[i].id, changes[i].id_len, &claim);
+		if (node != NULL && sizes_moved(&run, snap, node))
+			moved++;
+	}
+	sizes_run_end(&run);
+	if (moved > 0)
+		log_debug("batch: %zu files announced unchanged have another size on disk; "
+		          "placing them again",
+		          moved);
+	return moved > 0;
+}
+
 /* The changes' values are in (on the loop thread): carry them out. */
 static void on_fetched(void *userdata, struct fetch *f)
 {
@@ -94,6 +131,7 @@ static void on_fetched(void *userdata, struct fetch *f)
 	const struct batch_change *changes;
 	struct update_stats st = {0};
 	struct store *fetched;
+	bool moved;
 	const char *err;
 	size_t n;
 	int r;
@@ -121,6 +159,7 @@ static void on_fetched(void *userdata, struct fetch *f)
 	gen_drop_loading(kv); /* the store is about to differ from what was loaded */
 	r = updates_merge(kv->store, kv->job != NULL ? kv->touched : NULL, fetched, changes, n,
 	                  &st);
+	moved = r >= 0 && st.changed == 0 && sources_moved(kv, changes, n); /* changes are f's */
 	fetch_free(f);
 	if (r < 0) {
 		kv_fail(kv, "applying changed files: %s", strerror(-r));
@@ -129,7 +168,7 @@ static void on_fetched(void *userdata, struct fetch *f)
 	log_debug("batch: %" PRIu64 " fetched, %" PRIu64 " removed, %" PRIu64 " vanished, %" PRIu64
 	          " records changed",
 	          st.fetched, st.removed, st.load.vanished, st.changed);
-	if (st.changed > 0) {
+	if (st.changed > 0 || moved) {
 		kv->dirty = true;
 		gen_schedule(kv);
 	}

@@ -101,7 +101,7 @@ static int nodes_in_file(void *ctx, uint32_t count, struct snap_node **nodes,
                          struct snapshot_file **file);
 
 int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
-                 struct store *store, const struct snapshot_kv_state *kv,
+                 struct store *store, struct store *prev, const struct snapshot_kv_state *kv,
                  struct publish_result *res, char *err, size_t errlen)
 {
 	struct snapshot_build *b = NULL;
@@ -118,9 +118,21 @@ int publish_tree(struct publisher *p, const struct rules *rules, const struct sc
 		errbuf_set(err, errlen, 0, "collecting records: %s", strerror(-r));
 		return r;
 	}
-	r = tree_builder_new(rules, schema, &tb);
+	r = sizes_run_begin(&res->sizes, p->measure_volume);
+	if (r == 0)
+		r = tree_builder_new(rules, schema, &tb);
+	if (r == 0) {
+		/* What the published tree holds unchanged was measured for it. */
+		if (!p->measure_all) {
+			res->sizes.iter = &ri.it;
+			res->sizes.prev =
+			    prev != NULL && store_snapshot(prev) != NULL ? prev : NULL;
+		}
+		tree_builder_set_sizes(tb, sizes_run_tree(&res->sizes));
+	}
 	while (r == 0 && (rec = next_record(&ri)) != NULL)
 		r = tree_builder_add(tb, rec);
+	sizes_run_end(&res->sizes);
 	store_iter_free(&ri.it);
 	if (r == 0 && ri.cancelled)
 		r = -ECANCELED;
@@ -201,6 +213,8 @@ int publish_patch(struct publisher *p, const struct rules *rules, const struct s
 	memset(res, 0, sizeof(*res));
 	if (old == NULL || n > TREE_PATCH_MAX)
 		return -EAGAIN;
+	if (sizes_run_begin(&res->sizes, p->measure_volume) < 0)
+		goto out;
 	changes = calloc(n + 1, sizeof(*changes));
 	recs = calloc(2 * n + 1, sizeof(*recs));
 	vals = calloc((2 * n + 1) * np + 1, sizeof(*vals));
@@ -213,8 +227,9 @@ int publish_patch(struct publisher *p, const struct rules *rules, const struct s
 		i++;
 	}
 	r = tree_patch_into(old, rules, schema, changes, i, lookup_record, &l, nodes_in_file, p,
-	                    &b);
+	                    sizes_run_tree(&res->sizes), &b);
 out:
+	sizes_run_end(&res->sizes);
 	free(changes);
 	free(recs);
 	free(vals);
@@ -231,11 +246,12 @@ out:
 struct publish_loading {
 	struct tree_builder *builder;
 	uint32_t nprops;
-	struct strview *vals; /* one record's values, derived in place */
+	struct strview *vals;   /* one record's values, derived in place */
+	struct sizes_run sizes; /* the sizes, measured as the records come */
 };
 
 int publish_loading_new(const struct rules *rules, const struct schema *schema,
-                        struct publish_loading **ret)
+                        const char *measure_volume, struct publish_loading **ret)
 {
 	struct publish_loading *l = calloc(1, sizeof(*l));
 	int r;
@@ -244,11 +260,14 @@ int publish_loading_new(const struct rules *rules, const struct schema *schema,
 		return -ENOMEM;
 	l->nprops = schema->count;
 	l->vals = calloc(schema->count ? schema->count : 1, sizeof(*l->vals));
-	r = l->vals == NULL ? -ENOMEM : tree_builder_new(rules, schema, &l->builder);
+	r = l->vals == NULL ? -ENOMEM : sizes_run_begin(&l->sizes, measure_volume);
+	if (r == 0)
+		r = tree_builder_new(rules, schema, &l->builder);
 	if (r < 0) {
 		publish_loading_free(l);
 		return r;
 	}
+	tree_builder_set_sizes(l->builder, sizes_run_tree(&l->sizes));
 	*ret = l;
 	return 0;
 }
@@ -274,6 +293,8 @@ int publish_loading(struct publisher *p, struct publish_loading *l,
 	memset(res, 0, sizeof(*res));
 	r = tree_builder_finish_into(l->builder, nodes_in_file, p, &b);
 	l->builder = NULL;
+	sizes_run_end(&l->sizes);
+	res->sizes = l->sizes;
 	publish_loading_free(l);
 	if (r < 0) {
 		errbuf_set(err, errlen, 0, "building the tree: %s", strerror(-r));
@@ -287,6 +308,7 @@ void publish_loading_free(struct publish_loading *l)
 	if (l == NULL)
 		return;
 	tree_builder_free(l->builder);
+	sizes_run_end(&l->sizes);
 	free(l->vals);
 	free(l);
 }

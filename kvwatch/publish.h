@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "record.h"
+#include "sizes.h"
 #include "snapshot_writer.h"
 
 struct rules;
@@ -41,6 +42,10 @@ struct publisher {
 	void *spare_ctx;
 	/* Set: publish_tree() stops placing records and returns -ECANCELED. */
 	const atomic_bool *cancel;
+	/* Sizes are measured beneath this directory (sizes.h); NULL: the KV store's. */
+	const char *measure_volume; /* borrowed */
+	/* publish_tree() measures every file, even those the published tree holds. */
+	bool measure_all;
 };
 
 struct publish_result {
@@ -49,12 +54,13 @@ struct publish_result {
 	uint64_t directories;
 	uint64_t skipped;
 	uint64_t hidden;
-	int64_t build_ns;      /* records + tree_build or tree_patch (publish_loading():
+	int64_t build_ns;       /* records + tree_build or tree_patch (publish_loading():
 	                          the passes left after the load) */
-	bool patched;          /* by tree_patch */
-	int64_t write_ns;      /* snapshot_write, up to the rename */
-	int64_t map_ns;        /* mapping the new file back (validation included) */
-	struct snapshot *snap; /* the new generation, mapped; the caller owns it */
+	bool patched;           /* by tree_patch */
+	int64_t write_ns;       /* snapshot_write, up to the rename */
+	int64_t map_ns;         /* mapping the new file back (validation included) */
+	struct snapshot *snap;  /* the new generation, mapped; the caller owns it */
+	struct sizes_run sizes; /* what measuring the sizes found (ended) */
 };
 
 /*
@@ -64,8 +70,13 @@ struct publish_result {
  */
 int publish_open_previous(struct publisher *p, struct snapshot **ret, char *err, size_t errlen);
 
+/*
+ * prev (may be NULL): the record set the published tree was made of, when a
+ * load replaced it by store; the files of its records that store has unchanged
+ * keep the size that tree gives them (sizes.h).  Neither changes meanwhile.
+ */
 int publish_tree(struct publisher *p, const struct rules *rules, const struct schema *schema,
-                 struct store *store, const struct snapshot_kv_state *kv,
+                 struct store *store, struct store *prev, const struct snapshot_kv_state *kv,
                  struct publish_result *res, char *err, size_t errlen);
 
 /*
@@ -90,8 +101,9 @@ int publish_patch(struct publisher *p, const struct rules *rules, const struct s
  * drops a tree whose records are not what is published after all.
  */
 struct publish_loading;
+/* measure_volume: as in struct publisher (the placing runs before any publish). */
 int publish_loading_new(const struct rules *rules, const struct schema *schema,
-                        struct publish_loading **ret);
+                        const char *measure_volume, struct publish_loading **ret);
 int publish_loading_record(void *ctx, const char *id, size_t id_len, const struct strview *values);
 /* Frees l. */
 int publish_loading(struct publisher *p, struct publish_loading *l,

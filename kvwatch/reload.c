@@ -53,6 +53,9 @@ unsigned reload_changes(const struct config *cur, const struct config *next)
 	    cur->kv.hold_time_ms != next->kv.hold_time_ms ||
 	    str_differ(cur->state_dir, next->state_dir))
 		c |= RELOAD_OTHER;
+	if (str_differ(cur->files_volume, next->files_volume) ||
+	    cur->kv.measure_sizes != next->kv.measure_sizes)
+		c |= RELOAD_SIZES;
 	return c;
 }
 

@@ -22,6 +22,7 @@ enum {
 	RELOAD_HOOKS = 1u << 3,  /* hooks.on_change or hooks.debounce_ms */
 	RELOAD_SCHEMA = 1u << 4, /* the fetched properties differ (names or order) */
 	RELOAD_OTHER = 1u << 5,  /* anything else kvwatch reads (timers, thresholds, state_dir) */
+	RELOAD_SIZES = 1u << 6,  /* files_volume or kv.measure_sizes: measure every file again */
 };
 
 unsigned reload_changes(const struct config *cur, const struct config *next);

@@ -805,6 +805,7 @@ const struct record *store_iter_next(void *ctx)
 			it->mapped[ref / 64] |= 1ULL << (ref % 64);
 			continue;
 		}
+		it->node = 0;
 		it->rec.hash_id = entry_id(s, i);
 		blob_values(s, s->owned[ref & ~OWNED_BIT], it->vals);
 		record_derive(&it->rec);
@@ -818,10 +819,36 @@ const struct record *store_iter_next(void *ctx)
 	}
 	node = (it->word - 1) * 64 + (uint32_t)__builtin_ctzll(it->bits);
 	it->bits &= it->bits - 1;
+	it->node = node;
 	it->rec.hash_id = snap_sv(s->map.snap, snapshot_node(s->map.snap, node)->hash_id);
 	mapped_values(s, &s->map, node, it->vals);
 	record_derive(&it->rec);
 	return &it->rec;
+}
+
+const struct snap_node *store_iter_node(const struct store_iter *it)
+{
+	return it->node != 0 ? snapshot_node(it->store->map.snap, it->node) : NULL;
+}
+
+const struct snap_node *store_mapped(struct store *s, const char *id, size_t len,
+                                     struct strview *ret_size)
+{
+	int64_t i = find(s, id, len, id_hash(id, len));
+	uint32_t ref, off;
+	bool derived;
+
+	if (i < 0 || rebound(s, (uint32_t)i))
+		return NULL;
+	ref = s->slots[i].ref;
+	if (ref & OWNED_BIT)
+		return NULL;
+	/* The size is the first core value (core_encode()), never derived. */
+	off = s->map.core_off[ref];
+	*ret_size = (struct strview){NULL, 0};
+	if (off != NO_CORE)
+		tag_read((const unsigned char *)s->map.core + off, ret_size, &derived);
+	return snapshot_node(s->map.snap, ref);
 }
 
 void store_iter_free(struct store_iter *it)

@@ -29,6 +29,7 @@
 
 #include "record.h"
 
+struct snap_node;
 struct snapshot;
 struct store;
 
@@ -80,11 +81,26 @@ struct store_iter {
 	uint32_t slot; /* the next index slot, then (past the last) done */
 	uint32_t word; /* the next word of mapped */
 	uint64_t bits; /* what is left of mapped[word - 1] */
+	uint32_t node; /* the last record's node when it is mapped, else 0 */
 	struct strview *vals;
 	struct record rec;
 };
 int store_iter_init(struct store *s, struct store_iter *it);
 const struct record *store_iter_next(void *it);
+/*
+ * The node of the snapshot the store maps that holds the record store_iter_next()
+ * returned last, unchanged since that snapshot was published; NULL when the
+ * record is owned (new or changed since).
+ */
+const struct snap_node *store_iter_node(const struct store_iter *it);
+
+/*
+ * The node of the snapshot s maps that holds id's record unchanged, with the
+ * size value the record has (*ret_size, ptr NULL when absent; valid while s is
+ * unchanged); NULL when id is not in s or is owned (new or changed since).
+ */
+const struct snap_node *store_mapped(struct store *s, const char *id, size_t len,
+                                     struct strview *ret_size);
 void store_iter_free(struct store_iter *it);
 
 /*

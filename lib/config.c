@@ -110,6 +110,7 @@ static const struct key keys[] = {
     KEY(KT_UINT, kv.connect_timeout_ms, NULL, "2000", .min = 1, .max = 600000),
     KEY(KT_UINT, kv.command_timeout_ms, NULL, "10000", .min = 1, .max = 3600000),
     KEY(KT_UINT, kv.resync_cpu_percent, NULL, "1", .min = 1, .max = 100),
+    KEY(KT_BOOL, kv.measure_sizes, NULL, "true"),
 
     KEY(KT_BOOL, fuse.enabled, NULL, "true"),
     KEY(KT_PATH, fuse.mount_point, "FUSE_MOUNT_POINT", "/mnt/virtual"),

@@ -79,6 +79,7 @@ struct config {
 		uint32_t connect_timeout_ms;
 		uint32_t command_timeout_ms;
 		uint32_t resync_cpu_percent; /* periodic resyncs: at most this share of time */
+		bool measure_sizes;          /* files show their source's size, measured */
 	} kv;
 
 	struct {

@@ -172,6 +172,8 @@ struct snap_skip {
 /* snap_node.flags */
 #define SNAP_NODE_F_SUFFIXED     0x0001 /* the build added " (n)" to the rendered name */
 #define SNAP_NODE_F_SIZE_UNKNOWN 0x0002 /* the KV store gave no usable size: size is 0 */
+/* size is the source's, measured by the writer: the KV store's differed or was unusable */
+#define SNAP_NODE_F_SIZE_MEASURED 0x0004
 
 _Static_assert(sizeof(struct snap_node) == 88, "snap_node layout");
 _Static_assert(sizeof(struct snap_header) % 8 == 0, "snap_header alignment");

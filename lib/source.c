@@ -188,10 +188,10 @@ void source_recheck(struct source *src)
 	atomic_store(&src->checked_ms, INT64_MIN / 2);
 }
 
-static int open_beneath(int dirfd, const char *rel)
+static int open_beneath(int dirfd, const char *rel, int flags)
 {
 	struct open_how how = {
-	    .flags = SOURCE_OPEN_FLAGS,
+	    .flags = (uint64_t)flags,
 	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
@@ -200,7 +200,7 @@ static int open_beneath(int dirfd, const char *rel)
 }
 
 /* Without openat2: every component opened with O_NOFOLLOW, so no symlink is followed. */
-static int open_walk(int dirfd, const char *rel)
+static int open_walk(int dirfd, const char *rel, int flags)
 {
 	char comp[256];
 	const char *p = rel;
@@ -217,7 +217,7 @@ static int open_walk(int dirfd, const char *rel)
 		memcpy(comp, p, n);
 		comp[n] = '\0';
 		if (!slash) {
-			fd = openat(cur, comp, SOURCE_OPEN_FLAGS | O_NOFOLLOW);
+			fd = openat(cur, comp, flags | O_NOFOLLOW);
 			fd = fd < 0 ? -errno : fd;
 			break;
 		}
@@ -233,11 +233,15 @@ static int open_walk(int dirfd, const char *rel)
 	}
 	if (cur != dirfd)
 		close(cur);
-	/* O_NOFOLLOW on a symlink: ELOOP (last component) or ENOTDIR (O_DIRECTORY). */
+	/*
+	 * O_NOFOLLOW on a symlink: ELOOP (last component; with O_PATH the link itself
+	 * opens, and open_source() refuses it) or ENOTDIR (O_DIRECTORY).
+	 */
 	return fd;
 }
 
-int source_open(struct source *src, const char *rel, struct stat *ret_st)
+/* source_open() with flags (SOURCE_OPEN_FLAGS, or O_PATH to look without reading). */
+static int open_source(struct source *src, const char *rel, int flags, struct stat *ret_st)
 {
 	struct stat st;
 	int dirfd, fd;
@@ -250,12 +254,12 @@ int source_open(struct source *src, const char *rel, struct stat *ret_st)
 
 	fd = -ENOSYS;
 	if (!atomic_load_explicit(&openat2_missing, memory_order_relaxed)) {
-		fd = open_beneath(dirfd, rel);
+		fd = open_beneath(dirfd, rel, flags);
 		if (fd == -ENOSYS)
 			atomic_store_explicit(&openat2_missing, true, memory_order_relaxed);
 	}
 	if (fd == -ENOSYS)
-		fd = open_walk(dirfd, rel);
+		fd = open_walk(dirfd, rel, flags);
 	if (fd < 0)
 		return fd == -ENOTDIR ? -ENOENT : fd;
 
@@ -267,11 +271,16 @@ int source_open(struct source *src, const char *rel, struct stat *ret_st)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EPERM;
+		return S_ISDIR(st.st_mode) ? -EISDIR : S_ISLNK(st.st_mode) ? -ELOOP : -EPERM;
 	}
 	if (ret_st)
 		*ret_st = st;
 	return fd;
+}
+
+int source_open(struct source *src, const char *rel, struct stat *ret_st)
+{
+	return open_source(src, rel, SOURCE_OPEN_FLAGS, ret_st);
 }
 
 int source_size(struct source *src, const char *rel, uint64_t *ret_size)
@@ -382,4 +391,17 @@ int source_get(struct source *src, const char *rel, struct stat *ret_st,
 	source_put(old);
 	*ret_file = f;
 	return fd;
+}
+
+int source_measure(struct source *src, const char *rel, uint64_t *ret_size)
+{
+	struct stat st;
+	int fd;
+
+	fd = open_source(src, rel, O_PATH | O_CLOEXEC, &st);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	*ret_size = (uint64_t)st.st_size;
+	return 0;
 }

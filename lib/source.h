@@ -88,4 +88,13 @@ void source_sweep(struct source *src);
  */
 int source_size(struct source *src, const char *rel, uint64_t *ret_size);
 
+/*
+ * source_size() without opening the file for reading: the same path resolution
+ * (openat2 beneath the volume, the same refusals and -errno), but O_PATH, so only
+ * the right to search the directories is needed, a FIFO or a device is never
+ * opened and nothing is read.  What kvwatch measures sizes with: it runs as a user
+ * of its own, which may not read the readers' files.
+ */
+int source_measure(struct source *src, const char *rel, uint64_t *ret_size);
+
 #endif

@@ -194,6 +194,8 @@ struct builder {
 	struct skip_reason skips[TREE_SKIP_MAX];
 	uint64_t hidden;
 
+	struct tree_sizes *sizes; /* NULL: sizes are the KV store's */
+
 	struct snapshot_build *out;
 	size_t strs_names;  /* where the names begin in the output strings */
 	size_t strings_len; /* of out->strings, written so far */
@@ -444,7 +446,7 @@ static int place_one(struct builder *b, const struct record *rec)
 	p->src_off = src.off;
 	p->src_len = src.len;
 	p->hash_len = hash.len;
-	tree_file_of(rec, &file);
+	tree_file_measure(rec, b->sizes, &file);
 	p->size = file.size;
 	p->mtime_ns = file.mtime_ns;
 	p->ctime_ns = file.ctime_ns;
@@ -1135,6 +1137,11 @@ static void builder_free(struct builder *b)
 	free(b->keys);
 	for (unsigned i = 0; i < TREE_SKIP_MAX; i++)
 		free(b->skips[i].example);
+}
+
+void tree_builder_set_sizes(struct tree_builder *tb, struct tree_sizes *sizes)
+{
+	((struct builder *)tb)->sizes = sizes;
 }
 
 int tree_builder_new(const struct rules *rules, const struct schema *schema,

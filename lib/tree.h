@@ -35,6 +35,28 @@
 #define TREE_NOTE_BAD_SIZE "size missing or unusable (file kept, size read from the source)"
 #define TREE_NOTE_BAD_TIME "mtime or ctime unusable (value ignored)"
 
+/*
+ * Measuring sizes (kvwatch: the source beneath files_volume, docs/kvwatch.md
+ * "Sizes and times").  measure gives the size of a placed file's source: 0 and
+ * *ret_size, or -errno when it cannot tell (the file keeps the KV store's size,
+ * or stays SIZE_UNKNOWN).  A file whose measured size differs from the KV store's,
+ * or that had no usable one, shows the measured size, flagged
+ * SNAP_NODE_F_SIZE_MEASURED.  The build or patch counts into the struct, which its
+ * caller owns and zeroes; one per build, as builds may run on several threads.
+ */
+#define TREE_SIZES_EXAMPLE_MAX 128
+struct tree_sizes {
+	int (*measure)(void *ctx, const struct record *rec, uint64_t *ret_size);
+	void *ctx;
+	uint64_t measured;  /* files measured */
+	uint64_t corrected; /* of them, files whose size was the KV store's claim no more */
+	uint64_t failed;    /* files measure could not tell */
+	/* The first corrected file: its hash id (cut at TREE_SIZES_EXAMPLE_MAX bytes)
+	 * and its measured size. */
+	char example[TREE_SIZES_EXAMPLE_MAX + 1];
+	uint64_t example_size;
+};
+
 /* Files dated later than this past the build's time do not date their directories. */
 #define TREE_FUTURE_SLACK_NS (86400 * (int64_t)1000000000)
 
@@ -75,6 +97,8 @@ struct tree_builder;
 int tree_builder_new(const struct rules *rules, const struct schema *schema,
                      struct tree_builder **ret);
 int tree_builder_add(struct tree_builder *b, const struct record *rec);
+/* Measure the size of every file placed from now on (NULL: never); sizes outlives b. */
+void tree_builder_set_sizes(struct tree_builder *b, struct tree_sizes *sizes);
 int tree_builder_finish(struct tree_builder *b, struct snapshot_build **ret);
 void tree_builder_free(struct tree_builder *b);
 
@@ -140,11 +164,15 @@ typedef int (*tree_nodes_fn)(void *ctx, uint32_t count, struct snap_node **nodes
 int tree_builder_finish_into(struct tree_builder *b, tree_nodes_fn nodes_fn, void *nodes_ctx,
                              struct snapshot_build **ret);
 
-/* tree_patch() writing its nodes where nodes_fn says (kvwatch: into the new file). */
+/*
+ * tree_patch() writing its nodes where nodes_fn says (kvwatch: into the new file)
+ * and measuring, when sizes is not NULL, the files it places: the changed records'
+ * (old's other files keep the size they have).
+ */
 int tree_patch_into(const struct snapshot *old, const struct rules *rules,
                     const struct schema *schema, const struct tree_change *changes, size_t count,
                     tree_lookup_fn lookup, void *lookup_ctx, tree_nodes_fn nodes_fn,
-                    void *nodes_ctx, struct snapshot_build **ret);
+                    void *nodes_ctx, struct tree_sizes *sizes, struct snapshot_build **ret);
 
 /* tree_patch() declines deltas larger than this. */
 #define TREE_PATCH_MAX 4096

@@ -108,6 +108,7 @@ struct patch {
 	void *lookup_ctx;
 	tree_nodes_fn nodes_fn; /* NULL: malloc */
 	void *nodes_ctx;
+	struct tree_sizes *sizes; /* NULL: sizes are the KV store's */
 
 	uint32_t *pdir_of; /* old node index -> pdir index + 1 */
 	struct pdir *pdirs;
@@ -511,7 +512,7 @@ static int insert_placed(struct patch *p, const char *path, const struct record 
 	f = &p->pfiles[p->npfiles];
 	f->rec = rec;
 	f->rule = rule;
-	tree_file_of(rec, &f->file);
+	tree_file_measure(rec, p->sizes, &f->file);
 	e.ref = (uint32_t)p->npfiles++;
 	e.name = name;
 	e.name_len = (uint32_t)strlen(name);
@@ -2082,13 +2083,13 @@ int tree_patch(const struct snapshot *old, const struct rules *rules, const stru
                void *lookup_ctx, struct snapshot_build **ret)
 {
 	return tree_patch_into(old, rules, schema, changes, count, lookup, lookup_ctx, NULL, NULL,
-	                       ret);
+	                       NULL, ret);
 }
 
 int tree_patch_into(const struct snapshot *old, const struct rules *rules,
                     const struct schema *schema, const struct tree_change *changes, size_t count,
                     tree_lookup_fn lookup, void *lookup_ctx, tree_nodes_fn nodes_fn,
-                    void *nodes_ctx, struct snapshot_build **ret)
+                    void *nodes_ctx, struct tree_sizes *sizes, struct snapshot_build **ret)
 {
 	struct patch p = {
 	    .old = old,
@@ -2098,6 +2099,7 @@ int tree_patch_into(const struct snapshot *old, const struct rules *rules,
 	    .lookup_ctx = lookup_ctx,
 	    .nodes_fn = nodes_fn,
 	    .nodes_ctx = nodes_ctx,
+	    .sizes = sizes,
 	};
 	const char *base;
 	size_t total, dead = 0, added = 0;

@@ -108,6 +108,32 @@ void tree_file_of(const struct record *rec, struct tree_file *f)
 		f->ctime_ns = f->mtime_ns;
 }
 
+void tree_file_measure(const struct record *rec, struct tree_sizes *sizes, struct tree_file *f)
+{
+	uint64_t size;
+	size_t len;
+
+	tree_file_of(rec, f);
+	if (sizes == NULL || sizes->measure == NULL)
+		return;
+	if (sizes->measure(sizes->ctx, rec, &size) < 0 || size > (uint64_t)INT64_MAX) {
+		sizes->failed++;
+		return;
+	}
+	sizes->measured++;
+	if (!(f->flags & SNAP_NODE_F_SIZE_UNKNOWN) && f->size == size)
+		return;
+	f->size = size;
+	f->flags = (uint16_t)((f->flags & ~SNAP_NODE_F_SIZE_UNKNOWN) | SNAP_NODE_F_SIZE_MEASURED);
+	if (sizes->corrected++ == 0) {
+		len = rec->hash_id.len < TREE_SIZES_EXAMPLE_MAX ? rec->hash_id.len
+		                                                : TREE_SIZES_EXAMPLE_MAX;
+		memcpy(sizes->example, rec->hash_id.ptr, len);
+		sizes->example[len] = '\0';
+		sizes->example_size = size;
+	}
+}
+
 int tree_grow(void *array, size_t *cap, size_t n, size_t size)
 {
 	void **p = array;

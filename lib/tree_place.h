@@ -53,7 +53,7 @@ struct tree_file {
 	uint64_t size;
 	int64_t mtime_ns;
 	int64_t ctime_ns;
-	uint16_t flags; /* SNAP_NODE_F_SIZE_UNKNOWN */
+	uint16_t flags; /* SNAP_NODE_F_SIZE_UNKNOWN, SNAP_NODE_F_SIZE_MEASURED */
 	uint32_t notes; /* 1 << TREE_NOTE_* for each value it does without */
 };
 
@@ -63,6 +63,13 @@ struct tree_file {
  * unusable ctime is the mtime and the other way round.
  */
 void tree_file_of(const struct record *rec, struct tree_file *ret);
+
+/*
+ * tree_file_of(), and then, when sizes measures, the source's size in place of a
+ * claim that differs or is unusable (flagged SIZE_MEASURED, no longer
+ * SIZE_UNKNOWN), counted in sizes.  The notes stay the record's own.
+ */
+void tree_file_measure(const struct record *rec, struct tree_sizes *sizes, struct tree_file *ret);
 
 /* A decimal byte count that stat can show (at most INT64_MAX): true and *ret. */
 bool tree_parse_size(struct strview v, uint64_t *ret);

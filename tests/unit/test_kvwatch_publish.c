@@ -72,7 +72,7 @@ static struct snapshot *publish(struct publisher *p, struct store *s)
 	struct publish_result res;
 	char err[256] = "";
 
-	if (publish_tree(p, rules, &schema, s, &kv, &res, err, sizeof(err)) < 0)
+	if (publish_tree(p, rules, &schema, s, NULL, &kv, &res, err, sizeof(err)) < 0)
 		fail_msg("publish_tree: %s", err);
 	assert_non_null(res.snap);
 	assert_int_equal(res.generation, p->generation);

@@ -66,6 +66,8 @@ static void test_reload_changes(void **state)
 	    {BASE, KV("refresh_interval_ms = 5000;"), RELOAD_OTHER},
 	    {BASE, KV("hold_threshold_percent = 5;"), RELOAD_OTHER},
 	    {BASE, BASE "state_dir = \"/var/tmp\";\n", RELOAD_OTHER},
+	    {BASE, BASE "files_volume = \"/srv/media\";\n", RELOAD_SIZES},
+	    {BASE, KV("measure_sizes = false;"), RELOAD_SIZES},
 	    {BASE, BASE "fuse = { attr_ttl_ms = 5; };\n", 0},
 	};
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/source: source_open() and source_size() on a real volume in
+ * Unit tests of lib/source: source_open(), source_size() and source_measure() on a real volume in
  * a private temporary directory: regular files of several sizes, a missing file,
  * a directory, a FIFO, symlinks inside and out of the volume, unsafe paths, and
  * a volume that is not there, and a volume replaced under a running reader
@@ -74,6 +74,8 @@ static int setup(void **state)
 	assert_int_equal(symlink("../../outside.mkv", at("vol/media/escape.mkv")), 0);
 	snprintf(target, sizeof(target), "%s", at("vol/media/odd.mkv"));
 	assert_int_equal(symlink(target, at("vol/media/absolute.mkv")), 0);
+	put("media/locked.mkv", 77);
+	assert_int_equal(chmod(at("vol/media/locked.mkv"), 0), 0);
 	return 0;
 }
 
@@ -162,6 +164,43 @@ static void test_source_open_agrees(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/*
+ * source_measure() comes to the outcome source_size() does, with the same size,
+ * without opening anything for reading: a file nobody may read is measured too
+ * (source_size() refuses it unless run as root).
+ */
+static void test_source_measure(void **state)
+{
+	struct source *src = volume("vol");
+	int failures = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t size = 0xdeadbeef;
+		int r = source_measure(src, cases[i].rel, &size);
+		uint64_t want = cases[i].want < 0 ? 0xdeadbeef : cases[i].size;
+
+		if (r != cases[i].want || size != want) {
+			printf("case %zu \"%s\": expected %d and size %" PRIu64
+			       ", got %d and %" PRIu64 "\n",
+			       i, cases[i].rel, cases[i].want, want, r, size);
+			failures++;
+		}
+	}
+	{
+		uint64_t size = 0;
+		int r = source_measure(src, "media/locked.mkv", &size);
+
+		if (r != 0 || size != 77) {
+			printf("media/locked.mkv (mode 0): expected 0 and size 77, got %d and "
+			       "%" PRIu64 "\n",
+			       r, size);
+			failures++;
+		}
+	}
+	source_free(src);
+	assert_int_equal(failures, 0);
+}
+
 /* A volume that is not there: every file is missing, the size untouched. */
 static void test_source_size_no_volume(void **state)
 {
@@ -172,6 +211,11 @@ static void test_source_size_no_volume(void **state)
 	r = source_size(src, "media/odd.mkv", &size);
 	if (r != -ENOENT || size != 7)
 		printf("expected -ENOENT and size 7, got %d and %" PRIu64 "\n", r, size);
+	assert_int_equal(r, -ENOENT);
+	assert_int_equal(size, 7);
+	r = source_measure(src, "media/odd.mkv", &size);
+	if (r != -ENOENT || size != 7)
+		printf("measure: expected -ENOENT and size 7, got %d and %" PRIu64 "\n", r, size);
 	assert_int_equal(r, -ENOENT);
 	assert_int_equal(size, 7);
 	assert_int_equal(source_volume_status(src), -ENOENT);
@@ -443,6 +487,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_source_size),
 	    cmocka_unit_test(test_source_open_agrees),
+	    cmocka_unit_test(test_source_measure),
 	    cmocka_unit_test(test_source_size_no_volume),
 	    cmocka_unit_test(test_source_volume_replaced),
 	    cmocka_unit_test(test_source_get_agrees),

@@ -474,6 +474,114 @@ static void test_unusable_sizes_and_times(void **state)
 	assert_int_equal(f->build->nodes[0].mtime_ns, 1700000000LL * 1000000000);
 }
 
+/* The sources a test measures: filePath -> size, or -errno. */
+static const struct {
+	const char *path;
+	int r;
+	uint64_t size;
+} disk[] = {
+    {"m/small.mkv", 0, 4567},   /* the KV store says 10 */
+    {"m/large.mkv", 0, 3},      /* says 4567 */
+    {"m/same.mkv", 0, 100},     /* says 100 */
+    {"m/zero.mkv", 0, 2048},    /* says 0 */
+    {"m/nosize.mkv", 0, 77},    /* says nothing */
+    {"m/huge.mkv", 0, 12},      /* says 2^64 - 1 */
+    {"m/gone.mkv", -ENOENT, 0}, /* says 50: not here, the claim stays */
+    {"m/out.mkv", -EXDEV, 0},   /* a symlink out of the volume: not measured */
+    {"m/gone-nosize.mkv", -ENOENT, 0},
+    {"m/toolarge.mkv", 0, (uint64_t)INT64_MAX + 1}, /* not a size stat shows */
+};
+
+static int measure_disk(void *ctx, const struct record *rec, uint64_t *ret)
+{
+	size_t *calls = ctx;
+
+	(*calls)++;
+	for (size_t i = 0; i < sizeof(disk) / sizeof(disk[0]); i++) {
+		if (strlen(disk[i].path) != rec->values[PROP_FILE_PATH].len ||
+		    memcmp(disk[i].path, rec->values[PROP_FILE_PATH].ptr,
+		           rec->values[PROP_FILE_PATH].len) != 0)
+			continue;
+		if (disk[i].r == 0)
+			*ret = disk[i].size;
+		return disk[i].r;
+	}
+	return -ENOENT;
+}
+
+/*
+ * A measured size replaces a claim that differs or is unusable, flagged
+ * SIZE_MEASURED; a source that cannot be measured keeps today's claim (or stays
+ * unknown); hidden and skipped records are not measured; the notes stay the
+ * records' own and the counts say what happened.
+ */
+static void test_measured_sizes(void **state)
+{
+	struct fixture *f = *state;
+	const struct rec_spec specs[] = {
+	    {"small", {"filePath=m/small.mkv", "size=10"}},
+	    {"large", {"filePath=m/large.mkv", "size=4567"}},
+	    {"same", {"filePath=m/same.mkv", "size=100"}},
+	    {"zero", {"filePath=m/zero.mkv", "size=0"}},
+	    {"nosize", {"filePath=m/nosize.mkv"}},
+	    {"huge", {"filePath=m/huge.mkv", "size=18446744073709551615"}},
+	    {"gone", {"filePath=m/gone.mkv", "size=50"}},
+	    {"out", {"filePath=m/out.mkv", "size=60"}},
+	    {"gone-nosize", {"filePath=m/gone-nosize.mkv", "size=x"}},
+	    {"toolarge", {"filePath=m/toolarge.mkv", "size=5"}},
+	    {"hidden", {"filePath=m/sample.mkv", "size=1"}},
+	    {"skipped", {"filePath=../m/escape.mkv", "size=1"}},
+	};
+	const struct {
+		const char *path;
+		uint64_t size;
+		uint16_t flags;
+	} want[] = {
+	    {"/Other/small.mkv", 4567, SNAP_NODE_F_SIZE_MEASURED},
+	    {"/Other/large.mkv", 3, SNAP_NODE_F_SIZE_MEASURED},
+	    {"/Other/same.mkv", 100, 0},
+	    {"/Other/zero.mkv", 2048, SNAP_NODE_F_SIZE_MEASURED},
+	    {"/Other/nosize.mkv", 77, SNAP_NODE_F_SIZE_MEASURED},
+	    {"/Other/huge.mkv", 12, SNAP_NODE_F_SIZE_MEASURED},
+	    {"/Other/gone.mkv", 50, 0},
+	    {"/Other/out.mkv", 60, 0},
+	    {"/Other/gone-nosize.mkv", 0, SNAP_NODE_F_SIZE_UNKNOWN},
+	    {"/Other/toolarge.mkv", 5, 0},
+	};
+	struct tree_sizes sizes = {.measure = measure_disk};
+	struct tree_builder *tb;
+	size_t calls = 0;
+
+	sizes.ctx = &calls;
+	build(f, specs, sizeof(specs) / sizeof(specs[0]));
+	snapshot_build_free(f->build);
+	f->build = NULL;
+	assert_int_equal(tree_builder_new(f->rules, &f->schema, &tb), 0);
+	tree_builder_set_sizes(tb, &sizes);
+	for (size_t i = 0; i < f->count; i++)
+		assert_int_equal(tree_builder_add(tb, f->ptrs[i]), 0);
+	assert_int_equal(tree_builder_finish(tb, &f->build), 0);
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const struct snap_node *n = must_find(f->build, want[i].path);
+
+		if (n->size != want[i].size || n->flags != want[i].flags)
+			fail_msg("%s: expected size %llu flags %u, got %llu %u", want[i].path,
+			         (unsigned long long)want[i].size, want[i].flags,
+			         (unsigned long long)n->size, n->flags);
+	}
+	if (calls != 10 || sizes.measured != 6 || sizes.corrected != 5 || sizes.failed != 4)
+		fail_msg("expected 10 calls, 6 measured, 5 corrected, 4 failed; got %zu, %llu, "
+		         "%llu, %llu",
+		         calls, (unsigned long long)sizes.measured,
+		         (unsigned long long)sizes.corrected, (unsigned long long)sizes.failed);
+	assert_string_equal(sizes.example, "small");
+	assert_int_equal(sizes.example_size, 4567);
+	/* The records' own notes: nosize, huge and gone-nosize said no usable size. */
+	assert_int_equal(reason_count(f->build, TREE_NOTE_BAD_SIZE), 3);
+	assert_int_equal(f->build->total_bytes, 4567 + 3 + 100 + 2048 + 77 + 12 + 50 + 60 + 0 + 5);
+}
+
 /* 3,000 files of one name and names that look like their variants: ranks skip them. */
 static void test_many_same_names(void **state)
 {
@@ -945,6 +1053,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unusable_sizes_and_times, setup_test_rules,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_many_same_names, setup_test_rules, teardown),
+	    cmocka_unit_test_setup_teardown(test_measured_sizes, setup_test_rules, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_input, setup_test_rules, teardown),
 	    cmocka_unit_test_setup_teardown(test_build_next_matches_build, setup_test_rules,
 	                                    teardown),

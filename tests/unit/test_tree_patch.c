@@ -206,16 +206,48 @@ static const struct record *lookup(void *ctx, const char *id, size_t len)
 	return NULL;
 }
 
+/*
+ * Set: builds and patches measure sizes with measure_path(), a function of the
+ * filePath alone (a quarter of the sources are missing, a quarter have the size
+ * the KV store claims, the rest another one); corrected counts the patches'.
+ */
+static bool measuring;
+static uint64_t corrected;
+
+static int measure_path(void *ctx, const struct record *rec, uint64_t *ret)
+{
+	const struct strview *v = &rec->values[PROP_FILE_PATH];
+	uint64_t h = 1469598103934665603ull;
+
+	(void)ctx;
+	for (uint32_t i = 0; i < v->len; i++)
+		h = (h ^ (unsigned char)v->ptr[i]) * 1099511628211ull;
+	switch (h % 4) {
+	case 0:
+		return -ENOENT;
+	case 1:
+		*ret =
+		    rec->values[PROP_SIZE].ptr ? strtoull(rec->values[PROP_SIZE].ptr, NULL, 10) : 0;
+		return 0;
+	default:
+		*ret = h % 7919;
+		return 0;
+	}
+}
+
 static struct snapshot_build *full_build(struct world *w)
 {
-	const struct record *ptrs[SLOTS];
+	struct tree_sizes sizes = {.measure = measure_path};
 	struct snapshot_build *b = NULL;
-	size_t n = 0;
+	struct tree_builder *tb;
 
+	assert_int_equal(tree_builder_new(w->rules, &w->schema, &tb), 0);
+	if (measuring)
+		tree_builder_set_sizes(tb, &sizes);
 	for (size_t i = 0; i < SLOTS; i++)
 		if (w->slots[i].present)
-			ptrs[n++] = &w->slots[i].rec;
-	assert_int_equal(tree_build(w->rules, &w->schema, ptrs, n, &b), 0);
+			assert_int_equal(tree_builder_add(tb, &w->slots[i].rec), 0);
+	assert_int_equal(tree_builder_finish(tb, &b), 0);
 	return b;
 }
 
@@ -416,7 +448,16 @@ static void run(unsigned seed, bool default_rules, bool same_names, unsigned rou
 				nc++;
 			}
 			snprintf(ctx, sizeof(ctx), "seed %u round %u batch %u", seed, round, batch);
-			r = tree_patch(old, w->rules, &w->schema, changes, nc, lookup, w, &patched);
+			if (measuring) {
+				struct tree_sizes sizes = {.measure = measure_path};
+
+				r = tree_patch_into(old, w->rules, &w->schema, changes, nc, lookup,
+				                    w, NULL, NULL, &sizes, &patched);
+				corrected += r == 0 ? sizes.corrected : 0;
+			} else {
+				r = tree_patch(old, w->rules, &w->schema, changes, nc, lookup, w,
+				               &patched);
+			}
 			for (size_t k = 0; k < nc; k++) {
 				free(copies[k].bytes);
 				free(copies[k].values);
@@ -463,6 +504,24 @@ static void test_patch_equals_build_default_rules(void **state)
 {
 	(void)state;
 	run(4, true, false, 10, 150, SLOTS / 2);
+}
+
+/*
+ * Sizes measured from the sources: a patch measures the files it places and keeps
+ * the others' as the previous tree has them, for the tree a build measuring every
+ * file makes.
+ */
+static void test_patch_equals_build_measured(void **state)
+{
+	(void)state;
+	measuring = true;
+	corrected = 0;
+	run(5, false, false, 10, 150, SLOTS / 2);
+	run(6, false, true, 5, 100, SLOTS / 2);
+	measuring = false;
+	if (corrected == 0)
+		fail_msg("expected patches to correct sizes, got %llu",
+		         (unsigned long long)corrected);
 }
 
 /* One run of names in one folder: a patch redoes only the groups it touches. */
@@ -787,6 +846,7 @@ int main(void)
 	    cmocka_unit_test(test_patch_edges),
 	    cmocka_unit_test(test_patch_equals_build_test_rules),
 	    cmocka_unit_test(test_patch_equals_build_default_rules),
+	    cmocka_unit_test(test_patch_equals_build_measured),
 	    cmocka_unit_test(test_patch_equals_build_same_names),
 	    cmocka_unit_test(test_patch_many_same_names),
 	    cmocka_unit_test(test_patch_long_same_names),
