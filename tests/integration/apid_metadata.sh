@@ -119,7 +119,7 @@ repeat e = redis.call("TIME") until (e[1] - s[1]) * 1000000 + (e[2] - s[2]) >= 5
 return 1'
 start_bg busy redis-cli -p "$REDIS_PORT" -r -1 -i 0.002 eval "$busy" 0
 BUSY_PID=$LAST_PID
-wait_for 5 grep -q 1 "$T/busy.log" || fail "the busy script did not run"
+wait_for 30 grep -q 1 "$T/busy.log" || fail "the busy script did not run"
 start_ns=$(date +%s%N)
 metadata "$INCEPTION"
 ms=$((($(date +%s%N) - start_ns) / 1000000))
@@ -138,7 +138,7 @@ rcli mset "$K:inception:plot" "A thief who steals secrets" "$K:inception:filePat
 # ---- nothing but reads on the wire ----
 start_bg monitor redis-cli -p "$REDIS_PORT" monitor
 MON_PID=$LAST_PID
-wait_for 5 grep -q OK "$T/monitor.log" || fail "MONITOR did not start"
+wait_for 30 grep -q OK "$T/monitor.log" || fail "MONITOR did not start"
 metadata "$INCEPTION"
 expect_status 200 "metadata under MONITOR"
 metadata /Other/star.mkv

@@ -48,7 +48,7 @@ with open(sys.argv[2], "a") as out:
         out.flush()
 EOP
 start_bg notify python3 "$T/notify.py" "$T/notify.sock" "$T/notify.msgs"
-wait_for 5 test -S "$T/notify.sock" || fail "the notify listener did not start"
+wait_for 30 test -S "$T/notify.sock" || fail "the notify listener did not start"
 NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=200000 start_fused
 wait_for 5 grep -q "READY=1" "$T/notify.msgs" || fail "no READY=1"
 wait_for 5 bash -c "[ \$(grep -c 'WATCHDOG=1' '$T/notify.msgs') -ge 5 ]" ||
