@@ -1299,6 +1299,40 @@ static void p_parent_mismatch(struct patch *p)
 {
 	node_at(p, "/Movies/Up.mkv")->parent = idx_of(p, "/TV");
 }
+static void p_child_ranges_swapped(struct patch *p)
+{
+	struct snap_node *a = node_at(p, "/Movies/Inception (2010)"), *b = node_at(p, "/Movies/Up");
+	uint32_t fc = a->first_child;
+
+	a->first_child = b->first_child;
+	b->first_child = fc;
+}
+/*
+ * Directories that list nodes of others while every node still follows its own
+ * parent's range and the counts add up (or nearly): each check of the one-walk
+ * proof of the tree is needed for one of them.
+ */
+static void p_empty_lists_other(struct patch *p)
+{
+	struct snap_node *e = node_at(p, "/Empty");
+
+	e->first_child = idx_of(p, "/Movies/Inception (2010)/Inception.mkv");
+	e->child_count = 1;
+}
+static void p_ranges_overlap(struct patch *p)
+{
+	p->nodes[0].child_count = 2;
+	p->nodes[0].subdirs = 2;
+	node_at(p, "/Movies")->child_count = 5;
+}
+static void p_last_run_long(struct patch *p)
+{
+	struct snap_node *e = node_at(p, "/Empty");
+
+	node_at(p, "/TV/Show")->child_count = 1;
+	e->first_child = idx_of(p, "/TV/Show/S01E02.mkv");
+	e->child_count = 1;
+}
 static void p_parent_after(struct patch *p)
 {
 	node_at(p, "/TV")->parent = idx_of(p, "/TV/Show");
@@ -1500,6 +1534,21 @@ static void p_kv_leader(struct patch *p)
 	p->h->kv_leader.off = (uint32_t)p->h->strings_size;
 }
 
+static struct patch patch_new(const struct fixture *f)
+{
+	struct patch p = {.f = f, .buf = copy_bytes(f)};
+
+	p.h = (void *)p.buf;
+	p.nodes = (void *)(p.buf + p.h->nodes_off);
+	p.index = (void *)(p.buf + p.h->index_off);
+	p.props = (void *)(p.buf + p.h->props_off);
+	p.rules = (void *)(p.buf + p.h->rules_off);
+	p.cats = (void *)(p.buf + p.h->categories_off);
+	p.skips = (void *)(p.buf + p.h->skips_off);
+	p.strings = (char *)(p.buf + p.h->strings_off);
+	return p;
+}
+
 static void test_broken_structure(void **state)
 {
 	struct fixture *f = *state;
@@ -1545,6 +1594,11 @@ static void test_broken_structure(void **state)
 	    {"duplicate prefix name", p_duplicate_name_prefix, "duplicate name"},
 	    {"parent mismatch", p_parent_mismatch, "lists it"},
 	    {"parent after child", p_parent_after, "lists it"},
+	    {"child ranges swapped", p_child_ranges_swapped, "but directory 5 lists it"},
+	    {"empty directory lists another's", p_empty_lists_other,
+	     "node 9: parent 5, but directory 1"},
+	    {"child ranges overlap", p_ranges_overlap, "node 8: parent 3, but directory 2"},
+	    {"last run too long", p_last_run_long, "node 12: parent 8, but directory 1"},
 	    {"type 0", p_type_zero, "bad type 0"},
 	    {"type 3", p_type_three, "bad type 3"},
 	    {"dir as file", p_dir_as_file, "file with 2 children"},
@@ -1582,21 +1636,58 @@ static void test_broken_structure(void **state)
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct patch p = {.f = f, .buf = copy_bytes(f)};
+		struct patch p = patch_new(f);
 
-		p.h = (void *)p.buf;
-		p.nodes = (void *)(p.buf + p.h->nodes_off);
-		p.index = (void *)(p.buf + p.h->index_off);
-		p.props = (void *)(p.buf + p.h->props_off);
-		p.rules = (void *)(p.buf + p.h->rules_off);
-		p.cats = (void *)(p.buf + p.h->categories_off);
-		p.skips = (void *)(p.buf + p.h->skips_off);
-		p.strings = (char *)(p.buf + p.h->strings_off);
 		cases[i].patch(&p);
 		fix_checksums(p.buf, f->size);
 		expect_refused(cases[i].name, p.buf, f->size, -EBADMSG, cases[i].want);
 		free(p.buf);
 	}
+}
+
+/*
+ * The children of /Movies/Inception (2010) and of /Movies/Up change places (nodes,
+ * first_child and index entries): not the writer's breadth-first order, but every
+ * check holds, so it is accepted, in a row and on two threads, and answers.
+ */
+static void test_children_in_another_order(void **state)
+{
+	struct fixture *f = *state;
+	struct patch p = patch_new(f);
+	struct snap_node *a = node_at(&p, "/Movies/Inception (2010)"),
+	                 *b = node_at(&p, "/Movies/Up");
+	uint32_t ia = a->first_child, ib = b->first_child;
+	struct snap_node tmp = p.nodes[ia];
+
+	assert_int_equal(a->child_count, 1);
+	assert_int_equal(b->child_count, 1);
+	p.nodes[ia] = p.nodes[ib];
+	p.nodes[ib] = tmp;
+	a->first_child = ib;
+	b->first_child = ia;
+	for (uint32_t k = 0; k < p.h->index_buckets; k++)
+		if (p.index[k] == ia || p.index[k] == ib)
+			p.index[k] = p.index[k] == ia ? ib : ia;
+	fix_checksums(p.buf, f->size);
+	for (int threads = 1; threads <= 2; threads++) {
+		struct snapshot *s = NULL;
+		const struct snap_node *n = NULL;
+		char err[256] = "";
+		int r;
+
+		snapshot_set_parallel_min(threads == 2 ? 0 : SIZE_MAX);
+		r = snapshot_open_buffer(p.buf, f->size, &s, err, sizeof(err));
+		snapshot_set_parallel_min(SNAPSHOT_PARALLEL_MIN);
+		if (r != 0)
+			fail_msg("%d threads: expected 0, got %d (%s)", threads, r, err);
+		assert_int_equal(snapshot_lookup_path(s, "/Movies/Up/Up (extras).mkv", &n), 0);
+		assert_int_equal(snapshot_node_index(s, n), ia);
+		assert_int_equal(
+		    snapshot_lookup_path(s, "/Movies/Inception (2010)/Inception.mkv", &n), 0);
+		assert_int_equal(snapshot_node_index(s, n), ib);
+		snapshot_free(s);
+	}
+	free(p.buf);
 }
 
 /* ---- the writer ------------------------------------------------------------ */
@@ -2098,6 +2189,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_flipped_bytes),
 	    cmocka_unit_test(test_broken_structure),
+	    cmocka_unit_test(test_children_in_another_order),
 	    cmocka_unit_test(test_writer_failures),
 	    cmocka_unit_test(test_writer_borrowed_base),
 	    cmocka_unit_test(test_writer_in_place),
