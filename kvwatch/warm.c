@@ -134,7 +134,17 @@ static int open_copying(const char *path, int out, struct snapshot **ret, char *
 	}
 	c.size = (uint64_t)st.st_size;
 	copying = pthread_create(&c.thread, NULL, copy_body, &c) == 0;
+	/*
+	 * The copy takes the second CPU and is the longer of the two: a validation
+	 * on two threads as well would take CPU time from it (a thread of three on
+	 * two CPUs) and end later for it.  So one thread validates, as fast as one
+	 * goes, while the copy runs.
+	 */
+	if (copying)
+		snapshot_set_parallel_min(SIZE_MAX);
 	r = snapshot_open_fd(c.in, ret, reason, sizeof(reason));
+	if (copying)
+		snapshot_set_parallel_min(SNAPSHOT_PARALLEL_MIN);
 	if (r < 0)
 		errbuf_set(why, wl, 0, "%s: %s", path, reason);
 	if (copying)

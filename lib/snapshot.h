@@ -45,6 +45,18 @@ int snapshot_open_buffer(const void *data, size_t size, struct snapshot **ret, c
                          size_t errlen);
 void snapshot_free(struct snapshot *s);
 
+/*
+ * From how many bytes on the functions above read and validate a snapshot on two
+ * threads, when the calling thread may run on two CPUs (default
+ * SNAPSHOT_PARALLEL_MIN); the verdict and its reason are the same either way.
+ * 0: always, even on one CPU; SIZE_MAX: never.  Process-wide: for tests,
+ * benchmarks, and a single-threaded caller that keeps the second CPU busy itself
+ * meanwhile (kvwatch's warm start, which copies the file).  Below the default a thread's start and join cost more than the
+ * second CPU saves (docs/snapshot-format.md has the measurement).
+ */
+#define SNAPSHOT_PARALLEL_MIN (4u << 20)
+void snapshot_set_parallel_min(size_t bytes);
+
 const struct snap_header *snapshot_header(const struct snapshot *s);
 uint64_t snapshot_generation(const struct snapshot *s);
 

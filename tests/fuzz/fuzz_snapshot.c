@@ -3,10 +3,11 @@
  *
  * Each input is validated twice: as it is, then with total_size set to the input's
  * length and both checksums recomputed, so that mutations get past the checksums
- * and reach the structural checks.  Whatever validates is then walked through every
- * accessor, and the answers are checked against each other (a node's path leads
- * back to it, its id finds it, its parent lists it): a crash, a sanitizer report or
- * an abort() here is a bug in the reader.
+ * and reach the structural checks.  Each time it is validated in a row and on two
+ * threads, which must agree on the verdict and the reason.  Whatever validates is
+ * then walked through every accessor, and the answers are checked against each
+ * other (a node's path leads back to it, its id finds it, its parent lists it): a
+ * crash, a sanitizer report or an abort() here is a bug in the reader.
  *
  * Seeds: tests/fuzz/corpus/snapshot/ (small valid snapshots from the unit test).
  */
@@ -91,16 +92,28 @@ static void exercise(const struct snapshot *s)
 	}
 }
 
+/*
+ * Validated in a row and on two threads (forced: the inputs are small): the same
+ * verdict with the same reason.
+ */
 static void try_open(const void *buf, size_t size)
 {
-	struct snapshot *s = NULL;
-	char err[256];
+	struct snapshot *s = NULL, *s2 = NULL;
+	char err[256], err2[256];
+	int r, r2;
 
-	if (snapshot_open_buffer(buf, size, &s, err, sizeof(err)) == 0) {
+	snapshot_set_parallel_min(SIZE_MAX);
+	r = snapshot_open_buffer(buf, size, &s, err, sizeof(err));
+	snapshot_set_parallel_min(0);
+	r2 = snapshot_open_buffer(buf, size, &s2, err2, sizeof(err2));
+	check(r == r2);
+	snapshot_free(s2);
+	if (r == 0) {
 		exercise(s);
 		snapshot_free(s);
 	} else {
 		check(err[0] != '\0');
+		check(strcmp(err, err2) == 0);
 	}
 }
 

@@ -417,24 +417,43 @@ static unsigned char *copy_bytes(const struct fixture *f)
 	return c;
 }
 
-/* Open buf; expect refusal with want_r and, if given, a reason containing want. */
+/*
+ * Open buf; expect refusal with want_r and, if given, a reason containing want.
+ * Validated both ways, in a row and on two threads (forced, whatever the size and
+ * the CPUs): the same error and the same reason.
+ */
 static void expect_refused(const char *what, const void *buf, size_t size, int want_r,
                            const char *want)
 {
-	struct snapshot *s = NULL;
-	char err[256] = "";
-	int r = snapshot_open_buffer(buf, size, &s, err, sizeof(err));
+	char first[256] = "";
 
-	if (r != want_r) {
-		snapshot_free(s);
-		fail_msg("%s: expected %d, got %d (%s)", what, want_r, r, err);
+	for (int threads = 1; threads <= 2; threads++) {
+		struct snapshot *s = NULL;
+		char err[256] = "";
+		int r;
+
+		snapshot_set_parallel_min(threads == 2 ? 0 : SIZE_MAX);
+		r = snapshot_open_buffer(buf, size, &s, err, sizeof(err));
+		snapshot_set_parallel_min(SNAPSHOT_PARALLEL_MIN);
+		if (r != want_r) {
+			snapshot_free(s);
+			fail_msg("%s (%d threads): expected %d, got %d (%s)", what, threads, want_r,
+			         r, err);
+		}
+		if (!err[0])
+			fail_msg("%s (%d threads): expected a reason, got \"\"", what, threads);
+		if (want && !strstr(err, want))
+			fail_msg("%s (%d threads): expected a reason with \"%s\", got \"%s\"", what,
+			         threads, want, err);
+		if (strchr(err, '\n'))
+			fail_msg("%s (%d threads): expected one line, got \"%s\"", what, threads,
+			         err);
+		if (threads == 1)
+			snprintf(first, sizeof(first), "%s", err);
+		else if (strcmp(first, err) != 0)
+			fail_msg("%s: expected the reason \"%s\" on two threads, got \"%s\"", what,
+			         first, err);
 	}
-	if (!err[0])
-		fail_msg("%s: expected a reason, got \"\"", what);
-	if (want && !strstr(err, want))
-		fail_msg("%s: expected a reason with \"%s\", got \"%s\"", what, want, err);
-	if (strchr(err, '\n'))
-		fail_msg("%s: expected one line, got \"%s\"", what, err);
 }
 
 /* ---- accessors -------------------------------------------------------------- */
@@ -1280,6 +1299,40 @@ static void p_parent_mismatch(struct patch *p)
 {
 	node_at(p, "/Movies/Up.mkv")->parent = idx_of(p, "/TV");
 }
+static void p_child_ranges_swapped(struct patch *p)
+{
+	struct snap_node *a = node_at(p, "/Movies/Inception (2010)"), *b = node_at(p, "/Movies/Up");
+	uint32_t fc = a->first_child;
+
+	a->first_child = b->first_child;
+	b->first_child = fc;
+}
+/*
+ * Directories that list nodes of others while every node still follows its own
+ * parent's range and the counts add up (or nearly): each check of the one-walk
+ * proof of the tree is needed for one of them.
+ */
+static void p_empty_lists_other(struct patch *p)
+{
+	struct snap_node *e = node_at(p, "/Empty");
+
+	e->first_child = idx_of(p, "/Movies/Inception (2010)/Inception.mkv");
+	e->child_count = 1;
+}
+static void p_ranges_overlap(struct patch *p)
+{
+	p->nodes[0].child_count = 2;
+	p->nodes[0].subdirs = 2;
+	node_at(p, "/Movies")->child_count = 5;
+}
+static void p_last_run_long(struct patch *p)
+{
+	struct snap_node *e = node_at(p, "/Empty");
+
+	node_at(p, "/TV/Show")->child_count = 1;
+	e->first_child = idx_of(p, "/TV/Show/S01E02.mkv");
+	e->child_count = 1;
+}
 static void p_parent_after(struct patch *p)
 {
 	node_at(p, "/TV")->parent = idx_of(p, "/TV/Show");
@@ -1372,6 +1425,25 @@ static void p_bucket_emptied(struct patch *p)
 {
 	p->index[used_bucket(p)] = SNAP_INDEX_EMPTY;
 }
+/*
+ * Two faults in checks that two threads make side by side: the reason is the one
+ * of the check that comes first in docs/snapshot-format.md.
+ */
+static void p_index_and_node(struct patch *p)
+{
+	p_bucket_emptied(p);
+	p_type_zero(p);
+}
+static void p_index_and_prop(struct patch *p)
+{
+	p_bucket_emptied(p);
+	p->props[0].key.off = (uint32_t)p->h->strings_size;
+}
+static void p_node_and_prop(struct patch *p)
+{
+	p_type_zero(p);
+	p->props[0].key.off = (uint32_t)p->h->strings_size;
+}
 static void p_bucket_doubled(struct patch *p)
 {
 	/* A second bucket naming node 1: one entry too many. */
@@ -1462,6 +1534,21 @@ static void p_kv_leader(struct patch *p)
 	p->h->kv_leader.off = (uint32_t)p->h->strings_size;
 }
 
+static struct patch patch_new(const struct fixture *f)
+{
+	struct patch p = {.f = f, .buf = copy_bytes(f)};
+
+	p.h = (void *)p.buf;
+	p.nodes = (void *)(p.buf + p.h->nodes_off);
+	p.index = (void *)(p.buf + p.h->index_off);
+	p.props = (void *)(p.buf + p.h->props_off);
+	p.rules = (void *)(p.buf + p.h->rules_off);
+	p.cats = (void *)(p.buf + p.h->categories_off);
+	p.skips = (void *)(p.buf + p.h->skips_off);
+	p.strings = (char *)(p.buf + p.h->strings_off);
+	return p;
+}
+
 static void test_broken_structure(void **state)
 {
 	struct fixture *f = *state;
@@ -1507,6 +1594,11 @@ static void test_broken_structure(void **state)
 	    {"duplicate prefix name", p_duplicate_name_prefix, "duplicate name"},
 	    {"parent mismatch", p_parent_mismatch, "lists it"},
 	    {"parent after child", p_parent_after, "lists it"},
+	    {"child ranges swapped", p_child_ranges_swapped, "but directory 5 lists it"},
+	    {"empty directory lists another's", p_empty_lists_other,
+	     "node 9: parent 5, but directory 1"},
+	    {"child ranges overlap", p_ranges_overlap, "node 8: parent 3, but directory 2"},
+	    {"last run too long", p_last_run_long, "node 12: parent 8, but directory 1"},
 	    {"type 0", p_type_zero, "bad type 0"},
 	    {"type 3", p_type_three, "bad type 3"},
 	    {"dir as file", p_dir_as_file, "file with 2 children"},
@@ -1538,24 +1630,64 @@ static void test_broken_structure(void **state)
 	    {"skip example", p_skip_example, "skip 0: example not NUL-terminated"},
 	    {"kv error", p_kv_error, "kv error text"},
 	    {"kv leader", p_kv_leader, "kv leader out of bounds"},
+	    {"index and node", p_index_and_node, "bad type 0"},
+	    {"index and property", p_index_and_prop, "property 0: key out of bounds"},
+	    {"node and property", p_node_and_prop, "property 0: key out of bounds"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		struct patch p = {.f = f, .buf = copy_bytes(f)};
+		struct patch p = patch_new(f);
 
-		p.h = (void *)p.buf;
-		p.nodes = (void *)(p.buf + p.h->nodes_off);
-		p.index = (void *)(p.buf + p.h->index_off);
-		p.props = (void *)(p.buf + p.h->props_off);
-		p.rules = (void *)(p.buf + p.h->rules_off);
-		p.cats = (void *)(p.buf + p.h->categories_off);
-		p.skips = (void *)(p.buf + p.h->skips_off);
-		p.strings = (char *)(p.buf + p.h->strings_off);
 		cases[i].patch(&p);
 		fix_checksums(p.buf, f->size);
 		expect_refused(cases[i].name, p.buf, f->size, -EBADMSG, cases[i].want);
 		free(p.buf);
 	}
+}
+
+/*
+ * The children of /Movies/Inception (2010) and of /Movies/Up change places (nodes,
+ * first_child and index entries): not the writer's breadth-first order, but every
+ * check holds, so it is accepted, in a row and on two threads, and answers.
+ */
+static void test_children_in_another_order(void **state)
+{
+	struct fixture *f = *state;
+	struct patch p = patch_new(f);
+	struct snap_node *a = node_at(&p, "/Movies/Inception (2010)"),
+	                 *b = node_at(&p, "/Movies/Up");
+	uint32_t ia = a->first_child, ib = b->first_child;
+	struct snap_node tmp = p.nodes[ia];
+
+	assert_int_equal(a->child_count, 1);
+	assert_int_equal(b->child_count, 1);
+	p.nodes[ia] = p.nodes[ib];
+	p.nodes[ib] = tmp;
+	a->first_child = ib;
+	b->first_child = ia;
+	for (uint32_t k = 0; k < p.h->index_buckets; k++)
+		if (p.index[k] == ia || p.index[k] == ib)
+			p.index[k] = p.index[k] == ia ? ib : ia;
+	fix_checksums(p.buf, f->size);
+	for (int threads = 1; threads <= 2; threads++) {
+		struct snapshot *s = NULL;
+		const struct snap_node *n = NULL;
+		char err[256] = "";
+		int r;
+
+		snapshot_set_parallel_min(threads == 2 ? 0 : SIZE_MAX);
+		r = snapshot_open_buffer(p.buf, f->size, &s, err, sizeof(err));
+		snapshot_set_parallel_min(SNAPSHOT_PARALLEL_MIN);
+		if (r != 0)
+			fail_msg("%d threads: expected 0, got %d (%s)", threads, r, err);
+		assert_int_equal(snapshot_lookup_path(s, "/Movies/Up/Up (extras).mkv", &n), 0);
+		assert_int_equal(snapshot_node_index(s, n), ia);
+		assert_int_equal(
+		    snapshot_lookup_path(s, "/Movies/Inception (2010)/Inception.mkv", &n), 0);
+		assert_int_equal(snapshot_node_index(s, n), ib);
+		snapshot_free(s);
+	}
+	free(p.buf);
 }
 
 /* ---- the writer ------------------------------------------------------------ */
@@ -1890,49 +2022,140 @@ static void test_rename_keeps_old_mapping(void **state)
 	    snapshot_write(f->t.b, &test_kv, 7, 1700000001000000000LL, f->dir, SNAP_FILE_NAME), 0);
 }
 
-static void test_larger_tree(void **state)
-{
-	enum { DIRS = 30, FILES = 60 };
-	struct tent *ents = calloc(DIRS * FILES, sizeof(*ents));
-	char **paths = calloc(DIRS * FILES, sizeof(*paths));
+/* A tree of 1,800 files in 30 directories, written to its own directory. */
+struct larger {
+	struct tent *ents;
+	char **paths;
 	struct tree t;
-	struct snapshot *s;
-	char dir[64], path[128], err[256], buf[SNAP_PATH_MAX];
+	char dir[64];
+	char path[128];
+};
 
-	for (int d = 0; d < DIRS; d++)
-		for (int i = 0; i < FILES; i++) {
-			size_t k = (size_t)d * FILES + i;
+enum { LARGER_DIRS = 30, LARGER_FILES = 60 };
 
-			paths[k] = malloc(64);
-			snprintf(paths[k], 64, "/Cat%d/Dir %03d/File %d.mkv", d % 3, (d * 7) % DIRS,
-			         (i * 37) % FILES);
-			ents[k].path = paths[k];
-			ents[k].type = SNAP_NODE_FILE;
-			ents[k].size = k;
+static void larger_write(struct larger *l)
+{
+	l->ents = calloc(LARGER_DIRS * LARGER_FILES, sizeof(*l->ents));
+	l->paths = calloc(LARGER_DIRS * LARGER_FILES, sizeof(*l->paths));
+	assert_non_null(l->ents);
+	assert_non_null(l->paths);
+	for (int d = 0; d < LARGER_DIRS; d++)
+		for (int i = 0; i < LARGER_FILES; i++) {
+			size_t k = (size_t)d * LARGER_FILES + i;
+
+			l->paths[k] = malloc(64);
+			snprintf(l->paths[k], 64, "/Cat%d/Dir %03d/File %d.mkv", d % 3,
+			         (d * 7) % LARGER_DIRS, (i * 37) % LARGER_FILES);
+			l->ents[k].path = l->paths[k];
+			l->ents[k].type = SNAP_NODE_FILE;
+			l->ents[k].size = k;
 		}
-	t = build_tree(ents, DIRS * FILES);
-	make_temp_dir(dir, sizeof(dir));
-	assert_int_equal(snapshot_write(t.b, NULL, 1, 0, dir, SNAP_FILE_NAME), 0);
-	snprintf(path, sizeof(path), "%s/%s", dir, SNAP_FILE_NAME);
-	if (snapshot_open(path, &s, err, sizeof(err)))
-		fail_msg("expected 0, got an error (%s)", err);
-	assert_int_equal(snapshot_node_count(s), t.count);
-	for (uint32_t i = 0; i < t.count; i++) {
+	l->t = build_tree(l->ents, LARGER_DIRS * LARGER_FILES);
+	make_temp_dir(l->dir, sizeof(l->dir));
+	assert_int_equal(snapshot_write(l->t.b, NULL, 1, 0, l->dir, SNAP_FILE_NAME), 0);
+	snprintf(l->path, sizeof(l->path), "%s/%s", l->dir, SNAP_FILE_NAME);
+}
+
+static void larger_free(struct larger *l)
+{
+	tree_free(&l->t);
+	remove_dir(l->dir);
+	for (int k = 0; k < LARGER_DIRS * LARGER_FILES; k++)
+		free(l->paths[k]);
+	free(l->paths);
+	free(l->ents);
+}
+
+/* Every node of l's tree is where the tree put it, found by path and by id. */
+static void larger_check(const struct larger *l, const struct snapshot *s)
+{
+	char buf[SNAP_PATH_MAX];
+
+	assert_int_equal(snapshot_node_count(s), l->t.count);
+	for (uint32_t i = 0; i < l->t.count; i++) {
 		const struct snap_node *n = NULL;
 
-		assert_int_equal(snapshot_lookup_path(s, t.paths[i], &n), 0);
+		assert_int_equal(snapshot_lookup_path(s, l->t.paths[i], &n), 0);
 		assert_int_equal(snapshot_node_index(s, n), i);
 		assert_ptr_equal(snapshot_lookup_id(s, n->id), n);
 		assert_true(snapshot_node_path(s, n, buf, sizeof(buf)) > 0);
-		assert_string_equal(buf, t.paths[i]);
+		assert_string_equal(buf, l->t.paths[i]);
 	}
+}
+
+static void test_larger_tree(void **state)
+{
+	struct larger l;
+	struct snapshot *s;
+	char err[256];
+
+	larger_write(&l);
+	if (snapshot_open(l.path, &s, err, sizeof(err)))
+		fail_msg("expected 0, got an error (%s)", err);
+	larger_check(&l, s);
 	snapshot_free(s);
-	tree_free(&t);
-	remove_dir(dir);
-	for (int k = 0; k < DIRS * FILES; k++)
-		free(paths[k]);
-	free(paths);
-	free(ents);
+	larger_free(&l);
+}
+
+/*
+ * Two threads (forced, as on a large snapshot): the mapped and the copied file
+ * validate, the copy read in two halves holds the file's bytes, and where two
+ * faults are met the reason is the first in the checks' order.
+ */
+static void test_two_threads(void **state)
+{
+	struct larger l;
+	struct snapshot *s;
+	struct snap_header *h;
+	unsigned char *bytes, *c;
+	char err[256], p[160];
+	size_t size;
+	int fd;
+
+	larger_write(&l);
+	bytes = read_whole(l.path, &size);
+	/* Large enough for two halves of whole pages. */
+	if (size < 4 * (size_t)sysconf(_SC_PAGESIZE))
+		fail_msg("expected a snapshot of 4 pages or more, got %zu bytes", size);
+	snapshot_set_parallel_min(0);
+	for (int load = 0; load < 2; load++) {
+		int r = load ? snapshot_load(l.path, &s, err, sizeof(err))
+		             : snapshot_open(l.path, &s, err, sizeof(err));
+
+		if (r != 0)
+			fail_msg("%s: expected 0, got %d (%s)", load ? "load" : "open", r, err);
+		assert_memory_equal(snapshot_header(s), bytes, size);
+		larger_check(&l, s);
+		snapshot_free(s);
+	}
+
+	/* A fault of the layout and a changed body: the body checksum's reason. */
+	c = malloc(size);
+	assert_non_null(c);
+	memcpy(c, bytes, size);
+	h = (void *)c;
+	h->node_size = 80;
+	c[size - 2] ^= 1;
+	h->header_checksum = 0;
+	h->header_checksum = hash64(c, sizeof(*h), 0);
+	expect_refused("node size and body", c, size, -EBADMSG, "body checksum mismatch");
+	free(c);
+
+	/* A file cut in its second half, loaded in two halves: refused as cut. */
+	snprintf(p, sizeof(p), "%s/cut", l.dir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, bytes, size - 100), (ssize_t)(size - 100));
+	close(fd);
+	snapshot_set_parallel_min(0);
+	assert_int_equal(snapshot_load(p, &s, err, sizeof(err)), -EBADMSG);
+	snapshot_set_parallel_min(SNAPSHOT_PARALLEL_MIN);
+	if (!strstr(err, "truncated: file is"))
+		fail_msg("expected \"truncated: file is\", got \"%s\"", err);
+	unlink(p);
+
+	free(bytes);
+	larger_free(&l);
 }
 
 /* Seeds for tests/fuzz/corpus/snapshot/, written only when asked. */
@@ -1966,6 +2189,7 @@ int main(void)
 	    cmocka_unit_test(test_truncated),
 	    cmocka_unit_test(test_flipped_bytes),
 	    cmocka_unit_test(test_broken_structure),
+	    cmocka_unit_test(test_children_in_another_order),
 	    cmocka_unit_test(test_writer_failures),
 	    cmocka_unit_test(test_writer_borrowed_base),
 	    cmocka_unit_test(test_writer_in_place),
@@ -1976,6 +2200,7 @@ int main(void)
 	};
 	const struct CMUnitTest standalone[] = {
 	    cmocka_unit_test(test_larger_tree),
+	    cmocka_unit_test(test_two_threads),
 	    cmocka_unit_test(test_lookup_rehashed_ids),
 	};
 	const char *out = getenv("MF_SNAPSHOT_WRITE_CORPUS");
