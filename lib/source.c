@@ -283,17 +283,23 @@ int source_open(struct source *src, const char *rel, struct stat *ret_st)
 	return open_source(src, rel, SOURCE_OPEN_FLAGS, ret_st);
 }
 
-int source_size(struct source *src, const char *rel, uint64_t *ret_size)
+/* The size of rel, opened with flags and closed again. */
+static int size_with(struct source *src, const char *rel, int flags, uint64_t *ret_size)
 {
 	struct stat st;
 	int fd;
 
-	fd = source_open(src, rel, &st);
+	fd = open_source(src, rel, flags, &st);
 	if (fd < 0)
 		return fd;
 	close(fd);
 	*ret_size = (uint64_t)st.st_size;
 	return 0;
+}
+
+int source_size(struct source *src, const char *rel, uint64_t *ret_size)
+{
+	return size_with(src, rel, SOURCE_OPEN_FLAGS, ret_size);
 }
 
 int source_file_fd(const struct source_file *f)
@@ -395,13 +401,5 @@ int source_get(struct source *src, const char *rel, struct stat *ret_st,
 
 int source_measure(struct source *src, const char *rel, uint64_t *ret_size)
 {
-	struct stat st;
-	int fd;
-
-	fd = open_source(src, rel, O_PATH | O_CLOEXEC, &st);
-	if (fd < 0)
-		return fd;
-	close(fd);
-	*ret_size = (uint64_t)st.st_size;
-	return 0;
+	return size_with(src, rel, O_PATH | O_CLOEXEC, ret_size);
 }
