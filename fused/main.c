@@ -171,8 +171,8 @@ static void log_generation(const struct generation *g, const char *path, const c
 		const struct snap_header *h = snapshot_header(g->snap);
 
 		log_info("serving generation %" PRIu64 " (%s): %" PRIu64 " files, %" PRIu64
-		         " directories%s",
-		         g->number, why, h->files, h->directories,
+		         " directories, in %s%s",
+		         g->number, why, h->files, h->directories, generation_memory(g),
 		         g->error_text ? "; the store is unreachable: ERROR.txt shown" : "");
 	} else {
 		log_info("no snapshot at \"%s\" yet: serving an empty tree with ERROR.txt", path);
@@ -197,6 +197,8 @@ static void reload(struct control *c, const char *why)
 			log_warnx("%s, no tree to serve yet", err);
 		generation_put(cur);
 	} else if (r == GEN_RELOAD_SWITCHED) {
+		if (err[0] != '\0')
+			log_warnx("%s", err);
 		log_generation(new, gen_store_path(f->gens), why);
 	} else {
 		log_debug("reload (%s): \"%s\" unchanged", why, gen_store_path(f->gens));
@@ -704,6 +706,8 @@ int fused_main(int argc, char **argv)
 		r = gen_store_reload(f.gens, &old, &new, err, sizeof(err));
 		if (r == GEN_RELOAD_REFUSED)
 			log_warnx("%s, no tree to serve yet", err);
+		else if (r == GEN_RELOAD_SWITCHED && err[0] != '\0')
+			log_warnx("%s", err);
 		generation_put(old);
 		generation_put(new);
 		g = gen_store_get(f.gens);

@@ -52,6 +52,7 @@
 #include "redis_url.h"
 #include "reload.h"
 #include "snapshot.h"
+#include "snapshot_share.h"
 #include "spare.h"
 #include "state.h"
 #include "store.h"
@@ -352,6 +353,15 @@ static void remove_leftovers(const char *dir)
 		log_info("removed %d temporary file%s left in %s", n, n == 1 ? "" : "s", dir);
 }
 
+/* The socket that hands the readers their shared copy; without it they copy the file. */
+static void share_open(struct publisher *pub, const char *dir)
+{
+	char why[256];
+
+	if (snapshot_share_open(dir, &pub->share, why, sizeof(why)) < 0)
+		log_warnx("no shared copy for the readers: %s (they load the file instead)", why);
+}
+
 static int check_runtime_dir(const char *dir)
 {
 	struct stat st;
@@ -404,6 +414,7 @@ int kvwatch_run(struct config *cfg, const char *config_path)
 		config_free(cfg);
 		return EXIT_TEMPFAIL;
 	}
+	share_open(&kv.pub, cfg->runtime_dir); /* its thread inherits the mask */
 	backoff_init(&kv.backoff, RETRY_BASE_MS, RETRY_CAP_MS);
 
 	r = sd_event_default(&kv.event);
@@ -483,6 +494,7 @@ out:
 	sd_event_source_disable_unref(kv.hold_timer);
 	sd_event_source_disable_unref(kv.spare_timer);
 	sd_event_unref(kv.event);
+	snapshot_share_close(kv.pub.share);
 	config_free(kv.cfg);
 	return status;
 }

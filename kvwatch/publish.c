@@ -13,7 +13,9 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "log.h"
 #include "snapshot.h"
+#include "snapshot_share.h"
 #include "store.h"
 #include "tree.h"
 
@@ -48,6 +50,8 @@ static int publish_build(struct publisher *p, struct snapshot_build *b,
 	uint64_t gen = p->generation + 1;
 	int r;
 
+	b->before_rename = publish_share;
+	b->before_rename_ctx = p;
 	r = snapshot_write(b, kv, gen, clock_ns(CLOCK_REALTIME), p->runtime_dir, SNAP_FILE_NAME);
 	res->files = b->files;
 	res->directories = b->directories;
@@ -318,4 +322,24 @@ void publish_notify(struct publisher *p, uint64_t generation, const char *status
 	sd_notifyf(0, "%sSTATUS=%s\nGENERATION=%" PRIu64, p->ready ? "" : "READY=1\n", status,
 	           generation);
 	p->ready = true;
+}
+
+void publish_share(void *publisher, int fd, uint64_t size)
+{
+	struct publisher *p = publisher;
+	char why[256];
+
+	if (p->share == NULL)
+		return;
+	if (snapshot_share_set(p->share, fd, size, why, sizeof(why)) == 0) {
+		if (p->share_error[0] != '\0')
+			log_info("the readers' shared copy of the snapshot is made again");
+		p->share_error[0] = '\0';
+		return;
+	}
+	if (strcmp(why, p->share_error) != 0)
+		log_warnx("the readers' shared copy of the snapshot: %s (they load the file "
+		          "instead)",
+		          why);
+	snprintf(p->share_error, sizeof(p->share_error), "%s", why);
 }

@@ -46,6 +46,10 @@ struct publisher {
 	const char *measure_volume; /* borrowed */
 	/* publish_tree() measures every file, even those the published tree holds. */
 	bool measure_all;
+	/* The readers' shared copy, made of each file before it is published
+	 * (snapshot_share.h); NULL: none (--once, or the socket could not be made). */
+	struct snapshot_share *share;
+	char share_error[256]; /* the last failure logged, not logged again in a row */
 };
 
 struct publish_result {
@@ -113,5 +117,12 @@ void publish_loading_free(struct publish_loading *l);
 
 /* sd_notify READY=1 (first time), STATUS=status and GENERATION=n. */
 void publish_notify(struct publisher *p, uint64_t generation, const char *status);
+
+/*
+ * Make the readers' shared copy of fd's first size bytes, the file about to be
+ * renamed into place (the writer's before_rename; warm.c calls it too).  A
+ * failure is logged once and costs only memory: readers load the file instead.
+ */
+void publish_share(void *publisher, int fd, uint64_t size);
 
 #endif

@@ -202,6 +202,8 @@ int warm_publish(struct publisher *p, const char *state_dir, struct snapshot **r
 		r = errno ? -errno : -EIO;
 	if (r == 0 && ftruncate(fd, (off_t)h.total_size) < 0)
 		r = -errno;
+	if (r == 0)
+		publish_share(p, fd, h.total_size);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	fd = -1;

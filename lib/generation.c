@@ -23,9 +23,14 @@
 
 #include "error_file.h"
 #include "snapshot.h"
+#include "snapshot_share.h"
+
+/* How long a reload waits for kvwatch's answer before it loads the file itself. */
+#define SHARE_TIMEOUT_MS 2000
 
 struct gen_store {
 	char *path;
+	char *share_path; /* kvwatch's socket handing out the shared copy */
 	pthread_mutex_t lock;
 	struct generation *current;
 
@@ -100,6 +105,11 @@ int gen_store_new(const char *runtime_dir, struct gen_store **ret)
 		free(st);
 		return -ENOMEM;
 	}
+	if (asprintf(&st->share_path, "%s/%s", runtime_dir, SNAP_SHARE_NAME) < 0) {
+		free(st->path);
+		free(st);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&st->lock, NULL);
 	r = generation_new(st->path, NULL, NULL, &st->current);
 	if (r < 0) {
@@ -116,8 +126,14 @@ void gen_store_free(struct gen_store *st)
 		return;
 	generation_put(st->current);
 	pthread_mutex_destroy(&st->lock);
+	free(st->share_path);
 	free(st->path);
 	free(st);
+}
+
+const char *generation_memory(const struct generation *g)
+{
+	return g->shared ? "kvwatch's shared copy" : "a private copy";
 }
 
 const char *gen_store_path(const struct gen_store *st)
@@ -172,13 +188,48 @@ static bool is_older(const struct snapshot *snap, const struct generation *cur)
 	       snapshot_header(snap)->build_time_ns <= snapshot_header(cur->snap)->build_time_ns;
 }
 
+/*
+ * The shared copy of the file open as fd, from kvwatch (snapshot_share.h): 0 and
+ * *ret mapped, else -errno and the file is to be loaded instead.  A reason worth
+ * an operator's attention (a copy refused, a peer that is not kvwatch) goes to
+ * note; that nobody serves a copy, or one of another generation, is not one.
+ */
+static int load_shared(struct gen_store *st, int fd, const struct stat *sb, struct snapshot **ret,
+                       char *note, size_t nl)
+{
+	struct snap_header file_h, copy_h;
+	char why[512];
+	int mfd, r;
+
+	r = snapshot_share_fetch(st->share_path, sb->st_uid, SHARE_TIMEOUT_MS, &mfd, why,
+	                         sizeof(why));
+	if (r < 0) {
+		if (r != -ENOENT && r != -ECONNREFUSED && r != -ENODATA)
+			snprintf(note, nl, "%s", why);
+		return r;
+	}
+	/* The copy kvwatch serves now is the file's, or not one to use for it. */
+	if (pread(fd, &file_h, sizeof(file_h), 0) != (ssize_t)sizeof(file_h) ||
+	    pread(mfd, &copy_h, sizeof(copy_h), 0) != (ssize_t)sizeof(copy_h) ||
+	    memcmp(&file_h, &copy_h, sizeof(file_h)) != 0) {
+		close(mfd);
+		return -ESTALE;
+	}
+	r = snapshot_map_sealed_fd(mfd, ret, why, sizeof(why));
+	close(mfd);
+	if (r < 0 && r != -ENOMEM)
+		snprintf(note, nl, "%s: the shared copy was refused: %s", st->share_path, why);
+	return r;
+}
+
 int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct generation **ret_new,
                      char *err, size_t errlen)
 {
 	struct generation *cur, *g;
 	struct snapshot *snap = NULL;
 	struct stat sb;
-	bool placeholder, same, older;
+	char note[512];
+	bool placeholder, same, older, shared;
 	int fd, r;
 
 	*ret_old = *ret_new = NULL;
@@ -215,7 +266,9 @@ int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct g
 		return GEN_RELOAD_UNCHANGED;
 	}
 
-	r = snapshot_load_fd(fd, &snap, err, errlen);
+	note[0] = '\0';
+	shared = load_shared(st, fd, &sb, &snap, note, sizeof(note)) == 0;
+	r = shared ? 0 : snapshot_load_fd(fd, &snap, err, errlen);
 	close(fd);
 	if (r < 0) {
 		/* Out of memory says nothing about the file: try it again next time. */
@@ -251,7 +304,10 @@ int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct g
 	g->file_ino = sb.st_ino;
 	g->file_size = sb.st_size;
 	g->file_mtime_ns = stat_mtime_ns(&sb);
+	g->shared = shared;
 	swap_in(st, g, ret_old, ret_new); /* generation_new's reference goes to the store */
+	/* Served from the file, but the copy's refusal is for the operator to know. */
+	snprintf(err, errlen, "%s", note);
 	return GEN_RELOAD_SWITCHED;
 
 refused:

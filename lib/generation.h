@@ -39,6 +39,8 @@ struct generation {
 	ino_t file_ino;
 	off_t file_size;
 	int64_t file_mtime_ns;
+	/* Mapped from kvwatch's shared copy; false: a private copy of the file. */
+	bool shared;
 
 	atomic_uint refs;
 };
@@ -67,9 +69,12 @@ enum gen_reload_result {
 };
 
 /*
- * Look at vfs.snapshot and make it current when it is a new, valid file.  On
+ * Look at vfs.snapshot and make it current when it is a new, valid file.  The
+ * file's bytes come from kvwatch's shared copy when it serves one of this file
+ * (snapshot_share.h), else from a private copy of the file.  On
  * GEN_RELOAD_SWITCHED, *ret_old holds a reference to the replaced generation (for
- * invalidation; the caller puts it) and *ret_new one to the new one.  On
+ * invalidation; the caller puts it) and *ret_new one to the new one; err is
+ * empty, or says why a shared copy was refused (for a warning).  On
  * GEN_RELOAD_REFUSED, err says why ("vfs.snapshot: body checksum mismatch"); the
  * same refused file is not tried (or reported) again until it changes.  A valid
  * file that would roll the tree back is refused too: one whose generation is not
@@ -79,6 +84,9 @@ enum gen_reload_result {
  */
 int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct generation **ret_new,
                      char *err, size_t errlen);
+
+/* For the log: where g's bytes are ("kvwatch's shared copy", "a private copy"). */
+const char *generation_memory(const struct generation *g);
 
 /* The path the store loads ("/run/meta-fuse/vfs.snapshot"). */
 const char *gen_store_path(const struct gen_store *st);

@@ -192,9 +192,11 @@ void http_loop_log_reload(void *ctx, int result, const struct generation *old,
 	} else if (result == GEN_RELOAD_SWITCHED && new &&new->snap) {
 		const struct snap_header *h = snapshot_header(new->snap);
 
+		if (err[0] != '\0')
+			log_warnx("%s", err);
 		log_info("serving generation %" PRIu64 " (%s): %" PRIu64 " files, %" PRIu64
-		         " directories",
-		         new->number, why, h->files, h->directories);
+		         " directories, in %s",
+		         new->number, why, h->files, h->directories, generation_memory(new));
 		notify_status(new);
 	} else if (result == GEN_RELOAD_SWITCHED) {
 		log_info("no snapshot yet (%s): serving an empty tree", why);

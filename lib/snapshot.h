@@ -40,6 +40,14 @@ int snapshot_load_fd(int fd, struct snapshot **ret, char *err, size_t errlen);
  */
 int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t errlen);
 int snapshot_open_fd(int fd, struct snapshot **ret, char *err, size_t errlen);
+/*
+ * Map a memfd sealed against shrinking and writing (snapshot_share.h) and
+ * validate it: -EPERM for a descriptor without those seals.  The pages are
+ * shared with every other process mapping the copy, and none can change, so the
+ * mapping is as safe as a private copy and costs no memory of the caller's
+ * beyond the pages its lookups touch.
+ */
+int snapshot_map_sealed_fd(int fd, struct snapshot **ret, char *err, size_t errlen);
 /* Validate a snapshot held in memory (the buffer is borrowed, must outlive it). */
 int snapshot_open_buffer(const void *data, size_t size, struct snapshot **ret, char *err,
                          size_t errlen);

@@ -779,8 +779,15 @@ static int copy_in(int fd, size_t size, void **ret_map, size_t *ret_map_size, ch
 	return 0;
 }
 
-/* Map (or, with copy, read) the snapshot in fd and validate it. */
-static int open_fd(int fd, const char *name, bool copy, struct snapshot **ret, char *err,
+/* How open_fd() takes the file's bytes in. */
+enum take {
+	TAKE_MAP,    /* MAP_PRIVATE of the file: the caller alone may change it */
+	TAKE_COPY,   /* read into private memory */
+	TAKE_SHARED, /* MAP_SHARED of a sealed copy, its pages given back once validated */
+};
+
+/* Map (or read) the snapshot in fd as take says and validate it. */
+static int open_fd(int fd, const char *name, enum take take, struct snapshot **ret, char *err,
                    size_t errlen)
 {
 	struct snapshot *s;
@@ -815,7 +822,16 @@ static int open_fd(int fd, const char *name, bool copy, struct snapshot **ret, c
 		set_err(err, errlen, name, why);
 		return -EBADMSG;
 	}
-	if (copy) {
+	if (take == TAKE_SHARED) {
+		int seals = fcntl(fd, F_GET_SEALS);
+
+		if (seals < 0 ||
+		    (seals & (F_SEAL_SHRINK | F_SEAL_WRITE)) != (F_SEAL_SHRINK | F_SEAL_WRITE)) {
+			set_err(err, errlen, name, "not sealed against shrinking and writing");
+			return -EPERM;
+		}
+	}
+	if (take == TAKE_COPY) {
 		r = copy_in(fd, size, &map, &map_size, why, sizeof(why));
 		if (r < 0) {
 			set_err(err, errlen, name, why);
@@ -824,7 +840,9 @@ static int open_fd(int fd, const char *name, bool copy, struct snapshot **ret, c
 	} else {
 		/* On two threads each faults in the pages it checks first. */
 		map = mmap(NULL, size, PROT_READ,
-		           MAP_PRIVATE | (use_helper(size) ? 0 : MAP_POPULATE), fd, 0);
+		           (take == TAKE_SHARED ? MAP_SHARED : MAP_PRIVATE) |
+		               (use_helper(size) ? 0 : MAP_POPULATE),
+		           fd, 0);
 		if (map == MAP_FAILED) {
 			r = -errno;
 			snprintf(why, sizeof(why), "mmap: %s", strerror(-r));
@@ -849,11 +867,19 @@ static int open_fd(int fd, const char *name, bool copy, struct snapshot **ret, c
 		snapshot_free(s);
 		return r;
 	}
+	/*
+	 * The validation touched every page; the reader's lookups touch a few.  The
+	 * pages stay in the copy (its owner holds them), only this process's page
+	 * tables let go, and the reader's memory is what it uses.
+	 */
+	if (take == TAKE_SHARED)
+		(void)madvise(map, map_size, MADV_DONTNEED);
 	*ret = s;
 	return 0;
 }
 
-static int open_path(const char *path, bool copy, struct snapshot **ret, char *err, size_t errlen)
+static int open_path(const char *path, enum take take, struct snapshot **ret, char *err,
+                     size_t errlen)
 {
 	int fd, r;
 
@@ -867,29 +893,34 @@ static int open_path(const char *path, bool copy, struct snapshot **ret, char *e
 		set_err(err, errlen, path, strerror(-r));
 		return r;
 	}
-	r = open_fd(fd, path, copy, ret, err, errlen);
+	r = open_fd(fd, path, take, ret, err, errlen);
 	close(fd);
 	return r;
 }
 
 int snapshot_open_fd(int fd, struct snapshot **ret, char *err, size_t errlen)
 {
-	return open_fd(fd, NULL, false, ret, err, errlen);
+	return open_fd(fd, NULL, TAKE_MAP, ret, err, errlen);
 }
 
 int snapshot_open(const char *path, struct snapshot **ret, char *err, size_t errlen)
 {
-	return open_path(path, false, ret, err, errlen);
+	return open_path(path, TAKE_MAP, ret, err, errlen);
 }
 
 int snapshot_load_fd(int fd, struct snapshot **ret, char *err, size_t errlen)
 {
-	return open_fd(fd, NULL, true, ret, err, errlen);
+	return open_fd(fd, NULL, TAKE_COPY, ret, err, errlen);
 }
 
 int snapshot_load(const char *path, struct snapshot **ret, char *err, size_t errlen)
 {
-	return open_path(path, true, ret, err, errlen);
+	return open_path(path, TAKE_COPY, ret, err, errlen);
+}
+
+int snapshot_map_sealed_fd(int fd, struct snapshot **ret, char *err, size_t errlen)
+{
+	return open_fd(fd, NULL, TAKE_SHARED, ret, err, errlen);
 }
 
 void snapshot_free(struct snapshot *s)

@@ -549,14 +549,16 @@ static void fill_header(struct snap_header *h, const struct snapshot_build *b,
 	h->hidden = b->hidden;
 }
 
-/* Cut f to size, close it and rename it into place. */
-static int file_finish(struct snapshot_file *f, uint64_t size)
+/* Cut f to size, hand it to b's before_rename, close it and rename it into place. */
+static int file_finish(struct snapshot_file *f, const struct snapshot_build *b, uint64_t size)
 {
 	int r;
 
 	/* A file prepared ahead may have room to spare: readers check the size. */
 	if (f->allocated > size && ftruncate(f->fd, (off_t)size) < 0)
 		return -errno;
+	if (b->before_rename != NULL)
+		b->before_rename(b->before_rename_ctx, f->fd, size);
 	r = close(f->fd);
 	f->fd = -1;
 	if (r < 0)
@@ -610,7 +612,7 @@ static int write_file(struct snapshot_file *f, const struct snapshot_build *b,
 	else
 		r = pwrite_all(f->fd, h, sizeof(*h), 0);
 	if (r == 0)
-		r = file_finish(f, h->total_size);
+		r = file_finish(f, b, h->total_size);
 out:
 	if (!mapped) {
 		free(o.buf);

@@ -59,6 +59,14 @@ struct snapshot_build {
 	 */
 	struct snapshot_file *file;
 
+	/*
+	 * Called with the finished file (header written, size final) just before it
+	 * is renamed into place; NULL: nothing.  kvwatch makes the readers' shared
+	 * copy here (snapshot_share.h), so that it is served before the file is seen.
+	 */
+	void (*before_rename)(void *ctx, int fd, uint64_t size);
+	void *before_rename_ctx;
+
 	uint64_t files;
 	uint64_t directories;
 	uint64_t total_bytes;

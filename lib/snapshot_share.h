@@ -1,0 +1,72 @@
+/*
+ * snapshot_share: one sealed in-memory copy of the published snapshot, handed by
+ * kvwatch to every reader, so that fused, davd and apid map the same pages
+ * instead of each holding a private copy of vfs.snapshot.
+ *
+ * A reader cannot simply map vfs.snapshot: anyone allowed to truncate the file
+ * in place (root, an operator's slip) would make every access beyond the new end
+ * fault with SIGBUS.  A memfd sealed against shrinking, growing and writing
+ * cannot change at all, so a mapping of it never faults and always holds the
+ * bytes that were validated.  A tmpfs file cannot be sealed, and a memfd has no
+ * name in the runtime directory, so kvwatch hands it over a Unix socket there,
+ * vfs.sock: a reader connects, receives one message (SHARE_MAGIC, the copy's
+ * size, and the descriptor as SCM_RIGHTS) and the connection is closed.
+ *
+ * The copy is made before vfs.snapshot is renamed into place, so a reader woken
+ * by the new file finds its copy already served; a reader still checks that the
+ * copy's header is the file's header, and loads a private copy of the file
+ * whenever no shared copy matching it can be had (kvwatch gone, standalone
+ * runs on a file made by another tool).  docs/snapshot-format.md, "Sharing".
+ *
+ * Nothing here logs: functions return -errno and a one-line reason.
+ */
+#ifndef MF_SNAPSHOT_SHARE_H
+#define MF_SNAPSHOT_SHARE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SNAP_SHARE_NAME "vfs.sock"
+#define SHARE_MAGIC     "MFSHARE1"
+
+/* The seals a shared copy must carry before a reader maps it. */
+#define SHARE_SEALS_REQUIRED (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+/* ---- kvwatch's side ---- */
+
+struct snapshot_share;
+
+/*
+ * Listen on dir/vfs.sock (replacing a socket left by an earlier run) and answer
+ * every connection on a thread of its own, so that a busy event loop never
+ * keeps a reader waiting.  Until snapshot_share_set() is called a reader is
+ * told that there is no copy yet.  The caller owns *ret.
+ */
+int snapshot_share_open(const char *dir, struct snapshot_share **ret, char *why, size_t wl);
+
+/*
+ * Copy the first size bytes of fd (a finished snapshot file) into a new sealed
+ * memfd and serve it from now on; the previous copy is closed (readers that
+ * mapped it keep it).  On failure the previous copy is no longer served either:
+ * it is not the file about to be published.
+ */
+int snapshot_share_set(struct snapshot_share *sh, int fd, uint64_t size, char *why, size_t wl);
+
+/* Stop answering, remove the socket, close the copy. */
+void snapshot_share_close(struct snapshot_share *sh);
+
+/* ---- a reader's side ---- */
+
+/*
+ * Ask the socket at path for the shared copy, waiting at most timeout_ms.  The
+ * peer must run as uid owner (the owner of vfs.snapshot) or as root.  On success
+ * *ret_fd is the copy, size checked against its header's claim and sealed with
+ * SHARE_SEALS_REQUIRED; the caller owns it.  -ENOENT, -ECONNREFUSED: nobody
+ * serves a copy (a normal case); -ENODATA: kvwatch has none yet; anything else
+ * is a fault of the peer, described in why.
+ */
+int snapshot_share_fetch(const char *path, uid_t owner, int timeout_ms, int *ret_fd, char *why,
+                         size_t wl);
+
+#endif
