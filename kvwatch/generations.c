@@ -29,6 +29,7 @@
 #include "log.h"
 #include "publish.h"
 #include "snapshot.h"
+#include "snapshot_share.h"
 #include "spare.h"
 #include "state.h"
 #include "store.h"
@@ -56,7 +57,11 @@ void gen_spare_start(struct kvwatch *kv)
 	struct snapshot *cur = store_snapshot(kv->store);
 
 	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
-	if (kv->spare != NULL || cur == NULL || !kv->patchable)
+	if (cur == NULL || !kv->patchable)
+		return;
+	/* And the readers' copy of it, allocated ahead the same way. */
+	snapshot_share_prepare(kv->pub.share, snapshot_header(cur)->total_size + SPARE_SLACK);
+	if (kv->spare != NULL)
 		return;
 	kv->spare =
 	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
@@ -73,6 +78,7 @@ void gen_spare_for_build(struct kvwatch *kv)
 	if (kv->spare != NULL || cur == NULL)
 		return;
 	arm(kv->spare_timer, now_usec(kv) + SPARE_KEEP_USEC);
+	snapshot_share_prepare(kv->pub.share, snapshot_header(cur)->total_size + SPARE_SLACK);
 	kv->spare =
 	    spare_prepare(kv->cfg->runtime_dir, snapshot_header(cur)->total_size + SPARE_SLACK);
 }
@@ -104,6 +110,7 @@ int gen_on_spare_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	struct kvwatch *kv = userdata;
 
 	spare_drop(kv);
+	snapshot_share_drop_spare(kv->pub.share);
 	if (kv->spare != NULL)
 		arm(kv->spare_timer, usec + USEC_PER_SEC); /* still being made */
 	return 0;

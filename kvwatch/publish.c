@@ -324,14 +324,20 @@ void publish_notify(struct publisher *p, uint64_t generation, const char *status
 	p->ready = true;
 }
 
-void publish_share(void *publisher, int fd, uint64_t size)
+void publish_share(void *publisher, int fd, const void *data, uint64_t size)
 {
 	struct publisher *p = publisher;
+	int64_t t0 = clock_ns(CLOCK_MONOTONIC);
 	char why[256];
+	int r;
 
 	if (p->share == NULL)
 		return;
-	if (snapshot_share_set(p->share, fd, size, why, sizeof(why)) == 0) {
+	r = snapshot_share_set(p->share, fd, data, size, why, sizeof(why));
+	if (r >= 0) {
+		log_debug("the readers' shared copy: %" PRIu64 " bytes in %.1f ms (%s)", size,
+		          (double)(clock_ns(CLOCK_MONOTONIC) - t0) / 1e6,
+		          r > 0 ? "into the spare" : "into a new memfd");
 		if (p->share_error[0] != '\0')
 			log_info("the readers' shared copy of the snapshot is made again");
 		p->share_error[0] = '\0';

@@ -119,10 +119,10 @@ void publish_loading_free(struct publish_loading *l);
 void publish_notify(struct publisher *p, uint64_t generation, const char *status);
 
 /*
- * Make the readers' shared copy of fd's first size bytes, the file about to be
- * renamed into place (the writer's before_rename; warm.c calls it too).  A
+ * Make the readers' shared copy of fd's first size bytes (data: the same bytes
+ * mapped, or NULL), the file about to be renamed into place (the writer's before_rename; warm.c calls it too).  A
  * failure is logged once and costs only memory: readers load the file instead.
  */
-void publish_share(void *publisher, int fd, uint64_t size);
+void publish_share(void *publisher, int fd, const void *data, uint64_t size);
 
 #endif

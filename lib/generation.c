@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errbuf.h"
 #include "error_file.h"
 #include "snapshot.h"
 #include "snapshot_share.h"
@@ -218,7 +219,7 @@ static int load_shared(struct gen_store *st, int fd, const struct stat *sb, stru
 	r = snapshot_map_sealed_fd(mfd, ret, why, sizeof(why));
 	close(mfd);
 	if (r < 0 && r != -ENOMEM)
-		snprintf(note, nl, "%s: the shared copy was refused: %s", st->share_path, why);
+		errbuf_set(note, nl, r, "%s: the shared copy was refused: %s", st->share_path, why);
 	return r;
 }
 

@@ -23,8 +23,18 @@
 
 /* What a reader receives, with the copy's descriptor when there is one. */
 struct share_msg {
-	char magic[8];  /* SHARE_MAGIC */
-	uint64_t size;  /* the copy's size; 0: no copy (and no descriptor) */
+	char magic[8]; /* SHARE_MAGIC */
+	uint64_t size; /* the copy's size; 0: no copy (and no descriptor) */
+};
+
+/* A memfd allocated ahead, for the next copy (snapshot_share_prepare()). */
+struct share_spare {
+	pthread_t thread;
+	bool making; /* the thread runs or has not been joined */
+	int fd;      /* -1: none */
+	uint64_t len;
+	int retired; /* the copy served before the last, to close; -1: none */
+	int closing; /* retired, handed to the thread that closes it */
 };
 
 struct snapshot_share {
@@ -35,6 +45,8 @@ struct snapshot_share {
 	pthread_mutex_t lock; /* guards memfd and size against the answering thread */
 	int memfd;            /* -1: none */
 	uint64_t size;
+	pthread_mutex_t spare_lock; /* guards spare: prepared on the loop, taken by a build */
+	struct share_spare spare;
 };
 
 static int socket_address(const char *path, struct sockaddr_un *sa, char *why, size_t wl)
@@ -111,7 +123,11 @@ int snapshot_share_open(const char *dir, struct snapshot_share **ret, char *why,
 		return errbuf_set(why, wl, -ENOMEM, "out of memory");
 	sh->memfd = -1;
 	sh->listen_fd = -1;
+	sh->spare.fd = -1;
+	sh->spare.retired = -1;
+	sh->spare.closing = -1;
 	pthread_mutex_init(&sh->lock, NULL);
+	pthread_mutex_init(&sh->spare_lock, NULL);
 	if ((size_t)snprintf(sh->path, sizeof(sh->path), "%s/%s", dir, SNAP_SHARE_NAME) >=
 	    sizeof(sh->path)) {
 		r = errbuf_set(why, wl, -ENAMETOOLONG, "%s/%s: path too long for a socket", dir,
@@ -169,7 +185,8 @@ static int copy_into(int in, int out, uint64_t size)
 			return -ENODATA; /* cut under us */
 	}
 	while ((uint64_t)off < size) {
-		size_t want = size - (uint64_t)off > sizeof(buf) ? sizeof(buf) : size - (uint64_t)off;
+		size_t want =
+		    size - (uint64_t)off > sizeof(buf) ? sizeof(buf) : size - (uint64_t)off;
 		ssize_t n = pread(in, buf, want, off);
 
 		if (n < 0 && errno == EINTR)
@@ -183,41 +200,166 @@ static int copy_into(int in, int out, uint64_t size)
 	return 0;
 }
 
-/* A new memfd holding [0, size) of fd, sealed; -errno with why. */
-static int sealed_copy(int fd, uint64_t size, int *ret, char *why, size_t wl)
+static int new_memfd(void)
 {
-	int mfd = memfd_create("meta-fuse-vfs", MFD_CLOEXEC | MFD_ALLOW_SEALING), r;
-
-	if (mfd < 0)
-		return errbuf_set(why, wl, -errno, "memfd_create: %s", strerror(errno));
-	r = copy_into(fd, mfd, size);
-	if (r < 0) {
-		errbuf_set(why, wl, r, "copying the snapshot: %s", strerror(-r));
-		goto fail;
-	}
-	if (fcntl(mfd, F_ADD_SEALS, SHARE_SEALS_REQUIRED | F_SEAL_SEAL) < 0) {
-		r = errbuf_set(why, wl, -errno, "sealing the copy: %s", strerror(errno));
-		goto fail;
-	}
-	*ret = mfd;
-	return 0;
-fail:
-	close(mfd);
-	return r;
+	return memfd_create("meta-fuse-vfs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 }
 
-int snapshot_share_set(struct snapshot_share *sh, int fd, uint64_t size, char *why, size_t wl)
+/* Write [0, size) of data into fd from offset 0. */
+static int write_from(int fd, const unsigned char *data, uint64_t size)
+{
+	uint64_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pwrite(fd, data + done, size - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+static void spare_free(struct share_spare *sp)
+{
+	if (sp->fd >= 0)
+		close(sp->fd);
+	sp->fd = -1;
+	sp->len = 0;
+}
+
+static void *spare_main(void *arg)
+{
+	struct share_spare *sp = arg;
+
+	/* Freeing the pages of the copy served before the last costs as much as the copy. */
+	if (sp->closing >= 0)
+		close(sp->closing);
+	sp->closing = -1;
+	sp->fd = new_memfd();
+	/* fallocate: a full tmpfs is an error now, and the copy finds its pages there. */
+	if (sp->fd >= 0 && fallocate(sp->fd, 0, 0, (off_t)sp->len) < 0)
+		spare_free(sp);
+	return NULL;
+}
+
+/* The spare, once its thread is done; with spare_lock held. */
+static struct share_spare *spare_join(struct snapshot_share *sh)
+{
+	if (sh->spare.making) {
+		pthread_join(sh->spare.thread, NULL);
+		sh->spare.making = false;
+	}
+	return &sh->spare;
+}
+
+void snapshot_share_prepare(struct snapshot_share *sh, uint64_t size)
+{
+	if (sh == NULL || size == 0)
+		return;
+	pthread_mutex_lock(&sh->spare_lock);
+	if (!sh->spare.making && sh->spare.fd < 0) {
+		sh->spare.len = size;
+		sh->spare.closing = sh->spare.retired;
+		sh->spare.retired = -1;
+		sh->spare.making =
+		    pthread_create(&sh->spare.thread, NULL, spare_main, &sh->spare) == 0;
+		if (!sh->spare.making && sh->spare.closing >= 0) {
+			close(sh->spare.closing);
+			sh->spare.closing = -1;
+		}
+	}
+	pthread_mutex_unlock(&sh->spare_lock);
+}
+
+void snapshot_share_drop_spare(struct snapshot_share *sh)
+{
+	struct share_spare *sp;
+
+	if (sh == NULL)
+		return;
+	pthread_mutex_lock(&sh->spare_lock);
+	sp = spare_join(sh);
+	spare_free(sp);
+	if (sp->retired >= 0)
+		close(sp->retired);
+	sp->retired = -1;
+	pthread_mutex_unlock(&sh->spare_lock);
+}
+
+/*
+ * A memfd holding [0, size) of fd (or data), not sealed yet: the spare when
+ * there is one large enough (its pages are there: the copy is a copy of bytes),
+ * else a new one.  Returns 1 for the spare, 0 for a new one.
+ */
+static int fill_copy(struct snapshot_share *sh, int fd, const void *data, uint64_t size, int *ret)
+{
+	struct share_spare *sp;
+	bool spared;
+	int mfd = -1, r;
+
+	pthread_mutex_lock(&sh->spare_lock);
+	sp = spare_join(sh);
+	spared = sp->fd >= 0 && sp->len >= size;
+	if (spared) {
+		mfd = sp->fd;
+		sp->fd = -1;
+	} else {
+		spare_free(sp); /* too small for this snapshot: it will not grow */
+		mfd = new_memfd();
+	}
+	pthread_mutex_unlock(&sh->spare_lock);
+	if (mfd < 0)
+		return -errno;
+	r = data != NULL ? write_from(mfd, data, size) : copy_into(fd, mfd, size);
+	/* The spare may have room to spare: the copy is the file's size. */
+	if (r == 0 && spared && ftruncate(mfd, (off_t)size) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(mfd);
+		return r;
+	}
+	*ret = mfd;
+	return spared;
+}
+
+/* A new memfd holding [0, size) of fd, sealed; -errno with why. */
+static int sealed_copy(struct snapshot_share *sh, int fd, const void *data, uint64_t size, int *ret,
+                       char *why, size_t wl)
+{
+	int mfd = -1, r, spared;
+
+	spared = r = fill_copy(sh, fd, data, size, &mfd);
+	if (r < 0)
+		return errbuf_set(why, wl, r, "copying the snapshot: %s", strerror(-r));
+	if (fcntl(mfd, F_ADD_SEALS, SHARE_SEALS_REQUIRED | F_SEAL_SEAL) < 0) {
+		r = errbuf_set(why, wl, -errno, "sealing the copy: %s", strerror(errno));
+		close(mfd);
+		return r;
+	}
+	*ret = mfd;
+	return spared;
+}
+
+int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint64_t size,
+                       char *why, size_t wl)
 {
 	int mfd = -1, old, r;
 
-	r = sealed_copy(fd, size, &mfd, why, wl);
+	r = sealed_copy(sh, fd, data, size, &mfd, why, wl);
 	pthread_mutex_lock(&sh->lock);
 	old = sh->memfd;
-	sh->memfd = mfd;
+	sh->memfd = r < 0 ? -1 : mfd;
 	sh->size = r < 0 ? 0 : size;
 	pthread_mutex_unlock(&sh->lock);
-	if (old >= 0)
-		close(old);
+	/* Closing the last reference frees its pages: left to the next spare's thread. */
+	pthread_mutex_lock(&sh->spare_lock);
+	if (sh->spare.retired >= 0)
+		close(sh->spare.retired);
+	sh->spare.retired = old;
+	pthread_mutex_unlock(&sh->spare_lock);
 	return r;
 }
 
@@ -236,6 +378,8 @@ void snapshot_share_close(struct snapshot_share *sh)
 	}
 	if (sh->memfd >= 0)
 		close(sh->memfd);
+	snapshot_share_drop_spare(sh);
+	pthread_mutex_destroy(&sh->spare_lock);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
 }
@@ -272,7 +416,9 @@ static int receive(int s, const char *path, int timeout_ms, struct share_msg *m,
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
 	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = control.buf,
 	                    .msg_controllen = sizeof(control.buf)};
 	struct pollfd p = {.fd = s, .events = POLLIN};
 	struct cmsghdr *c;
@@ -351,7 +497,7 @@ int snapshot_share_fetch(const char *path, uid_t owner, int timeout_ms, int *ret
 	struct share_msg m;
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	int s, fd = -1, r;
+	int s = -1, fd = -1, r;
 
 	r = connect_to(path, &s, why, wl);
 	if (r < 0)

@@ -46,14 +46,28 @@ struct snapshot_share;
 int snapshot_share_open(const char *dir, struct snapshot_share **ret, char *why, size_t wl);
 
 /*
- * Copy the first size bytes of fd (a finished snapshot file) into a new sealed
+ * Copy the first size bytes of fd (a finished snapshot file; data: the same
+ * bytes mapped by the caller, read instead of fd when not NULL) into a new sealed
  * memfd and serve it from now on; the previous copy is closed (readers that
- * mapped it keep it).  On failure the previous copy is no longer served either:
+ * mapped it keep it).  Returns 1 when the copy went into the prepared spare, 0
+ * into a new memfd.  On failure the previous copy is no longer served either:
  * it is not the file about to be published.
  */
-int snapshot_share_set(struct snapshot_share *sh, int fd, uint64_t size, char *why, size_t wl);
+int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint64_t size,
+                       char *why, size_t wl);
 
-/* Stop answering, remove the socket, close the copy. */
+/*
+ * Allocate a memfd of size bytes and map it, on a thread, for the next
+ * snapshot_share_set() (which then only copies bytes: at 100,000 files 10 ms
+ * instead of 35).  Nothing when one is ready or being made.  The spare costs its
+ * size in memory until it is taken or dropped; kvwatch prepares it with its
+ * spare file, while live changes flow.
+ */
+void snapshot_share_prepare(struct snapshot_share *sh, uint64_t size);
+/* Give the spare back (waiting for its thread). */
+void snapshot_share_drop_spare(struct snapshot_share *sh);
+
+/* Stop answering, remove the socket, close the copy and the spare. */
 void snapshot_share_close(struct snapshot_share *sh);
 
 /* ---- a reader's side ---- */

@@ -558,7 +558,8 @@ static int file_finish(struct snapshot_file *f, const struct snapshot_build *b, 
 	if (f->allocated > size && ftruncate(f->fd, (off_t)size) < 0)
 		return -errno;
 	if (b->before_rename != NULL)
-		b->before_rename(b->before_rename_ctx, f->fd, size);
+		b->before_rename(b->before_rename_ctx, f->fd,
+		                 f->map != NULL && f->map_len >= size ? f->map : NULL, size);
 	r = close(f->fd);
 	f->fd = -1;
 	if (r < 0)

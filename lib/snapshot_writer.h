@@ -61,10 +61,11 @@ struct snapshot_build {
 
 	/*
 	 * Called with the finished file (header written, size final) just before it
-	 * is renamed into place; NULL: nothing.  kvwatch makes the readers' shared
+	 * is renamed into place, with its bytes when the writer has it mapped whole
+	 * (else data is NULL); NULL: nothing.  kvwatch makes the readers' shared
 	 * copy here (snapshot_share.h), so that it is served before the file is seen.
 	 */
-	void (*before_rename)(void *ctx, int fd, uint64_t size);
+	void (*before_rename)(void *ctx, int fd, const void *data, uint64_t size);
 	void *before_rename_ctx;
 
 	uint64_t files;

@@ -23,7 +23,11 @@
 # the 1 MiB file by sendfile (GET 1M), as libmicrohttpd's floor.
 # Data on tmpfs (/dev/shm): each peer serves a plain tree; davd serves the same
 # files through a snapshot that places them (1,000 and 50,000 episodes of two
-# shows, so its collections have those sizes).  Needs wrk, curl, nginx with
+# shows, so its collections have those sizes).  As in the suite, davd maps
+# kvwatch's shared copy of the snapshot: meta-fuse-kvwatch runs beside it, with
+# no Redis to reach, and publishes the saved snapshot (its warm start).  davd's
+# idle figure is davd's own; the note after its row gives its PSS and what
+# kvwatch holds for every reader (the copy, and kvwatch's RSS).  Needs wrk, curl, nginx with
 # libnginx-mod-http-dav-ext, apache2 (and htpasswd), lighttpd with
 # lighttpd-mod-webdav, rclone (./scripts/deps.sh --bench), and a Release build
 # (-DSANITIZE=OFF) with meta-fuse-davd and mf-mksnapshot.
@@ -45,19 +49,22 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 [ -n "$BUILD" ] || BUILD="$SRC/build-rel"
 DAVD="$BUILD/bin/meta-fuse-davd"
+KVWATCH="$BUILD/bin/meta-fuse-kvwatch"
 MKSNAP="$BUILD/tests/mf-mksnapshot"
 die() {
 	echo "run.sh: $*" >&2
 	exit 1
 }
 for c in wrk curl python3; do command -v "$c" >/dev/null || die "'$c' is not installed"; done
-[ -x "$DAVD" ] && [ -x "$MKSNAP" ] || die "no meta-fuse-davd / mf-mksnapshot in $BUILD"
+[ -x "$DAVD" ] && [ -x "$KVWATCH" ] && [ -x "$MKSNAP" ] ||
+	die "no meta-fuse-davd / meta-fuse-kvwatch / mf-mksnapshot in $BUILD"
 
 W=$(mktemp -d /dev/shm/mf-davd-bench.XXXXXX) || die "mktemp"
 [ -d "$W" ] || die "no work directory"
 chmod 755 "$W" # the peers' workers (www-data) read the tree and their password files
 PIDS=()
 cleanup() {
+	[ -f "$W/kvwatch.pid" ] && PIDS+=("$(cat "$W/kvwatch.pid")")
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	sleep 1
 	for p in "${PIDS[@]}"; do
@@ -95,7 +102,8 @@ for show, n, d in (("Thousand", 1000, "d1000"), ("Fifty", 50000, "d50k")):
         os.link(os.path.join(tree, "1k.mkv"), os.path.join(tree, d, name))
         rec("%s%d" % (show, i), "%s/%s" % (d, name), title=show, season=1, episode=i)
 PY
-printf '%s\n' "runtime_dir = \"$W/run\";" "files_volume = \"$T\";" "uid = 0; gid = 0;" \
+printf '%s\n' "runtime_dir = \"$W/run\";" "state_dir = \"$W/state\";" "files_volume = \"$T\";" \
+	"uid = 0; gid = 0;" \
 	'kv = { redis_url = "redis://127.0.0.1:1"; };' \
 	"webdav = { listen = \"127.0.0.1:18801\"; username = \"$USER_\"; password = \"$PASS\"; threads = 2; };" \
 	>"$W/davd.conf"
@@ -122,9 +130,28 @@ url() { # url SERVER WHAT
 	fi
 }
 
+# kvwatch first (its warm start publishes the saved snapshot and the shared copy);
+# its pid goes to the cleanup, davd's is the server's.
 start_davd() {
+	local i
+	"$KVWATCH" -c "$W/davd.conf" >"$W/kvwatch.log" 2>&1 &
+	echo $! >"$W/kvwatch.pid"
+	for i in $(seq 100); do
+		grep -q 'published generation' "$W/kvwatch.log" && break
+		sleep 0.1
+	done
 	"$DAVD" -c "$W/davd.conf" -q >"$W/davd.log" 2>&1 &
 	echo $!
+}
+# What davd maps of kvwatch's copy, and what kvwatch holds: one note line.
+share_note() {
+	local kv pss range copy=no
+	kv=$(cat "$W/kvwatch.pid")
+	pss=$(awk '/^Pss:/ {t += $2} END {printf "%.1f", t / 1024}' "/proc/$1/smaps_rollup")
+	range=$(awk '/memfd:meta-fuse-vfs/ {print $1; exit}' "/proc/$1/maps")
+	[ -n "$range" ] && copy=$(((16#${range#*-} - 16#${range%-*}) / 1048576))
+	echo "  memory: davd PSS $pss MB, maps $copy MB of kvwatch's shared copy;" \
+		"kvwatch RSS $(($(rss_sum "$kv") / 1024)) MB" | tee -a "$W/cpu"
 }
 start_nginx() {
 	mkdir -p "$W/nginx"
@@ -266,6 +293,7 @@ for s in $SERVERS; do
 	fi
 	sleep 1
 	idle=$(rss_sum "$pid")
+	[ "$s" = davd ] && share_note "$pid"
 	c1k=$(wcpu "$pid" "$W/get1k.out" "$(url "$s" 1k)")
 	get1k=$(reqs <"$W/get1k.out")
 	c1m=$(wcpu "$pid" "$W/get1m.out" "$(url "$s" 1m)")
@@ -286,6 +314,10 @@ for s in $SERVERS; do
 		tee -a "$W/cpu"
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	if [ "$s" = davd ]; then
+		kill -TERM "$(cat "$W/kvwatch.pid")" 2>/dev/null
+		wait "$(cat "$W/kvwatch.pid")" 2>/dev/null
+	fi
 done
 # libmicrohttpd's floor: the same flags as davd, nothing of davd's own work.
 MHDFLOOR="$BUILD/bench/mhdfloor"

@@ -12,8 +12,10 @@
  * -k keeps DIR/vfsbench.snapshot (to compare the trees of two builds).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 #include "checksum.h"
 #include "log.h"
 #include "snapshot.h"
+#include "snapshot_share.h"
 #include "snapshot_writer.h"
 #include "tree.h"
 
@@ -213,8 +216,9 @@ int main(int argc, char **argv)
 	struct rusage ru, ru_gen, ru_build;
 	struct stat st;
 	double t0, t_build, t_write, t_open, t_path, t_id, t_load, t_path_copy, t_sum;
+	double t_share_make, t_share_map, t_path_shared;
 	struct snapshot *sc;
-	long anon0, anon1;
+	long anon0, anon1, anon2, shared_anon;
 	uint32_t *sample;
 	char **paths;
 	size_t nsample = 100000; /* wider than the caches: lookups go to memory */
@@ -306,6 +310,35 @@ int main(int argc, char **argv)
 	anon1 = rss_anon_kb();
 	t_path_copy = time_paths(sc, paths, sample, nsample, lookups);
 	snapshot_free(sc);
+	/* What the readers pay instead: kvwatch's sealed copy (snapshot_share.h). */
+	{
+		struct snapshot_share *sh;
+		char sock[PATH_MAX + 16];
+		int fd, mfd;
+
+		if (snapshot_share_open(dir, &sh, err, sizeof(err)) < 0)
+			fatalx("%s", err);
+		fd = open(path2, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fatal("%s", path2);
+		t0 = now();
+		if (snapshot_share_set(sh, fd, NULL, (uint64_t)st.st_size, err, sizeof(err)) < 0)
+			fatalx("%s", err);
+		t_share_make = now() - t0;
+		close(fd);
+		snprintf(sock, sizeof(sock), "%s/%s", dir, SNAP_SHARE_NAME);
+		anon2 = rss_anon_kb();
+		t0 = now();
+		if (snapshot_share_fetch(sock, getuid(), 2000, &mfd, err, sizeof(err)) < 0 ||
+		    snapshot_map_sealed_fd(mfd, &sc, err, sizeof(err)) < 0)
+			fatalx("%s", err);
+		t_share_map = now() - t0;
+		shared_anon = rss_anon_kb() - anon2;
+		close(mfd);
+		t_path_shared = time_paths(sc, paths, sample, nsample, lookups);
+		snapshot_free(sc);
+		snapshot_share_close(sh);
+	}
 	t0 = now();
 	for (size_t i = 0; i < lookups; i++) {
 		const struct snap_node *want = snapshot_node(s, sample[i % nsample]);
@@ -335,6 +368,10 @@ int main(int argc, char **argv)
 		printf("copy + validate      %.3f s   (snapshot_load: a reader's private copy, "
 		       "%.1f MB more anonymous memory)\n",
 		       t_load, (double)(anon1 - anon0) / 1024);
+		printf(
+		    "shared copy          %.3f s to fetch, map + validate (snapshot_map_sealed_fd: "
+		    "%.1f MB more anonymous memory); kvwatch makes it in %.3f s\n",
+		    t_share_map, (double)shared_anon / 1024, t_share_make);
 		printf("snapshot size        %.1f MB\n", (double)st.st_size / 1e6);
 		printf("bytes per file       %.0f structure + %.0f strings = %.0f total (target <= "
 		       "200 + strings)\n",
@@ -344,6 +381,7 @@ int main(int argc, char **argv)
 		       "caches)\n",
 		       t_path / (double)lookups * 1e9, nsample);
 		printf("  on the copy        %.0f ns/op\n", t_path_copy / (double)lookups * 1e9);
+		printf("  on the shared copy %.0f ns/op\n", t_path_shared / (double)lookups * 1e9);
 		printf("lookup by id         %.0f ns/op\n", t_id / (double)lookups * 1e9);
 		printf("peak RSS             %.1f MB (generator included)\n",
 		       (double)ru.ru_maxrss / 1024);
