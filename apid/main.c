@@ -18,13 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "daemon.h"
 #include "generation.h"
 #include "http_listen.h"
 #include "http_loop.h"
@@ -145,10 +145,10 @@ int main(int argc, char **argv)
 		snprintf(where, sizeof(where), "?");
 	log_info("listening on %s (socket %s)%s", where, http_listen_origin_to_string(origin),
 	         srv.auth ? ", Basic auth required" : "");
-	sd_notify(0, "READY=1");
+	daemon_notify("READY=1");
 
 	r = http_loop_run(&loop);
-	sd_notify(0, "STOPPING=1");
+	daemon_notify("STOPPING=1");
 	if (r < 0)
 		log_errorx("waiting for signals: %s", strerror(-r));
 	else

@@ -18,10 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
-
 #include "api.h"
 #include "config.h"
+#include "daemon.h"
 #include "workers.h"
 
 #define STATUS_MAX (1024 * 1024)
@@ -114,7 +113,7 @@ int api_refresh(struct api_call *c)
 	    !atomic_compare_exchange_strong(&last_ns, &prev, now))
 		return api_error(c, 429, "a resync was asked for less than %lld s ago",
 		                 (long long)(REFRESH_EVERY_NS / 1000000000));
-	if (sd_notify(0, "X_META_FUSE_REFRESH=1") <= 0)
+	if (daemon_notify("X_META_FUSE_REFRESH=1") <= 0)
 		return api_error(c, 503, "the supervisor's notify socket did not take the request");
 	r = jsonw_init(&w);
 	if (r < 0)

@@ -22,11 +22,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "config.h"
+#include "daemon.h"
 #include "davd.h"
 #include "generation.h"
 #include "http_listen.h"
@@ -295,14 +295,14 @@ int main(int argc, char **argv)
 	scfg.listen_fd = -1; /* the server's now */
 	log_info("serving \"%s/\" on %s%s (socket %s)", cfg->webdav.base_path[1] ? base : "", where,
 	         cert ? " (HTTPS)" : "", http_listen_origin_to_string(origin));
-	sd_notify(0, "READY=1");
+	daemon_notify("READY=1");
 
 	r = http_loop_run(&lcfg);
 	if (r < 0)
 		log_errorx("cannot wait for signals: %s", strerror(-r));
 	else
 		log_info("stopping");
-	sd_notify(0, "STOPPING=1");
+	daemon_notify("STOPPING=1");
 	rc = r < 0 ? EXIT_TEMPFAIL : 0;
 
 out:

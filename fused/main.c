@@ -54,7 +54,7 @@
 #include "source.h"
 #include "startup.h"
 #include "webdav_source.h"
-#include "watchdog.h"
+#include "watchdog_event.h"
 
 #define PERIODIC_CHECK_MS 10000 /* default of --check-interval */
 #define WATCH_RETRY_MS    1000

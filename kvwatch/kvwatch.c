@@ -57,7 +57,7 @@
 #include "state.h"
 #include "store.h"
 #include "warm.h"
-#include "watchdog.h"
+#include "watchdog_event.h"
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {

@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
+#include "log.h"
 
 #define LISTEN_BACKLOG 1024
 
@@ -24,25 +25,24 @@ static int passed_socket(const char *name)
 	char **names = NULL;
 	int n, fd = -ENOENT;
 
-	/* unset_environment: children (hooks) must not think they were passed them. */
-	n = sd_listen_fds_with_names(1, &names);
+	/* The environment is cleared: children must not think they were passed them. */
+	n = daemon_listen_fds(&names);
+	if (n < 0)
+		log_warnx("passed sockets: LISTEN_PID, LISTEN_FDS or LISTEN_FDNAMES malformed, "
+		          "binding the configured address");
 	if (n <= 0)
 		return -ENOENT;
 	for (int i = 0; i < n; i++) {
-		int cand = SD_LISTEN_FDS_START + i;
+		int cand = DAEMON_LISTEN_FDS_START + i;
 		bool named = names && names[i] && strcmp(names[i], name) == 0;
 		bool lone = n == 1 && (!names || !names[i] || strcmp(names[i], "unknown") == 0);
 
-		if (fd < 0 && (named || lone) && sd_is_socket(cand, AF_UNSPEC, SOCK_STREAM, 1) > 0)
+		if (fd < 0 && (named || lone) && daemon_is_stream_listener(cand))
 			fd = cand;
 		else
 			close(cand); /* not ours: nobody else in this process takes it */
 	}
-	if (names) {
-		for (int i = 0; i < n; i++)
-			free(names[i]);
-		free(names);
-	}
+	daemon_free_names(names);
 	if (fd >= 0) {
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -93,7 +93,7 @@ int http_listen(const char *name, const struct config_listen *where,
 			*ret_origin = HTTP_LISTEN_BOUND;
 		return fd;
 	}
-	/* LISTEN_PID named us (sd_listen_fds checks it); the supervisor says it is the one. */
+	/* LISTEN_PID named us (daemon_listen_fds checks it); the supervisor says it is the one. */
 	super = getenv("META_FUSE_SUPERVISOR");
 	if (ret_origin)
 		*ret_origin = super && strcmp(super, "1") == 0 ? HTTP_LISTEN_SUPERVISOR

@@ -14,10 +14,10 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "generation.h"
 #include "log.h"
 #include "snapshot.h"
@@ -119,7 +119,7 @@ int http_loop_run(const struct http_loop_config *cfg)
 		return -errno;
 	ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 	wd = watch(cfg, ino);
-	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
+	if (daemon_watchdog_usec(&watchdog_usec) <= 0)
 		watchdog_usec = watchdog_fd_usec();
 	next_check = cfg->check_ms > 0 ? mono_ms() + cfg->check_ms : INT64_MAX;
 	while (r == 0) {
@@ -175,11 +175,11 @@ int http_loop_run(const struct http_loop_config *cfg)
 static void notify_status(const struct generation *g)
 {
 	if (g->snap)
-		sd_notifyf(0, "STATUS=generation %" PRIu64 ", %" PRIu64 " files%s", g->number,
-		           snapshot_header(g->snap)->files,
-		           g->error_text ? ", store unreachable" : "");
+		daemon_notifyf("STATUS=generation %" PRIu64 ", %" PRIu64 " files%s", g->number,
+		               snapshot_header(g->snap)->files,
+		               g->error_text ? ", store unreachable" : "");
 	else
-		sd_notify(0, "STATUS=no snapshot yet");
+		daemon_notify("STATUS=no snapshot yet");
 }
 
 void http_loop_log_reload(void *ctx, int result, const struct generation *old,

@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/timerfd.h>
-#include <systemd/sd-daemon.h>
 
+#include "daemon.h"
 #include "watchdog.h"
 
 #define WATCHDOG_USEC_MIN 1000ULL /* half of it between pings: no busy loop */
@@ -70,37 +70,10 @@ void watchdog_ping(void)
 	struct itimerspec its = {0};
 
 	if (watchdog_fd_usec() == 0) {
-		sd_notify(0, "WATCHDOG=1");
+		daemon_notify("WATCHDOG=1");
 		return;
 	}
 	its.it_value.tv_sec = (time_t)(wd_usec / 1000000);
 	its.it_value.tv_nsec = (long)(wd_usec % 1000000) * 1000;
 	(void)timerfd_settime(wd_fd, 0, &its, NULL);
-}
-
-static int on_ping(sd_event_source *src, uint64_t usec, void *userdata)
-{
-	int r;
-
-	watchdog_ping();
-	r = sd_event_source_set_time(src, usec + wd_usec / 2);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
-	return r;
-}
-
-int watchdog_attach(sd_event *e)
-{
-	uint64_t now;
-	int r;
-
-	if (watchdog_fd_usec() == 0)
-		return sd_event_set_watchdog(e, true);
-	r = sd_event_now(e, CLOCK_MONOTONIC, &now);
-	if (r < 0)
-		return r;
-	/* Accuracy of a tenth of the period: the ping may coalesce with other wake-ups. */
-	r = sd_event_add_time(e, NULL, CLOCK_MONOTONIC, now + wd_usec / 2, wd_usec / 10, on_ping,
-	                      NULL);
-	return r < 0 ? r : 0;
 }

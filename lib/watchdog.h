@@ -7,13 +7,12 @@
  * the worker's deadline: the worker pushes the deadline one period ahead every
  * half period with timerfd_settime(), which wakes nobody, and the supervisor
  * wakes only when a hung worker lets it expire.  Without that descriptor the
- * calls here fall back to sd_notify("WATCHDOG=1") as $WATCHDOG_USEC asks.
+ * calls here fall back to WATCHDOG=1 on $NOTIFY_SOCKET as $WATCHDOG_USEC asks.
  */
 #ifndef MF_WATCHDOG_H
 #define MF_WATCHDOG_H
 
 #include <stdint.h>
-#include <systemd/sd-event.h>
 
 /*
  * The values of $META_FUSE_WATCHDOG_FD and $META_FUSE_WATCHDOG_USEC: decimal, a
@@ -26,12 +25,5 @@ uint64_t watchdog_fd_usec(void);
 
 /* One ping: the descriptor's deadline one period ahead, else WATCHDOG=1. */
 void watchdog_ping(void);
-
-/*
- * Keep an sd-event loop's watchdog: with the descriptor, a timer that pings every
- * half period; without it, sd-event's own WATCHDOG=1 pings
- * (sd_event_set_watchdog).  0 or -errno.
- */
-int watchdog_attach(sd_event *e);
 
 #endif

@@ -11,10 +11,13 @@
 #   GET 1M        GET of a 1 MiB file, MB/s
 #   PF 1000       PROPFIND Depth 1 on a 1,000-entry collection, req/s
 #   PF 50k        PROPFIND Depth 1 on a 50,000-entry collection, one request: seconds,
-#                 and the peak RSS of the server's largest process afterwards (MB)
+#                 and the peak RSS of the server's largest process during it (MB;
+#                 every server's peak is reset just before, /proc/PID/clear_refs)
 #   512M          one curl download of a 512 MiB file, MB/s
 #   R64K          random 64 KiB Range GETs in the 512 MiB file, req/s
-#   idle          RSS of the server's processes after start, summed (MB)
+#   idle          RSS of the server's processes after start, summed (MB), and their
+#                 PSS (RSS with each shared page divided among the processes
+#                 mapping it: libraries, and davd's share of kvwatch's copy)
 # After each server's row, the CPU time its processes spent per request in the
 # GET 1K and GET 1M rows, and wrk's own (from /proc/PID/stat and /usr/bin/time):
 # on a loaded machine these say more than the rates, which swing with the load.
@@ -150,7 +153,7 @@ share_note() {
 	pss=$(awk '/^Pss:/ {t += $2} END {printf "%.1f", t / 1024}' "/proc/$1/smaps_rollup")
 	range=$(awk '/memfd:meta-fuse-vfs/ {print $1; exit}' "/proc/$1/maps")
 	[ -n "$range" ] && copy=$(((16#${range#*-} - 16#${range%-*}) / 1048576))
-	echo "  memory: davd PSS $pss MB, maps $copy MB of kvwatch's shared copy;" \
+	echo "  memory: davd maps $copy MB of kvwatch's shared copy (PSS with it $pss MB);" \
 		"kvwatch RSS $(($(rss_sum "$kv") / 1024)) MB" | tee -a "$W/cpu"
 }
 start_nginx() {
@@ -228,6 +231,16 @@ rss_sum() {
 	done
 	echo "$t"
 }
+pss_sum() {
+	local t=0 p v
+	for p in $(procs "$1"); do
+		v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# kB as MB with one decimal.
+mb1() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 hwm_max() {
 	local m=0 v p
 	for p in $(procs "$1"); do
@@ -275,8 +288,8 @@ mbps() {
 }
 w() { wrk -t2 -c32 -d"${DUR}s" -H "$AUTH" "$@" 2>&1; }
 
-printf '| %-8s | %10s | %10s | %10s | %16s | %9s | %9s | %7s |\n' server "GET 1K r/s" \
-	"GET 1M MB/s" "PF 1000 r/s" "PF 50k s / peak MB" "512M MB/s" "R64K r/s" "idle MB" | tee "$W/table"
+printf '| %-8s | %10s | %10s | %10s | %16s | %9s | %9s | %11s |\n' server "GET 1K r/s" \
+	"GET 1M MB/s" "PF 1000 r/s" "PF 50k s / peak MB" "512M MB/s" "R64K r/s" "idle MB RSS/PSS" | tee "$W/table"
 for s in $SERVERS; do
 	[ "$s" = mhdfloor ] && continue
 	pid=$(start_"$s")
@@ -293,12 +306,14 @@ for s in $SERVERS; do
 	fi
 	sleep 1
 	idle=$(rss_sum "$pid")
+	idle_pss=$(pss_sum "$pid")
 	[ "$s" = davd ] && share_note "$pid"
 	c1k=$(wcpu "$pid" "$W/get1k.out" "$(url "$s" 1k)")
 	get1k=$(reqs <"$W/get1k.out")
 	c1m=$(wcpu "$pid" "$W/get1m.out" "$(url "$s" 1m)")
 	get1m=$(mbps <"$W/get1m.out")
 	pf=$(w -s "$W/propfind.lua" "$(url "$s" d1000)" | reqs)
+	for p in $(procs "$pid"); do echo 5 >"/proc/$p/clear_refs" 2>/dev/null; done
 	t0=$(date +%s%N)
 	curl -s -o "$W/pf50k.xml" -u "$USER_:$PASS" -X PROPFIND -H 'Depth: 1' "$(url "$s" d50k)"
 	pf50=$(awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN {printf "%.2f", ns / 1e9}')
@@ -307,8 +322,9 @@ for s in $SERVERS; do
 	big=$(curl -s -o /dev/null -u "$USER_:$PASS" -w '%{speed_download}' "$(url "$s" big)" |
 		awk '{printf "%.0f", $1 / 1048576}')
 	rg=$(w -s "$W/range.lua" "$(url "$s" big)" | reqs)
-	printf '| %-8s | %10s | %10s | %10s | %9s / %5s | %9s | %9s | %7s |\n' "$s" "$get1k" "$get1m" \
-		"$pf" "$pf50" "$peak" "$big" "$rg" "$((idle / 1024))" | tee -a "$W/table"
+	printf '| %-8s | %10s | %10s | %10s | %9s / %5s | %9s | %9s | %5s / %3s |\n' "$s" "$get1k" \
+		"$get1m" "$pf" "$pf50" "$peak" "$big" "$rg" "$(mb1 "$idle")" "$(mb1 "$idle_pss")" |
+		tee -a "$W/table"
 	[ "$n50" -ge 50001 ] || echo "  note: $s: $n50 responses in the 50k PROPFIND (50,001 expected)"
 	echo "  cpu: $s: GET 1K ${c1k% *} us/req (wrk ${c1k#* }), GET 1M ${c1m% *} us/req (wrk ${c1m#* })" |
 		tee -a "$W/cpu"
@@ -333,10 +349,12 @@ if [[ " $SERVERS " == *" mhdfloor "* ]]; then
 		PIDS+=("$pidf")
 		sleep 1
 		idle=$(rss_sum "$pid")
+		idle_pss=$(pss_sum "$pid")
 		c1k=$(wcpu "$pid" "$W/get1k.out" "http://127.0.0.1:${PORT[mhdfloor]}/1k")
 		c1m=$(wcpu "$pidf" "$W/get1m.out" "http://127.0.0.1:$((PORT[mhdfloor] + 1))/1m")
-		printf '| %-8s | %10s | %10s | %10s | %9s / %5s | %9s | %9s | %7s |\n' mhdfloor \
-			"$(reqs <"$W/get1k.out")" "$(mbps <"$W/get1m.out")" - - - - - "$((idle / 1024))" |
+		printf '| %-8s | %10s | %10s | %10s | %9s / %5s | %9s | %9s | %5s / %3s |\n' mhdfloor \
+			"$(reqs <"$W/get1k.out")" "$(mbps <"$W/get1m.out")" - - - - - "$(mb1 "$idle")" \
+			"$(mb1 "$idle_pss")" |
 			tee -a "$W/table"
 		echo "  cpu: mhdfloor: GET 1K ${c1k% *} us/req (wrk ${c1k#* }), GET 1M ${c1m% *} us/req (wrk ${c1m#* })"
 		kill -TERM "$pid" "$pidf" 2>/dev/null
