@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,6 @@ struct share_spare {
 	bool making; /* the thread runs or has not been joined */
 	int fd;      /* -1: none */
 	uint64_t len;
-	int retired; /* the copy served before the last, to close; -1: none */
-	int closing; /* retired, handed to the thread that closes it */
 };
 
 struct snapshot_share {
@@ -124,8 +123,6 @@ int snapshot_share_open(const char *dir, struct snapshot_share **ret, char *why,
 	sh->memfd = -1;
 	sh->listen_fd = -1;
 	sh->spare.fd = -1;
-	sh->spare.retired = -1;
-	sh->spare.closing = -1;
 	pthread_mutex_init(&sh->lock, NULL);
 	pthread_mutex_init(&sh->spare_lock, NULL);
 	if ((size_t)snprintf(sh->path, sizeof(sh->path), "%s/%s", dir, SNAP_SHARE_NAME) >=
@@ -234,10 +231,6 @@ static void *spare_main(void *arg)
 {
 	struct share_spare *sp = arg;
 
-	/* Freeing the pages of the copy served before the last costs as much as the copy. */
-	if (sp->closing >= 0)
-		close(sp->closing);
-	sp->closing = -1;
 	sp->fd = new_memfd();
 	/* fallocate: a full tmpfs is an error now, and the copy finds its pages there. */
 	if (sp->fd >= 0 && fallocate(sp->fd, 0, 0, (off_t)sp->len) < 0)
@@ -262,30 +255,18 @@ void snapshot_share_prepare(struct snapshot_share *sh, uint64_t size)
 	pthread_mutex_lock(&sh->spare_lock);
 	if (!sh->spare.making && sh->spare.fd < 0) {
 		sh->spare.len = size;
-		sh->spare.closing = sh->spare.retired;
-		sh->spare.retired = -1;
 		sh->spare.making =
 		    pthread_create(&sh->spare.thread, NULL, spare_main, &sh->spare) == 0;
-		if (!sh->spare.making && sh->spare.closing >= 0) {
-			close(sh->spare.closing);
-			sh->spare.closing = -1;
-		}
 	}
 	pthread_mutex_unlock(&sh->spare_lock);
 }
 
 void snapshot_share_drop_spare(struct snapshot_share *sh)
 {
-	struct share_spare *sp;
-
 	if (sh == NULL)
 		return;
 	pthread_mutex_lock(&sh->spare_lock);
-	sp = spare_join(sh);
-	spare_free(sp);
-	if (sp->retired >= 0)
-		close(sp->retired);
-	sp->retired = -1;
+	spare_free(spare_join(sh));
 	pthread_mutex_unlock(&sh->spare_lock);
 }
 
@@ -343,6 +324,31 @@ static int sealed_copy(struct snapshot_share *sh, int fd, const void *data, uint
 	return spared;
 }
 
+static void *close_main(void *arg)
+{
+	close((int)(intptr_t)arg);
+	return NULL;
+}
+
+/*
+ * Close the copy served before: when no reader maps it any more that frees its
+ * pages, which costs about as much as the copy did; a thread of its own pays
+ * it, not the publication waiting for its rename.
+ */
+static void close_later(int fd)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	started = pthread_create(&t, &attr, close_main, (void *)(intptr_t)fd) == 0;
+	pthread_attr_destroy(&attr);
+	if (!started)
+		close(fd);
+}
+
 int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint64_t size,
                        char *why, size_t wl)
 {
@@ -354,12 +360,8 @@ int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint
 	sh->memfd = r < 0 ? -1 : mfd;
 	sh->size = r < 0 ? 0 : size;
 	pthread_mutex_unlock(&sh->lock);
-	/* Closing the last reference frees its pages: left to the next spare's thread. */
-	pthread_mutex_lock(&sh->spare_lock);
-	if (sh->spare.retired >= 0)
-		close(sh->spare.retired);
-	sh->spare.retired = old;
-	pthread_mutex_unlock(&sh->spare_lock);
+	if (old >= 0)
+		close_later(old);
 	return r;
 }
 
