@@ -860,6 +860,12 @@ static int open_fd(int fd, const char *name, enum take take, struct snapshot **r
 	s->base = map;
 	s->size = size;
 	s->map_size = map_size;
+	/*
+	 * A child never needs the tree (fused's unmounter, a hook before its exec):
+	 * inheriting it would keep this generation's pages alive for the child's
+	 * whole life, long after the parent let the generation go.
+	 */
+	(void)madvise(map, map_size, MADV_DONTFORK);
 	why[0] = '\0';
 	r = validate(s, why, sizeof(why));
 	if (r < 0) {

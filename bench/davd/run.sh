@@ -319,6 +319,9 @@ for s in $SERVERS; do
 	pf50=$(awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN {printf "%.2f", ns / 1e9}')
 	n50=$(grep -o '</[A-Za-z0-9]*:\{0,1\}response>' "$W/pf50k.xml" | wc -l)
 	peak=$(($(hwm_max "$pid") / 1024))
+	[ "$s" = davd ] && echo "  memory: davd after the 50k PROPFIND: $(awk '/^Rss(Anon|File|Shmem):/ \
+		{printf "%s %.1f MB ", $1, $2 / 1024}' "/proc/$pid/status")(Shmem: pages of kvwatch's copy)" |
+		tee -a "$W/cpu"
 	big=$(curl -s -o /dev/null -u "$USER_:$PASS" -w '%{speed_download}' "$(url "$s" big)" |
 		awk '{printf "%.0f", $1 / 1048576}')
 	rg=$(w -s "$W/range.lua" "$(url "$s" big)" | reqs)

@@ -73,8 +73,8 @@ EOF
 field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/smaps_rollup"; }
 shmem() { awk '$1 == "Shmem:" {print $2}' /proc/meminfo; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
-wait_log() { # wait_log FILE TEXT
-	for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+wait_log() { # wait_log FILE TEXT [SECONDS]
+	for _ in $(seq $((${3:-60} * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
 	echo "share.sh: no \"$2\" in $1" >&2
 	exit 1
 }
@@ -125,7 +125,7 @@ for n in "${sizes[@]}"; do
 	"$bin/meta-fuse-kvwatch" -c "$tmp/mf.conf" >"$tmp/kvwatch.log" 2>&1 &
 	kv=$!
 	pids+=("$kv")
-	wait_log "$tmp/kvwatch.log" "published generation"
+	wait_log "$tmp/kvwatch.log" "published generation" 900
 	sleep 2
 	size=$(stat -c %s "$run/vfs.snapshot")
 	echo "$n files: snapshot $(mb $((size / 1024))) MB; kvwatch adds" \
