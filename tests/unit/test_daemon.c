@@ -34,10 +34,10 @@ static int receiver(const char *where)
 	memcpy(sa.sun_path, where, len);
 	if (where[0] == '@')
 		sa.sun_path[0] = '\0';
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa,
-	                      (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len +
-	                                  (where[0] == '/'))),
-	                 0);
+	assert_int_equal(
+	    bind(fd, (struct sockaddr *)&sa,
+	         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (where[0] == '/'))),
+	    0);
 	return fd;
 }
 
@@ -163,10 +163,11 @@ static void test_listen_fds(void **state)
 		struct {
 			const char *pid, *fds, *names;
 		} bad[] = {
-		    {"x", "1", NULL},         {me, "x", NULL},        {me, "-1", NULL},
-		    {me, "1025", NULL},       {me, "2", "a"},         {me, "1", "a:b"},
-		    {me, "2", "a:b:c"},       {me, " 1", NULL},       {"", "1", NULL},
-		    {me, "99999999999999999999999", NULL},
+		    {"x", "1", NULL},   {me, "x", NULL},
+		    {me, "-1", NULL},   {me, "1025", NULL},
+		    {me, "2", "a"},     {me, "1", "a:b"},
+		    {me, "2", "a:b:c"}, {me, " 1", NULL},
+		    {"", "1", NULL},    {me, "99999999999999999999999", NULL},
 		};
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			int r;
