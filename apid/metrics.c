@@ -79,6 +79,9 @@ static void snapshot_metrics(FILE *f, const struct api *api, const struct genera
 	}
 	gauge(f, "mf_snapshot_loaded", "Whether a snapshot is served (1) or none yet (0).",
 	      s != NULL);
+	gauge(f, "mf_snapshot_shared",
+	      "Whether apid maps kvwatch's shared copy of the snapshot (1) or a private copy (0).",
+	      g->shared);
 	gauge(f, "mf_generation", "Generation of the served snapshot.", (double)g->number);
 	gauge(f, "mf_files", "Files in the virtual tree.", (double)h->files);
 	gauge(f, "mf_directories", "Directories in the virtual tree, the root included.",

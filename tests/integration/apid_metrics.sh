@@ -33,6 +33,8 @@ metric() {
 expect_eq "$(metric mf_files)" 3 "mf_files"
 expect_eq "$(metric mf_directories)" 7 "mf_directories"
 expect_eq "$(metric mf_generation)" 1 "mf_generation"
+# kvwatch --once serves no shared copy: apid reads the file (snapshot_share.sh has 1).
+expect_eq "$(metric mf_snapshot_shared)" 0 "mf_snapshot_shared: a private copy"
 expect_eq "$(metric mf_kv_connected)" 1 "mf_kv_connected"
 expect_eq "$(metric 'mf_category_files\{category="Movies"\}')" 1 "per-category files"
 expect_eq "$(metric 'mf_skipped_records_by_reason\{reason="no filePath"\}')" 1 "skipped per reason"
