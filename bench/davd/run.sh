@@ -223,22 +223,17 @@ procs() {
 	echo "$1"
 	pgrep -P "$1"
 }
-rss_sum() {
+# proc_sum PID FILE KEY: KEY's kB in /proc/P/FILE summed over the server's processes.
+proc_sum() {
 	local t=0 p v
 	for p in $(procs "$1"); do
-		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+		v=$(awk -v k="$3:" '$1 == k {print $2}' "/proc/$p/$2" 2>/dev/null)
 		t=$((t + ${v:-0}))
 	done
 	echo "$t"
 }
-pss_sum() {
-	local t=0 p v
-	for p in $(procs "$1"); do
-		v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
-		t=$((t + ${v:-0}))
-	done
-	echo "$t"
-}
+rss_sum() { proc_sum "$1" status VmRSS; }
+pss_sum() { proc_sum "$1" smaps_rollup Pss; }
 # kB as MB with one decimal.
 mb1() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 hwm_max() {

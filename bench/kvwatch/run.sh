@@ -79,11 +79,9 @@ trap cleanup EXIT
 cc -O2 -o "$tmp/scanfloor" "$here/scanfloor.c" -lhiredis
 cc -O2 -o "$tmp/latency" "$here/latency.c" -lhiredis
 
-port=$((10000 + RANDOM % 20000)) # below the ephemeral range
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
-	--protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+. "$here/../lib.sh"
+port=$(bench_redis "$tmp")
+pids+=("$(cat "$tmp/redis.pid")")
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 server_cpu() {

@@ -48,11 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$((10000 + RANDOM % 20000))
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
-	--protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+. "$here/../lib.sh"
+port=$(bench_redis "$tmp")
+pids+=("$(cat "$tmp/redis.pid")")
 
 dav=$((port + 1))
 api=$((port + 2))

@@ -51,11 +51,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$((10000 + RANDOM % 20000))
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
-	--protected-mode no --daemonize no >"$tmp/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+. "$here/../lib.sh"
+port=$(bench_redis "$tmp")
+pids+=("$(cat "$tmp/redis.pid")")
 
 id=$(printf '%08x%08x%08x%08x%08x%08x%08x%08x' 3 22 44 54 68 76 100 110) # file 3
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
