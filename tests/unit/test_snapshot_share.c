@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -42,6 +43,7 @@
 #define NOBODY        65534
 
 static char dir[64];
+static pid_t peer_pid; /* a forked peer still listening; teardown stops it */
 static char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 static const struct tspec files_a[] = {
@@ -66,8 +68,11 @@ static int remove_one(const char *p, const struct stat *sb, int flag, struct FTW
 	return remove(p);
 }
 
+static void peer_stop(void);
+
 static int teardown(void **state)
 {
+	peer_stop();
 	return nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -135,8 +140,8 @@ static int expect_fetch(uid_t owner, int timeout_ms, int want, const char *what)
 
 	r = snapshot_share_fetch(sock, owner, timeout_ms, &fd, why, sizeof(why));
 	if (r != want)
-		fail_msg("%s: expected %d (%s), got %d (%s: \"%s\")", what, want, strerror(-want), r,
-		         strerror(-r), why);
+		fail_msg("%s: expected %d (%s), got %d (%s: \"%s\")", what, want, strerror(-want),
+		         r, strerror(-r), why);
 	if (r == 0 && fd < 0)
 		fail_msg("%s: expected a descriptor, got %d", what, fd);
 	if (r < 0 && fd != -1)
@@ -205,12 +210,14 @@ static void test_share_sequence(void **state)
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 		assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
 		close(s);
-		expect_fetch(geteuid(), 1000, -ECONNREFUSED, "a socket left behind, nobody listening");
+		expect_fetch(geteuid(), 1000, -ECONNREFUSED,
+		             "a socket left behind, nobody listening");
 	}
 
 	r = snapshot_share_open(dir, &sh, why, sizeof(why));
 	if (r < 0)
-		fail_msg("snapshot_share_open over a stale socket: expected 0, got %d (%s)", r, why);
+		fail_msg("snapshot_share_open over a stale socket: expected 0, got %d (%s)", r,
+		         why);
 	assert_int_equal(stat(sock, &sb), 0);
 	if (!S_ISSOCK(sb.st_mode) || (sb.st_mode & 0777) != 0666)
 		fail_msg("%s: expected a socket of mode 0666, got mode 0%o", sock,
@@ -305,8 +312,8 @@ static void *race_fetch(void *arg)
 			continue;
 		}
 		if (r < 0) {
-			snprintf(rc->failure, sizeof(rc->failure), "fetch %d: expected 0, got %d (%s)",
-			         i, r, why);
+			snprintf(rc->failure, sizeof(rc->failure),
+			         "fetch %d: expected 0, got %d (%s)", i, r, why);
 			break;
 		}
 		fstat(fd, &sb);
@@ -507,7 +514,8 @@ static void peer_run(enum peer kind, const char *snap, int ready)
 	}
 }
 
-static pid_t peer_start(enum peer kind, const char *snap)
+/* A forked peer listening on sock as kind says; peer_stop() ends it. */
+static void peer_start(enum peer kind, const char *snap)
 {
 	int ready[2];
 	char c;
@@ -518,20 +526,24 @@ static pid_t peer_start(enum peer kind, const char *snap)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(ready[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		peer_run(kind, snap, ready[1]);
 		_exit(0);
 	}
+	peer_pid = pid;
 	close(ready[1]);
 	if (read(ready[0], &c, 1) != 1)
 		fail_msg("peer %d: expected it listening, got it gone", (int)kind);
 	close(ready[0]);
-	return pid;
 }
 
-static void peer_stop(pid_t pid)
+static void peer_stop(void)
 {
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	if (peer_pid <= 0)
+		return;
+	kill(peer_pid, SIGKILL);
+	waitpid(peer_pid, NULL, 0);
+	peer_pid = 0;
 	unlink(sock);
 }
 
@@ -555,8 +567,7 @@ static void test_hostile_peers(void **state)
 	    {PEER_HALF_SEALED, "a memfd not sealed against writing", -EPERM, "not sealed", false},
 	    {PEER_FILE, "the snapshot file's descriptor", -EPERM, "sealed", false},
 	    {PEER_PIPE, "a pipe", -EPERM, "cannot be sealed", false},
-	    {PEER_SIZE_LIE, "a copy announced larger than it is", -EPROTO, "were announced",
-	     false},
+	    {PEER_SIZE_LIE, "a copy announced larger than it is", -EPROTO, "were announced", false},
 	    {PEER_TWO_FDS, "a good copy and a descriptor more", 0, NULL, false},
 	    {PEER_MANY_FDS, "eight descriptors", -EPROTO, "not an answer", false},
 	    {PEER_NOBODY, "a listener running as nobody", -EPERM, "served by uid 65534", true},
@@ -573,16 +584,16 @@ static void test_hostile_peers(void **state)
 		uid_t owner = cases[k].kind == PEER_NOBODY_OWNER ? NOBODY : geteuid();
 		char why[512] = "";
 		int fds, fd = -1, r;
-		pid_t pid;
 
 		if (cases[k].root_only && geteuid() != 0) {
-			printf("# %s: skipped, needs root to listen as another user\n", cases[k].what);
+			printf("# %s: skipped, needs root to listen as another user\n",
+			       cases[k].what);
 			continue;
 		}
 		fds = count_fds();
-		pid = peer_start(cases[k].kind, snap);
+		peer_start(cases[k].kind, snap);
 		r = snapshot_share_fetch(sock, owner, 300, &fd, why, sizeof(why));
-		peer_stop(pid);
+		peer_stop();
 		if (r != cases[k].want)
 			fail_msg("%s: expected %d (%s), got %d (%s: \"%s\")", cases[k].what,
 			         cases[k].want, strerror(-cases[k].want), r, strerror(-r), why);
@@ -623,13 +634,18 @@ static void test_map_sealed(void **state)
 	char snap[192];
 
 	write_snap("a", 5, files_a, ARRAY_SIZE(files_a), snap, sizeof(snap));
-	for (size_t k = 0; k < ARRAY_SIZE(cases); k++) {
+	/* Validated on one thread (the mapping populated) and on two (it is not). */
+	for (size_t k = 0; k < 2 * ARRAY_SIZE(cases); k++) {
+		int threads = k < ARRAY_SIZE(cases) ? 1 : 2;
 		struct snapshot *s = NULL;
 		const struct snap_node *node = NULL;
+		const char *what = cases[k % ARRAY_SIZE(cases)].what;
+		int want = cases[k % ARRAY_SIZE(cases)].want;
 		char err[256] = "";
 		int fd = -1, r;
 
-		switch (cases[k].kind) {
+		snapshot_set_parallel_min(threads == 2 ? 0 : SIZE_MAX);
+		switch (cases[k % ARRAY_SIZE(cases)].kind) {
 		case UNSEALED:
 			fd = memfd_of(snap, 0, NULL);
 			break;
@@ -657,14 +673,15 @@ static void test_map_sealed(void **state)
 		}
 		assert_true(fd >= 0);
 		r = snapshot_map_sealed_fd(fd, &s, err, sizeof(err));
+		snapshot_set_parallel_min(SNAPSHOT_PARALLEL_MIN);
 		close(fd);
-		if (r != cases[k].want)
-			fail_msg("%s: expected %d (%s), got %d (%s)", cases[k].what, cases[k].want,
-			         strerror(-cases[k].want), r, err);
+		if (r != want)
+			fail_msg("%s, %d thread(s): expected %d (%s), got %d (%s)", what, threads,
+			         want, strerror(-want), r, err);
 		if (r < 0) {
 			if (s != NULL || err[0] == '\0')
 				fail_msg("%s: expected no snapshot and a reason, got %p \"%s\"",
-				         cases[k].what, (void *)s, err);
+				         what, (void *)s, err);
 			continue;
 		}
 		/* The pages were given back after the validation: read again, from the copy. */
@@ -672,7 +689,7 @@ static void test_map_sealed(void **state)
 		r = snapshot_lookup_path(s, "/Movies/A (2001)/A.mkv", &node);
 		if (r < 0 || node->size != 100)
 			fail_msg("%s: expected /Movies/A (2001)/A.mkv of 100 bytes, got %d, %llu",
-			         cases[k].what, r, r < 0 ? 0ULL : (unsigned long long)node->size);
+			         what, r, r < 0 ? 0ULL : (unsigned long long)node->size);
 		snapshot_free(s);
 	}
 }
@@ -694,8 +711,8 @@ static void expect_switch(struct gen_store *st, uint64_t gen, bool shared, const
 		fail_msg("%s: expected generation %llu, got %llu", what, (unsigned long long)gen,
 		         (unsigned long long)new->number);
 	if (new->shared != shared)
-		fail_msg("%s: expected %s, got %s", what, shared ? "the shared copy" : "a private copy",
-		         generation_memory(new));
+		fail_msg("%s: expected %s, got %s", what,
+		         shared ? "the shared copy" : "a private copy", generation_memory(new));
 	if (want_err == NULL && err[0] != '\0')
 		fail_msg("%s: expected no warning, got \"%s\"", what, err);
 	if (want_err != NULL && !strstr(err, want_err))
@@ -717,9 +734,9 @@ static void publish(uint64_t gen, const struct tspec *f, size_t n, struct snapsh
 	if (sh != NULL) {
 		fd = open(serve ? serve : staged, O_RDONLY | O_CLOEXEC);
 		assert_true(fd >= 0);
-		assert_int_equal(snapshot_share_set(sh, fd, (uint64_t)lseek(fd, 0, SEEK_END), why,
-		                                    sizeof(why)),
-		                 0);
+		assert_int_equal(
+		    snapshot_share_set(sh, fd, (uint64_t)lseek(fd, 0, SEEK_END), why, sizeof(why)),
+		    0);
 		close(fd);
 	}
 	snprintf(path, sizeof(path), "%s/vfs.snapshot", dir);
@@ -731,7 +748,6 @@ static void test_reload_shared(void **state)
 	struct snapshot_share *sh;
 	struct gen_store *st;
 	char other[192], why[256];
-	pid_t pid;
 
 	assert_int_equal(gen_store_new(dir, &st), 0);
 
@@ -762,18 +778,18 @@ static void test_reload_shared(void **state)
 
 	/* Peers that are not kvwatch: the file, and a warning. */
 	publish(7, files_a, ARRAY_SIZE(files_a), NULL, NULL);
-	pid = peer_start(PEER_UNSEALED, other); /* any bytes: refused before they count */
+	peer_start(PEER_UNSEALED, other); /* any bytes: refused before they count */
 	expect_switch(st, 7, false, "not sealed", "an unsealed copy");
-	peer_stop(pid);
+	peer_stop();
 	publish(8, files_b, ARRAY_SIZE(files_b), NULL, NULL);
-	pid = peer_start(PEER_GARBAGE, other);
+	peer_start(PEER_GARBAGE, other);
 	expect_switch(st, 8, false, "not an answer", "garbage on the socket");
-	peer_stop(pid);
+	peer_stop();
 	if (geteuid() == 0) {
 		publish(9, files_a, ARRAY_SIZE(files_a), NULL, NULL);
-		pid = peer_start(PEER_NOBODY, other);
+		peer_start(PEER_NOBODY, other);
 		expect_switch(st, 9, false, "served by uid 65534", "a listener running as nobody");
-		peer_stop(pid);
+		peer_stop();
 	}
 	gen_store_free(st);
 }
