@@ -256,14 +256,12 @@ hostile nobody "served by uid 65534, not by the owner of the snapshot (uid 0)"
 # ---- the end: no crash, no sanitizer report ----
 alive
 stop_fused
-for pid in "$DAVD_PID" "$APID_PID"; do
-	kill -TERM "$pid"
+for r in davd:$DAVD_PID apid:$APID_PID; do
 	rc=0
-	wait "$pid" || rc=$?
-	expect_eq "$rc" 0 "a reader exits 0 on SIGTERM"
+	kill -TERM "${r#*:}"
+	wait "${r#*:}" || rc=$?
+	expect_eq "$rc" 0 "${r%%:*} exits 0 on SIGTERM"
 done
-if grep -E "AddressSanitizer|LeakSanitizer|runtime error" "$T"/kvwatch*.log "$T"/fused*.log \
-	"$T/davd.log" "$T/apid.log"; then
-	fail "sanitizer report in the logs above"
-fi
+! grep -E "AddressSanitizer|LeakSanitizer|runtime error" "$T"/kvwatch*.log "$T"/fused*.log \
+	"$T"/davd.log "$T"/apid.log || fail "sanitizer report in the logs above"
 ok "no sanitizer report"
