@@ -192,7 +192,8 @@ static bool is_older(const struct snapshot *snap, const struct generation *cur)
  * The shared copy of the file open as fd, from kvwatch (snapshot_share.h): 0 and
  * *ret mapped, else -errno and the file is to be loaded instead.  A reason worth
  * an operator's attention (a copy refused, a peer that is not kvwatch) goes to
- * note; that nobody serves a copy, or one of another generation, is not one.
+ * note; that nobody serves a copy, or one of another generation, is not one,
+ * nor a runtime directory too long for a socket's path (kvwatch says that once).
  */
 static int load_shared(struct gen_store *st, int fd, const struct stat *sb, struct snapshot **ret,
                        char *note, size_t nl)
@@ -204,7 +205,7 @@ static int load_shared(struct gen_store *st, int fd, const struct stat *sb, stru
 	r = snapshot_share_fetch(st->share_path, sb->st_uid, SHARE_TIMEOUT_MS, &mfd, why,
 	                         sizeof(why));
 	if (r < 0) {
-		if (r != -ENOENT && r != -ECONNREFUSED && r != -ENODATA)
+		if (r != -ENOENT && r != -ECONNREFUSED && r != -ENODATA && r != -ENAMETOOLONG)
 			snprintf(note, nl, "%s", why);
 		return r;
 	}

@@ -794,6 +794,33 @@ static void test_reload_shared(void **state)
 	gen_store_free(st);
 }
 
+/*
+ * A runtime directory whose socket path would not fit in sun_path: kvwatch
+ * says so once, at its start; a reader loads the file without a word on every
+ * reload (it cannot be helped there).
+ */
+static void test_long_runtime_dir(void **state)
+{
+	struct snapshot_share *sh = (struct snapshot_share *)&sh;
+	struct gen_store *st;
+	char lng[256], why[256] = "";
+	int r;
+
+	snprintf(lng, sizeof(lng), "%s/%0100d", dir, 0);
+	assert_int_equal(mkdir(lng, 0700), 0);
+	r = snapshot_share_open(lng, &sh, why, sizeof(why));
+	if (r != -ENAMETOOLONG || !strstr(why, "too long"))
+		fail_msg("kvwatch's socket in a %zu-byte directory: expected -ENAMETOOLONG and "
+		         "\"too long\", got %d \"%s\"",
+		         strlen(lng), r, why);
+	if (sh != (struct snapshot_share *)&sh)
+		fail_msg("expected *ret untouched on failure, got %p", (void *)sh);
+	assert_int_equal(tsnap_write(lng, 1, files_a, ARRAY_SIZE(files_a), NULL), 0);
+	assert_int_equal(gen_store_new(lng, &st), 0);
+	expect_switch(st, 1, false, NULL, "a socket path too long");
+	gen_store_free(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -802,6 +829,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_hostile_peers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_map_sealed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload_shared, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_long_runtime_dir, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
