@@ -76,16 +76,16 @@ alive() {
 		kill -0 "${r#*:}" 2>/dev/null || fail "${r%%:*} died: $(tail -n 5 "$T/${r%%:*}.log")"
 	done
 }
-# serving WHAT PATH: every reader alive, and each serves PATH.
+# serving WHAT PATH [SECONDS]: every reader alive, and each serves PATH (within SECONDS).
 serving() {
-	local what=$1 path=$2 enc
+	local what=$1 path=$2 max=${3:-30} enc
 	alive
 	ls "$MNT" | grep_quiet -x Movies || fail "$what: ls of the mount: $(ls "$MNT" 2>&1)"
-	stat "$MNT$path" >/dev/null || fail "$what: stat through fused"
+	timeout "$max" stat "$MNT$path" >/dev/null || fail "$what: stat through fused"
 	enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$path")
-	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -u u:p -X PROPFIND -H 'Depth: 0' \
-		"http://127.0.0.1:$DAVD_PORT/webdav$enc")" 207 "$what: davd PROPFIND"
-	expect_eq "$(curl -s -X POST -H 'Content-Type: application/json' \
+	expect_eq "$(curl -s --max-time "$max" -o /dev/null -w '%{http_code}' -u u:p -X PROPFIND \
+		-H 'Depth: 0' "http://127.0.0.1:$DAVD_PORT/webdav$enc")" 207 "$what: davd PROPFIND"
+	expect_eq "$(curl -s --max-time "$max" -X POST -H 'Content-Type: application/json' \
 		--data "{\"path\": \"$path\"}" "http://127.0.0.1:$API_PORT/api/fuse/getattr" |
 		jq -r .mode)" file "$what: apid getattr"
 }
@@ -235,6 +235,20 @@ hostile() {
 	wait_for 10 grep -q listening "$T/peer-$kind.log" || fail "$kind: the peer did not start"
 	start=$SECONDS
 	mv "$T/stage/vfs.snapshot" "$RUN/vfs.snapshot"
+	mv_at=${EPOCHREALTIME/./}
+	if [ "$kind" = silent ]; then
+		# The readers wait for an answer on their reload thread; requests go on.
+		sleep 0.3
+		# (a path no request asked for yet: no cache of the kernel's answers it)
+		t0=${EPOCHREALTIME/./}
+		serving "while the readers wait for the silent peer" "/Movies/Movie 1 (1951)/Movie 1.mkv" 1.5
+		echo "# the requests took $(((${EPOCHREALTIME/./} - t0) / 1000)) ms, $(((${EPOCHREALTIME/./} - mv_at) / 1000)) ms after the new file"
+		if grep -q "serving generation $SERVED " "$T"/fused.log "$T"/davd.log "$T"/apid.log; then
+			echo "# (a reader had stopped waiting before the requests were answered)"
+		else
+			ok "requests are answered while every reader waits for the peer"
+		fi
+	fi
 	serves_gen "$SERVED" "a private copy"
 	echo "# $kind: the readers served generation $SERVED after $((SECONDS - start)) s"
 	for r in $READERS; do
