@@ -406,6 +406,7 @@ enum peer {
 	PEER_NOBODY,       /* a good copy, listening as another user */
 	PEER_NOBODY_OWNER, /* the same, and that user owns the snapshot */
 	PEER_GOOD,         /* a good copy, as kvwatch sends it */
+	PEER_CORRUPT,      /* sealed, the file's header, a body that does not match it */
 };
 
 static void peer_send(int conn, const char *magic, uint64_t size, const int *fds, size_t nfds,
@@ -503,6 +504,13 @@ static void peer_run(enum peer kind, const char *snap, int ready)
 			for (size_t i = 0; i < 8; i++)
 				fds[i] = i % 2 ? p[0] : good;
 			peer_send(conn, SHARE_MAGIC, size, fds, 8, 0);
+			break;
+		case PEER_CORRUPT:
+			fds[0] = memfd_of(snap, 0, NULL);
+			(void)!pwrite(fds[0], "garbage!", 8, (off_t)size - 8);
+			(void)fcntl(fds[0], F_ADD_SEALS, SHARE_SEALS_REQUIRED);
+			peer_send(conn, SHARE_MAGIC, size, fds, 1, 0);
+			close(fds[0]);
 			break;
 		case PEER_NOBODY:
 		case PEER_NOBODY_OWNER:
@@ -747,7 +755,7 @@ static void test_reload_shared(void **state)
 {
 	struct snapshot_share *sh;
 	struct gen_store *st;
-	char other[192], why[256];
+	char other[192], served[160], why[256];
 
 	assert_int_equal(gen_store_new(dir, &st), 0);
 
@@ -785,10 +793,17 @@ static void test_reload_shared(void **state)
 	peer_start(PEER_GARBAGE, other);
 	expect_switch(st, 8, false, "not an answer", "garbage on the socket");
 	peer_stop();
+	/* A sealed copy with the file's header whose body fails the validation. */
+	publish(9, files_b, ARRAY_SIZE(files_b), NULL, NULL);
+	snprintf(served, sizeof(served), "%s/vfs.snapshot", dir);
+	peer_start(PEER_CORRUPT, served);
+	expect_switch(st, 9, false,
+	              "the shared copy was refused: ", "a copy that does not validate");
+	peer_stop();
 	if (geteuid() == 0) {
-		publish(9, files_a, ARRAY_SIZE(files_a), NULL, NULL);
+		publish(10, files_a, ARRAY_SIZE(files_a), NULL, NULL);
 		peer_start(PEER_NOBODY, other);
-		expect_switch(st, 9, false, "served by uid 65534", "a listener running as nobody");
+		expect_switch(st, 10, false, "served by uid 65534", "a listener running as nobody");
 		peer_stop();
 	}
 	gen_store_free(st);
