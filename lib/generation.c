@@ -199,7 +199,7 @@ static int load_shared(struct gen_store *st, int fd, const struct stat *sb, stru
                        char *note, size_t nl)
 {
 	struct snap_header file_h, copy_h;
-	char why[512];
+	char why[512], refused[256]; /* the reader's reasons are shorter than a peer's */
 	int mfd, r;
 
 	r = snapshot_share_fetch(st->share_path, sb->st_uid, SHARE_TIMEOUT_MS, &mfd, why,
@@ -216,10 +216,10 @@ static int load_shared(struct gen_store *st, int fd, const struct stat *sb, stru
 		close(mfd);
 		return -ESTALE;
 	}
-	r = snapshot_map_sealed_fd(mfd, ret, why, sizeof(why));
+	r = snapshot_map_sealed_fd(mfd, ret, refused, sizeof(refused));
 	close(mfd);
 	if (r < 0 && r != -ENOMEM)
-		snprintf(note, nl, "%s: the shared copy was refused: %s", st->share_path, why);
+		snprintf(note, nl, "%s: the shared copy was refused: %s", st->share_path, refused);
 	return r;
 }
 

@@ -351,7 +351,7 @@ int snapshot_share_fetch(const char *path, uid_t owner, int timeout_ms, int *ret
 	struct share_msg m;
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	int s, fd = -1, r;
+	int s = -1, fd = -1, r;
 
 	r = connect_to(path, &s, why, wl);
 	if (r < 0)
