@@ -23,8 +23,8 @@
 
 /* What a reader receives, with the copy's descriptor when there is one. */
 struct share_msg {
-	char magic[8];  /* SHARE_MAGIC */
-	uint64_t size;  /* the copy's size; 0: no copy (and no descriptor) */
+	char magic[8]; /* SHARE_MAGIC */
+	uint64_t size; /* the copy's size; 0: no copy (and no descriptor) */
 };
 
 struct snapshot_share {
@@ -169,7 +169,8 @@ static int copy_into(int in, int out, uint64_t size)
 			return -ENODATA; /* cut under us */
 	}
 	while ((uint64_t)off < size) {
-		size_t want = size - (uint64_t)off > sizeof(buf) ? sizeof(buf) : size - (uint64_t)off;
+		size_t want =
+		    size - (uint64_t)off > sizeof(buf) ? sizeof(buf) : size - (uint64_t)off;
 		ssize_t n = pread(in, buf, want, off);
 
 		if (n < 0 && errno == EINTR)
@@ -272,7 +273,9 @@ static int receive(int s, const char *path, int timeout_ms, struct share_msg *m,
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
 	struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = control.buf,
 	                    .msg_controllen = sizeof(control.buf)};
 	struct pollfd p = {.fd = s, .events = POLLIN};
 	struct cmsghdr *c;
