@@ -16,7 +16,8 @@
 #     exact bytes, the file's own descriptor, a server that never answers,
 #     garbage without a descriptor, a listener running as nobody): each reader
 #     says so in one warning, serves the new file "in a private copy", keeps
-#     serving, and nobody crashes.
+#     serving, and nobody crashes;
+#   - kvwatch as a user of its own: its copy is taken (it owns vfs.snapshot).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fused_lib.sh"
 . "$(dirname "$0")/kvwatch_lib.sh"
@@ -266,6 +267,22 @@ hostile file "cannot be sealed"
 hostile silent "no answer within 2000 ms"
 hostile garbage "not an answer of kvwatch's"
 hostile nobody "served by uid 65534, not by the owner of the snapshot (uid 0)"
+
+# ---- kvwatch as a user of its own, as under the supervisor ----
+# The copy is taken from the owner of vfs.snapshot, not only from root.
+chmod 0755 "$T"
+chown nobody "$RUN"
+chown -R nobody "$T/state"
+start_bg kvwatch-nobody setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	"$KVW" -c "$T/fused.conf" -v
+KV_PID=$LAST_PID
+kv_wait 30 ".generation > $SERVED and .kv.connected and (.kv.resyncing | not)" \
+	"kvwatch as nobody publishes"
+expect_eq "$(stat -c %U "$RUN/vfs.snapshot")" nobody "vfs.snapshot belongs to kvwatch's user"
+serves_gen "$(kv_hdr .generation)" "kvwatch's shared copy"
+shared_everywhere "kvwatch as nobody"
+serving "kvwatch as nobody" "$MOVIE"
+kv_stop
 
 # ---- the end: no crash, no sanitizer report ----
 alive
