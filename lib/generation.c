@@ -199,7 +199,7 @@ static int load_shared(struct gen_store *st, int fd, const struct stat *sb, stru
                        char *note, size_t nl)
 {
 	struct snap_header file_h, copy_h;
-	char why[512], refused[256]; /* the reader's reasons are shorter than a peer's */
+	char why[512], refused[256]; /* refused: a reason that fits in note after the path */
 	int mfd, r;
 
 	r = snapshot_share_fetch(st->share_path, sb->st_uid, SHARE_TIMEOUT_MS, &mfd, why,
