@@ -67,9 +67,11 @@ kv_copy() {
 		esac
 	done
 }
-# maps_only PID INODE: PID maps that copy, and no other.
-maps_only() {
-	[ -n "$2" ] && [ "$(copies "$1" | awk '{ print $1 }' | sort -u)" = "$2" ]
+# maps_kv_copy PID: PID maps the copy kvwatch serves now, and no other.
+maps_kv_copy() {
+	local copy
+	copy=$(kv_copy)
+	[ -n "$copy" ] && [ "$(copies "$1" | awk '{ print $1 }' | sort -u)" = "$copy" ]
 }
 alive() {
 	local r
@@ -101,9 +103,9 @@ serves_gen() {
 }
 # shared_everywhere WHAT: each reader maps kvwatch's current copy and no other.
 shared_everywhere() {
-	local r copy
+	local r
 	for r in $READERS; do
-		wait_for 10 eval 'copy=$(kv_copy); maps_only "${r#*:}" "$copy"' ||
+		wait_for 10 maps_kv_copy "${r#*:}" ||
 			fail "$1: ${r%%:*} maps $(copies "${r#*:}" | tr '\n' ';'), kvwatch serves inode $(kv_copy)"
 	done
 	ok "$1: every reader maps kvwatch's copy (inode $(kv_copy)) and no other"
