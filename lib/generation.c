@@ -193,19 +193,20 @@ static bool is_older(const struct snapshot *snap, const struct generation *cur)
  * The shared copy of the file open as fd, from kvwatch (snapshot_share.h): 0 and
  * *ret mapped, else -errno and the file is to be loaded instead.  A reason worth
  * an operator's attention (a copy refused, a peer that is not kvwatch) goes to
- * note; that nobody serves a copy, or one of another generation, is not one.
+ * note; that nobody serves a copy, or one of another generation, is not one,
+ * nor a runtime directory too long for a socket's path (kvwatch says that once).
  */
 static int load_shared(struct gen_store *st, int fd, const struct stat *sb, struct snapshot **ret,
                        char *note, size_t nl)
 {
 	struct snap_header file_h, copy_h;
-	char why[512];
+	char why[512], refused[256]; /* refused: a reason that fits in note after the path */
 	int mfd, r;
 
 	r = snapshot_share_fetch(st->share_path, sb->st_uid, SHARE_TIMEOUT_MS, &mfd, why,
 	                         sizeof(why));
 	if (r < 0) {
-		if (r != -ENOENT && r != -ECONNREFUSED && r != -ENODATA)
+		if (r != -ENOENT && r != -ECONNREFUSED && r != -ENODATA && r != -ENAMETOOLONG)
 			snprintf(note, nl, "%s", why);
 		return r;
 	}
@@ -216,10 +217,10 @@ static int load_shared(struct gen_store *st, int fd, const struct stat *sb, stru
 		close(mfd);
 		return -ESTALE;
 	}
-	r = snapshot_map_sealed_fd(mfd, ret, why, sizeof(why));
+	r = snapshot_map_sealed_fd(mfd, ret, refused, sizeof(refused));
 	close(mfd);
 	if (r < 0 && r != -ENOMEM)
-		errbuf_set(note, nl, r, "%s: the shared copy was refused: %s", st->share_path, why);
+		snprintf(note, nl, "%s: the shared copy was refused: %s", st->share_path, refused);
 	return r;
 }
 
@@ -229,7 +230,7 @@ int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct g
 	struct generation *cur, *g;
 	struct snapshot *snap = NULL;
 	struct stat sb;
-	char note[512];
+	char note[512], why[512] = "";
 	bool placeholder, same, older, shared;
 	int fd, r;
 
@@ -269,14 +270,14 @@ int gen_store_reload(struct gen_store *st, struct generation **ret_old, struct g
 
 	note[0] = '\0';
 	shared = load_shared(st, fd, &sb, &snap, note, sizeof(note)) == 0;
-	r = shared ? 0 : snapshot_load_fd(fd, &snap, err, errlen);
+	r = shared ? 0 : snapshot_load_fd(fd, &snap, why, sizeof(why));
 	close(fd);
 	if (r < 0) {
 		/* Out of memory says nothing about the file: try it again next time. */
 		if (r != -ENOMEM)
 			remember_refused(st, &sb);
-		if (errlen && !err[0])
-			snprintf(err, errlen, "%s: %s", st->path, strerror(-r));
+		/* The reason names the file: "…/vfs.snapshot: truncated: …". */
+		errbuf_set(err, errlen, r, "%s: %s", st->path, why[0] ? why : strerror(-r));
 		goto refused;
 	}
 	cur = gen_store_get(st);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@ struct snapshot_share {
 	uint64_t size;
 	pthread_mutex_t spare_lock; /* guards spare: prepared on the loop, taken by a build */
 	struct share_spare spare;
+	atomic_int closing; /* old copies handed to close_later(), not closed yet */
 };
 
 static int socket_address(const char *path, struct sockaddr_un *sa, char *why, size_t wl)
@@ -324,9 +326,18 @@ static int sealed_copy(struct snapshot_share *sh, int fd, const void *data, uint
 	return spared;
 }
 
+struct closing {
+	struct snapshot_share *sh;
+	int fd;
+};
+
 static void *close_main(void *arg)
 {
-	close((int)(intptr_t)arg);
+	struct closing *c = arg;
+
+	close(c->fd);
+	atomic_fetch_sub(&c->sh->closing, 1);
+	free(c);
 	return NULL;
 }
 
@@ -335,16 +346,25 @@ static void *close_main(void *arg)
  * pages, which costs about as much as the copy did; a thread of its own pays
  * it, not the publication waiting for its rename.
  */
-static void close_later(int fd)
+static void close_later(struct snapshot_share *sh, int fd)
 {
+	struct closing *c = malloc(sizeof(*c));
 	pthread_attr_t attr;
 	pthread_t t;
-	bool started;
+	bool started = false;
 
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	started = pthread_create(&t, &attr, close_main, (void *)(intptr_t)fd) == 0;
-	pthread_attr_destroy(&attr);
+	if (c != NULL) {
+		*c = (struct closing){.sh = sh, .fd = fd};
+		atomic_fetch_add(&sh->closing, 1);
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		started = pthread_create(&t, &attr, close_main, c) == 0;
+		pthread_attr_destroy(&attr);
+		if (!started) {
+			atomic_fetch_sub(&sh->closing, 1);
+			free(c);
+		}
+	}
 	if (!started)
 		close(fd);
 }
@@ -361,7 +381,7 @@ int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint
 	sh->size = r < 0 ? 0 : size;
 	pthread_mutex_unlock(&sh->lock);
 	if (old >= 0)
-		close_later(old);
+		close_later(sh, old);
 	return r;
 }
 
@@ -381,6 +401,9 @@ void snapshot_share_close(struct snapshot_share *sh)
 	if (sh->memfd >= 0)
 		close(sh->memfd);
 	snapshot_share_drop_spare(sh);
+	/* The closing threads use sh: they are done before it goes. */
+	while (atomic_load(&sh->closing) > 0)
+		usleep(1000);
 	pthread_mutex_destroy(&sh->spare_lock);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
