@@ -349,3 +349,27 @@ void publish_share(void *publisher, int fd, const void *data, uint64_t size)
 		          why);
 	snprintf(p->share_error, sizeof(p->share_error), "%s", why);
 }
+
+/* The end of the warm start's copy, on its thread. */
+static void share_made(void *ctx, int r, const char *why, int64_t ns)
+{
+	if (r < 0)
+		log_warnx("the readers' shared copy of the saved tree: %s (they load the file "
+		          "instead)",
+		          why);
+	else
+		log_debug("the readers' shared copy of the saved tree: made in %.1f ms on its "
+		          "own thread",
+		          (double)ns / 1e6);
+}
+
+void publish_share_async(struct publisher *p, int fd, uint64_t size)
+{
+	char why[256];
+
+	if (p->share != NULL &&
+	    snapshot_share_set_async(p->share, fd, size, share_made, NULL, why, sizeof(why)) < 0)
+		log_warnx("the readers' shared copy of the saved tree: %s (they load the file "
+		          "instead)",
+		          why);
+}

@@ -124,5 +124,10 @@ void publish_notify(struct publisher *p, uint64_t generation, const char *status
  * failure is logged once and costs only memory: readers load the file instead.
  */
 void publish_share(void *publisher, int fd, const void *data, uint64_t size);
+/*
+ * The same made on a thread while the caller goes on (the warm start: the saved
+ * tree is published at once, and a reader asking meanwhile waits for its copy).
+ */
+void publish_share_async(struct publisher *p, int fd, uint64_t size);
 
 #endif

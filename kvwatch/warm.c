@@ -203,7 +203,7 @@ int warm_publish(struct publisher *p, const char *state_dir, struct snapshot **r
 	if (r == 0 && ftruncate(fd, (off_t)h.total_size) < 0)
 		r = -errno;
 	if (r == 0)
-		publish_share(p, fd, NULL, h.total_size);
+		publish_share_async(p, fd, h.total_size);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	fd = -1;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "errbuf.h"
@@ -42,9 +43,13 @@ struct snapshot_share {
 	pthread_t thread;
 	bool thread_started;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	pthread_mutex_t lock; /* guards memfd and size against the answering thread */
+	pthread_mutex_t lock; /* guards memfd, size and making against the answering thread */
 	int memfd;            /* -1: none */
 	uint64_t size;
+	bool making;         /* a copy is made on the maker thread: answers wait for it */
+	pthread_cond_t made; /* making went false */
+	pthread_t maker;     /* snapshot_share_set_async()'s thread, to join */
+	bool maker_started;
 	pthread_mutex_t spare_lock; /* guards spare: prepared on the loop, taken by a build */
 	struct share_spare spare;
 	atomic_int closing; /* old copies handed to close_later(), not closed yet */
@@ -77,6 +82,15 @@ static void answer(struct snapshot_share *sh, int conn)
 	memset(&m, 0, sizeof(m));
 	memcpy(m.magic, SHARE_MAGIC, sizeof(m.magic));
 	pthread_mutex_lock(&sh->lock);
+	if (sh->making) {
+		/* The copy of the file just published is on its way: worth a wait. */
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += SHARE_MAKING_WAIT_MS / 1000;
+		while (sh->making && pthread_cond_timedwait(&sh->made, &sh->lock, &until) == 0)
+			;
+	}
 	if (sh->memfd >= 0) {
 		m.size = sh->size;
 		memset(&control, 0, sizeof(control));
@@ -127,6 +141,14 @@ int snapshot_share_open(const char *dir, struct snapshot_share **ret, char *why,
 	sh->spare.fd = -1;
 	pthread_mutex_init(&sh->lock, NULL);
 	pthread_mutex_init(&sh->spare_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&sh->made, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if ((size_t)snprintf(sh->path, sizeof(sh->path), "%s/%s", dir, SNAP_SHARE_NAME) >=
 	    sizeof(sh->path)) {
 		r = errbuf_set(why, wl, -ENAMETOOLONG, "%s/%s: path too long for a socket", dir,
@@ -369,26 +391,101 @@ static void close_later(struct snapshot_share *sh, int fd)
 		close(fd);
 }
 
-int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint64_t size,
-                       char *why, size_t wl)
+/* The copy, sealed, served from now on (or, r < 0, none); answers waiting are let go. */
+static void serve(struct snapshot_share *sh, int r, int mfd, uint64_t size)
 {
-	int mfd = -1, old, r;
+	int old;
 
-	r = sealed_copy(sh, fd, data, size, &mfd, why, wl);
 	pthread_mutex_lock(&sh->lock);
 	old = sh->memfd;
 	sh->memfd = r < 0 ? -1 : mfd;
 	sh->size = r < 0 ? 0 : size;
+	sh->making = false;
+	pthread_cond_broadcast(&sh->made);
 	pthread_mutex_unlock(&sh->lock);
 	if (old >= 0)
 		close_later(sh, old);
+}
+
+/* A copy made on the maker thread is served before any later one. */
+static void maker_join(struct snapshot_share *sh)
+{
+	if (sh->maker_started) {
+		pthread_join(sh->maker, NULL);
+		sh->maker_started = false;
+	}
+}
+
+int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint64_t size,
+                       char *why, size_t wl)
+{
+	int mfd = -1, r;
+
+	maker_join(sh);
+	r = sealed_copy(sh, fd, data, size, &mfd, why, wl);
+	serve(sh, r, mfd, size);
 	return r;
+}
+
+struct making {
+	struct snapshot_share *sh;
+	int fd;
+	uint64_t size;
+	snapshot_share_done_fn *done;
+	void *ctx;
+};
+
+static void *maker_main(void *arg)
+{
+	struct making *mk = arg;
+	struct timespec t0, t1;
+	char why[256] = "";
+	int mfd = -1, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = sealed_copy(mk->sh, mk->fd, NULL, mk->size, &mfd, why, sizeof(why));
+	serve(mk->sh, r, mfd, mk->size);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	close(mk->fd);
+	if (mk->done != NULL)
+		mk->done(mk->ctx, r, why,
+		         (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec));
+	free(mk);
+	return NULL;
+}
+
+int snapshot_share_set_async(struct snapshot_share *sh, int fd, uint64_t size,
+                             snapshot_share_done_fn *done, void *ctx, char *why, size_t wl)
+{
+	struct making *mk = malloc(sizeof(*mk));
+
+	maker_join(sh);
+	if (mk != NULL) {
+		*mk = (struct making){.sh = sh, .size = size, .done = done, .ctx = ctx};
+		mk->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	}
+	if (mk == NULL || mk->fd < 0) {
+		if (mk != NULL)
+			free(mk);
+		return snapshot_share_set(sh, fd, NULL, size, why, wl);
+	}
+	pthread_mutex_lock(&sh->lock);
+	sh->making = true;
+	pthread_mutex_unlock(&sh->lock);
+	sh->maker_started = pthread_create(&sh->maker, NULL, maker_main, mk) == 0;
+	if (!sh->maker_started) {
+		close(mk->fd);
+		free(mk);
+		return snapshot_share_set(sh, fd, NULL, size, why, wl);
+	}
+	return 0;
 }
 
 void snapshot_share_close(struct snapshot_share *sh)
 {
 	if (sh == NULL)
 		return;
+	maker_join(sh);
 	if (sh->thread_started) {
 		/* Wakes the blocked accept4() with EINVAL. */
 		shutdown(sh->listen_fd, SHUT_RDWR);
@@ -405,6 +502,7 @@ void snapshot_share_close(struct snapshot_share *sh)
 	while (atomic_load(&sh->closing) > 0)
 		usleep(1000);
 	pthread_mutex_destroy(&sh->spare_lock);
+	pthread_cond_destroy(&sh->made);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
 }

@@ -57,8 +57,23 @@ int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint
                        char *why, size_t wl);
 
 /*
- * Allocate a memfd of size bytes and map it, on a thread, for the next
- * snapshot_share_set() (which then only copies bytes: at 100,000 files 10 ms
+ * Like snapshot_share_set(), but the copy is made on a thread of its own and
+ * this returns at once; a reader connecting meanwhile waits for it (at most
+ * SHARE_MAKING_WAIT_MS) instead of being told there is none.  fd is duplicated,
+ * the caller keeps its own.  done (may be NULL) is called on that thread with
+ * the result, the reason of a failure and the time the copy took.  A later
+ * snapshot_share_set*() or snapshot_share_close() waits for the thread.  For
+ * kvwatch's warm start, which publishes the saved tree without waiting for
+ * its copy.  0, or what snapshot_share_set() returns when no thread can start.
+ */
+typedef void snapshot_share_done_fn(void *ctx, int r, const char *why, int64_t ns);
+int snapshot_share_set_async(struct snapshot_share *sh, int fd, uint64_t size,
+                             snapshot_share_done_fn *done, void *ctx, char *why, size_t wl);
+#define SHARE_MAKING_WAIT_MS 2000
+
+/*
+ * Allocate a memfd of size bytes, on a thread, for the next
+ * snapshot_share_set() (which then only copies bytes: at 100,000 files 14 ms
  * instead of 35).  Nothing when one is ready or being made.  The spare costs its
  * size in memory until it is taken or dropped; kvwatch prepares it with its
  * spare file, while live changes flow.

@@ -133,6 +133,12 @@ static void expect_copy(int fd, const unsigned char *want, size_t size, const ch
 }
 
 /* Fetch from sock as a reader would; expect want (0 or -errno); the fd or -1. */
+/* snapshot_share_set_async()'s end: its result in *ctx. */
+static void made(void *ctx, int r, const char *why, int64_t ns)
+{
+	*(int *)ctx = r;
+}
+
 static int expect_fetch(uid_t owner, int timeout_ms, int want, const char *what)
 {
 	char why[512] = "";
@@ -189,7 +195,7 @@ static void test_share_sequence(void **state)
 	char pa[192], pb[192], cut[192], why[256];
 	unsigned char *a, *b;
 	size_t na, nb;
-	int fa, fb, fd1, fd2, fcut, fds, r;
+	int fa, fb, fd1, fd2, fcut, fds, r, made_r = -1;
 	struct stat sb;
 
 	write_snap("a", 5, files_a, ARRAY_SIZE(files_a), pa, sizeof(pa));
@@ -292,7 +298,20 @@ static void test_share_sequence(void **state)
 	snapshot_share_prepare(sh, na);
 	snapshot_share_drop_spare(sh);
 
+	/* Made on a thread of its own: a reader asking meanwhile waits for it. */
+	fb = open(pb, O_RDONLY | O_CLOEXEC);
+	assert_true(fb >= 0);
+	r = snapshot_share_set_async(sh, fb, nb, made, &made_r, why, sizeof(why));
+	close(fb); /* the copy's thread has its own descriptor */
+	if (r != 0)
+		fail_msg("snapshot_share_set_async: expected 0, got %d (%s)", r, why);
+	close(fd2);
+	fd2 = expect_fetch(geteuid(), 3000, 0, "while the copy is made on its thread");
+	expect_copy(fd2, b, nb, "the copy made on its thread");
+
 	snapshot_share_close(sh);
+	if (made_r != 0)
+		fail_msg("the copy made on its thread: expected done with 0, got %d", made_r);
 	if (lstat(sock, &sb) == 0 || errno != ENOENT)
 		fail_msg("after snapshot_share_close: expected %s gone, got %s", sock,
 		         strerror(errno));
