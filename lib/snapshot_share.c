@@ -226,21 +226,54 @@ static int new_memfd(void)
 	return memfd_create("meta-fuse-vfs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 }
 
-/* Write [0, size) of data into fd from offset 0. */
-static int write_from(int fd, const unsigned char *data, uint64_t size)
-{
-	uint64_t done = 0;
+/* [from, to) of data written into fd at the same offsets. */
+struct write_part {
+	int fd;
+	const unsigned char *data;
+	uint64_t from, to;
+	int r;
+};
 
-	while (done < size) {
-		ssize_t n = pwrite(fd, data + done, size - done, (off_t)done);
+static void *write_part(void *arg)
+{
+	struct write_part *w = arg;
+	uint64_t done = w->from;
+
+	w->r = 0;
+	while (done < w->to) {
+		ssize_t n = pwrite(w->fd, w->data + done, w->to - done, (off_t)done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
+		if (n <= 0) {
+			w->r = n < 0 ? -errno : -EIO;
+			break;
+		}
 		done += (uint64_t)n;
 	}
-	return 0;
+	return NULL;
+}
+
+/* From this size on the copy from memory is written by two threads, a half each. */
+#define WRITE_SPLIT_MIN ((uint64_t)4 << 20)
+
+/* Write [0, size) of data into fd: the copy into memory is the CPU's, and it splits. */
+static int write_from(int fd, const unsigned char *data, uint64_t size)
+{
+	struct write_part head = {.fd = fd, .data = data, .from = 0, .to = size}, tail = head;
+	pthread_t helper;
+	bool split = false;
+
+	if (size >= WRITE_SPLIT_MIN) {
+		tail.from = head.to = (size / 2) & ~(uint64_t)4095;
+		split = pthread_create(&helper, NULL, write_part, &tail) == 0;
+		if (!split)
+			head.to = size;
+	}
+	write_part(&head);
+	if (split)
+		pthread_join(helper, NULL);
+	return head.r < 0 ? head.r : split ? tail.r : 0;
 }
 
 static void spare_free(struct share_spare *sp)

@@ -309,6 +309,24 @@ static void test_share_sequence(void **state)
 	fd2 = expect_fetch(geteuid(), 3000, 0, "while the copy is made on its thread");
 	expect_copy(fd2, b, nb, "the copy made on its thread");
 
+	/* A copy of 4 MiB and more from memory is written by two threads: every byte in place. */
+	{
+		size_t nbig = ((size_t)5 << 20) + 123;
+		unsigned char *big = malloc(nbig);
+		int fbig;
+
+		assert_non_null(big);
+		for (size_t i = 0; i < nbig; i++)
+			big[i] = (unsigned char)(i * 2654435761u >> 13);
+		r = snapshot_share_set(sh, -1, big, nbig, why, sizeof(why));
+		if (r != 0)
+			fail_msg("a 5 MiB copy from memory: expected 0, got %d (%s)", r, why);
+		fbig = expect_fetch(geteuid(), 1000, 0, "a 5 MiB copy from memory");
+		expect_copy(fbig, big, nbig, "the 5 MiB copy written in two halves");
+		close(fbig);
+		free(big);
+	}
+
 	snapshot_share_close(sh);
 	if (made_r != 0)
 		fail_msg("the copy made on its thread: expected done with 0, got %d", made_r);
