@@ -62,6 +62,16 @@ wait_for 10 davd_gets || fail "apid's /metrics lacks davd's GET counter: $(grep 
 ok "apid's /metrics shows davd's GET counter"
 expect_match "$(grep -c '^mf_http_responses_total{server="apid"' "$T/metrics.txt")" '^[1-9]' \
 	"apid's /metrics shows its own counters"
+# The readers (another user than kvwatch) map kvwatch's shared copy of the
+# snapshot, handed over runtime_dir/vfs.sock inside the writer's 0750 directory.
+expect_eq "$(awk '$1 == "mf_snapshot_shared" {print $2}' "$T/metrics.txt")" 1 \
+	"apid, as the readers' user, maps kvwatch's shared copy"
+for w in davd apid; do
+	grep -q "$w: serving generation .* in kvwatch's shared copy" "$T/sv.log" ||
+		fail "$w does not serve kvwatch's shared copy: $(grep "$w: serving generation" "$T/sv.log" | tail -n 1)"
+	grep -q 'memfd:meta-fuse-vfs' "/proc/$(wpid $w)/maps" || fail "$w maps no shared copy"
+done
+ok "davd and apid log and map kvwatch's shared copy"
 if grep -q "cannot create" "$T/sv.log"; then
 	fail "the supervisor's log has: $(grep "cannot create" "$T/sv.log")"
 fi
