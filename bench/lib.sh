@@ -12,3 +12,20 @@ bench_redis() {
 	for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 	echo "$port"
 }
+
+# bench_need CMD...: exit with one line naming the first command not installed.
+bench_need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || { echo "$(basename "$0"): $c is needed" >&2; exit 1; }
+	done
+}
+
+# bench_stop DIR...: at exit, the processes in the caller's pids array killed
+# (and waited for), then DIR... removed.
+bench_stop() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$@"
+}

@@ -135,12 +135,10 @@ int daemon_listen_fds(char ***ret_names)
 	int r;
 
 	*ret_names = NULL;
-	r = names_me("LISTEN_PID");
-	if (r <= 0) {
-		/* Not set (or not for us): nothing passed; garbage: a clear refusal. */
-		r = getenv("LISTEN_PID") == NULL || r == 0 ? 0 : r;
+	/* Not set, or for another process: nothing passed; garbage: a refusal. */
+	r = getenv("LISTEN_PID") == NULL ? 0 : names_me("LISTEN_PID");
+	if (r <= 0)
 		goto out;
-	}
 	r = parse_u64(getenv("LISTEN_FDS"), LISTEN_FDS_MAX, &count);
 	if (r < 0 || count == 0)
 		goto out;

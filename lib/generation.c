@@ -26,9 +26,6 @@
 #include "snapshot.h"
 #include "snapshot_share.h"
 
-/* How long a reload waits for kvwatch's answer before it loads the file itself. */
-#define SHARE_TIMEOUT_MS 2000
-
 struct gen_store {
 	char *path;
 	char *share_path; /* kvwatch's socket handing out the shared copy */
@@ -203,7 +200,7 @@ static int load_shared(struct gen_store *st, int fd, const struct stat *sb, stru
 	char why[512], refused[256]; /* refused: a reason that fits in note after the path */
 	int mfd, r;
 
-	r = snapshot_share_fetch(st->share_path, sb->st_uid, SHARE_TIMEOUT_MS, &mfd, why,
+	r = snapshot_share_fetch(st->share_path, sb->st_uid, SHARE_FETCH_TIMEOUT_MS, &mfd, why,
 	                         sizeof(why));
 	if (r < 0) {
 		if (r != -ENOENT && r != -ECONNREFUSED && r != -ENODATA && r != -ENAMETOOLONG)

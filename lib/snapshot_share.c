@@ -87,7 +87,9 @@ static void answer(struct snapshot_share *sh, int conn)
 		struct timespec until;
 
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += SHARE_MAKING_WAIT_MS / 1000;
+		until.tv_nsec += (long)SHARE_MAKING_WAIT_MS * 1000000;
+		until.tv_sec += until.tv_nsec / 1000000000;
+		until.tv_nsec %= 1000000000;
 		while (sh->making && pthread_cond_timedwait(&sh->made, &sh->lock, &until) == 0)
 			;
 	}

@@ -69,7 +69,10 @@ int snapshot_share_set(struct snapshot_share *sh, int fd, const void *data, uint
 typedef void snapshot_share_done_fn(void *ctx, int r, const char *why, int64_t ns);
 int snapshot_share_set_async(struct snapshot_share *sh, int fd, uint64_t size,
                              snapshot_share_done_fn *done, void *ctx, char *why, size_t wl);
-#define SHARE_MAKING_WAIT_MS 2000
+/* How long a reader waits for kvwatch's answer before it loads the file itself. */
+#define SHARE_FETCH_TIMEOUT_MS 2000
+/* kvwatch answers "no copy" before that, rather than leave the reader to time out. */
+#define SHARE_MAKING_WAIT_MS (SHARE_FETCH_TIMEOUT_MS - 500)
 
 /*
  * Allocate a memfd of size bytes, on a thread, for the next

@@ -3,8 +3,9 @@
  * watchdog.h and docs/supervisor.md).  The descriptor and its period come from
  * the environment once; a value that is not a number, a descriptor that is not
  * an open timerfd or a period out of range (below 1 ms, above a day) means "no
- * descriptor", and the worker pings as it would under systemd.  The descriptor is marked close-on-exec at once, so
- * no child of the worker (a hook of kvwatch) inherits it.
+ * descriptor", and the worker pings as it would under systemd.  The descriptor
+ * is marked close-on-exec at once, so no child of the worker (a hook of kvwatch)
+ * inherits it.
  */
 #include <errno.h>
 #include <fcntl.h>

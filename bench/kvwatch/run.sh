@@ -60,9 +60,8 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000 1000000)
 kvw="$build/bin/meta-fuse-kvwatch"
 [ -x "$kvw" ] || { echo "run.sh: $kvw is not built" >&2; exit 1; }
-for c in redis-server redis-cli cc; do
-	command -v $c >/dev/null || { echo "run.sh: $c is needed" >&2; exit 1; }
-done
+. "$here/../lib.sh"
+bench_need redis-server redis-cli cc
 
 tmp=$(mktemp -d /tmp/mf-bench-kvwatch.XXXXXX)
 # The runtime directory on a tmpfs, as /run/meta-fuse is under systemd: every
@@ -70,16 +69,11 @@ tmp=$(mktemp -d /tmp/mf-bench-kvwatch.XXXXXX)
 # writeback competes with the next one.
 shm=$(mktemp -d /dev/shm/mf-bench-kvwatch.XXXXXX)
 pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp" "$shm"
-}
+cleanup() { bench_stop "$tmp" "$shm"; }
 trap cleanup EXIT
 cc -O2 -o "$tmp/scanfloor" "$here/scanfloor.c" -lhiredis
 cc -O2 -o "$tmp/latency" "$here/latency.c" -lhiredis
 
-. "$here/../lib.sh"
 port=$(bench_redis "$tmp")
 pids+=("$(cat "$tmp/redis.pid")")
 

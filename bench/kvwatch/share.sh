@@ -33,22 +33,19 @@ bin="$build/bin"
 for p in meta-fuse-kvwatch meta-fuse-fused meta-fuse-davd meta-fuse-apid; do
 	[ -x "$bin/$p" ] || { echo "share.sh: $bin/$p is not built" >&2; exit 1; }
 done
-for c in redis-server redis-cli curl; do
-	command -v $c >/dev/null || { echo "share.sh: $c is needed" >&2; exit 1; }
-done
+. "$here/../lib.sh"
+bench_need redis-server redis-cli curl
 
 tmp=$(mktemp -d /tmp/mf-bench-share.XXXXXX)
 run=$(mktemp -d /dev/shm/mf-bench-share.XXXXXX) # a tmpfs, as /run/meta-fuse is
 pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	bench_stop
 	mountpoint -q "$tmp/mnt" 2>/dev/null && umount -l "$tmp/mnt"
 	rm -rf "$tmp" "$run"
 }
 trap cleanup EXIT
 
-. "$here/../lib.sh"
 port=$(bench_redis "$tmp")
 pids+=("$(cat "$tmp/redis.pid")")
 

@@ -37,21 +37,15 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100000)
 kvw="$build/bin/meta-fuse-kvwatch"
 [ -x "$kvw" ] || { echo "sizes.sh: $kvw is not built" >&2; exit 1; }
-for c in redis-server redis-cli python3; do
-	command -v $c >/dev/null || { echo "sizes.sh: $c is needed" >&2; exit 1; }
-done
+. "$here/../lib.sh"
+bench_need redis-server redis-cli python3
 
 tmp=$(mktemp -d /tmp/mf-bench-sizes.XXXXXX)
 shm=$(mktemp -d /dev/shm/mf-bench-sizes.XXXXXX)
 pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp" "$shm"
-}
+cleanup() { bench_stop "$tmp" "$shm"; }
 trap cleanup EXIT
 
-. "$here/../lib.sh"
 port=$(bench_redis "$tmp")
 pids+=("$(cat "$tmp/redis.pid")")
 
